@@ -1,0 +1,99 @@
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+# cruise: `make` builds everything into $(OUTPUT); `make test` runs the suite; `make bench` measures.
+OUTPUT ?= .output
+CLANG ?= clang
+BPFTOOL ?= bpftool
+CC ?= cc
+ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+
+BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall -Wextra -Werror \
+	-Wno-unused-parameter -I. -Iinclude -Ibpf
+CFLAGS ?= -g -O2
+CFLAGS += -Wall -Wextra -Werror -Wmissing-field-initializers -std=gnu11 -I$(OUTPUT) -Iinclude -Iagent
+LDLIBS_BPF := -lbpf -lelf -lz
+
+BPF_OBJS := $(OUTPUT)/cruise.bpf.o
+SKELS := $(OUTPUT)/cruise.skel.h
+LIB_OBJS := $(OUTPUT)/loader.o
+TEST_BINS := $(OUTPUT)/test_gcra $(OUTPUT)/test_egress $(OUTPUT)/test_datapath
+TEST_BPF_OBJS := $(OUTPUT)/egress_harness.bpf.o
+
+ifeq ($(V),1)
+Q =
+msg =
+else
+Q = @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+.PHONY: all test bench clean vmlinux demo format format-check
+.DELETE_ON_ERROR:
+.SECONDARY:
+
+all: $(SKELS) $(LIB_OBJS) $(TEST_BINS) $(OUTPUT)/bench_datapath
+
+$(OUTPUT):
+	$(Q)mkdir -p $@
+
+# BPF: compile, link through bpftool (which also checks BTF), generate the skeleton
+$(OUTPUT)/%.tmp.bpf.o: bpf/%.bpf.c bpf/*.bpf.h include/*.h vmlinux.h | $(OUTPUT)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(OUTPUT)/%.tmp.bpf.o: tests/bpf/%.bpf.c bpf/*.bpf.h include/*.h vmlinux.h | $(OUTPUT)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(OUTPUT)/%.bpf.o: $(OUTPUT)/%.tmp.bpf.o
+	$(call msg,GEN-OBJ,$@)
+	$(Q)$(BPFTOOL) gen object $@ $<
+
+$(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< > $@
+
+# user space
+$(OUTPUT)/loader.o: agent/loader.c agent/loader.h include/*.h $(SKELS) | $(OUTPUT)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(OUTPUT)/test_gcra: tests/test_gcra.c include/*.h | $(OUTPUT)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $< -o $@ -lcmocka
+
+$(OUTPUT)/test_egress: tests/test_egress.c $(OUTPUT)/egress_harness.skel.h $(OUTPUT)/loader.o \
+		tests/helpers.h | $(OUTPUT)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $< $(OUTPUT)/loader.o -o $@ -lcmocka $(LDLIBS_BPF)
+
+$(OUTPUT)/test_datapath: tests/test_datapath.c tests/helpers.c tests/helpers.h $(OUTPUT)/loader.o | $(OUTPUT)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) tests/test_datapath.c tests/helpers.c $(OUTPUT)/loader.o -o $@ \
+		-lcmocka $(LDLIBS_BPF) -lpthread -lm
+
+$(OUTPUT)/bench_datapath: tests/bench_datapath.c tests/helpers.c tests/helpers.h $(OUTPUT)/loader.o | $(OUTPUT)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) tests/bench_datapath.c tests/helpers.c $(OUTPUT)/loader.o -o $@ \
+		$(LDLIBS_BPF) -lpthread -lm
+
+test: all
+	$(Q)scripts/run-tests.sh $(OUTPUT)
+
+bench: all
+	$(Q)scripts/bench.sh $(OUTPUT)
+
+# The best live showing until the PostgreSQL demo exists: paced clients, printed as they go.
+demo: all
+	$(Q)$(OUTPUT)/bench_datapath --demo
+
+vmlinux:
+	$(Q)scripts/gen-vmlinux.sh
+
+format:
+	$(Q)clang-format -i bpf/*.c bpf/*.h include/*.h agent/*.c agent/*.h tests/*.c tests/*.h
+
+format-check:
+	$(Q)clang-format --dry-run --Werror bpf/*.c bpf/*.h include/*.h agent/*.c agent/*.h tests/*.c tests/*.h
+
+clean:
+	$(Q)rm -rf $(OUTPUT)

@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Load, pin, attach and configure the cruise datapath; shared by the agent, the CLI and the tests. */
+#ifndef CRUISE_LOADER_H
+#define CRUISE_LOADER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <linux/types.h>
+
+#include "cruise.h"
+
+struct cruise_bpf;
+
+enum cruise_prog_index {
+	CRUISE_PROG_CONNECT4,
+	CRUISE_PROG_CONNECT6,
+	CRUISE_PROG_SOCKOPS,
+	CRUISE_PROG_EGRESS,
+	CRUISE_PROG_SOCK_RELEASE,
+	CRUISE_PROG_COUNT,
+};
+
+struct cruise_handle {
+	struct cruise_bpf *skel;
+	struct bpf_link *links[CRUISE_PROG_COUNT];
+	char pin_dir[256];
+};
+
+/* Mount bpffs on the parent of pin_dir's bpffs tree when nothing is mounted there. */
+int cruise_ensure_bpffs(const char *bpffs_root);
+/* Find the cgroup2 mount in /proc/mounts. */
+int cruise_cgroup2_root(char *buf, size_t len);
+
+/* Open and load the programs, reusing or creating the maps pinned under pin_dir. */
+int cruise_load(struct cruise_handle **out, const char *pin_dir);
+/* Attach every program to the cgroup at cgroup_path with bpf_links. */
+int cruise_attach(struct cruise_handle *h, const char *cgroup_path);
+/* Detach and unload; pinned maps stay unless cruise_unpin_maps() removes them. */
+void cruise_destroy(struct cruise_handle *h);
+int cruise_unpin_maps(struct cruise_handle *h);
+
+int cruise_prog_fd(struct cruise_handle *h, enum cruise_prog_index i);
+const char *cruise_prog_name(enum cruise_prog_index i);
+
+/* Map access */
+int cruise_target_key_from(struct cruise_target_key *key, const char *addr, unsigned int prefix,
+			   uint16_t port);
+int cruise_add_target(struct cruise_handle *h, const char *addr, unsigned int prefix, uint16_t port,
+		      __u32 id);
+int cruise_set_medium(struct cruise_handle *h, __u32 medium, const struct cruise_medium *m);
+int cruise_get_medium(struct cruise_handle *h, __u32 medium, struct cruise_medium *m);
+int cruise_bind_cgroup(struct cruise_handle *h, __u64 cgroup_id, __u32 medium);
+int cruise_unbind_cgroup(struct cruise_handle *h, __u64 cgroup_id);
+int cruise_read_counters(struct cruise_handle *h, __u32 medium, struct cruise_counters *sum);
+int cruise_read_state(struct cruise_handle *h, __u32 medium, struct cruise_medium_state *st);
+int cruise_map_fd(struct cruise_handle *h, const char *name);
+
+/* The id of the cgroup at path (its inode number, what bpf_get_current_cgroup_id() returns). */
+int cruise_cgroup_id(const char *path, __u64 *id);
+
+/* CLOCK_MONOTONIC in ns, the clock of bpf_ktime_get_ns() */
+__u64 cruise_now_ns(void);
+
+#endif /* CRUISE_LOADER_H */

@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Types shared by the BPF programs and user space. Every map key and value is a named struct so
+ * that `bpftool map dump` prints field names through BTF. Changing a layout here changes the pinned
+ * maps: bump CRUISE_ABI_VERSION so that the agent migrates or refuses instead of misreading.
+ */
+#ifndef CRUISE_H
+#define CRUISE_H
+
+#ifndef __VMLINUX_H__
+#include <linux/bpf.h> /* struct bpf_spin_lock */
+#include <linux/types.h>
+#endif
+
+#define CRUISE_ABI_VERSION 1
+
+#define CRUISE_MAX_MEDIA 64
+#define CRUISE_MAX_TARGETS 1024
+#define CRUISE_MAX_BINDINGS 16384
+#define CRUISE_NAME_LEN 32
+#define CRUISE_COMM_LEN 16
+/* Cgroup levels walked up from a socket's cgroup to find a bound ancestor. */
+#define CRUISE_MAX_CGROUP_DEPTH 16
+
+/* Why a connect was refused. Shared with the agent's logs and metrics: append, never renumber. */
+enum cruise_reason {
+	CRUISE_REASON_NONE = 0,
+	CRUISE_REASON_MAX_WAIT = 1,  /* its slot was further away than the medium's max_wait */
+	CRUISE_REASON_MAX_CONNS = 2, /* the medium already had max_conns open connections */
+	CRUISE_REASON_COUNT,
+};
+
+/* cruise_medium.flags */
+#define CRUISE_MEDIUM_ACTIVE (1u << 0)  /* slot in use; inactive media pace nothing */
+#define CRUISE_MEDIUM_DRY_RUN (1u << 1) /* count what would be delayed or refused, enforce nothing */
+
+/*
+ * Database targets, in an LPM trie. Every address is stored as IPv6 (IPv4 as ::ffff:a.b.c.d) after
+ * the port, so that one lookup serves IPv4, IPv6 and IPv4-mapped IPv6 destinations:
+ * prefixlen = 16 (port) + 96 + IPv4 prefix, or 16 + IPv6 prefix.
+ */
+struct cruise_target_key {
+	__u32 prefixlen;
+	__u16 port; /* host byte order; always fully matched */
+	__u8 addr[16];
+	__u16 pad;
+};
+
+struct cruise_target {
+	__u32 id; /* index of the target in the config, for reports */
+	__u32 pad;
+};
+
+struct cruise_binding_key {
+	__u64 cgroup_id;
+};
+
+struct cruise_binding {
+	__u32 medium; /* index into cruise_media */
+	__u32 pad;
+};
+
+/* Limits of one medium; written by user space, read by the programs. */
+struct cruise_medium {
+	__u64 interval_ns; /* 1 s / rate */
+	__u64 burst;	   /* connections allowed at once above the rate */
+	__u64 max_wait_ns; /* longest hold; beyond it the connect is refused */
+	__u32 max_conns;   /* open connections at most; 0 = no limit */
+	__s32 refuse_errno;
+	__u32 flags; /* CRUISE_MEDIUM_* */
+	__u32 pad;
+	char name[CRUISE_NAME_LEN];
+};
+
+/* Pacing state of one medium; only the programs write it, so a limit change never resets it. */
+struct cruise_medium_state {
+	struct bpf_spin_lock lock;
+	__u32 held_last; /* the last reservation was held: its lateness is ours (cruise_gcra.h) */
+	__u64 tat_ns;	 /* theoretical arrival time, bpf_ktime_get_ns() clock */
+	__s64 open_conns;
+};
+
+/* Per-CPU counters per medium; user space sums the CPUs. */
+struct cruise_counters {
+	__u64 connections;	/* connects to a target from a bound cgroup */
+	__u64 admitted_now;	/* let through with no hold */
+	__u64 delayed;		/* held until their slot */
+	__u64 delay_ns;		/* sum of the holds */
+	__u64 refused_max_wait; /* CRUISE_REASON_MAX_WAIT */
+	__u64 refused_max_conns;
+	__u64 dry_run_passed; /* would have been delayed or refused, let through by dry-run */
+	__u64 closed;	      /* admitted connections that have ended */
+	__u64 events_lost;    /* refusal events the ring buffer had no room for */
+};
+
+/* One refusal, sent through the cruise_events ring buffer. */
+struct cruise_event {
+	__u64 ts_ns;
+	__u64 cgroup_id;
+	__u64 wait_ns; /* the hold it would have needed (max_wait refusals) */
+	__u32 pid;
+	__u32 medium;
+	__u32 reason; /* enum cruise_reason */
+	__s32 err;    /* errno the connect failed with; 0 in dry-run */
+	__u16 family; /* AF_INET or AF_INET6 as the application asked */
+	__u16 dport;  /* host byte order */
+	__u8 daddr[16];
+	__u8 dry_run;
+	__u8 pad[7];
+	char comm[CRUISE_COMM_LEN];
+};
+
+/* Flags in cruise_sk.flags */
+#define CRUISE_SK_COUNTED (1u << 0) /* counted in open_conns: release it exactly once */
+#define CRUISE_SK_HELD (1u << 1)    /* SYN held until slot_ns */
+
+/* Per-socket state of an admitted connection (socket-local storage). */
+struct cruise_sk {
+	__u64 slot_ns;	 /* the SYN may leave from here on */
+	__u32 medium;
+	__u32 flags;	 /* CRUISE_SK_*; changed atomically */
+	__u32 stage_jiffies; /* SYN timeout answered at every TIMEOUT_INIT */
+	__u32 syns;	 /* SYN transmissions seen at egress */
+};
+
+#endif /* CRUISE_H */

@@ -1,0 +1,351 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#define _GNU_SOURCE /* accept4 */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "helpers.h"
+#include "loader.h"
+
+int th_write_file(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, s, strlen(s));
+	if (n < 0) {
+		n = -errno;
+		close(fd);
+		return (int)n;
+	}
+	close(fd);
+	return 0;
+}
+
+void th_unique_name(char *buf, size_t len, const char *prefix)
+{
+	static int counter;
+
+	snprintf(buf, len, "%s-%d-%d", prefix, (int)getpid(), counter++);
+}
+
+int th_cgroup_create(struct th_cgroup *cg, const struct th_cgroup *parent, const char *name)
+{
+	char root[PATH_MAX];
+	int err;
+
+	if (parent) {
+		snprintf(cg->path, sizeof(cg->path), "%s/%s", parent->path, name);
+	} else {
+		err = cruise_cgroup2_root(root, sizeof(root));
+		if (err)
+			return err;
+		snprintf(cg->path, sizeof(cg->path), "%s/%s", root, name);
+	}
+	if (mkdir(cg->path, 0755))
+		return -errno;
+	return cruise_cgroup_id(cg->path, &cg->id);
+}
+
+int th_cgroup_remove(struct th_cgroup *cg)
+{
+	if (!cg->path[0])
+		return 0;
+	if (rmdir(cg->path) && errno != ENOENT)
+		return -errno;
+	cg->path[0] = '\0';
+	return 0;
+}
+
+int th_cgroup_enter(const char *path)
+{
+	char procs[PATH_MAX];
+
+	snprintf(procs, sizeof(procs), "%s/cgroup.procs", path);
+	return th_write_file(procs, "0");
+}
+
+static int th_sockaddr(const char *addr, uint16_t port, struct sockaddr_storage *ss, socklen_t *len)
+{
+	struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, addr, &in4->sin_addr) == 1) {
+		in4->sin_family = AF_INET;
+		in4->sin_port = htons(port);
+		*len = sizeof(*in4);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, addr, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons(port);
+		*len = sizeof(*in6);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static void *th_accept_loop(void *arg)
+{
+	struct th_listener *l = arg;
+	struct pollfd p = { .fd = l->fd, .events = POLLIN };
+
+	while (!l->stop) {
+		if (poll(&p, 1, 50) <= 0)
+			continue;
+		for (;;) {
+			int c = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+			if (c < 0)
+				break;
+			close(c);
+		}
+	}
+	return NULL;
+}
+
+int th_listener_start(struct th_listener *l, const char *addr, bool accept_loop, int backlog)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int one = 1, err;
+
+	memset(l, 0, sizeof(*l));
+	err = th_sockaddr(addr, 0, &ss, &len);
+	if (err)
+		return err;
+	l->family = ss.ss_family;
+	l->fd = socket(l->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (l->fd < 0)
+		return -errno;
+	setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(l->fd, (struct sockaddr *)&ss, len) || listen(l->fd, backlog))
+		goto fail;
+	len = sizeof(ss);
+	if (getsockname(l->fd, (struct sockaddr *)&ss, &len))
+		goto fail;
+	l->port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+						: ((struct sockaddr_in6 *)&ss)->sin6_port);
+	l->backlog = backlog;
+	l->accept = accept_loop;
+	if (accept_loop && pthread_create(&l->thread, NULL, th_accept_loop, l)) {
+		errno = EAGAIN;
+		goto fail;
+	}
+	return 0;
+fail:
+	err = -errno;
+	close(l->fd);
+	l->fd = -1;
+	return err;
+}
+
+void th_listener_stop(struct th_listener *l)
+{
+	if (l->fd < 0)
+		return;
+	l->stop = true;
+	if (l->accept)
+		pthread_join(l->thread, NULL);
+	close(l->fd);
+	l->fd = -1;
+}
+
+/* One connect; returns 0 or an errno. */
+static int th_connect_once(const struct th_run_opts *o, const struct sockaddr_storage *ss,
+			   socklen_t len, int *fdp)
+{
+	int type = (o->udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC;
+	int fd, err = 0;
+
+	if (o->nonblocking)
+		type |= SOCK_NONBLOCK;
+	fd = socket(ss->ss_family, type, 0);
+	if (fd < 0)
+		return errno;
+	if (o->udp) {
+		if (sendto(fd, "x", 1, 0, (const struct sockaddr *)ss, len) < 0)
+			err = errno;
+	} else if (connect(fd, (const struct sockaddr *)ss, len)) {
+		err = errno;
+		if (err == EINPROGRESS) {
+			struct pollfd p = { .fd = fd, .events = POLLOUT };
+			socklen_t elen = sizeof(err);
+
+			err = 0;
+			if (poll(&p, 1, 60000) != 1)
+				err = ETIMEDOUT;
+			else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen))
+				err = errno;
+		}
+	}
+	*fdp = fd;
+	return err;
+}
+
+static void th_worker(const struct th_run_opts *o, int w, struct th_conn *slots)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	__u64 deadline;
+	int i;
+
+	if (o->cgroup && th_cgroup_enter(o->cgroup))
+		_exit(2);
+	if (th_sockaddr(o->addr, o->port, &ss, &len))
+		_exit(3);
+	while (o->start_at_ns && cruise_now_ns() < o->start_at_ns)
+		usleep(100);
+	deadline = cruise_now_ns() + o->duration_ns;
+	for (i = 0; i < o->max_per_worker && cruise_now_ns() < deadline; i++) {
+		struct th_conn *c = &slots[i];
+		int fd = -1;
+
+		c->worker = w;
+		c->start_ns = cruise_now_ns();
+		c->err = th_connect_once(o, &ss, len, &fd);
+		c->end_ns = cruise_now_ns();
+		if (o->hold_open_ns && !c->err)
+			usleep(o->hold_open_ns / 1000);
+		if (fd >= 0)
+			close(fd);
+	}
+	_exit(0);
+}
+
+static int th_conn_cmp(const void *a, const void *b)
+{
+	const struct th_conn *x = a, *y = b;
+
+	return x->start_ns < y->start_ns ? -1 : x->start_ns > y->start_ns;
+}
+
+int th_run_clients(const struct th_run_opts *o, struct th_run *r)
+{
+	size_t per = o->max_per_worker, total = per * o->workers;
+	struct th_conn *shared;
+	pid_t *pids;
+	int err = 0, w;
+
+	memset(r, 0, sizeof(*r));
+	shared = mmap(NULL, total * sizeof(*shared), PROT_READ | PROT_WRITE,
+		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (shared == MAP_FAILED)
+		return -errno;
+	pids = calloc(o->workers, sizeof(*pids));
+	if (!pids) {
+		munmap(shared, total * sizeof(*shared));
+		return -ENOMEM;
+	}
+	for (w = 0; w < o->workers; w++) {
+		pids[w] = fork();
+		if (pids[w] == 0)
+			th_worker(o, w, shared + per * w);
+		if (pids[w] < 0) {
+			err = -errno;
+			break;
+		}
+	}
+	for (int i = 0; i < w; i++) {
+		int status;
+
+		if (waitpid(pids[i], &status, 0) < 0 || !WIFEXITED(status) ||
+		    WEXITSTATUS(status))
+			err = err ? err : -ECHILD;
+	}
+	free(pids);
+	r->conns = calloc(total ? total : 1, sizeof(*r->conns));
+	if (!r->conns) {
+		munmap(shared, total * sizeof(*shared));
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < total; i++) {
+		if (!shared[i].start_ns)
+			continue;
+		r->conns[r->n++] = shared[i];
+	}
+	munmap(shared, total * sizeof(*shared));
+	qsort(r->conns, r->n, sizeof(*r->conns), th_conn_cmp);
+	for (int i = 0; i < r->n; i++) {
+		const struct th_conn *c = &r->conns[i];
+
+		if (c->err) {
+			r->failed++;
+			continue;
+		}
+		r->ok++;
+		if (!r->first_end_ns || c->end_ns < r->first_end_ns)
+			r->first_end_ns = c->end_ns;
+		if (c->end_ns > r->last_end_ns)
+			r->last_end_ns = c->end_ns;
+	}
+	return err;
+}
+
+void th_run_free(struct th_run *r)
+{
+	free(r->conns);
+	r->conns = NULL;
+}
+
+static int th_u64_cmp(const void *a, const void *b)
+{
+	__u64 x = *(const __u64 *)a, y = *(const __u64 *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+double th_run_rate(const struct th_run *r)
+{
+	double sum_i = 0, sum_t = 0, sum_ii = 0, sum_it = 0, slope;
+	__u64 *ends = calloc(r->ok ? r->ok : 1, sizeof(*ends));
+	int n = 0;
+
+	if (!ends)
+		return 0;
+	for (int i = 0; i < r->n; i++)
+		if (!r->conns[i].err)
+			ends[n++] = r->conns[i].end_ns;
+	qsort(ends, n, sizeof(*ends), th_u64_cmp);
+	/*
+	 * Least-squares slope of completion time over completion index: unlike (n - 1) / span, it is
+	 * not biased by the hold lateness of the last connect.
+	 */
+	for (int k = 0; k < n; k++) {
+		double t = (double)(ends[k] - ends[0]) / 1e9;
+
+		sum_i += k;
+		sum_t += t;
+		sum_ii += (double)k * k;
+		sum_it += k * t;
+	}
+	free(ends);
+	if (n < 2)
+		return 0;
+	slope = (n * sum_it - sum_i * sum_t) / (n * sum_ii - sum_i * sum_i);
+	return slope > 0 ? 1 / slope : 0;
+}
+
+__u64 th_run_max_latency(const struct th_run *r)
+{
+	__u64 max = 0;
+
+	for (int i = 0; i < r->n; i++)
+		if (!r->conns[i].err && r->conns[i].end_ns - r->conns[i].start_ns > max)
+			max = r->conns[i].end_ns - r->conns[i].start_ns;
+	return max;
+}
