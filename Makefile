@@ -15,7 +15,8 @@ LDLIBS_BPF := -lbpf -lelf -lz
 BPF_OBJS := $(OUTPUT)/cruise.bpf.o
 SKELS := $(OUTPUT)/cruise.skel.h
 LIB_OBJS := $(OUTPUT)/loader.o
-TEST_BINS := $(OUTPUT)/test_gcra $(OUTPUT)/test_egress $(OUTPUT)/test_datapath
+KERNEL_TESTS := test_pacing test_policy
+TEST_BINS := $(OUTPUT)/test_gcra $(OUTPUT)/test_egress $(addprefix $(OUTPUT)/,$(KERNEL_TESTS))
 TEST_BPF_OBJS := $(OUTPUT)/egress_harness.bpf.o
 
 ifeq ($(V),1)
@@ -66,14 +67,16 @@ $(OUTPUT)/test_egress: tests/test_egress.c $(OUTPUT)/egress_harness.skel.h $(OUT
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $< $(OUTPUT)/loader.o -o $@ -lcmocka $(LDLIBS_BPF)
 
-$(OUTPUT)/test_datapath: tests/test_datapath.c tests/helpers.c tests/helpers.h $(OUTPUT)/loader.o | $(OUTPUT)
+# real-kernel tests: real cgroups, bpffs, programs and loopback sockets
+$(addprefix $(OUTPUT)/,$(KERNEL_TESTS)): $(OUTPUT)/%: tests/%.c tests/helpers.c tests/helpers.h \
+		$(OUTPUT)/loader.o | $(OUTPUT)
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) tests/test_datapath.c tests/helpers.c $(OUTPUT)/loader.o -o $@ \
+	$(Q)$(CC) $(CFLAGS) -Itests tests/$*.c tests/helpers.c $(OUTPUT)/loader.o -o $@ \
 		-lcmocka $(LDLIBS_BPF) -lpthread -lm
 
 $(OUTPUT)/bench_datapath: tests/bench_datapath.c tests/helpers.c tests/helpers.h $(OUTPUT)/loader.o | $(OUTPUT)
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) tests/bench_datapath.c tests/helpers.c $(OUTPUT)/loader.o -o $@ \
+	$(Q)$(CC) $(CFLAGS) -Itests tests/bench_datapath.c tests/helpers.c $(OUTPUT)/loader.o -o $@ \
 		$(LDLIBS_BPF) -lpthread -lm
 
 test: all

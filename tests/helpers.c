@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 #define _GNU_SOURCE /* accept4 */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -45,16 +46,18 @@ void th_unique_name(char *buf, size_t len, const char *prefix)
 int th_cgroup_create(struct th_cgroup *cg, const struct th_cgroup *parent, const char *name)
 {
 	char root[PATH_MAX];
-	int err;
+	int err, n;
 
 	if (parent) {
-		snprintf(cg->path, sizeof(cg->path), "%s/%s", parent->path, name);
+		snprintf(root, sizeof(root), "%s", parent->path);
 	} else {
 		err = cruise_cgroup2_root(root, sizeof(root));
 		if (err)
 			return err;
-		snprintf(cg->path, sizeof(cg->path), "%s/%s", root, name);
 	}
+	n = snprintf(cg->path, sizeof(cg->path), "%.*s/%s", (int)(sizeof(root) / 2), root, name);
+	if (n < 0 || (size_t)n >= sizeof(cg->path))
+		return -ENAMETOOLONG;
 	if (mkdir(cg->path, 0755))
 		return -errno;
 	return cruise_cgroup_id(cg->path, &cg->id);
@@ -302,7 +305,7 @@ void th_run_free(struct th_run *r)
 	r->conns = NULL;
 }
 
-static int th_u64_cmp(const void *a, const void *b)
+int th_u64_compare(const void *a, const void *b)
 {
 	__u64 x = *(const __u64 *)a, y = *(const __u64 *)b;
 
@@ -320,7 +323,7 @@ double th_run_rate(const struct th_run *r)
 	for (int i = 0; i < r->n; i++)
 		if (!r->conns[i].err)
 			ends[n++] = r->conns[i].end_ns;
-	qsort(ends, n, sizeof(*ends), th_u64_cmp);
+	qsort(ends, n, sizeof(*ends), th_u64_compare);
 	/*
 	 * Least-squares slope of completion time over completion index: unlike (n - 1) / span, it is
 	 * not biased by the hold lateness of the last connect.
@@ -348,4 +351,127 @@ __u64 th_run_max_latency(const struct th_run *r)
 		if (!r->conns[i].err && r->conns[i].end_ns - r->conns[i].start_ns > max)
 			max = r->conns[i].end_ns - r->conns[i].start_ns;
 	return max;
+}
+
+#include <bpf/libbpf.h>
+
+#define TH_BPFFS "/sys/fs/bpf"
+
+int th_env_setup(struct th_env *e)
+{
+	char name[64];
+	int err;
+
+	memset(e, 0, sizeof(*e));
+	e->l4.fd = e->l6.fd = -1;
+	err = cruise_ensure_bpffs(TH_BPFFS);
+	if (err)
+		return err;
+	th_unique_name(name, sizeof(name), "cruise-test");
+	snprintf(e->pin_dir, sizeof(e->pin_dir), "%s/%s", TH_BPFFS, name);
+	err = cruise_load(&e->h, e->pin_dir);
+	if (err)
+		goto fail;
+	err = th_cgroup_create(&e->scope, NULL, name);
+	if (err)
+		goto fail;
+	err = cruise_attach(e->h, e->scope.path);
+	if (err)
+		goto fail;
+	err = th_listener_start(&e->l4, "127.0.0.1", true, 4096);
+	if (!err)
+		err = th_listener_start(&e->l6, "::1", true, 4096);
+	if (!err)
+		err = cruise_add_target(e->h, "127.0.0.1", 32, e->l4.port, 0);
+	if (!err)
+		err = cruise_add_target(e->h, "::1", 128, e->l6.port, 1);
+	if (err)
+		goto fail;
+	return 0;
+fail:
+	th_env_teardown(e);
+	return err;
+}
+
+/* Remove every cgroup below path, children first; the scope is ours, so is everything in it. */
+static void th_remove_tree(const char *path)
+{
+	char sub[PATH_MAX];
+	DIR *d = opendir(path);
+	struct dirent *ent;
+
+	if (!d)
+		return;
+	while ((ent = readdir(d))) {
+		if (ent->d_type != DT_DIR || ent->d_name[0] == '.')
+			continue;
+		snprintf(sub, sizeof(sub), "%s/%s", path, ent->d_name);
+		th_remove_tree(sub);
+	}
+	closedir(d);
+	rmdir(path);
+}
+
+void th_env_teardown(struct th_env *e)
+{
+	th_listener_stop(&e->l4);
+	th_listener_stop(&e->l6);
+	if (e->h) {
+		cruise_unpin_maps(e->h);
+		cruise_destroy(e->h);
+		e->h = NULL;
+	}
+	if (e->scope.path[0])
+		th_remove_tree(e->scope.path);
+	e->scope.path[0] = '\0';
+	if (e->pin_dir[0])
+		rmdir(e->pin_dir);
+}
+
+int th_env_worker_cgroup(struct th_env *e, struct th_cgroup *cg, const struct th_cgroup *parent,
+			 int medium)
+{
+	char name[64];
+	int err;
+
+	th_unique_name(name, sizeof(name), "w");
+	err = th_cgroup_create(cg, parent ? parent : &e->scope, name);
+	if (err || medium < 0)
+		return err;
+	return cruise_bind_cgroup(e->h, cg->id, medium);
+}
+
+int th_env_medium(struct th_env *e, __u32 medium, double rate, __u64 burst, __u64 max_wait_ns,
+		  __u32 max_conns, int refuse_errno, __u32 extra_flags)
+{
+	struct cruise_medium m = {
+		.interval_ns = rate > 0 ? (__u64)(1e9 / rate + 0.5) : 0,
+		.burst = burst,
+		.max_wait_ns = max_wait_ns,
+		.max_conns = max_conns,
+		.refuse_errno = refuse_errno,
+		.flags = CRUISE_MEDIUM_ACTIVE | extra_flags,
+	};
+
+	snprintf(m.name, sizeof(m.name), "medium%u", medium);
+	return cruise_set_medium(e->h, medium, &m);
+}
+
+__u64 th_jiffy_ns(void)
+{
+	static __u64 jiffy;
+	char line[256];
+	FILE *f;
+
+	if (jiffy)
+		return jiffy;
+	/* what libbpf resolves CONFIG_HZ from; USER_HZ from sysconf is not the kernel's HZ */
+	f = popen("(zcat /proc/config.gz 2>/dev/null || cat /boot/config-$(uname -r)) "
+		  "| grep '^CONFIG_HZ='", "r");
+	if (f) {
+		if (fgets(line, sizeof(line), f) && atoi(line + strlen("CONFIG_HZ=")) > 0)
+			jiffy = 1000000000ULL / atoi(line + strlen("CONFIG_HZ="));
+		pclose(f);
+	}
+	return jiffy ? jiffy : 4000000ULL;
 }

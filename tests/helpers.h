@@ -75,9 +75,37 @@ double th_run_rate(const struct th_run *r);
 /* Largest connect latency in ns over successful connects. */
 __u64 th_run_max_latency(const struct th_run *r);
 
+/* qsort comparator for __u64 */
+int th_u64_compare(const void *a, const void *b);
+
 /* A fresh name for test objects: prefix-pid-counter. */
 void th_unique_name(char *buf, size_t len, const char *prefix);
 
 int th_write_file(const char *path, const char *s);
 
 #endif /* CRUISE_TEST_HELPERS_H */
+
+struct cruise_handle;
+
+/*
+ * One test environment: the real programs loaded with maps pinned under a fresh directory of the
+ * real bpffs, attached to a fresh scope cgroup, loopback listeners on 127.0.0.1 and ::1 registered
+ * as targets. th_env_teardown removes all of it, whatever state a failed test left.
+ */
+struct th_env {
+	struct cruise_handle *h;
+	struct th_cgroup scope;
+	struct th_listener l4, l6;
+	char pin_dir[PATH_MAX];
+};
+
+int th_env_setup(struct th_env *e);
+void th_env_teardown(struct th_env *e);
+/* Create a worker cgroup under the scope (or under parent) and bind it to medium (-1: unbound). */
+int th_env_worker_cgroup(struct th_env *e, struct th_cgroup *cg, const struct th_cgroup *parent,
+			 int medium);
+/* Configure a medium: rate per second (0: no pacing), burst, max_wait, max_conns, flags. */
+int th_env_medium(struct th_env *e, __u32 medium, double rate, __u64 burst, __u64 max_wait_ns,
+		  __u32 max_conns, int refuse_errno, __u32 extra_flags);
+/* The kernel's jiffy in ns, from CONFIG_HZ as the programs read it. */
+__u64 th_jiffy_ns(void);

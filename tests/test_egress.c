@@ -313,30 +313,39 @@ static void test_no_socket_state_passes(void **state)
 }
 
 /*
- * The boundary: a SYN passes when now + slack >= slot, i.e. when it is at most `slack` early, both
- * ends included. One nanosecond more and it is held.
+ * The boundaries: a first SYN passes only from its slot on (a hold is never early); a retransmitted
+ * SYN passes when now + slack >= slot, both ends included. One nanosecond more and it is held.
  */
 static void test_slack_boundary(void **state)
 {
 	struct harness *t = *state;
 	struct cruise_sk s = held_sk;
 
+	/* first SYN inside the slack: still held, the slack is for retransmits only */
 	s.slot_ns = T0_NS + SLACK_NS;
 	harness_set_sk(t, &s);
+	assert_int_equal(harness_run(t, T0_NS), EGRESS_DROP_CN);
+	/* its retransmit at exactly slot - slack passes */
 	assert_int_equal(harness_run(t, T0_NS), EGRESS_PASS);
 
-	s.slot_ns = T0_NS + SLACK_NS + 1;
-	harness_set_sk(t, &s);
-	assert_int_equal(harness_run(t, T0_NS), EGRESS_DROP_CN);
-
-	/* no slack: the slot itself is the boundary */
-	t->skel->bss->cruise_test_slack = 0;
+	/* a first SYN exactly at its slot passes */
 	s.slot_ns = T0_NS;
 	harness_set_sk(t, &s);
 	assert_int_equal(harness_run(t, T0_NS), EGRESS_PASS);
+
+	/* a retransmit one nanosecond before slot - slack is dropped again, plainly */
+	s.slot_ns = T0_NS + SLACK_NS + 1;
+	harness_set_sk(t, &s);
+	assert_int_equal(harness_run(t, T0_NS), EGRESS_DROP_CN);
+	assert_int_equal(harness_run(t, T0_NS), EGRESS_DROP);
+
+	/* no slack: the slot itself is the boundary for retransmits too */
+	t->skel->bss->cruise_test_slack = 0;
 	s.slot_ns = T0_NS + 1;
 	harness_set_sk(t, &s);
 	assert_int_equal(harness_run(t, T0_NS), EGRESS_DROP_CN);
+	assert_int_equal(harness_run(t, T0_NS), EGRESS_DROP);
+	assert_int_equal(harness_run(t, T0_NS + 1), EGRESS_PASS);
 }
 
 /* real: cruise_egress from the cruise skeleton, loaded through the loader */

@@ -14,6 +14,7 @@
 #include "cruise_gcra.h"
 #include "cruise_hold.h"
 
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define NSEC CRUISE_NSEC_PER_SEC
 #define MSEC (NSEC / 1000)
 #define HZ 250
@@ -24,7 +25,7 @@
 /* the fake clock starts far from 0, so that a fresh state (tat 0) is a long idle */
 #define T0 (1000 * NSEC)
 
-/* Limits as the connect hook builds them (bpf/admit.bpf.h). */
+/* Limits as the connect hook builds them (bpf/admit.bpf.h): every wait is held. */
 static struct cruise_gcra_limits limits(__u64 interval_ns, __u64 burst, __u64 max_wait_ns)
 {
 	struct cruise_gcra_limits l = {
@@ -32,7 +33,7 @@ static struct cruise_gcra_limits limits(__u64 interval_ns, __u64 burst, __u64 ma
 		.burst = burst,
 		.max_wait_ns = max_wait_ns,
 		.credit_ns = cruise_gcra_credit(interval_ns, JIFFY_NS),
-		.hold_min_ns = JIFFY_NS,
+		.hold_min_ns = 0,
 	};
 
 	return l;
@@ -92,13 +93,14 @@ static void test_steady_rate(void **state)
 
 /*
  * How late a held SYN leaves after its slot: TIMEOUT_INIT rounds the wait up to a whole jiffy and
- * the timer wheel fires up to a jiffy after that, so (0, 2 jiffies]. The prototype's 157/s at
- * 200/s without credit (DESIGN.md section 3) means its SYNs left close to two jiffies late.
+ * the timer wheel fires up to a jiffy after that (cruise_hold.h), so (0, 2 jiffies]. The
+ * prototype's 157/s at 200/s without credit (DESIGN.md section 3) means its SYNs left close to two
+ * jiffies late.
  */
 enum lateness {
-	LATE_UP_TO_2J,	 /* J/4 .. 2J in eight steps */
-	LATE_1J_TO_2J,	 /* 5J/4 .. 2J in four steps */
-	LATE_2J,	 /* always two jiffies: the prototype's measurement */
+	LATE_UP_TO_2J, /* J/4 .. 2J in eight steps */
+	LATE_1J_TO_2J, /* 5J/4 .. 2J in four steps */
+	LATE_2J,       /* always two jiffies: the prototype's measurement */
 };
 
 static __u64 lateness(enum lateness kind, __u64 i)
@@ -114,53 +116,77 @@ static __u64 lateness(enum lateness kind, __u64 i)
 	}
 }
 
-/*
- * One worker in a closed loop for 10 s, burst 0: it connects; a held connect completes at its slot
- * plus the lateness, an unheld one at once (its SYN leaves without waiting); then it connects
- * again. Returns the number of connects.
- */
-static __u64 closed_loop(__u64 interval, __u64 credit_ns, enum lateness kind)
-{
-	struct cruise_gcra_limits l = limits(interval, 0, NSEC);
-	struct cruise_gcra_state st;
-	__u64 now = T0, n = 0, held = 0;
+#define MAX_SLOTS 20000
 
+/*
+ * Workers in a closed loop for 10 s, burst 0: a worker connects; a held connect's SYN leaves at its
+ * slot plus the lateness, an unheld one's at once; the worker connects again as soon as its SYN
+ * has left. The worker due first goes next. Returns the number of SYNs that left within the 10 s;
+ * all the slots go to slots[] when given.
+ */
+static __u64 closed_loop(__u64 interval, __u64 credit_ns, enum lateness kind, unsigned int workers,
+			 __u64 *slots)
+{
+	struct cruise_gcra_limits l = limits(interval, 0, 10 * NSEC);
+	__u64 due[16], end = T0 + 10 * NSEC, n = 0, sent = 0, held = 0;
+	struct cruise_gcra_state st;
+	unsigned int w, first;
+
+	assert_true(workers <= ARRAY_SIZE(due));
 	l.credit_ns = credit_ns;
 	state_init(&st, 0, 0);
-	while (now < T0 + 10 * NSEC) {
-		struct cruise_gcra_verdict v = cruise_gcra_reserve(&st, now, &l);
+	for (w = 0; w < workers; w++)
+		due[w] = T0;
+	for (;;) {
+		struct cruise_gcra_verdict v;
 
+		for (first = 0, w = 1; w < workers; w++)
+			if (due[w] < due[first])
+				first = w;
+		if (due[first] >= end)
+			break;
+		v = cruise_gcra_reserve(&st, due[first], &l);
 		assert_true(v.admit);
+		if (slots) {
+			assert_true(n < MAX_SLOTS);
+			slots[n] = v.slot_ns;
+		}
 		n++;
 		if (v.held) {
 			__u64 late = lateness(kind, held++);
 
 			assert_true(late > 0 && late <= 2 * JIFFY_NS);
-			now = v.slot_ns + late;
+			due[first] = v.slot_ns + late;
 		}
+		if (due[first] < end)
+			sent++;
 	}
 	/* the loop must really be exercising holds, or it shows nothing about the credit */
 	assert_true(held * 4 > n);
-	return n;
+	return sent;
+}
+
+/* Within 0.5% of the configured rate over the 10 s. */
+static void assert_rate(__u64 n, __u64 rate)
+{
+	assert_true(n * 1000 >= 10 * rate * 995);
+	assert_true(n * 1000 <= 10 * rate * 1005);
 }
 
 static void test_closed_loop_credit(void **state)
 {
-	static const __u64 rates[] = { 100, 200 };
+	static const __u64 rates[] = { 100, 200, 1000 };
 	static const enum lateness kinds[] = { LATE_UP_TO_2J, LATE_1J_TO_2J, LATE_2J };
 	size_t r, k;
 
 	(void)state;
-	for (r = 0; r < sizeof(rates) / sizeof(rates[0]); r++) {
-		for (k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+	for (r = 0; r < ARRAY_SIZE(rates); r++) {
+		for (k = 0; k < ARRAY_SIZE(kinds); k++) {
 			__u64 interval = NSEC / rates[r];
-			__u64 want = 10 * rates[r];
-			__u64 n = closed_loop(interval, cruise_gcra_credit(interval, JIFFY_NS),
-					      kinds[k]);
+			__u64 credit = cruise_gcra_credit(interval, JIFFY_NS);
 
-			/* within 0.5% of the configured rate */
-			assert_true(n * 1000 >= want * 995);
-			assert_true(n * 1000 <= want * 1005);
+			assert_rate(closed_loop(interval, credit, kinds[k], 1, NULL), rates[r]);
+			assert_rate(closed_loop(interval, credit, kinds[k], 8, NULL), rates[r]);
 		}
 	}
 }
@@ -171,8 +197,8 @@ static void test_closed_loop_no_credit(void **state)
 	__u64 interval = NSEC / 200, want = 10 * 200;
 
 	(void)state;
-	assert_true(closed_loop(interval, 0, LATE_1J_TO_2J) * 10 < want * 9);
-	assert_true(closed_loop(interval, 0, LATE_2J) * 10 < want * 9);
+	assert_true(closed_loop(interval, 0, LATE_1J_TO_2J, 1, NULL) * 10 < want * 9);
+	assert_true(closed_loop(interval, 0, LATE_2J, 1, NULL) * 10 < want * 9);
 }
 
 static void test_burst(void **state)
@@ -182,7 +208,7 @@ static void test_burst(void **state)
 	size_t i;
 
 	(void)state;
-	for (i = 0; i < sizeof(bursts) / sizeof(bursts[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(bursts); i++) {
 		struct cruise_gcra_limits l = limits(interval, bursts[i], 10 * NSEC);
 		struct cruise_gcra_state st;
 		struct cruise_gcra_verdict v;
@@ -200,49 +226,81 @@ static void test_burst(void **state)
 		v = cruise_gcra_reserve(&st, T0, &l);
 		assert_true(v.admit);
 		assert_int_equal(v.wait_ns, interval);
+		assert_true(v.held);
 		v = cruise_gcra_reserve(&st, T0, &l);
 		assert_int_equal(v.wait_ns, 2 * interval);
 	}
 }
 
+/* Connects at the same instant now that go at once. */
+static __u64 immediate_admits(struct cruise_gcra_state *st, __u64 now,
+			      const struct cruise_gcra_limits *l)
+{
+	__u64 n = 0;
+
+	while (cruise_gcra_reserve(st, now, l).wait_ns == 0)
+		assert_true(++n < 100000);
+	return n;
+}
+
+/* GCRA conformance: slots j > i are at least (j - i - burst) intervals apart, less slack. */
+static void check_conforms(const __u64 *slots, __u64 n, __u64 interval, __u64 burst, __u64 slack)
+{
+	__u64 i, j;
+
+	for (i = 0; i < n; i++) {
+		for (j = i + burst + 1; j < n; j++) {
+			assert_true(slots[j] >= slots[i]);
+			assert_true(slots[j] - slots[i] + slack >= (j - i - burst) * interval);
+		}
+	}
+}
+
+static __u64 slots[MAX_SLOTS];
+
 static void test_credit_only_after_hold(void **state)
 {
-	__u64 interval = NSEC / 200;
-	struct cruise_gcra_limits l = limits(interval, 0, NSEC);
+	static const __u64 rates[] = { 10, 200, 1000, 10000 };
+	struct cruise_gcra_limits l;
 	struct cruise_gcra_state st;
-	struct cruise_gcra_verdict v;
-	__u64 tat = T0;
+	__u64 tat = T0, interval, n;
+	size_t r;
 
 	(void)state;
-	assert_int_equal(l.credit_ns, 2 * JIFFY_NS); /* 8 ms > 5 ms */
+	for (r = 0; r < ARRAY_SIZE(rates); r++) {
+		interval = NSEC / rates[r];
+		l = limits(interval, 0, NSEC);
+		assert_int_equal(l.credit_ns, cruise_max(interval, CRUISE_CREDIT_JIFFIES * JIFFY_NS));
 
-	/* held last, but idle for longer than the credit: one immediate admit, no extra burst */
-	state_init(&st, tat, 1);
-	v = cruise_gcra_reserve(&st, tat + l.credit_ns + 1, &l);
-	assert_int_equal(v.wait_ns, 0);
-	assert_int_equal(st.tat_ns, tat + l.credit_ns + 1 + interval);
-	v = cruise_gcra_reserve(&st, tat + l.credit_ns + 1, &l);
-	assert_int_equal(v.wait_ns, interval);
+		/* held last, but idle for longer than the credit: one immediate admit, no extra */
+		state_init(&st, tat, 1);
+		assert_int_equal(immediate_admits(&st, tat + l.credit_ns + 1, &l), 1);
+		assert_int_equal(st.tat_ns, tat + l.credit_ns + 1 + 2 * interval);
 
-	/* not held last: even a moment past tat restarts the schedule from now */
-	state_init(&st, tat, 0);
-	v = cruise_gcra_reserve(&st, tat + 1, &l);
-	assert_int_equal(v.wait_ns, 0);
-	assert_int_equal(st.tat_ns, tat + 1 + interval);
-	v = cruise_gcra_reserve(&st, tat + 1, &l);
-	assert_int_equal(v.wait_ns, interval);
+		/* not held last: even a moment past tat restarts the schedule from now */
+		state_init(&st, tat, 0);
+		assert_int_equal(immediate_admits(&st, tat + 1, &l), 1);
+		assert_int_equal(st.tat_ns, tat + 1 + 2 * interval);
 
-	/* held last, exactly credit past tat: the schedule continues from tat */
-	state_init(&st, tat, 1);
-	v = cruise_gcra_reserve(&st, tat + l.credit_ns, &l);
-	assert_int_equal(v.wait_ns, 0);
-	assert_int_equal(st.tat_ns, tat + interval);
-	/* ... which admits at most one connection above burst, then the schedule is from now */
-	v = cruise_gcra_reserve(&st, tat + l.credit_ns, &l);
-	assert_int_equal(v.wait_ns, 0);
-	assert_false(st.held_last);
-	v = cruise_gcra_reserve(&st, tat + l.credit_ns, &l);
-	assert_int_equal(v.wait_ns, interval);
+		/*
+		 * Held last, credit past tat: the schedule goes on from tat, so the slots between tat
+		 * and now go at once, at most max(1, 2 jiffies x rate) above burst.
+		 */
+		state_init(&st, tat, 1);
+		n = immediate_admits(&st, tat + l.credit_ns, &l);
+		assert_int_equal(n, l.credit_ns / interval + 1);
+		assert_true(n - 1 <= cruise_max(1, CRUISE_CREDIT_JIFFIES * JIFFY_NS / interval));
+		/* and the schedule continued from tat: nothing lost, nothing gained */
+		assert_int_equal(st.tat_ns, tat + (n + 1) * interval);
+	}
+
+	/*
+	 * Eight workers and every kind of lateness: whatever the credit admits, any run of slots
+	 * conforms to the rate up to the credit (slot <= tat - T + credit, cruise_gcra.h).
+	 */
+	interval = NSEC / 200;
+	n = closed_loop(interval, cruise_gcra_credit(interval, JIFFY_NS), LATE_UP_TO_2J, 8, slots);
+	check_conforms(slots, n, interval, 0, cruise_gcra_credit(interval, JIFFY_NS));
 }
 
 static void test_max_wait_refusal(void **state)
@@ -251,7 +309,7 @@ static void test_max_wait_refusal(void **state)
 	struct cruise_gcra_limits l = limits(interval, 0, max_wait);
 	struct cruise_gcra_state st, before, a, b;
 	struct cruise_gcra_verdict v, w;
-	__u64 now, k, n = 0, refused = 0, slots[200];
+	__u64 now, k, n = 0, refused = 0;
 
 	(void)state;
 	/* backlog of 3 intervals > max_wait: refused, state untouched, held_last included */
@@ -296,22 +354,11 @@ static void test_max_wait_refusal(void **state)
 		assert_true(w.admit);
 		assert_int_equal(w.slot_ns, v.slot_ns);
 		assert_memory_equal(&a, &b, sizeof(a));
-		slots[n++] = v.slot_ns;
+		/* and the stream is paced: slots exactly interval apart from the first arrival */
+		assert_int_equal(v.slot_ns, T0 + n * interval);
+		n++;
 	}
 	assert_true(refused > 0);
-	/* and the stream itself is paced: slots exactly interval apart from the first arrival */
-	for (k = 0; k < n; k++)
-		assert_int_equal(slots[k], T0 + k * interval);
-}
-
-/* GCRA conformance: any j - i + 1 consecutive slots span at least (j - i - burst) intervals. */
-static void check_conforms(const __u64 *slots, __u64 n, __u64 interval, __u64 burst)
-{
-	__u64 i, j;
-
-	for (i = 0; i < n; i++)
-		for (j = i + burst + 1; j < n; j++)
-			assert_true(slots[j] - slots[i] >= (j - i - burst) * interval);
 }
 
 static void test_rate_change(void **state)
@@ -320,7 +367,7 @@ static void test_rate_change(void **state)
 	struct cruise_gcra_limits l = limits(slow, 0, 10 * NSEC);
 	struct cruise_gcra_state st;
 	struct cruise_gcra_verdict v;
-	__u64 slots[64], n = 0, k, now, last = T0;
+	__u64 n = 0, k, now, last = T0;
 
 	(void)state;
 	/* 10/s with a backlog of 10: tat is T0 + 1 s */
@@ -350,7 +397,7 @@ static void test_rate_change(void **state)
 		last = now;
 		if (!v.admit)
 			continue;
-		assert_true(n < sizeof(slots) / sizeof(slots[0]));
+		assert_true(n < MAX_SLOTS);
 		slots[n++] = v.slot_ns;
 	}
 	/* the first new slot is the old tat; then exactly the new interval */
@@ -358,7 +405,7 @@ static void test_rate_change(void **state)
 	for (k = 1; k < n; k++)
 		assert_int_equal(slots[k] - slots[k - 1], slow);
 	assert_int_equal(n, (last + max_wait - slots[0]) / slow + 1);
-	check_conforms(slots, n, slow, 0);
+	check_conforms(slots, n, slow, 0, 0);
 
 	/* same with burst 4: what is admitted after the switch conforms to the new limits */
 	l = limits(fast, 4, max_wait);
@@ -372,12 +419,12 @@ static void test_rate_change(void **state)
 	for (now = T0; now < T0 + 2 * NSEC; now += MSEC) {
 		v = cruise_gcra_reserve(&st, now, &l);
 		if (v.admit) {
-			assert_true(n < sizeof(slots) / sizeof(slots[0]));
+			assert_true(n < MAX_SLOTS);
 			slots[n++] = v.slot_ns;
 		}
 	}
 	assert_true(n > 5);
-	check_conforms(slots, n, slow, 4);
+	check_conforms(slots, n, slow, 4, 0);
 }
 
 static void test_extreme_rates(void **state)
@@ -386,8 +433,8 @@ static void test_extreme_rates(void **state)
 	/* 1/min over an hour */
 	check_steady(60 * NSEC, 3600 * NSEC, 300 * NSEC);
 	/* 100k/s over a second */
-	check_steady(NSEC / 100000, NSEC, MSEC);
 	assert_int_equal(NSEC / 100000, 10000);
+	check_steady(NSEC / 100000, NSEC, MSEC);
 }
 
 static void test_clock_edges(void **state)
@@ -480,36 +527,39 @@ static void test_clock_edges(void **state)
 static void test_held_flag(void **state)
 {
 	static const __u64 waits[] = { 0, 1, JIFFY_NS - 1, JIFFY_NS, JIFFY_NS + 1, 2 * JIFFY_NS };
+	static const __u64 hold_mins[] = { 0, JIFFY_NS };
 	__u64 interval = 10 * MSEC;
 	struct cruise_gcra_limits l = limits(interval, 0, NSEC);
 	struct cruise_gcra_state st;
 	struct cruise_gcra_verdict v;
-	size_t i;
+	size_t i, h;
 
 	(void)state;
-	for (i = 0; i < sizeof(waits) / sizeof(waits[0]); i++) {
-		state_init(&st, T0 + waits[i], !(waits[i] > JIFFY_NS));
-		v = cruise_gcra_reserve(&st, T0, &l);
-		assert_true(v.admit);
-		assert_int_equal(v.wait_ns, waits[i]);
-		assert_int_equal(v.held, waits[i] > l.hold_min_ns);
-		assert_int_equal(st.held_last, (__u32)v.held);
+	for (h = 0; h < ARRAY_SIZE(hold_mins); h++) {
+		l.hold_min_ns = hold_mins[h];
+		for (i = 0; i < ARRAY_SIZE(waits); i++) {
+			/* held_last starts opposite to what the verdict must set */
+			state_init(&st, T0 + waits[i], !(waits[i] > hold_mins[h]));
+			v = cruise_gcra_reserve(&st, T0, &l);
+			assert_true(v.admit);
+			assert_int_equal(v.wait_ns, waits[i]);
+			assert_int_equal(v.held, waits[i] > hold_mins[h]);
+			assert_int_equal(st.held_last, (__u32)v.held);
+		}
 	}
-	/* hold_min 0: any wait is held, no wait is not */
+	/* catching up after a hold: not held itself, but the medium is still catching up */
 	l.hold_min_ns = 0;
-	state_init(&st, T0 + 1, 0);
-	v = cruise_gcra_reserve(&st, T0, &l);
-	assert_true(v.held);
 	state_init(&st, T0, 1);
-	v = cruise_gcra_reserve(&st, T0, &l);
+	v = cruise_gcra_reserve(&st, T0 + 1, &l);
 	assert_int_equal(v.wait_ns, 0);
 	assert_false(v.held);
-	assert_int_equal(st.held_last, 0);
+	assert_int_equal(st.held_last, 1);
+	assert_int_equal(st.tat_ns, T0 + interval);
 }
 
 static void test_backlog(void **state)
 {
-	__u64 interval = 10 * MSEC, burst, k, now;
+	__u64 interval = 10 * MSEC, burst, k;
 	struct cruise_gcra_limits l;
 	struct cruise_gcra_state st, copy;
 	struct cruise_gcra_verdict v;
@@ -537,93 +587,150 @@ static void test_backlog(void **state)
 	state_init(&st, interval, 0);
 	assert_int_equal(cruise_gcra_backlog(&st, 0, &l), 0);
 	/* a stream of connects: the backlog grows by one interval per connect past the burst */
-	l = limits(interval, 2, NSEC);
 	state_init(&st, 0, 0);
-	for (k = 0; k < 10; k++) {
-		now = T0;
-		cruise_gcra_reserve(&st, now, &l);
-		assert_int_equal(cruise_gcra_backlog(&st, now, &l),
-				 k + 1 > 2 ? (k + 1 - 2) * interval : 0);
+	for (k = 1; k <= 10; k++) {
+		cruise_gcra_reserve(&st, T0, &l);
+		assert_int_equal(cruise_gcra_backlog(&st, T0, &l), k > 2 ? (k - 2) * interval : 0);
 	}
+}
+
+/*
+ * A plan, as cruise_hold.h times it: an answer of R jiffies fires R + 1 jiffies after it is armed,
+ * the first one up to a jiffy early (the connect's phase in its jiffy). So stages of R + 1 must add
+ * up to at least ceil(wait) + 1 jiffies, never early; a chain's answers stay under the fine wheel
+ * level; there are at most linear + 1 of them (and at most 8); and of the stage counts that fit,
+ * the one that adds up closest to the wait wins (the fewest stages on a tie).
+ */
+static void check_plan(__u64 wait_ns, __u32 linear)
+{
+	struct cruise_hold_plan p = cruise_hold_plan(wait_ns, JIFFY_NS, linear);
+	__u64 w = (wait_ns + JIFFY_NS - 1) / JIFFY_NS, target = w + 1, n, s, lo, hi;
+	__u64 best_n = 0, best_excess = CRUISE_U64_MAX;
+
+	hi = (__u64)linear + 1 < 8 ? (__u64)linear + 1 : 8;
+	lo = (target + CRUISE_WHEEL_FINE_JIFFIES - 1) / CRUISE_WHEEL_FINE_JIFFIES;
+	for (n = lo; n <= hi; n++) {
+		s = (target + n - 1) / n;
+		if (n * s - target < best_excess) {
+			best_excess = n * s - target;
+			best_n = n;
+		}
+	}
+	if (target <= CRUISE_WHEEL_FINE_JIFFIES || !best_n) {
+		/* one stage of the whole wait: fine if it is short, coarse if no chain fits */
+		assert_int_equal(p.stages, 1);
+		assert_int_equal(p.stage_jiffies, w > 0xffffffffULL ? 0xffffffffULL : w);
+		return;
+	}
+	assert_int_equal(p.stages, best_n);
+	assert_true(p.stage_jiffies < CRUISE_WHEEL_FINE_JIFFIES);
+	assert_true((__u64)p.stages * (p.stage_jiffies + 1) >= target);
+	assert_int_equal((__u64)p.stages * (p.stage_jiffies + 1) - target, best_excess);
+	/* equal stages cannot miss the target by a whole stage count */
+	assert_true(best_excess < p.stages);
 }
 
 static void test_hold_plan(void **state)
 {
+	static const struct {
+		__u64 w;
+		__u32 stage_jiffies, stages;
+	} cases[] = {
+		/* ceil(wait) + 1 <= 63: one fine stage answering the wait in jiffies */
+		{ 1, 1, 1 },
+		{ 62, 62, 1 },
+		/* 64 = 2 x 32: two stages answering 31 */
+		{ 63, 31, 2 },
+		/* 101: 2 x 51 (1 over) ties with 3 x 34 (1 over); fewer stages win */
+		{ 100, 50, 2 },
+		/* 250: 4 x 63 is 2 over, 5 x 50 is exact */
+		{ 249, 49, 5 },
+		/* 315 = 5 x 63: the longest chain with stock linear 4 */
+		{ 314, 62, 5 },
+		/* 316 needs 6 fine stages: one coarse stage */
+		{ 315, 315, 1 },
+	};
 	struct cruise_hold_plan p;
-	__u64 w, n, linear;
+	__u64 w;
+	__u32 linear;
+	size_t i;
 
 	(void)state;
-	/* under the fine wheel level: one stage, the wait rounded up to whole jiffies */
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		p = cruise_hold_plan(cases[i].w * JIFFY_NS, JIFFY_NS, LINEAR);
+		assert_int_equal(p.stage_jiffies, cases[i].stage_jiffies);
+		assert_int_equal(p.stages, cases[i].stages);
+		/* a wait not on a jiffy is rounded up */
+		p = cruise_hold_plan((cases[i].w - 1) * JIFFY_NS + 1, JIFFY_NS, LINEAR);
+		assert_int_equal(p.stage_jiffies, cases[i].stage_jiffies);
+		assert_int_equal(p.stages, cases[i].stages);
+	}
+	/* no wait, or 1 ns: one stage, never more than a jiffy */
 	p = cruise_hold_plan(0, JIFFY_NS, LINEAR);
-	assert_int_equal(p.stage_jiffies, 1);
 	assert_int_equal(p.stages, 1);
+	assert_true(p.stage_jiffies <= 1);
 	p = cruise_hold_plan(1, JIFFY_NS, LINEAR);
-	assert_int_equal(p.stage_jiffies, 1);
 	assert_int_equal(p.stages, 1);
-	for (w = 1; w < CRUISE_WHEEL_FINE_JIFFIES; w++) {
-		p = cruise_hold_plan(w * JIFFY_NS, JIFFY_NS, LINEAR);
-		assert_int_equal(p.stage_jiffies, w);
-		assert_int_equal(p.stages, 1);
-		p = cruise_hold_plan((w - 1) * JIFFY_NS + 1, JIFFY_NS, LINEAR);
-		assert_int_equal(p.stage_jiffies, w);
-		assert_int_equal(p.stages, 1);
-	}
+	assert_int_equal(p.stage_jiffies, 1);
 
-	/* 63 .. 5 * 62 jiffies: ceil(W / 62) equal stages on the fine level, covering W */
-	for (w = CRUISE_WHEEL_FINE_JIFFIES; w <= (LINEAR + 1) * 62; w++) {
-		n = (w + 61) / 62;
-		p = cruise_hold_plan((w - 1) * JIFFY_NS + 1, JIFFY_NS, LINEAR);
-		assert_int_equal(p.stages, n);
-		assert_true(p.stage_jiffies < CRUISE_WHEEL_FINE_JIFFIES);
-		assert_true((__u64)p.stages * p.stage_jiffies >= w);
-		assert_true((__u64)p.stages * p.stage_jiffies - w < n);
-		p = cruise_hold_plan(w * JIFFY_NS, JIFFY_NS, LINEAR);
-		assert_int_equal(p.stages, n);
-		assert_true((__u64)p.stages * p.stage_jiffies >= w);
-		assert_true((__u64)p.stages * p.stage_jiffies - w < n);
+	/* every wait to 20 s, on and off the jiffy, for linear 0 (never a chain) to 10 */
+	for (linear = 0; linear <= 10; linear++) {
+		for (w = 0; w <= 5000; w++) {
+			check_plan(w * JIFFY_NS, linear);
+			check_plan(w * JIFFY_NS + 1, linear);
+			check_plan(w * JIFFY_NS + JIFFY_NS / 2, linear);
+		}
+		p = cruise_hold_plan(1000 * JIFFY_NS, JIFFY_NS, linear);
+		assert_int_equal(p.stages, 1);
 	}
-	p = cruise_hold_plan(63 * JIFFY_NS, JIFFY_NS, LINEAR);
-	assert_int_equal(p.stages, 2);
-	assert_int_equal(p.stage_jiffies, 32);
-	p = cruise_hold_plan(310 * JIFFY_NS, JIFFY_NS, LINEAR);
-	assert_int_equal(p.stages, 5);
+	p = cruise_hold_plan(63 * JIFFY_NS, JIFFY_NS, 0);
+	assert_int_equal(p.stages, 1);
+	assert_int_equal(p.stage_jiffies, 63);
+	/* 8 stages at most, even if linear allows more: 504 = 8 x 63 still chains, 505 does not */
+	p = cruise_hold_plan(503 * JIFFY_NS, JIFFY_NS, 10);
+	assert_int_equal(p.stages, 8);
 	assert_int_equal(p.stage_jiffies, 62);
+	p = cruise_hold_plan(504 * JIFFY_NS, JIFFY_NS, 10);
+	assert_int_equal(p.stages, 1);
 
-	/* longer than the flat chain: one coarse stage of the whole wait */
-	for (w = (LINEAR + 1) * 62 + 1; w < 5000; w++) {
-		p = cruise_hold_plan(w * JIFFY_NS, JIFFY_NS, LINEAR);
-		assert_int_equal(p.stages, 1);
-		assert_int_equal(p.stage_jiffies, w);
-	}
 	/* a wait beyond 2^32 jiffies clamps instead of wrapping */
 	p = cruise_hold_plan(CRUISE_U64_MAX, JIFFY_NS, LINEAR);
 	assert_int_equal(p.stages, 1);
 	assert_int_equal(p.stage_jiffies, 0xffffffffU);
+}
 
-	/* linear 0: no flat retransmit, never a chain */
-	for (w = 1; w < 2000; w++) {
-		p = cruise_hold_plan(w * JIFFY_NS, JIFFY_NS, 0);
-		assert_int_equal(p.stages, 1);
-		assert_int_equal(p.stage_jiffies, w);
+/* The SYN clock one timeout at a time, as DESIGN.md section 1 states it (the header: closed forms) */
+static __u64 ref_give_up(__u64 base, __u32 max_rtx, __u32 linear, __u64 rto_max)
+{
+	__u64 t = 0, rto = base < rto_max ? base : rto_max;
+	__u32 k;
+
+	for (k = 0; k <= max_rtx; k++) {
+		if (k > linear)
+			rto = rto * 2 < rto_max ? rto * 2 : rto_max;
+		t += rto;
 	}
-	/* a larger linear allows longer chains, never more than linear + 1 stages */
-	for (linear = 1; linear <= 10; linear++) {
-		for (w = 1; w < 1000; w++) {
-			p = cruise_hold_plan(w * JIFFY_NS, JIFFY_NS, (__u32)linear);
-			if (w < CRUISE_WHEEL_FINE_JIFFIES || w > (linear + 1) * 62) {
-				assert_int_equal(p.stages, 1);
-				assert_int_equal(p.stage_jiffies, w);
-			} else {
-				assert_int_equal(p.stages, (w + 61) / 62);
-				assert_true(p.stages <= linear + 1);
-				assert_true(p.stage_jiffies < CRUISE_WHEEL_FINE_JIFFIES);
-			}
-		}
-	}
+	return t;
+}
+
+/* The most retransmits whose give-up time is within budget, counted one by one. */
+static __u64 ref_max_rtx(__u64 base, __u64 budget, __u32 linear, __u64 rto_max)
+{
+	__u32 k = 0;
+
+	while (ref_give_up(base, k + 1, linear, rto_max) <= budget)
+		k++;
+	return k;
 }
 
 static void test_syn_give_up(void **state)
 {
+	static const __u64 bases[] = { 1, 2, 3, 7, 62, 63, 100, 249, 250, 251, 1000, 14999, 15000,
+				       15001, 29999, 30000, 30001, 100000 };
+	static const __u64 rto_maxes[] = { RTO_MAX, 120 * 100, 120 * 1000 };
+	__u32 max_rtx, linear;
+	size_t b, r;
+
 	(void)state;
 	/* stock: 1 s for the SYN and 4 flat retransmits, then 2, 4, 8, 16, 32, 64 s */
 	assert_int_equal(cruise_syn_give_up(HZ, SYN_RETRIES + LINEAR, LINEAR, RTO_MAX),
@@ -639,34 +746,80 @@ static void test_syn_give_up(void **state)
 	/* one transmission: one timeout; a base above rto_max is capped */
 	assert_int_equal(cruise_syn_give_up(HZ, 0, LINEAR, RTO_MAX), HZ);
 	assert_int_equal(cruise_syn_give_up(2 * RTO_MAX, 3, LINEAR, RTO_MAX), 4 * RTO_MAX);
+
+	/* the closed form against the timeouts one by one */
+	for (b = 0; b < ARRAY_SIZE(bases); b++)
+		for (r = 0; r < ARRAY_SIZE(rto_maxes); r++)
+			for (linear = 0; linear <= 8; linear++)
+				for (max_rtx = 0; max_rtx <= 140; max_rtx++)
+					assert_int_equal(cruise_syn_give_up(bases[b], max_rtx,
+									    linear, rto_maxes[r]),
+							 ref_give_up(bases[b], max_rtx, linear,
+								     rto_maxes[r]));
+}
+
+/* cruise_syn_max_rtx: "most retransmits whose give-up time stays within budget". */
+static void test_syn_max_rtx(void **state)
+{
+	static const __u64 bases[] = { 1, 2, 3, 7, 62, 63, 100, 249, 250, 251, 1000, 14999, 15000,
+				       15001, 29999, 30000, 30001, 100000 };
+	__u64 g, budget;
+	__u32 k, linear;
+	size_t b;
+	int d;
+
+	(void)state;
+	/* stock unheld budget: 10 retransmits fit, exactly */
+	assert_int_equal(cruise_syn_max_rtx(HZ, (5 + 2 + 4 + 8 + 16 + 32 + 64) * HZ, LINEAR, RTO_MAX),
+			 SYN_RETRIES + LINEAR);
+	/* retransmit 11 is the first capped one: 1 s x 5 + 2 .. 64 s + 120 s */
+	assert_int_equal(cruise_syn_max_rtx(HZ, (5 + 126) * HZ + RTO_MAX, LINEAR, RTO_MAX), 11);
+
+	/* every budget just under, at and just over a give-up time */
+	for (b = 0; b < ARRAY_SIZE(bases); b++) {
+		for (linear = 0; linear <= 6; linear++) {
+			for (k = 0; k <= 40; k++) {
+				g = ref_give_up(bases[b], k, linear, RTO_MAX);
+				for (d = -1; d <= 1; d++) {
+					budget = g + d;
+					if (budget < ref_give_up(bases[b], 0, linear, RTO_MAX))
+						continue; /* not even the first SYN fits */
+					assert_int_equal(cruise_syn_max_rtx(bases[b], budget, linear,
+									    RTO_MAX),
+							 ref_max_rtx(bases[b], budget, linear,
+								     RTO_MAX));
+				}
+			}
+		}
+	}
 }
 
 /* Check cruise_hold_syncnt's promises for one plan. */
 static void check_syncnt(const struct cruise_hold_plan *p, __u32 retries, __u32 linear, __u64 hz)
 {
 	__u64 rto_max = CRUISE_TCP_RTO_MAX_SEC * hz;
-	__u64 unheld = cruise_syn_give_up(hz, retries + linear, linear, rto_max);
+	__u64 unheld = ref_give_up(hz, retries + linear, linear, rto_max);
 	__u64 budget = unheld + (__u64)p->stages * p->stage_jiffies;
 	__u32 syncnt = cruise_hold_syncnt(p, retries, linear, hz, hz);
 
 	assert_in_range(syncnt, 1, 127);
 	/* a held connect to a dead database gives up no later than unheld plus the hold */
 	if (syncnt > 1)
-		assert_true(cruise_syn_give_up(p->stage_jiffies, syncnt + linear, linear, rto_max) <=
+		assert_true(ref_give_up(p->stage_jiffies, syncnt + linear, linear, rto_max) <=
 			    budget);
-	/* and no earlier than needed: one more retransmit would overrun */
+	/* nor needlessly earlier: one more retransmit would overrun */
 	if (syncnt > 1 && syncnt < 127)
-		assert_true(cruise_syn_give_up(p->stage_jiffies, syncnt + linear + 1, linear,
-					       rto_max) > budget);
+		assert_true(ref_give_up(p->stage_jiffies, syncnt + linear + 1, linear, rto_max) >
+			    budget);
 	/* the released SYN (retransmit number stages) is sent when the budget allows it */
-	if (cruise_syn_give_up(p->stage_jiffies, p->stages, linear, rto_max) <= budget)
+	if (ref_give_up(p->stage_jiffies, p->stages, linear, rto_max) <= budget)
 		assert_true(syncnt + linear >= p->stages);
 }
 
 static void test_hold_syncnt(void **state)
 {
 	static const __u64 hzs[] = { 100, 250, 300, 1000 };
-	static const __u32 stage_jiffies[] = { 0, 1, 7, 62, 250, 1000, 30000, 0xffffffffU };
+	static const __u32 stage_jiffies[] = { 1, 7, 62, 250, 1000, 30000, 0xffffffffU };
 	struct cruise_hold_plan p = { .stage_jiffies = 62, .stages = 5 };
 	__u32 retries, linear, s;
 	size_t h, i;
@@ -674,8 +827,8 @@ static void test_hold_syncnt(void **state)
 
 	(void)state;
 	/*
-	 * Stock, 5 stages of 62 jiffies: budget 32750 + 310. Held timeouts: 5 * 62, then 124, 248,
-	 * ... 15872 (retransmit 12) sum to 31930; retransmit 13 adds 30000. So 12 retransmits,
+	 * Stock, 5 stages answering 62: budget 32750 + 310. Held timeouts: 5 x 62, then 124, 248,
+	 * ... 15872 (retransmit 12) add up to 31930; retransmit 13 adds 30000. So 12 retransmits:
 	 * TCP_SYNCNT 12 - 4.
 	 */
 	assert_int_equal(cruise_hold_syncnt(&p, SYN_RETRIES, LINEAR, HZ, HZ), 8);
@@ -686,10 +839,10 @@ static void test_hold_syncnt(void **state)
 		assert_int_equal(cruise_hold_syncnt(&p, retries, LINEAR, HZ, HZ), retries);
 
 	/* plans as the sockops hook makes them, over waits up to 40 s */
-	for (h = 0; h < sizeof(hzs) / sizeof(hzs[0]); h++) {
+	for (h = 0; h < ARRAY_SIZE(hzs); h++) {
 		for (linear = 0; linear <= 6; linear++) {
 			for (retries = 1; retries <= 15; retries++) {
-				for (w = 0; w < 40 * hzs[h]; w += 1 + w / 16) {
+				for (w = 1; w < 40 * hzs[h]; w += 1 + w / 16) {
 					p = cruise_hold_plan(w * (NSEC / hzs[h]), NSEC / hzs[h],
 							     linear);
 					check_syncnt(&p, retries, linear, hzs[h]);
@@ -701,8 +854,8 @@ static void test_hold_syncnt(void **state)
 			}
 		}
 	}
-	/* arbitrary plans, including ones no wait produces: still 1..127 and within budget */
-	for (i = 0; i < sizeof(stage_jiffies) / sizeof(stage_jiffies[0]); i++) {
+	/* arbitrary plans, including ones no wait produces */
+	for (i = 0; i < ARRAY_SIZE(stage_jiffies); i++) {
 		for (s = 0; s <= 12; s++) {
 			for (linear = 0; linear <= 6; linear++) {
 				p.stage_jiffies = stage_jiffies[i];
@@ -712,6 +865,23 @@ static void test_hold_syncnt(void **state)
 			}
 		}
 	}
+}
+
+/*
+ * A plan answering 0 (no wait left when sockops plans it) does not touch TIMEOUT_INIT, so TCP
+ * keeps its own 1 s base (tcp_timeout_init() takes an answer <= 0 as "no answer"): the socket
+ * runs the unheld clock, and its TCP_SYNCNT must be the unheld one.
+ */
+static void test_hold_syncnt_no_hold(void **state)
+{
+	struct cruise_hold_plan p = cruise_hold_plan(0, JIFFY_NS, LINEAR);
+	__u32 retries;
+
+	(void)state;
+	if (p.stage_jiffies)
+		return; /* a plan never answers 0: nothing to check */
+	for (retries = 1; retries <= 15; retries++)
+		assert_int_equal(cruise_hold_syncnt(&p, retries, LINEAR, HZ, HZ), retries);
 }
 
 int main(void)
@@ -730,7 +900,9 @@ int main(void)
 		cmocka_unit_test(test_backlog),
 		cmocka_unit_test(test_hold_plan),
 		cmocka_unit_test(test_syn_give_up),
+		cmocka_unit_test(test_syn_max_rtx),
 		cmocka_unit_test(test_hold_syncnt),
+		cmocka_unit_test(test_hold_syncnt_no_hold),
 	};
 
 	return cmocka_run_group_tests(gcra, NULL, NULL);
