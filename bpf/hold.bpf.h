@@ -76,6 +76,8 @@ static __always_inline void cruise_plan_hold(struct bpf_sock_ops *skops, struct 
 	plan = cruise_plan_hold_packed(s->slot_ns > now ? s->slot_ns - now : 0, cruise_jiffy_ns(),
 				       linear);
 	s->stage_jiffies = (__u32)plan;
+	if (!s->stage_jiffies)
+		return; /* the slot has come already: nothing to hold */
 	syncnt = cruise_syncnt((__u32)plan, plan >> 32, retries, linear, CONFIG_HZ);
 	bpf_setsockopt(skops, SOL_TCP, TCP_SYNCNT, &syncnt, sizeof(syncnt));
 }
@@ -104,6 +106,16 @@ static __always_inline int cruise_sockops(struct bpf_sock_ops *skops)
 			skops->reply = s->stage_jiffies;
 		return 1;
 	case BPF_SOCK_OPS_STATE_CB:
+		/*
+		 * Only a connect that fails needs this callback: once established, the connection
+		 * ends for us when its socket is released (sock_release), which saves a run at every
+		 * later state change.
+		 */
+		if (skops->args[1] == BPF_TCP_ESTABLISHED) {
+			bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags &
+								 ~BPF_SOCK_OPS_STATE_CB_FLAG);
+			return 1;
+		}
 		if (skops->args[1] != BPF_TCP_CLOSE)
 			return 1;
 		s = bpf_sk_storage_get(&cruise_socks, sk, 0, 0);

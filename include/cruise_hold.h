@@ -137,7 +137,7 @@ static __always_inline __u64 cruise_syn_give_up(__u64 base, __u32 max_rtx, __u32
 static __always_inline __u64 cruise_syn_max_rtx(__u64 base, __u64 budget, __u32 linear,
 						__u64 rto_max)
 {
-	__u64 lin_t, d, x, j, t_d;
+	__u64 lin_t, next, d, x, j, t_d;
 
 	if (!base)
 		return 0;
@@ -146,13 +146,14 @@ static __always_inline __u64 cruise_syn_max_rtx(__u64 base, __u64 budget, __u32 
 	if (budget < base)
 		return 0;
 	lin_t = cruise_sat_mul(linear + 1, base);
-	if (budget < lin_t + base * 2 || budget - lin_t < base * 2)
+	next = base * 2 < rto_max ? base * 2 : rto_max; /* the first doubled timeout */
+	if (budget < lin_t || budget - lin_t < next)
 		return budget < lin_t ? budget / base - 1 : linear;
 	/* (linear + 1) * base + base * (2^(j + 1) - 2) <= budget, j doubled timeouts */
 	x = (budget - lin_t) / base + 2;
 	j = cruise_fls64(x) - 2;
 	d = cruise_syn_doublings(base, rto_max);
-	if (d && j <= d - 1)
+	if (d && j < d - 1) /* a further doubled timeout would not fit */
 		return linear + j;
 	/* the rest of the budget in timeouts of rto_max */
 	j = d ? d - 1 : 0;
@@ -177,6 +178,9 @@ static __always_inline __u32 cruise_hold_syncnt(const struct cruise_hold_plan *p
 	__u64 budget = cruise_syn_give_up(init_jiffies, syn_retries + linear, linear, rto_max);
 	__u64 best;
 
+	/* no wait left: TIMEOUT_INIT is not answered and the socket runs the unheld clock */
+	if (!p->stage_jiffies)
+		return syn_retries;
 	budget = cruise_sat_add(budget, (__u64)p->stage_jiffies * p->stages);
 	best = cruise_syn_max_rtx(p->stage_jiffies, budget, linear, rto_max);
 	if (best < p->stages) /* the released SYN must at least be sent */
