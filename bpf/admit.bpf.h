@@ -112,7 +112,12 @@ static __always_inline int cruise_connect(struct bpf_sock_addr *ctx, struct crui
 	over_conns = m->max_conns && st->open_conns >= (__s64)m->max_conns;
 	if (!over_conns || dry) {
 		gs.tat_ns = st->tat_ns;
+		gs.interval_ns = st->interval_ns;
 		gs.held_last = st->held_last;
+		if (cruise_gcra_retune(&gs, now, &lim)) {
+			st->tat_ns = gs.tat_ns;
+			st->interval_ns = gs.interval_ns;
+		}
 		v = cruise_gcra_reserve(&gs, now, &lim);
 		if (v.admit) {
 			st->tat_ns = gs.tat_ns;

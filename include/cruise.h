@@ -77,6 +77,7 @@ struct cruise_medium_state {
 	struct bpf_spin_lock lock;
 	__u32 held_last; /* the last reservation was held: its lateness is ours (cruise_gcra.h) */
 	__u64 tat_ns;	 /* theoretical arrival time, bpf_ktime_get_ns() clock */
+	__u64 interval_ns; /* the interval tat was scheduled with (cruise_gcra_retune) */
 	__s64 open_conns;
 };
 

@@ -42,6 +42,7 @@ struct cruise_gcra_limits {
 
 struct cruise_gcra_state {
 	__u64 tat_ns;
+	__u64 interval_ns; /* the interval tat was scheduled with; 0 before the first reservation */
 	__u32 held_last;
 };
 
@@ -114,12 +115,39 @@ cruise_gcra_reserve(struct cruise_gcra_state *st, __u64 now, const struct cruise
 	return v;
 }
 
+/*
+ * A rate change keeps the state, so it lets no burst through. When the rate drops, the backlog is
+ * rescaled to keep the same number of connections waiting: kept in time, a backlog scheduled at the
+ * old rate would let the larger burst allowance of the new interval (burst x T) admit at once what
+ * the old one had queued. When the rate rises, the backlog is kept as it is: the connections already
+ * held keep their slots, and new ones queue behind them. Returns whether the state changed.
+ */
+static __always_inline bool cruise_gcra_retune(struct cruise_gcra_state *st, __u64 now,
+					       const struct cruise_gcra_limits *l)
+{
+	__u64 old = st->interval_ns, backlog, queued;
+
+	if (old == l->interval_ns)
+		return false;
+	st->interval_ns = l->interval_ns;
+	if (old && l->interval_ns > old && st->tat_ns > now) {
+		backlog = st->tat_ns - now;
+		queued = backlog / old; /* whole intervals, then the rest */
+		backlog = cruise_sat_add(cruise_sat_mul(queued, l->interval_ns),
+					 cruise_sat_mul(backlog % old, l->interval_ns) / old);
+		st->tat_ns = cruise_sat_add(now, backlog);
+	}
+	return true;
+}
+
 /* How far the next slot is ahead of now: the medium's backlog (0 when it could go at once). */
 static __always_inline __u64 cruise_gcra_backlog(const struct cruise_gcra_state *st, __u64 now,
 						 const struct cruise_gcra_limits *l)
 {
 	__u64 allowance = cruise_sat_mul(l->burst, l->interval_ns);
 
+	if (!l->interval_ns)
+		return 0; /* not paced: nothing ever waits */
 	return cruise_sat_sub(cruise_sat_sub(st->tat_ns, allowance), now);
 }
 

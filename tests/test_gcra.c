@@ -15,13 +15,13 @@
 #include "cruise_hold.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-#define NSEC CRUISE_NSEC_PER_SEC
-#define MSEC (NSEC / 1000)
-#define HZ 250
-#define JIFFY_NS (NSEC / HZ) /* 4 ms, as on our machines */
-#define LINEAR 4	     /* stock tcp_syn_linear_timeouts */
-#define SYN_RETRIES 6	     /* stock tcp_syn_retries */
-#define RTO_MAX (CRUISE_TCP_RTO_MAX_SEC * HZ)
+#define NSEC	      CRUISE_NSEC_PER_SEC
+#define MSEC	      (NSEC / 1000)
+#define HZ	      250
+#define JIFFY_NS      (NSEC / HZ) /* 4 ms, as on our machines */
+#define LINEAR	      4		  /* stock tcp_syn_linear_timeouts */
+#define SYN_RETRIES   6		  /* stock tcp_syn_retries */
+#define RTO_MAX	      (CRUISE_TCP_RTO_MAX_SEC * HZ)
 /* the fake clock starts far from 0, so that a fresh state (tat 0) is a long idle */
 #define T0 (1000 * NSEC)
 
@@ -178,8 +178,8 @@ static void assert_rate(__u64 n, __u64 rate)
 
 static void test_closed_loop_credit(void **state)
 {
-	static const __u64 rates[] = { 100, 200, 1000 };
-	static const enum lateness kinds[] = { LATE_UP_TO_2J, LATE_1J_TO_2J, LATE_2J };
+	static const __u64 rates[] = {100, 200, 1000};
+	static const enum lateness kinds[] = {LATE_UP_TO_2J, LATE_1J_TO_2J, LATE_2J};
 	size_t r, k;
 
 	(void)state;
@@ -206,7 +206,7 @@ static void test_closed_loop_no_credit(void **state)
 
 static void test_burst(void **state)
 {
-	static const __u64 bursts[] = { 0, 1, 5, 20 };
+	static const __u64 bursts[] = {0, 1, 5, 20};
 	__u64 interval = NSEC / 10;
 	size_t i;
 
@@ -263,17 +263,18 @@ static __u64 slots[MAX_SLOTS];
 
 static void test_credit_only_after_hold(void **state)
 {
-	static const __u64 rates[] = { 10, 200, 1000, 10000 };
+	static const __u64 rates[] = {10, 200, 1000, 10000};
 	struct cruise_gcra_limits l;
 	struct cruise_gcra_state st;
-	__u64 tat = T0, interval, n;
+	__u64 tat = T0, interval, credit_max, n;
 	size_t r;
 
 	(void)state;
 	for (r = 0; r < ARRAY_SIZE(rates); r++) {
 		interval = NSEC / rates[r];
 		l = limits(interval, 0, NSEC);
-		assert_int_equal(l.credit_ns, cruise_max(interval, CRUISE_CREDIT_JIFFIES * JIFFY_NS));
+		credit_max = CRUISE_CREDIT_JIFFIES * JIFFY_NS;
+		assert_int_equal(l.credit_ns, cruise_max(interval, credit_max));
 
 		/* held last, but idle for longer than the credit: one immediate admit, no extra */
 		state_init(&st, tat, 1);
@@ -286,13 +287,13 @@ static void test_credit_only_after_hold(void **state)
 		assert_int_equal(st.tat_ns, tat + 1 + 2 * interval);
 
 		/*
-		 * Held last, credit past tat: the schedule goes on from tat, so the slots between tat
-		 * and now go at once, at most max(1, 2 jiffies x rate) above burst.
+		 * Held last, credit past tat: the schedule goes on from tat, so the slots between
+		 * tat and now go at once, at most max(1, CRUISE_CREDIT_JIFFIES x rate) above burst.
 		 */
 		state_init(&st, tat, 1);
 		n = immediate_admits(&st, tat + l.credit_ns, &l);
 		assert_int_equal(n, l.credit_ns / interval + 1);
-		assert_true(n - 1 <= cruise_max(1, CRUISE_CREDIT_JIFFIES * JIFFY_NS / interval));
+		assert_true(n - 1 <= cruise_max(1, credit_max / interval));
 		/* and the schedule continued from tat: nothing lost, nothing gained */
 		assert_int_equal(st.tat_ns, tat + (n + 1) * interval);
 	}
@@ -341,8 +342,8 @@ static void test_max_wait_refusal(void **state)
 	assert_memory_equal(&st, &before, sizeof(st));
 
 	/*
-	 * Refusals consume no budget: state a sees a stream with refusals, state b only the requests
-	 * that a admitted; both give the same slots and end in the same state.
+	 * Refusals consume no budget: state a sees a stream with refusals, state b only the
+	 * requests that a admitted; both give the same slots and end in the same state.
 	 */
 	state_init(&a, 0, 0);
 	state_init(&b, 0, 0);
@@ -430,6 +431,76 @@ static void test_rate_change(void **state)
 	check_conforms(slots, n, slow, 4, 0);
 }
 
+/* What the connect program does: retune the state to the current limits, then reserve. */
+static struct cruise_gcra_verdict decide(struct cruise_gcra_state *st, __u64 now,
+					 const struct cruise_gcra_limits *l)
+{
+	cruise_gcra_retune(st, now, l);
+	return cruise_gcra_reserve(st, now, l);
+}
+
+/* cruise_gcra_retune: a rate drop keeps the number of queued connections, a rise keeps tat. */
+static void test_retune(void **state)
+{
+	__u64 slow = NSEC / 10, fast = NSEC / 100, max_wait = 2 * NSEC, k, at_once = 0;
+	struct cruise_gcra_limits l = limits(fast, 4, max_wait);
+	struct cruise_gcra_state st;
+	struct cruise_gcra_verdict v;
+
+	(void)state;
+	/* the first reservation only records the interval */
+	state_init(&st, 0, 0);
+	assert_true(cruise_gcra_retune(&st, T0, &l));
+	assert_int_equal(st.interval_ns, fast);
+	assert_int_equal(st.tat_ns, 0);
+	assert_false(cruise_gcra_retune(&st, T0, &l));
+
+	/* 100/s burst 4: 5 at once, then a drop to 10/s at the same instant admits none at once */
+	for (k = 0; k < 10; k++)
+		at_once += decide(&st, T0, &l).wait_ns == 0;
+	assert_int_equal(at_once, 5);
+	l = limits(slow, 4, max_wait);
+	for (k = 0; k < 10; k++) {
+		v = decide(&st, T0, &l);
+		assert_true(!v.admit || v.wait_ns > 0);
+	}
+	/* 10 queued at 100/s (tat T0 + 100 ms) are 10 queued at 10/s: tat T0 + 1 s, before the
+	 * connects just made at 10/s */
+	state_init(&st, 0, 0);
+	l = limits(fast, 0, max_wait);
+	for (k = 0; k < 10; k++)
+		decide(&st, T0, &l);
+	assert_int_equal(st.tat_ns, T0 + 10 * fast);
+	l = limits(slow, 0, max_wait);
+	assert_true(cruise_gcra_retune(&st, T0, &l));
+	assert_int_equal(st.tat_ns, T0 + 10 * slow);
+	/* a fraction of an interval is rescaled too: 15 ms at 100/s is 150 ms at 10/s */
+	state_init(&st, T0 + 15 * MSEC, 0);
+	st.interval_ns = fast;
+	cruise_gcra_retune(&st, T0, &l);
+	assert_int_equal(st.tat_ns, T0 + 150 * MSEC);
+
+	/* a rise keeps the backlog: queued connections keep their places */
+	state_init(&st, T0 + 500 * MSEC, 0);
+	st.interval_ns = slow;
+	l = limits(fast, 0, max_wait);
+	assert_true(cruise_gcra_retune(&st, T0, &l));
+	assert_int_equal(st.tat_ns, T0 + 500 * MSEC);
+	/* no backlog: nothing to rescale */
+	state_init(&st, T0 - 5 * MSEC, 0);
+	st.interval_ns = fast;
+	l = limits(slow, 0, max_wait);
+	cruise_gcra_retune(&st, T0, &l);
+	assert_int_equal(st.tat_ns, T0 - 5 * MSEC);
+
+	/* huge values saturate instead of wrapping */
+	state_init(&st, CRUISE_U64_MAX - 1, 0);
+	st.interval_ns = 1;
+	l = limits(CRUISE_U64_MAX / 2, 0, max_wait);
+	cruise_gcra_retune(&st, T0, &l);
+	assert_true(st.tat_ns >= CRUISE_U64_MAX - 1);
+}
+
 static void test_extreme_rates(void **state)
 {
 	(void)state;
@@ -477,8 +548,9 @@ static void test_clock_edges(void **state)
 	assert_int_equal(v.wait_ns, 0);
 	assert_int_equal(cruise_gcra_backlog(&st, T0, &l), 0);
 	/* exact below 2^63, saturated from it (see cruise_sat_mul) */
-	assert_int_equal(cruise_sat_mul(3, (CRUISE_U64_MAX >> 1) / 3), (CRUISE_U64_MAX >> 1) / 3 * 3);
-	assert_int_equal(cruise_sat_mul(3, (CRUISE_U64_MAX >> 1) / 3 + 1), CRUISE_U64_MAX);
+	k = (CRUISE_U64_MAX >> 1) / 3;
+	assert_int_equal(cruise_sat_mul(3, k), k * 3);
+	assert_int_equal(cruise_sat_mul(3, k + 1), CRUISE_U64_MAX);
 	assert_int_equal(cruise_sat_mul(0, CRUISE_U64_MAX), 0);
 	assert_int_equal(cruise_sat_mul(CRUISE_U64_MAX, 0), 0);
 	assert_int_equal(cruise_sat_add(CRUISE_U64_MAX - 1, 2), CRUISE_U64_MAX);
@@ -529,8 +601,8 @@ static void test_clock_edges(void **state)
 
 static void test_held_flag(void **state)
 {
-	static const __u64 waits[] = { 0, 1, JIFFY_NS - 1, JIFFY_NS, JIFFY_NS + 1, 2 * JIFFY_NS };
-	static const __u64 hold_mins[] = { 0, JIFFY_NS };
+	static const __u64 waits[] = {0, 1, JIFFY_NS - 1, JIFFY_NS, JIFFY_NS + 1, 2 * JIFFY_NS};
+	static const __u64 hold_mins[] = {0, JIFFY_NS};
 	__u64 interval = 10 * MSEC;
 	struct cruise_gcra_limits l = limits(interval, 0, NSEC);
 	struct cruise_gcra_state st;
@@ -640,18 +712,18 @@ static void test_hold_plan(void **state)
 		__u32 stage_jiffies, stages;
 	} cases[] = {
 		/* ceil(wait) + 1 <= 63: one fine stage answering the wait in jiffies */
-		{ 1, 1, 1 },
-		{ 62, 62, 1 },
+		{1, 1, 1},
+		{62, 62, 1},
 		/* 64 = 2 x 32: two stages answering 31 */
-		{ 63, 31, 2 },
+		{63, 31, 2},
 		/* 101: 2 x 51 (1 over) ties with 3 x 34 (1 over); fewer stages win */
-		{ 100, 50, 2 },
+		{100, 50, 2},
 		/* 250: 4 x 63 is 2 over, 5 x 50 is exact */
-		{ 249, 49, 5 },
+		{249, 49, 5},
 		/* 315 = 5 x 63: the longest chain with stock linear 4 */
-		{ 314, 62, 5 },
+		{314, 62, 5},
 		/* 316 needs 6 fine stages: one coarse stage */
-		{ 315, 315, 1 },
+		{315, 315, 1},
 	};
 	struct cruise_hold_plan p;
 	__u64 w;
@@ -702,7 +774,7 @@ static void test_hold_plan(void **state)
 	assert_int_equal(p.stage_jiffies, 0xffffffffU);
 }
 
-/* The SYN clock one timeout at a time, as DESIGN.md section 1 states it (the header: closed forms) */
+/* The SYN clock one timeout at a time, as DESIGN.md section 1 states it */
 static __u64 ref_give_up(__u64 base, __u32 max_rtx, __u32 linear, __u64 rto_max)
 {
 	__u64 t = 0, rto = base < rto_max ? base : rto_max;
@@ -726,12 +798,23 @@ static __u64 ref_max_rtx(__u64 base, __u64 budget, __u32 linear, __u64 rto_max)
 	return k;
 }
 
+/* SYN timeouts: flat and doubling, around the unheld base, around rto_max / 2 and rto_max */
+static const __u64 syn_bases[] = {1,   2,    3,	    7,	   62,	  63,	 100,	249,   250,
+				  251, 1000, 14999, 15000, 15001, 29999, 30000, 30001, 100000};
+
+static void check_give_up(__u64 base, __u32 linear, __u64 rto_max)
+{
+	__u32 max_rtx;
+
+	for (max_rtx = 0; max_rtx <= 140; max_rtx++)
+		assert_int_equal(cruise_syn_give_up(base, max_rtx, linear, rto_max),
+				 ref_give_up(base, max_rtx, linear, rto_max));
+}
+
 static void test_syn_give_up(void **state)
 {
-	static const __u64 bases[] = { 1, 2, 3, 7, 62, 63, 100, 249, 250, 251, 1000, 14999, 15000,
-				       15001, 29999, 30000, 30001, 100000 };
-	static const __u64 rto_maxes[] = { RTO_MAX, 120 * 100, 120 * 1000 };
-	__u32 max_rtx, linear;
+	static const __u64 rto_maxes[] = {RTO_MAX, 120 * 100, 120 * 1000};
+	__u32 linear;
 	size_t b, r;
 
 	(void)state;
@@ -743,7 +826,7 @@ static void test_syn_give_up(void **state)
 	/* 120 s caps from the 128 s timeout on, and stays capped */
 	assert_int_equal(cruise_syn_give_up(HZ, 14, 4, RTO_MAX),
 			 (5 + 2 + 4 + 8 + 16 + 32 + 64) * HZ + 4 * RTO_MAX);
-	/* linear 0 is the kernel's tcp_model_timeout(): ((2 << n) - 1) * base, then rto_max steps */
+	/* linear 0 is the kernel's tcp_model_timeout(): ((2 << n) - 1) * base, then rto_max each */
 	assert_int_equal(cruise_syn_give_up(HZ, 6, 0, RTO_MAX), ((2 << 6) - 1) * HZ);
 	assert_int_equal(cruise_syn_give_up(HZ, 8, 0, RTO_MAX), ((2 << 6) - 1) * HZ + 2 * RTO_MAX);
 	/* one transmission: one timeout; a base above rto_max is capped */
@@ -751,50 +834,46 @@ static void test_syn_give_up(void **state)
 	assert_int_equal(cruise_syn_give_up(2 * RTO_MAX, 3, LINEAR, RTO_MAX), 4 * RTO_MAX);
 
 	/* the closed form against the timeouts one by one */
-	for (b = 0; b < ARRAY_SIZE(bases); b++)
+	for (b = 0; b < ARRAY_SIZE(syn_bases); b++)
 		for (r = 0; r < ARRAY_SIZE(rto_maxes); r++)
 			for (linear = 0; linear <= 8; linear++)
-				for (max_rtx = 0; max_rtx <= 140; max_rtx++)
-					assert_int_equal(cruise_syn_give_up(bases[b], max_rtx,
-									    linear, rto_maxes[r]),
-							 ref_give_up(bases[b], max_rtx, linear,
-								     rto_maxes[r]));
+				check_give_up(syn_bases[b], linear, rto_maxes[r]);
+}
+
+/* Every budget just under, at and just over a give-up time, to 40 retransmits. */
+static void check_max_rtx(__u64 base, __u32 linear)
+{
+	__u64 budget;
+	__u32 k;
+	int d;
+
+	for (k = 0; k <= 40; k++) {
+		for (d = -1; d <= 1; d++) {
+			budget = ref_give_up(base, k, linear, RTO_MAX) + d;
+			if (budget < ref_give_up(base, 0, linear, RTO_MAX))
+				continue; /* not even the first SYN fits */
+			assert_int_equal(cruise_syn_max_rtx(base, budget, linear, RTO_MAX),
+					 ref_max_rtx(base, budget, linear, RTO_MAX));
+		}
+	}
 }
 
 /* cruise_syn_max_rtx: "most retransmits whose give-up time stays within budget". */
 static void test_syn_max_rtx(void **state)
 {
-	static const __u64 bases[] = { 1, 2, 3, 7, 62, 63, 100, 249, 250, 251, 1000, 14999, 15000,
-				       15001, 29999, 30000, 30001, 100000 };
-	__u64 g, budget;
-	__u32 k, linear;
+	__u32 linear;
 	size_t b;
-	int d;
 
 	(void)state;
 	/* stock unheld budget: 10 retransmits fit, exactly */
-	assert_int_equal(cruise_syn_max_rtx(HZ, (5 + 2 + 4 + 8 + 16 + 32 + 64) * HZ, LINEAR, RTO_MAX),
+	assert_int_equal(cruise_syn_max_rtx(HZ, (5 + 126) * HZ, LINEAR, RTO_MAX),
 			 SYN_RETRIES + LINEAR);
 	/* retransmit 11 is the first capped one: 1 s x 5 + 2 .. 64 s + 120 s */
 	assert_int_equal(cruise_syn_max_rtx(HZ, (5 + 126) * HZ + RTO_MAX, LINEAR, RTO_MAX), 11);
 
-	/* every budget just under, at and just over a give-up time */
-	for (b = 0; b < ARRAY_SIZE(bases); b++) {
-		for (linear = 0; linear <= 6; linear++) {
-			for (k = 0; k <= 40; k++) {
-				g = ref_give_up(bases[b], k, linear, RTO_MAX);
-				for (d = -1; d <= 1; d++) {
-					budget = g + d;
-					if (budget < ref_give_up(bases[b], 0, linear, RTO_MAX))
-						continue; /* not even the first SYN fits */
-					assert_int_equal(cruise_syn_max_rtx(bases[b], budget, linear,
-									    RTO_MAX),
-							 ref_max_rtx(bases[b], budget, linear,
-								     RTO_MAX));
-				}
-			}
-		}
-	}
+	for (b = 0; b < ARRAY_SIZE(syn_bases); b++)
+		for (linear = 0; linear <= 6; linear++)
+			check_max_rtx(syn_bases[b], linear);
 }
 
 /* Check cruise_hold_syncnt's promises for one plan. */
@@ -803,13 +882,13 @@ static void check_syncnt(const struct cruise_hold_plan *p, __u32 retries, __u32 
 	__u64 rto_max = CRUISE_TCP_RTO_MAX_SEC * hz;
 	__u64 unheld = ref_give_up(hz, retries + linear, linear, rto_max);
 	__u64 budget = unheld + (__u64)p->stages * p->stage_jiffies;
-	__u32 syncnt = cruise_hold_syncnt(p, retries, linear, hz, hz);
+	__u32 syncnt = cruise_hold_syncnt(p, retries, linear, hz, hz), want;
 
 	assert_in_range(syncnt, 1, 127);
 	if (ref_give_up(p->stage_jiffies, p->stages, linear, rto_max) > budget) {
-		/* the released SYN (retransmit number stages) is sent all the same, nothing after */
-		assert_int_equal(syncnt, p->stages <= linear ? 1 :
-					 p->stages - linear > 127 ? 127 : p->stages - linear);
+		/* the released SYN (retransmit number stages) is sent anyway, and nothing after */
+		want = p->stages <= linear ? 1 : p->stages - linear;
+		assert_int_equal(syncnt, want > 127 ? 127 : want);
 		return;
 	}
 	/* the released SYN is sent */
@@ -824,14 +903,27 @@ static void check_syncnt(const struct cruise_hold_plan *p, __u32 retries, __u32 
 			    budget);
 }
 
+/* Plans for waits up to 40 s, as cruise_hold_plan() makes them. */
+static void check_planned_syncnt(__u64 hz, __u32 linear, __u32 retries)
+{
+	struct cruise_hold_plan p;
+	__u64 w;
+
+	for (w = 1; w < 40 * hz; w += 1 + w / 16) {
+		p = cruise_hold_plan(w * (NSEC / hz), NSEC / hz, linear);
+		check_syncnt(&p, retries, linear, hz);
+		/* such plans always fit the released SYN in the budget: it is always sent */
+		assert_true(cruise_hold_syncnt(&p, retries, linear, hz, hz) + linear >= p.stages);
+	}
+}
+
 static void test_hold_syncnt(void **state)
 {
-	static const __u64 hzs[] = { 100, 250, 300, 1000 };
-	static const __u32 stage_jiffies[] = { 1, 7, 62, 250, 1000, 30000, 0xffffffffU };
-	struct cruise_hold_plan p = { .stage_jiffies = 62, .stages = 5 };
+	static const __u64 hzs[] = {100, 250, 300, 1000};
+	static const __u32 stage_jiffies[] = {1, 7, 62, 250, 1000, 30000, 0xffffffffU};
+	struct cruise_hold_plan p = {.stage_jiffies = 62, .stages = 5};
 	__u32 retries, linear, s;
 	size_t h, i;
-	__u64 w;
 
 	(void)state;
 	/*
@@ -846,22 +938,11 @@ static void test_hold_syncnt(void **state)
 	for (retries = 1; retries <= 15; retries++)
 		assert_int_equal(cruise_hold_syncnt(&p, retries, LINEAR, HZ, HZ), retries);
 
-	/* plans as the sockops hook makes them, over waits up to 40 s */
-	for (h = 0; h < ARRAY_SIZE(hzs); h++) {
-		for (linear = 0; linear <= 6; linear++) {
-			for (retries = 1; retries <= 15; retries++) {
-				for (w = 1; w < 40 * hzs[h]; w += 1 + w / 16) {
-					p = cruise_hold_plan(w * (NSEC / hzs[h]), NSEC / hzs[h],
-							     linear);
-					check_syncnt(&p, retries, linear, hzs[h]);
-					/* such plans always send the released SYN */
-					assert_true(cruise_hold_syncnt(&p, retries, linear, hzs[h],
-								       hzs[h]) + linear >=
-						    p.stages);
-				}
-			}
-		}
-	}
+	/* plans as the sockops hook makes them */
+	for (h = 0; h < ARRAY_SIZE(hzs); h++)
+		for (linear = 0; linear <= 6; linear++)
+			for (retries = 1; retries <= 15; retries++)
+				check_planned_syncnt(hzs[h], linear, retries);
 	/* arbitrary plans, including ones no wait produces */
 	for (i = 0; i < ARRAY_SIZE(stage_jiffies); i++) {
 		for (s = 0; s <= 12; s++) {
@@ -876,20 +957,19 @@ static void test_hold_syncnt(void **state)
 }
 
 /*
- * A plan answering 0 (no wait left when sockops plans it) does not touch TIMEOUT_INIT, so TCP
- * keeps its own 1 s base (tcp_timeout_init() takes an answer <= 0 as "no answer"): the socket
- * runs the unheld clock, and its TCP_SYNCNT must be the unheld one.
+ * A plan answering 0 (the wait was gone by the time sockops planned it) leaves TIMEOUT_INIT alone,
+ * so TCP keeps its own 1 s base (tcp_timeout_init() takes an answer <= 0 as none): the socket runs
+ * the unheld clock, and its TCP_SYNCNT must be the unheld one.
  */
 static void test_hold_syncnt_no_hold(void **state)
 {
-	struct cruise_hold_plan p = cruise_hold_plan(0, JIFFY_NS, LINEAR);
-	__u32 retries;
+	struct cruise_hold_plan p = {.stage_jiffies = 0, .stages = 1};
+	__u32 retries, linear;
 
 	(void)state;
-	if (p.stage_jiffies)
-		return; /* a plan never answers 0: nothing to check */
-	for (retries = 1; retries <= 15; retries++)
-		assert_int_equal(cruise_hold_syncnt(&p, retries, LINEAR, HZ, HZ), retries);
+	for (linear = 0; linear <= 6; linear++)
+		for (retries = 1; retries <= 15; retries++)
+			assert_int_equal(cruise_hold_syncnt(&p, retries, linear, HZ, HZ), retries);
 }
 
 int main(void)
@@ -902,6 +982,7 @@ int main(void)
 		cmocka_unit_test(test_credit_only_after_hold),
 		cmocka_unit_test(test_max_wait_refusal),
 		cmocka_unit_test(test_rate_change),
+		cmocka_unit_test(test_retune),
 		cmocka_unit_test(test_extreme_rates),
 		cmocka_unit_test(test_clock_edges),
 		cmocka_unit_test(test_held_flag),
