@@ -107,15 +107,10 @@ static __always_inline int cruise_sockops(struct bpf_sock_ops *skops)
 		return 1;
 	case BPF_SOCK_OPS_STATE_CB:
 		/*
-		 * Only a connect that fails needs this callback: once established, the connection
-		 * ends for us when its socket is released (sock_release), which saves a run at every
-		 * later state change.
+		 * Any path to CLOSE ends the connection: a failed connect, and an established one
+		 * reset by the database, which must not hold a max_conns place until the worker
+		 * notices and closes its socket (a pool after a database restart).
 		 */
-		if (skops->args[1] == BPF_TCP_ESTABLISHED) {
-			bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags &
-								 ~BPF_SOCK_OPS_STATE_CB_FLAG);
-			return 1;
-		}
 		if (skops->args[1] != BPF_TCP_CLOSE)
 			return 1;
 		s = bpf_sk_storage_get(&cruise_socks, sk, 0, 0);
