@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <mntent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,11 @@ static const char *const prog_names[CRUISE_PROG_COUNT] = {
 	[CRUISE_PROG_SOCKOPS] = "cruise_sockops_prog",
 	[CRUISE_PROG_EGRESS] = "cruise_egress",
 	[CRUISE_PROG_SOCK_RELEASE] = "cruise_sock_release",
+};
+
+const char *const cruise_map_names[] = {
+	"cruise_targets", "cruise_bindings", "cruise_media", "cruise_state",
+	"cruise_counters", "cruise_events", "cruise_socks", NULL,
 };
 
 const char *cruise_prog_name(enum cruise_prog_index i)
@@ -137,8 +143,151 @@ int cruise_load(struct cruise_handle **out, const char *pin_dir)
 		free(h);
 		return err;
 	}
+	/* pins are for root only: they are the enforcement's controls */
+	for (int i = 0; cruise_map_names[i]; i++) {
+		char path[PATH_MAX];
+
+		snprintf(path, sizeof(path), "%s/%s", pin_dir, cruise_map_names[i]);
+		chmod(path, 0600);
+	}
 	*out = h;
 	return 0;
+}
+
+static int link_pin_path(char *buf, size_t len, const char *pin_dir, enum cruise_prog_index i)
+{
+	int n = snprintf(buf, len, "%s/links/%s", pin_dir, prog_names[i]);
+
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+/* The cgroup id a pinned cgroup link is attached to, 0 if it is no cgroup link or detached. */
+static __u64 link_cgroup_id(struct bpf_link *link)
+{
+	struct bpf_link_info info;
+	__u32 len = sizeof(info);
+
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(bpf_link__fd(link), &info, &len))
+		return 0;
+	return info.type == BPF_LINK_TYPE_CGROUP ? info.cgroup.cgroup_id : 0;
+}
+
+int cruise_attach_pinned(struct cruise_handle *h, const char *cgroup_path, char *err, size_t len)
+{
+	char dir[PATH_MAX], path[PATH_MAX];
+	__u64 cgid = 0;
+	int fd, ret = 0;
+
+	if (cruise_cgroup_id(cgroup_path, &cgid)) {
+		snprintf(err, len, "scope cgroup %s: %s", cgroup_path, strerror(errno));
+		return -ENOENT;
+	}
+	snprintf(dir, sizeof(dir), "%s/links", h->pin_dir);
+	if (mkdir(dir, 0700) && errno != EEXIST) {
+		ret = -errno;
+		snprintf(err, len, "cannot create %s: %s", dir, strerror(errno));
+		return ret;
+	}
+	fd = open(cgroup_path, O_RDONLY | O_DIRECTORY);
+	if (fd < 0) {
+		ret = -errno;
+		snprintf(err, len, "cannot open scope cgroup %s: %s", cgroup_path, strerror(errno));
+		return ret;
+	}
+	for (int i = 0; i < CRUISE_PROG_COUNT && !ret; i++) {
+		struct bpf_link *old = NULL, *link;
+
+		if ((ret = link_pin_path(path, sizeof(path), h->pin_dir, i)))
+			break;
+		old = bpf_link__open(path);
+		if (old && link_cgroup_id(old) == cgid) {
+			/* the same place: swap the program atomically, keep the link */
+			if (bpf_link__update_program(old, prog_of(h, i))) {
+				ret = -errno;
+				snprintf(err, len, "cannot update pinned link %s: %s", path,
+					 strerror(errno));
+				bpf_link__destroy(old);
+				break;
+			}
+			bpf_link__destroy(h->links[i]);
+			h->links[i] = old;
+			continue;
+		}
+		/* new, or attached elsewhere: attach here first, then let the old one go */
+		link = bpf_program__attach_cgroup(prog_of(h, i), fd);
+		if (!link) {
+			ret = -errno;
+			snprintf(err, len, "cannot attach %s to %s: %s", prog_names[i], cgroup_path,
+				 strerror(errno));
+			bpf_link__destroy(old);
+			break;
+		}
+		if (old) {
+			bpf_link__unpin(old);
+			bpf_link__detach(old);
+			bpf_link__destroy(old);
+		}
+		unlink(path); /* a stale pin that was no link */
+		if (bpf_link__pin(link, path)) {
+			ret = -errno;
+			snprintf(err, len, "cannot pin link %s: %s", path, strerror(errno));
+			bpf_link__destroy(link);
+			break;
+		}
+		chmod(path, 0600);
+		bpf_link__destroy(h->links[i]);
+		h->links[i] = link;
+	}
+	close(fd);
+	return ret;
+}
+
+int cruise_links_attached(struct cruise_handle *h)
+{
+	int n = 0;
+
+	for (int i = 0; i < CRUISE_PROG_COUNT; i++)
+		if (h->links[i] && link_cgroup_id(h->links[i]))
+			n++;
+	return n;
+}
+
+int cruise_uninstall(const char *pin_dir, char *err, size_t len)
+{
+	char path[PATH_MAX];
+	int ret = 0;
+
+	for (int i = 0; i < CRUISE_PROG_COUNT; i++) {
+		struct bpf_link *link;
+
+		if (link_pin_path(path, sizeof(path), pin_dir, i))
+			return -ENAMETOOLONG;
+		link = bpf_link__open(path);
+		if (!link)
+			continue;
+		if (bpf_link__detach(link) && !ret) {
+			ret = -errno;
+			snprintf(err, len, "cannot detach %s: %s", path, strerror(errno));
+		}
+		bpf_link__unpin(link);
+		bpf_link__destroy(link);
+	}
+	for (int i = 0; cruise_map_names[i]; i++) {
+		snprintf(path, sizeof(path), "%s/%s", pin_dir, cruise_map_names[i]);
+		if (unlink(path) && errno != ENOENT && !ret) {
+			ret = -errno;
+			snprintf(err, len, "cannot unpin %s: %s", path, strerror(errno));
+		}
+	}
+	snprintf(path, sizeof(path), "%s/links", pin_dir);
+	rmdir(path);
+	/* only if empty: never remove what others put there */
+	if (rmdir(pin_dir) && errno != ENOENT && errno != ENOTEMPTY && !ret) {
+		ret = -errno;
+		snprintf(err, len, "cannot remove %s: %s", pin_dir, strerror(errno));
+	}
+	return ret;
 }
 
 int cruise_attach(struct cruise_handle *h, const char *cgroup_path)

@@ -39,6 +39,24 @@ int cruise_attach(struct cruise_handle *h, const char *cgroup_path);
 void cruise_destroy(struct cruise_handle *h);
 int cruise_unpin_maps(struct cruise_handle *h);
 
+/*
+ * Attach every program to the cgroup at cgroup_path through links pinned under pin_dir/links, so
+ * that enforcement outlives this process. A link already pinned there (left by an earlier agent,
+ * possibly SIGKILLed) is updated in place to the newly loaded program (bpf_link_update: no moment
+ * without enforcement, no moment with two); one pinned to another cgroup is replaced after the new
+ * one is attached. Pins are mode 0600. On error, err holds one line.
+ */
+int cruise_attach_pinned(struct cruise_handle *h, const char *cgroup_path, char *err, size_t len);
+/* Programs whose link is attached now. */
+int cruise_links_attached(struct cruise_handle *h);
+/*
+ * Remove exactly what cruise pinned under pin_dir: detach and unpin its links, unpin its maps,
+ * remove the directories if empty. Works without a loaded handle (--uninstall).
+ */
+int cruise_uninstall(const char *pin_dir, char *err, size_t len);
+/* The names of the pinned maps, NULL-terminated. */
+extern const char *const cruise_map_names[];
+
 int cruise_prog_fd(struct cruise_handle *h, enum cruise_prog_index i);
 const char *cruise_prog_name(enum cruise_prog_index i);
 

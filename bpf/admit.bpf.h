@@ -149,10 +149,12 @@ static __always_inline int cruise_connect(struct bpf_sock_addr *ctx, struct crui
 	} else if (v.held) {
 		cruise_count(&c->delayed, 1);
 		cruise_count(&c->delay_ns, v.wait_ns);
+		cruise_count_delay(c, v.wait_ns);
 		if (dry)
 			cruise_count(&c->dry_run_passed, 1);
 	} else {
 		cruise_count(&c->admitted_now, 1);
+		cruise_count_delay(c, 0);
 	}
 	cruise_track(ctx->sk, st, medium, v.held && !dry, v.slot_ns);
 	return 1;

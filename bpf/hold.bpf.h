@@ -33,20 +33,13 @@ static __always_inline void cruise_release(struct cruise_sk *s)
  * The hold math as global functions: the verifier checks each once with unknown arguments instead
  * of once per concrete value at every call site, which would exceed its budget.
  */
-__noinline __u64 cruise_plan_hold_packed(__u64 wait_ns, __u64 jiffy_ns, __u32 linear)
+__noinline __u64 cruise_plan_hold_packed(__u64 wait_ns, __u64 jiffy_ns, __u32 linear,
+					 __u32 syn_retries, __u32 hz)
 {
-	struct cruise_hold_plan p = cruise_hold_plan(wait_ns, jiffy_ns, linear);
+	struct cruise_hold_plan p = cruise_hold_plan_bounded(wait_ns, jiffy_ns, linear, syn_retries,
+							     hz);
 
 	return (__u64)p.stages << 32 | p.stage_jiffies;
-}
-
-__noinline __u32 cruise_syncnt(__u32 stage_jiffies, __u32 stages, __u32 retries, __u32 linear,
-			       __u32 hz)
-{
-	struct cruise_hold_plan p = { .stage_jiffies = stage_jiffies, .stages = stages };
-
-	/* an unheld socket's first SYN timeout is TCP_TIMEOUT_INIT, 1 s */
-	return cruise_hold_syncnt(&p, retries, linear, hz, hz);
 }
 
 /*
@@ -74,11 +67,11 @@ static __always_inline void cruise_plan_hold(struct bpf_sock_ops *skops, struct 
 		retries = BPF_CORE_READ(net, ipv4.sysctl_tcp_syn_retries);
 
 	plan = cruise_plan_hold_packed(s->slot_ns > now ? s->slot_ns - now : 0, cruise_jiffy_ns(),
-				       linear);
+				       linear, retries, CONFIG_HZ);
 	s->stage_jiffies = (__u32)plan;
 	if (!s->stage_jiffies)
 		return; /* the slot has come already: nothing to hold */
-	syncnt = cruise_syncnt((__u32)plan, plan >> 32, retries, linear, CONFIG_HZ);
+	syncnt = cruise_hold_syncnt((__u32)plan, plan >> 32, retries, linear, CONFIG_HZ);
 	bpf_setsockopt(skops, SOL_TCP, TCP_SYNCNT, &syncnt, sizeof(syncnt));
 }
 

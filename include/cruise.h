@@ -81,6 +81,13 @@ struct cruise_medium_state {
 	__s64 open_conns;
 };
 
+/*
+ * Upper bounds of the delay histogram's buckets, in ms (Prometheus "le"); the last bucket is +Inf.
+ * Admitted connects with no hold fall in the first bucket.
+ */
+#define CRUISE_DELAY_BUCKETS 12
+#define CRUISE_DELAY_BUCKET_BOUNDS_MS 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000
+
 /* Per-CPU counters per medium; user space sums the CPUs. */
 struct cruise_counters {
 	__u64 connections;	/* connects to a target from a bound cgroup */
@@ -92,6 +99,7 @@ struct cruise_counters {
 	__u64 dry_run_passed; /* would have been delayed or refused, let through by dry-run */
 	__u64 closed;	      /* admitted connections that have ended */
 	__u64 events_lost;    /* refusal events the ring buffer had no room for */
+	__u64 delay_buckets[CRUISE_DELAY_BUCKETS]; /* admitted connects by hold, not cumulative */
 };
 
 /* One refusal, sent through the cruise_events ring buffer. */

@@ -63,13 +63,32 @@ static __always_inline struct cruise_hold_plan cruise_hold_plan(__u64 wait_ns, _
 	return p; /* no fit: one coarse stage of w */
 }
 
+/*
+ * TCP's SYN clock for a socket that gets no answer, in jiffies after its first SYN, as measured on
+ * our kernels. The retransmit timer answered R fires R + 1 jiffies after it is armed; it stays R for
+ * the first linear + 1 fires, then doubles, capped at rto_max. At fire k (retransmits done: k - 1)
+ * the socket gives up when k - 1 >= TCP_SYNCNT + linear, or when k >= 2 and the time since the
+ * first SYN reaches tcp_model_timeout(TCP_SYNCNT, R): (2^(n+1) - 1) * R, the doubling stopping at
+ * rto_max. With tcp_syn_retries 6 both rules give 131 s; with 1 the time rule gives 3 s. Closed
+ * forms, no loops: the verifier could not follow loops over retransmits.
+ */
+#define CRUISE_SYNCNT_MAX 127
+
+/*
+ * In BPF each of these is a global function, which the verifier checks once, alone: inlined, the
+ * states of one function's branches multiply through the next one past its budget.
+ */
+#ifdef __bpf__
+#define CRUISE_SUBPROG __attribute__((noinline))
+#else
+#define CRUISE_SUBPROG static inline
+#endif
+
 /* Position of the highest set bit, 1-based; 0 for 0. Loop-free for the verifier. */
 static __always_inline __u32 cruise_fls64(__u64 x)
 {
 	__u32 n = 0;
 
-	if (!x)
-		return 0;
 	if (x >> 32) {
 		n += 32;
 		x >>= 32;
@@ -97,98 +116,196 @@ static __always_inline __u32 cruise_fls64(__u64 x)
 	return n + (__u32)x;
 }
 
-/*
- * TCP's SYN clock for a socket that gets no answer, in jiffies: the timeout after transmission k
- * (0 = the first SYN) is base for k <= linear, then base << (k - linear), capped at rto_max. The
- * socket gives up when the timeout after its last allowed retransmit, max_rtx, expires. Closed
- * forms: a loop over retransmits is too much for the verifier.
- */
-
-/* Doublings after which base reaches rto_max: the smallest d with base << d >= rto_max. */
-static __always_inline __u32 cruise_syn_doublings(__u64 base, __u64 rto_max)
+/* Doublings after which r reaches rto_max: the smallest d with r << d >= rto_max. */
+static __always_inline __u32 cruise_syn_doublings(__u64 r, __u64 rto_max)
 {
-	__u32 d;
-
-	if (base >= rto_max)
-		return 0;
-	d = cruise_fls64((rto_max - 1) / base); /* base << d > rto_max - 1 */
-	return d;
+	return r >= rto_max ? 0 : cruise_fls64((rto_max - 1) / r);
 }
 
-static __always_inline __u64 cruise_syn_give_up(__u64 base, __u32 max_rtx, __u32 linear,
-						 __u64 rto_max)
+/* Sum of the first u doubled timeouts, r * 2 + ... + r * 2^u, each fire one jiffy later. */
+static __always_inline __u64 cruise_syn_doubled_sum(__u64 r, __u32 u)
 {
-	__u64 t, j, d, doubling;
-
-	if (!base)
-		return 0;
-	if (base > rto_max)
-		base = rto_max;
-	if (max_rtx <= linear)
-		return cruise_sat_mul(max_rtx + 1, base);
-	t = cruise_sat_mul(linear + 1, base);
-	j = max_rtx - linear; /* timeouts that doubled, j = 1..max_rtx - linear */
-	d = cruise_syn_doublings(base, rto_max);
-	doubling = j < d ? j : (d ? d - 1 : 0); /* doubled but still under rto_max */
-	t = cruise_sat_add(t, cruise_sat_mul(base, (2ULL << doubling) - 2));
-	return cruise_sat_add(t, cruise_sat_mul(j - doubling, rto_max));
+	if (u > 62)
+		u = 62;
+	return cruise_sat_add(cruise_sat_mul(r, (2ULL << u) - 2), u);
 }
 
-/* Most retransmits whose give-up time stays within budget (the inverse of the above). */
-static __always_inline __u64 cruise_syn_max_rtx(__u64 base, __u64 budget, __u32 linear,
-						__u64 rto_max)
+/* When fire k >= 1 happens. */
+CRUISE_SUBPROG __u64 cruise_syn_fire_time(__u64 r, __u32 k, __u32 linear, __u64 rto_max)
 {
-	__u64 lin_t, next, d, x, j, t_d;
+	__u32 left, d, u;
+	__u64 t;
 
-	if (!base)
+	if (!r)
 		return 0;
-	if (base > rto_max)
-		base = rto_max;
-	if (budget < base)
-		return 0;
-	lin_t = cruise_sat_mul(linear + 1, base);
-	next = base * 2 < rto_max ? base * 2 : rto_max; /* the first doubled timeout */
-	if (budget < lin_t || budget - lin_t < next)
-		return budget < lin_t ? budget / base - 1 : linear;
-	/* (linear + 1) * base + base * (2^(j + 1) - 2) <= budget, j doubled timeouts */
-	x = (budget - lin_t) / base + 2;
-	j = cruise_fls64(x) - 2;
-	d = cruise_syn_doublings(base, rto_max);
-	if (d && j < d - 1) /* a further doubled timeout would not fit */
-		return linear + j;
-	/* the rest of the budget in timeouts of rto_max */
-	j = d ? d - 1 : 0;
-	t_d = cruise_sat_add(lin_t, cruise_sat_mul(base, (2ULL << j) - 2));
-	if (budget < t_d)
-		return linear + j;
-	return linear + j + (budget - t_d) / rto_max;
+	if (r > rto_max)
+		r = rto_max;
+	if (k <= linear + 1)
+		return (__u64)k * (r + 1);
+	t = (__u64)(linear + 1) * (r + 1);
+	left = k - linear - 1; /* fires after doubled timeouts */
+	d = cruise_syn_doublings(r, rto_max);
+	u = d && left > d - 1 ? d - 1 : (d ? left : 0); /* doubled and still under rto_max */
+	t = cruise_sat_add(t, cruise_syn_doubled_sum(r, u));
+	return cruise_sat_add(t, cruise_sat_mul(left - u, rto_max + 1));
 }
 
-#define CRUISE_SYNCNT_MAX 127
+/* The number of fires that happen at or before x (the largest k with fire_time(k) <= x). */
+CRUISE_SUBPROG __u32 cruise_syn_fires_within(__u64 r, __u64 x, __u32 linear, __u64 rto_max)
+{
+	__u64 rem, more;
+	__u32 d, j;
+
+	if (!r)
+		return 0;
+	if (r > rto_max)
+		r = rto_max;
+	if (x / (r + 1) <= linear + 1)
+		return (__u32)(x / (r + 1));
+	rem = x - (__u64)(linear + 1) * (r + 1);
+	d = cruise_syn_doublings(r, rto_max);
+	/* r * (2^(j+1) - 2) <= rem bounds j from above; the fires' extra jiffies take at most 2 */
+	j = cruise_fls64(rem / r + 2) - 2;
+	if (d && j > d - 1)
+		j = d - 1;
+	if (!d)
+		j = 0;
+	if (j && cruise_syn_doubled_sum(r, j) > rem)
+		j--;
+	if (j && cruise_syn_doubled_sum(r, j) > rem)
+		j--;
+	if (d && j == d - 1) {
+		/* every uncapped one fits: the rest at rto_max */
+		more = (rem - cruise_syn_doubled_sum(r, j)) / (rto_max + 1);
+		return linear + 1 + j + (more > 100000 ? 100000 : (__u32)more);
+	}
+	if (!d) {
+		more = rem / (rto_max + 1);
+		return linear + 1 + (more > 100000 ? 100000 : (__u32)more);
+	}
+	return linear + 1 + j;
+}
+
+/* tcp_model_timeout(): how long a socket with TCP_SYNCNT n may retransmit when its base is r. */
+CRUISE_SUBPROG __u64 cruise_syn_model_timeout(__u64 r, __u32 n, __u64 rto_max)
+{
+	__u32 thresh;
+
+	if (!r)
+		return 0;
+	thresh = r > rto_max ? 0 : cruise_fls64(rto_max / r) - 1; /* ilog2(rto_max / r) */
+	if (thresh > 62)
+		thresh = 62;
+	if (n <= thresh)
+		return cruise_sat_mul((2ULL << n) - 1, r);
+	return cruise_sat_add(cruise_sat_mul((2ULL << thresh) - 1, r),
+			      cruise_sat_mul(n - thresh, rto_max));
+}
+
+/* The largest TCP_SYNCNT whose model timeout is at most x; -1 when not even 0 fits. */
+CRUISE_SUBPROG int cruise_syn_model_max_n(__u64 r, __u64 x, __u64 rto_max)
+{
+	__u32 thresh, n;
+	__u64 more, t;
+
+	if (!r || x < r)
+		return -1;
+	thresh = r > rto_max ? 0 : cruise_fls64(rto_max / r) - 1;
+	if (thresh > 62)
+		thresh = 62;
+	/* (2^(n+1) - 1) * r <= x */
+	n = cruise_fls64(x / r + 1) - 2;
+	if (n < thresh)
+		return (int)n;
+	/* all the doubling ones fit: the rest at rto_max */
+	t = cruise_sat_mul((2ULL << thresh) - 1, r);
+	more = (x - t) / rto_max;
+	return (int)thresh + (more > 100000 ? 100000 : (int)more);
+}
+
+/* When a socket answered r, with TCP_SYNCNT n, gives up. */
+CRUISE_SUBPROG __u64 cruise_syn_give_up(__u64 r, __u32 n, __u32 linear, __u64 rto_max)
+{
+	__u64 model = cruise_syn_model_timeout(r, n, rto_max);
+	__u32 k_count = n + linear + 1, k_time;
+
+	/* the first fire at or after model; the time rule needs a retransmit done (k >= 2) */
+	k_time = model ? cruise_syn_fires_within(r, model - 1, linear, rto_max) + 1 : 1;
+	if (k_time < 2)
+		k_time = 2;
+	return cruise_syn_fire_time(r, k_time < k_count ? k_time : k_count, linear, rto_max);
+}
 
 /*
  * TCP_SYNCNT for a held socket, so that a held connect to a dead database gives up no later than an
- * unheld one would plus its hold (init_jiffies: an unheld socket's first SYN timeout, 1 s). The
- * kernel gives up a SYN_SENT socket after TCP_SYNCNT + linear retransmits; TCP_SYNCNT is 1..127, so
- * with a small budget the bound can exceed it (a held socket then retries like TCP_SYNCNT 1).
+ * unheld one would plus its hold, and never during its hold. syn_retries is the socket's TCP_SYNCNT
+ * or the netns's tcp_syn_retries, hz the kernel's HZ (an unheld socket's base is 1 s).
  */
-static __always_inline __u32 cruise_hold_syncnt(const struct cruise_hold_plan *p, __u32 syn_retries,
-						__u32 linear, __u64 init_jiffies, __u64 hz)
+CRUISE_SUBPROG __u32 cruise_hold_syncnt(__u32 stage_jiffies, __u32 stages, __u32 syn_retries,
+				       __u32 linear, __u32 hz)
 {
-	__u64 rto_max = CRUISE_TCP_RTO_MAX_SEC * hz;
-	__u64 budget = cruise_syn_give_up(init_jiffies, syn_retries + linear, linear, rto_max);
-	__u64 best;
+	__u64 rto_max = CRUISE_TCP_RTO_MAX_SEC * (__u64)hz, r = stage_jiffies, budget, t_hold;
+	__u32 k_max;
+	int best = 0, by_time, least;
 
 	/* no wait left: TIMEOUT_INIT is not answered and the socket runs the unheld clock */
-	if (!p->stage_jiffies)
+	if (!r)
 		return syn_retries;
-	budget = cruise_sat_add(budget, (__u64)p->stage_jiffies * p->stages);
-	best = cruise_syn_max_rtx(p->stage_jiffies, budget, linear, rto_max);
-	if (best < p->stages) /* the released SYN must at least be sent */
-		best = p->stages;
-	if (best <= linear)
-		return 1;
-	return best - linear > CRUISE_SYNCNT_MAX ? CRUISE_SYNCNT_MAX : (__u32)(best - linear);
+	if (r > rto_max)
+		r = rto_max;
+	budget = cruise_sat_add(cruise_syn_give_up(hz, syn_retries, linear, rto_max),
+				(__u64)stages * (r + 1));
+	/* the most retransmits whose give-up fire is within budget, by either rule */
+	k_max = cruise_syn_fires_within(r, budget, linear, rto_max);
+	if (k_max > linear + 1)
+		best = k_max - linear - 1;
+	if (k_max >= 2) {
+		by_time = cruise_syn_model_max_n(r, cruise_syn_fire_time(r, k_max, linear, rto_max),
+						 rto_max);
+		if (by_time > best)
+			best = by_time;
+	}
+	/* the fewest that let the hold's last fire, the release, retransmit */
+	least = stages > linear ? (int)(stages - linear) : 1;
+	if (stages >= 2) {
+		t_hold = cruise_syn_fire_time(r, stages, linear, rto_max);
+		by_time = cruise_syn_model_max_n(r, t_hold, rto_max) + 1;
+		if (by_time > least)
+			least = by_time;
+	}
+	if (best < least)
+		best = least;
+	return best > CRUISE_SYNCNT_MAX ? CRUISE_SYNCNT_MAX : (__u32)best;
+}
+
+/*
+ * A long wait is one coarse stage (the most precise), unless a connect to a dead database would
+ * then give up later than an unheld one plus the hold: a socket answered R gives up at the
+ * earliest about 3 R after its first SYN (tcp_model_timeout with TCP_SYNCNT 1), so with a short
+ * unheld give-up time (a low tcp_syn_retries) the hold is split into linear + 1 equal coarse
+ * stages instead, which give up about 1.4 holds after the first SYN.
+ */
+static __always_inline struct cruise_hold_plan cruise_hold_plan_bounded(__u64 wait_ns,
+									 __u64 jiffy_ns,
+									 __u32 linear,
+									 __u32 syn_retries,
+									 __u32 hz)
+{
+	struct cruise_hold_plan p = cruise_hold_plan(wait_ns, jiffy_ns, linear);
+	__u64 rto_max = CRUISE_TCP_RTO_MAX_SEC * (__u64)hz, target = (__u64)p.stage_jiffies + 1;
+	__u64 n = linear + 1 < 8 ? linear + 1 : 8, unheld, held;
+
+	if (p.stages != 1 || target <= CRUISE_WHEEL_FINE_JIFFIES || !linear)
+		return p;
+	unheld = cruise_syn_give_up(hz, syn_retries, linear, rto_max);
+	held = cruise_syn_give_up(p.stage_jiffies,
+				  cruise_hold_syncnt(p.stage_jiffies, 1, syn_retries, linear, hz),
+				  linear, rto_max);
+	if (held <= unheld + target)
+		return p;
+	p.stages = (__u32)n;
+	p.stage_jiffies = (__u32)(cruise_div_round_up(target, n) - 1);
+	return p;
 }
 
 #endif /* CRUISE_HOLD_H */

@@ -774,202 +774,183 @@ static void test_hold_plan(void **state)
 	assert_int_equal(p.stage_jiffies, 0xffffffffU);
 }
 
-/* The SYN clock one timeout at a time, as DESIGN.md section 1 states it */
-static __u64 ref_give_up(__u64 base, __u32 max_rtx, __u32 linear, __u64 rto_max)
+/*
+ * The SYN clock one fire at a time, as measured on our kernels (cruise_hold.h): a timeout answered
+ * R fires R + 1 jiffies after it is armed, flat for linear + 1 fires, then doubling up to rto_max;
+ * at fire k the socket gives up after TCP_SYNCNT + linear retransmits, or once k >= 2 and the time
+ * since the first SYN reaches the kernel's tcp_model_timeout().
+ */
+static __u64 ref_model(__u64 r, __u32 n, __u64 rto_max)
 {
-	__u64 t = 0, rto = base < rto_max ? base : rto_max;
-	__u32 k;
+	__u32 thresh = 0;
 
-	for (k = 0; k <= max_rtx; k++) {
-		if (k > linear)
+	while (r <= rto_max && thresh < 62 && (r << (thresh + 1)) <= rto_max)
+		thresh++; /* ilog2(rto_max / r) */
+	if (n <= thresh)
+		return ((2ULL << n) - 1) * r;
+	return ((2ULL << thresh) - 1) * r + (n - thresh) * rto_max;
+}
+
+static __u64 ref_fire(__u64 r, __u32 k, __u32 linear, __u64 rto_max)
+{
+	__u64 t = 0, rto = r > rto_max ? rto_max : r;
+
+	for (__u32 i = 1; i <= k; i++) {
+		t += rto + 1;
+		if (i >= linear + 1)
 			rto = rto * 2 < rto_max ? rto * 2 : rto_max;
-		t += rto;
 	}
 	return t;
 }
 
-/* The most retransmits whose give-up time is within budget, counted one by one. */
-static __u64 ref_max_rtx(__u64 base, __u64 budget, __u32 linear, __u64 rto_max)
+static __u64 ref_give_up(__u64 r, __u32 n, __u32 linear, __u64 rto_max)
 {
-	__u32 k = 0;
+	for (__u32 k = 1;; k++) {
+		__u64 t = ref_fire(r, k, linear, rto_max);
 
-	while (ref_give_up(base, k + 1, linear, rto_max) <= budget)
-		k++;
-	return k;
-}
-
-/* SYN timeouts: flat and doubling, around the unheld base, around rto_max / 2 and rto_max */
-static const __u64 syn_bases[] = {1,   2,    3,	    7,	   62,	  63,	 100,	249,   250,
-				  251, 1000, 14999, 15000, 15001, 29999, 30000, 30001, 100000};
-
-static void check_give_up(__u64 base, __u32 linear, __u64 rto_max)
-{
-	__u32 max_rtx;
-
-	for (max_rtx = 0; max_rtx <= 140; max_rtx++)
-		assert_int_equal(cruise_syn_give_up(base, max_rtx, linear, rto_max),
-				 ref_give_up(base, max_rtx, linear, rto_max));
-}
-
-static void test_syn_give_up(void **state)
-{
-	static const __u64 rto_maxes[] = {RTO_MAX, 120 * 100, 120 * 1000};
-	__u32 linear;
-	size_t b, r;
-
-	(void)state;
-	/* stock: 1 s for the SYN and 4 flat retransmits, then 2, 4, 8, 16, 32, 64 s */
-	assert_int_equal(cruise_syn_give_up(HZ, SYN_RETRIES + LINEAR, LINEAR, RTO_MAX),
-			 (5 + 2 + 4 + 8 + 16 + 32 + 64) * HZ);
-	/* rto_max 8 s caps the 16, 32 and 64 s timeouts */
-	assert_int_equal(cruise_syn_give_up(HZ, 10, 4, 8 * HZ), (5 + 2 + 4 + 8 * 4) * HZ);
-	/* 120 s caps from the 128 s timeout on, and stays capped */
-	assert_int_equal(cruise_syn_give_up(HZ, 14, 4, RTO_MAX),
-			 (5 + 2 + 4 + 8 + 16 + 32 + 64) * HZ + 4 * RTO_MAX);
-	/* linear 0 is the kernel's tcp_model_timeout(): ((2 << n) - 1) * base, then rto_max each */
-	assert_int_equal(cruise_syn_give_up(HZ, 6, 0, RTO_MAX), ((2 << 6) - 1) * HZ);
-	assert_int_equal(cruise_syn_give_up(HZ, 8, 0, RTO_MAX), ((2 << 6) - 1) * HZ + 2 * RTO_MAX);
-	/* one transmission: one timeout; a base above rto_max is capped */
-	assert_int_equal(cruise_syn_give_up(HZ, 0, LINEAR, RTO_MAX), HZ);
-	assert_int_equal(cruise_syn_give_up(2 * RTO_MAX, 3, LINEAR, RTO_MAX), 4 * RTO_MAX);
-
-	/* the closed form against the timeouts one by one */
-	for (b = 0; b < ARRAY_SIZE(syn_bases); b++)
-		for (r = 0; r < ARRAY_SIZE(rto_maxes); r++)
-			for (linear = 0; linear <= 8; linear++)
-				check_give_up(syn_bases[b], linear, rto_maxes[r]);
-}
-
-/* Every budget just under, at and just over a give-up time, to 40 retransmits. */
-static void check_max_rtx(__u64 base, __u32 linear)
-{
-	__u64 budget;
-	__u32 k;
-	int d;
-
-	for (k = 0; k <= 40; k++) {
-		for (d = -1; d <= 1; d++) {
-			budget = ref_give_up(base, k, linear, RTO_MAX) + d;
-			if (budget < ref_give_up(base, 0, linear, RTO_MAX))
-				continue; /* not even the first SYN fits */
-			assert_int_equal(cruise_syn_max_rtx(base, budget, linear, RTO_MAX),
-					 ref_max_rtx(base, budget, linear, RTO_MAX));
-		}
+		if (k - 1 >= n + linear || (k >= 2 && t >= ref_model(r, n, rto_max)))
+			return t;
 	}
 }
 
-/* cruise_syn_max_rtx: "most retransmits whose give-up time stays within budget". */
-static void test_syn_max_rtx(void **state)
+/* SYN timeouts: tiny, the chain's, around the unheld base, around rto_max / 2 and rto_max */
+static const __u64 syn_bases[] = { 1,	 2,    3,     7,     37,    59,    62,    100,  249,
+				   250,	 251,  1000,  14999, 15000, 15001, 29999, 30000, 30001 };
+
+static void test_syn_clock(void **state)
 {
-	__u32 linear;
+	__u32 linear, k, n;
 	size_t b;
+	__u64 x;
+	int want;
 
 	(void)state;
-	/* stock unheld budget: 10 retransmits fit, exactly */
-	assert_int_equal(cruise_syn_max_rtx(HZ, (5 + 126) * HZ, LINEAR, RTO_MAX),
-			 SYN_RETRIES + LINEAR);
-	/* retransmit 11 is the first capped one: 1 s x 5 + 2 .. 64 s + 120 s */
-	assert_int_equal(cruise_syn_max_rtx(HZ, (5 + 126) * HZ + RTO_MAX, LINEAR, RTO_MAX), 11);
+	/* stock settings: 1 s base, 4 linear, tcp_syn_retries 6 gives up at 131 s (both rules) */
+	assert_int_equal(cruise_syn_give_up(HZ, SYN_RETRIES, LINEAR, RTO_MAX),
+			 ref_fire(HZ, 11, LINEAR, RTO_MAX));
+	assert_true(cruise_syn_give_up(HZ, SYN_RETRIES, LINEAR, RTO_MAX) / HZ == 131);
+	/* tcp_syn_retries 1 gives up at 3 s by the time rule (measured: 3.05 s), not at 7 s */
+	assert_int_equal(cruise_syn_give_up(HZ, 1, LINEAR, RTO_MAX) / HZ, 3);
+	/* TCP_SYNCNT 3 at 19 s by the count rule (measured: 19.37 s) */
+	assert_int_equal(cruise_syn_give_up(HZ, 3, LINEAR, RTO_MAX) / HZ, 19);
+	/* the kernel's tcp_model_timeout: 1, 3, 7 ... then rto_max steps */
+	assert_int_equal(cruise_syn_model_timeout(HZ, 6, RTO_MAX), 127 * HZ);
+	assert_int_equal(cruise_syn_model_timeout(HZ, 8, RTO_MAX), 127 * HZ + 2 * RTO_MAX);
 
-	for (b = 0; b < ARRAY_SIZE(syn_bases); b++)
-		for (linear = 0; linear <= 6; linear++)
-			check_max_rtx(syn_bases[b], linear);
-}
+	for (b = 0; b < ARRAY_SIZE(syn_bases); b++) {
+		__u64 r = syn_bases[b];
 
-/* Check cruise_hold_syncnt's promises for one plan. */
-static void check_syncnt(const struct cruise_hold_plan *p, __u32 retries, __u32 linear, __u64 hz)
-{
-	__u64 rto_max = CRUISE_TCP_RTO_MAX_SEC * hz;
-	__u64 unheld = ref_give_up(hz, retries + linear, linear, rto_max);
-	__u64 budget = unheld + (__u64)p->stages * p->stage_jiffies;
-	__u32 syncnt = cruise_hold_syncnt(p, retries, linear, hz, hz), want;
-
-	assert_in_range(syncnt, 1, 127);
-	if (ref_give_up(p->stage_jiffies, p->stages, linear, rto_max) > budget) {
-		/* the released SYN (retransmit number stages) is sent anyway, and nothing after */
-		want = p->stages <= linear ? 1 : p->stages - linear;
-		assert_int_equal(syncnt, want > 127 ? 127 : want);
-		return;
-	}
-	/* the released SYN is sent */
-	assert_true(syncnt + linear >= p->stages);
-	/* a held connect to a dead database gives up no later than unheld plus the hold */
-	if (syncnt > 1)
-		assert_true(ref_give_up(p->stage_jiffies, syncnt + linear, linear, rto_max) <=
-			    budget);
-	/* nor needlessly earlier: one more retransmit would overrun */
-	if (syncnt > 1 && syncnt < 127)
-		assert_true(ref_give_up(p->stage_jiffies, syncnt + linear + 1, linear, rto_max) >
-			    budget);
-}
-
-/* Plans for waits up to 40 s, as cruise_hold_plan() makes them. */
-static void check_planned_syncnt(__u64 hz, __u32 linear, __u32 retries)
-{
-	struct cruise_hold_plan p;
-	__u64 w;
-
-	for (w = 1; w < 40 * hz; w += 1 + w / 16) {
-		p = cruise_hold_plan(w * (NSEC / hz), NSEC / hz, linear);
-		check_syncnt(&p, retries, linear, hz);
-		/* such plans always fit the released SYN in the budget: it is always sent */
-		assert_true(cruise_hold_syncnt(&p, retries, linear, hz, hz) + linear >= p.stages);
-	}
-}
-
-static void test_hold_syncnt(void **state)
-{
-	static const __u64 hzs[] = {100, 250, 300, 1000};
-	static const __u32 stage_jiffies[] = {1, 7, 62, 250, 1000, 30000, 0xffffffffU};
-	struct cruise_hold_plan p = {.stage_jiffies = 62, .stages = 5};
-	__u32 retries, linear, s;
-	size_t h, i;
-
-	(void)state;
-	/*
-	 * Stock, 5 stages answering 62: budget 32750 + 310. Held timeouts: 5 x 62, then 124, 248,
-	 * ... 15872 (retransmit 12) add up to 31930; retransmit 13 adds 30000. So 12 retransmits:
-	 * TCP_SYNCNT 12 - 4.
-	 */
-	assert_int_equal(cruise_hold_syncnt(&p, SYN_RETRIES, LINEAR, HZ, HZ), 8);
-	/* a "hold" of one stage at the unheld base changes nothing */
-	p.stage_jiffies = HZ;
-	p.stages = 1;
-	for (retries = 1; retries <= 15; retries++)
-		assert_int_equal(cruise_hold_syncnt(&p, retries, LINEAR, HZ, HZ), retries);
-
-	/* plans as the sockops hook makes them */
-	for (h = 0; h < ARRAY_SIZE(hzs); h++)
-		for (linear = 0; linear <= 6; linear++)
-			for (retries = 1; retries <= 15; retries++)
-				check_planned_syncnt(hzs[h], linear, retries);
-	/* arbitrary plans, including ones no wait produces */
-	for (i = 0; i < ARRAY_SIZE(stage_jiffies); i++) {
-		for (s = 0; s <= 12; s++) {
-			for (linear = 0; linear <= 6; linear++) {
-				p.stage_jiffies = stage_jiffies[i];
-				p.stages = s;
-				check_syncnt(&p, SYN_RETRIES, linear, HZ);
-				check_syncnt(&p, 1, linear, HZ);
+		for (linear = 0; linear <= 6; linear++) {
+			for (k = 0; k <= 40; k++)
+				assert_int_equal(cruise_syn_fire_time(r, k, linear, RTO_MAX),
+						 ref_fire(r, k, linear, RTO_MAX));
+			for (x = 0; x < ref_fire(r, 30, linear, RTO_MAX); x += r / 3 + 1) {
+				k = 0;
+				while (ref_fire(r, k + 1, linear, RTO_MAX) <= x)
+					k++;
+				assert_int_equal(cruise_syn_fires_within(r, x, linear, RTO_MAX), k);
 			}
+			for (n = 0; n <= 30; n++)
+				assert_int_equal(cruise_syn_give_up(r, n, linear, RTO_MAX),
+						 ref_give_up(r, n, linear, RTO_MAX));
+		}
+		for (n = 0; n <= 40; n++)
+			assert_int_equal(cruise_syn_model_timeout(r, n, RTO_MAX),
+					 ref_model(r, n, RTO_MAX));
+		for (x = 0; x < ref_model(r, 25, RTO_MAX); x += r / 2 + 1) {
+			want = -1;
+			while (want < 200 && ref_model(r, want + 1, RTO_MAX) <= x)
+				want++;
+			assert_int_equal(cruise_syn_model_max_n(r, x, RTO_MAX), want);
 		}
 	}
 }
 
 /*
+ * cruise_hold_syncnt's promises, checked on the fire-by-fire clock: a held connect to a dead
+ * database gives up after its release (the last stage's retransmit is sent); no later than an
+ * unheld one would plus the hold whenever some TCP_SYNCNT allows both; and not needlessly early:
+ * one more retransmit would break the bound. Some TCP_SYNCNT allows both for every hold up to 2.5
+ * unheld give-up times with the stock 4 flat timeouts (cruise_hold_plan_bounded): with the stock
+ * tcp_syn_retries (131 s), for every max_wait cruise accepts (120 s).
+ */
+static void check_syncnt(__u64 wait_ns, __u32 retries, __u32 linear)
+{
+	struct cruise_hold_plan p = cruise_hold_plan_bounded(wait_ns, JIFFY_NS, linear, retries, HZ);
+	__u32 n = cruise_hold_syncnt(p.stage_jiffies, p.stages, retries, linear, HZ), least = 1;
+	__u64 unheld = ref_give_up(HZ, retries, linear, RTO_MAX);
+	__u64 budget = unheld + (__u64)p.stages * (p.stage_jiffies + 1);
+	__u64 hold = ref_fire(p.stage_jiffies, p.stages, linear, RTO_MAX);
+	__u64 held = ref_give_up(p.stage_jiffies, n, linear, RTO_MAX);
+
+	assert_true(n >= 1 && n <= CRUISE_SYNCNT_MAX);
+	assert_true(held > hold);
+	while (ref_give_up(p.stage_jiffies, least, linear, RTO_MAX) <= hold)
+		least++;
+	if (linear == LINEAR && hold * 2 <= unheld * 5)
+		assert_true(ref_give_up(p.stage_jiffies, least, linear, RTO_MAX) <= budget);
+	if (ref_give_up(p.stage_jiffies, least, linear, RTO_MAX) <= budget && held > budget)
+		fail_msg("wait %llu ns, retries %u, linear %u: plan %ux%u, TCP_SYNCNT %u: held gives up "
+			 "at %llu, unheld %llu + hold %u", (unsigned long long)wait_ns, retries, linear,
+			 p.stages, p.stage_jiffies, n, (unsigned long long)held,
+			 (unsigned long long)unheld, p.stages * (p.stage_jiffies + 1));
+	if (n < CRUISE_SYNCNT_MAX && held <= budget &&
+	    ref_give_up(p.stage_jiffies, n + 1, linear, RTO_MAX) > held)
+		assert_true(ref_give_up(p.stage_jiffies, n + 1, linear, RTO_MAX) > budget);
+}
+
+static void test_hold_syncnt(void **state)
+{
+	__u32 retries, linear;
+	__u64 w;
+
+	(void)state;
+	/* the dead-destination test's case: tcp_syn_retries 1, 300 ms hold: 2 stages of 37 */
+	assert_int_equal(cruise_hold_syncnt(37, 2, 1, LINEAR, HZ), 3);
+	for (linear = 0; linear <= 6; linear++)
+		for (retries = 1; retries <= 8; retries++)
+			for (w = 1; w <= 120 * HZ; w = w * 5 / 4 + 1)
+				check_syncnt(w * JIFFY_NS, retries, linear);
+	/* stock settings, every wait up to 120 s in 7 ms steps */
+	for (w = 0; w <= 120 * NSEC; w += 7 * MSEC)
+		check_syncnt(w, SYN_RETRIES, LINEAR);
+}
+
+/*
  * A plan answering 0 (the wait was gone by the time sockops planned it) leaves TIMEOUT_INIT alone,
- * so TCP keeps its own 1 s base (tcp_timeout_init() takes an answer <= 0 as none): the socket runs
- * the unheld clock, and its TCP_SYNCNT must be the unheld one.
+ * so TCP keeps its own 1 s base: the socket runs the unheld clock, and keeps its TCP_SYNCNT.
  */
 static void test_hold_syncnt_no_hold(void **state)
 {
-	struct cruise_hold_plan p = {.stage_jiffies = 0, .stages = 1};
 	__u32 retries, linear;
 
 	(void)state;
 	for (linear = 0; linear <= 6; linear++)
 		for (retries = 1; retries <= 15; retries++)
-			assert_int_equal(cruise_hold_syncnt(&p, retries, linear, HZ, HZ), retries);
+			assert_int_equal(cruise_hold_syncnt(0, 1, retries, linear, HZ), retries);
+}
+
+/* A long hold splits into linear + 1 stages only when one stage would give up too late. */
+static void test_hold_plan_bounded(void **state)
+{
+	struct cruise_hold_plan p;
+
+	(void)state;
+	/* 4 s with the stock 131 s unheld give-up: one coarse stage */
+	p = cruise_hold_plan_bounded(4 * NSEC, JIFFY_NS, LINEAR, SYN_RETRIES, HZ);
+	assert_int_equal(p.stages, 1);
+	assert_int_equal(p.stage_jiffies, 4 * HZ);
+	/* 4 s with tcp_syn_retries 1 (3 s): five equal stages covering the hold, never early */
+	p = cruise_hold_plan_bounded(4 * NSEC, JIFFY_NS, LINEAR, 1, HZ);
+	assert_int_equal(p.stages, LINEAR + 1);
+	assert_true((__u64)p.stages * (p.stage_jiffies + 1) >= 4 * HZ + 1);
+	assert_true((__u64)p.stages * (p.stage_jiffies + 1) < 4 * HZ + 1 + p.stages);
+	/* fine plans are left alone */
+	p = cruise_hold_plan_bounded(500 * MSEC, JIFFY_NS, LINEAR, 1, HZ);
+	assert_true(p.stage_jiffies < CRUISE_WHEEL_FINE_JIFFIES);
+	/* without flat timeouts there are no equal stages: one stage */
+	p = cruise_hold_plan_bounded(4 * NSEC, JIFFY_NS, 0, 1, HZ);
+	assert_int_equal(p.stages, 1);
 }
 
 int main(void)
@@ -988,8 +969,8 @@ int main(void)
 		cmocka_unit_test(test_held_flag),
 		cmocka_unit_test(test_backlog),
 		cmocka_unit_test(test_hold_plan),
-		cmocka_unit_test(test_syn_give_up),
-		cmocka_unit_test(test_syn_max_rtx),
+		cmocka_unit_test(test_hold_plan_bounded),
+		cmocka_unit_test(test_syn_clock),
 		cmocka_unit_test(test_hold_syncnt),
 		cmocka_unit_test(test_hold_syncnt_no_hold),
 	};
