@@ -15,8 +15,17 @@ LDLIBS_BPF := -lbpf -lelf -lz
 BPF_OBJS := $(OUTPUT)/cruise.bpf.o
 SKELS := $(OUTPUT)/cruise.skel.h
 LIB_OBJS := $(OUTPUT)/loader.o
-KERNEL_TESTS := test_pacing test_policy
-TEST_BINS := $(OUTPUT)/test_gcra $(OUTPUT)/test_egress $(addprefix $(OUTPUT)/,$(KERNEL_TESTS))
+# agent code shared by cruise-agent, cruisectl and the tests, one concern per file
+AGENT_SRCS := agent/units.c agent/config.c agent/snapshot.c agent/exposition.c agent/eventlog.c \
+	agent/log.c agent/bind.c agent/apply.c
+AGENT_OBJS := $(patsubst agent/%.c,$(OUTPUT)/%.o,$(AGENT_SRCS))
+LDLIBS_AGENT := $(LDLIBS_BPF) -lcyaml -lyaml -lmicrohttpd -lpthread
+BINS := $(OUTPUT)/cruise-agent
+KERNEL_TESTS := test_pacing test_policy test_agent_parts
+TEST_BINS := $(OUTPUT)/test_gcra $(OUTPUT)/test_egress $(OUTPUT)/test_units $(OUTPUT)/test_config \
+	$(addprefix $(OUTPUT)/,$(KERNEL_TESTS))
+FUZZERS := $(OUTPUT)/fuzz_units $(OUTPUT)/fuzz_config
+FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Iagent
 TEST_BPF_OBJS := $(OUTPUT)/egress_harness.bpf.o
 
 ifeq ($(V),1)
@@ -27,11 +36,11 @@ Q = @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-.PHONY: all test bench clean vmlinux demo format format-check
+.PHONY: all test bench clean vmlinux demo format format-check fuzz
 .DELETE_ON_ERROR:
 .SECONDARY:
 
-all: $(SKELS) $(LIB_OBJS) $(TEST_BINS) $(OUTPUT)/bench_datapath
+all: $(SKELS) $(LIB_OBJS) $(BINS) $(TEST_BINS) $(OUTPUT)/bench_datapath
 
 $(OUTPUT):
 	$(Q)mkdir -p $@
@@ -58,6 +67,32 @@ $(OUTPUT)/loader.o: agent/loader.c agent/loader.h include/*.h $(SKELS) | $(OUTPU
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
+$(OUTPUT)/%.o: agent/%.c agent/*.h include/*.h $(SKELS) | $(OUTPUT)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(OUTPUT)/cruise-agent: agent/main.c $(AGENT_OBJS) $(OUTPUT)/loader.o | $(OUTPUT)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $< $(AGENT_OBJS) $(OUTPUT)/loader.o -o $@ $(LDLIBS_AGENT)
+
+$(OUTPUT)/test_units: tests/test_units.c $(OUTPUT)/units.o | $(OUTPUT)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $< $(OUTPUT)/units.o -o $@ -lcmocka
+
+$(OUTPUT)/test_config: tests/test_config.c $(OUTPUT)/config.o $(OUTPUT)/units.o | $(OUTPUT)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $< $(OUTPUT)/config.o $(OUTPUT)/units.o -o $@ -lcmocka -lcyaml -lyaml
+
+# libFuzzer targets (clang, ASan, UBSan): a short run in `make test`, longer with `make fuzz`
+$(OUTPUT)/fuzz_units: tests/fuzz_units.c agent/units.c agent/units.h | $(OUTPUT)
+	$(call msg,FUZZ,$@)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) tests/fuzz_units.c agent/units.c -o $@
+
+$(OUTPUT)/fuzz_config: tests/fuzz_config.c agent/config.c agent/units.c agent/*.h | $(OUTPUT)
+	$(call msg,FUZZ,$@)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) tests/fuzz_config.c agent/config.c agent/units.c -o $@ \
+		-lcyaml -lyaml
+
 $(OUTPUT)/test_gcra: tests/test_gcra.c include/*.h | $(OUTPUT)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $< -o $@ -lcmocka
@@ -69,18 +104,26 @@ $(OUTPUT)/test_egress: tests/test_egress.c $(OUTPUT)/egress_harness.skel.h $(OUT
 
 # real-kernel tests: real cgroups, bpffs, programs and loopback sockets
 $(addprefix $(OUTPUT)/,$(KERNEL_TESTS)): $(OUTPUT)/%: tests/%.c tests/helpers.c tests/helpers.h \
-		$(OUTPUT)/loader.o | $(OUTPUT)
+		$(AGENT_OBJS) $(OUTPUT)/loader.o | $(OUTPUT)
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) -Itests tests/$*.c tests/helpers.c $(OUTPUT)/loader.o -o $@ \
-		-lcmocka $(LDLIBS_BPF) -lpthread -lm
+	$(Q)$(CC) $(CFLAGS) -Itests tests/$*.c tests/helpers.c $(AGENT_OBJS) $(OUTPUT)/loader.o \
+		-o $@ -lcmocka $(LDLIBS_AGENT) -lm
 
 $(OUTPUT)/bench_datapath: tests/bench_datapath.c tests/helpers.c tests/helpers.h $(OUTPUT)/loader.o | $(OUTPUT)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -Itests tests/bench_datapath.c tests/helpers.c $(OUTPUT)/loader.o -o $@ \
 		$(LDLIBS_BPF) -lpthread -lm
 
-test: all
+test: all $(FUZZERS)
 	$(Q)scripts/run-tests.sh $(OUTPUT)
+
+FUZZ_SECONDS ?= 300
+fuzz: $(FUZZERS)
+	$(Q)for f in units config; do \
+		mkdir -p $(OUTPUT)/corpus-$$f && cp tests/corpus/$$f/* $(OUTPUT)/corpus-$$f/ && \
+		$(OUTPUT)/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 \
+			$(OUTPUT)/corpus-$$f || exit 1; \
+	done
 
 bench: all
 	$(Q)scripts/bench.sh $(OUTPUT)

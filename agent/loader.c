@@ -200,7 +200,8 @@ int cruise_attach_pinned(struct cruise_handle *h, const char *cgroup_path, char 
 
 		if ((ret = link_pin_path(path, sizeof(path), h->pin_dir, i)))
 			break;
-		old = bpf_link__open(path);
+		/* look first: libbpf warns about every pin it cannot open */
+		old = access(path, F_OK) ? NULL : bpf_link__open(path);
 		if (old && link_cgroup_id(old) == cgid) {
 			/* the same place: swap the program atomically, keep the link */
 			if (bpf_link__update_program(old, prog_of(h, i))) {
@@ -263,7 +264,7 @@ int cruise_uninstall(const char *pin_dir, char *err, size_t len)
 
 		if (link_pin_path(path, sizeof(path), pin_dir, i))
 			return -ENAMETOOLONG;
-		link = bpf_link__open(path);
+		link = access(path, F_OK) ? NULL : bpf_link__open(path);
 		if (!link)
 			continue;
 		if (bpf_link__detach(link) && !ret) {

@@ -3,7 +3,9 @@
 # summary line over all of them. Each program cleans up after itself, also when it fails.
 set -uo pipefail
 out=${1:-.output}
-tests=(test_gcra test_egress test_pacing test_policy)
+tests=(test_gcra test_units test_config test_egress test_pacing test_policy test_agent_parts)
+fuzzers=(units config)
+fuzz_seconds=${FUZZ_SECONDS:-15}
 passed=0 failed=0 crashed=()
 
 if [ "$(id -u)" != 0 ]; then
@@ -26,6 +28,23 @@ for t in "${tests[@]}"; do
 		crashed+=("$t (exit $rc)")
 	fi
 done
-[ ${#crashed[@]} = 0 ] || echo "crashed: ${crashed[*]}"
+# each fuzzer briefly from its seed corpus (longer: make fuzz): a crash, leak or UB report fails it
+for f in "${fuzzers[@]}"; do
+	echo "=== fuzz_$f (${fuzz_seconds}s)"
+	corpus=$(mktemp -d)
+	cp tests/corpus/$f/* "$corpus"/
+	log=$(mktemp)
+	"$out/fuzz_$f" -max_total_time="$fuzz_seconds" -rss_limit_mb=2048 "$corpus" >"$log" 2>&1
+	rc=$?
+	tail -3 "$log"
+	rm -rf "$corpus" "$log"
+	if [ "$rc" = 0 ]; then
+		passed=$((passed + 1))
+	else
+		failed=$((failed + 1))
+		crashed+=("fuzz_$f (exit $rc)")
+	fi
+done
+[ ${#crashed[@]} = 0 ] || echo "failed: ${crashed[*]}"
 echo "tests: $passed passed, $failed failed"
 [ "$failed" = 0 ]

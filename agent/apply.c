@@ -1,0 +1,290 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <bpf/bpf.h>
+
+#include "apply.h"
+#include "log.h"
+
+/* Stable index for each configured medium: its own by name, else a slot never named, else one
+ * whose medium left the config (its state is reset then). */
+static int assign_media(const struct cruise_maps *m, const struct cruise_config *cfg,
+			struct cruise_applied *a, char *err, size_t errlen)
+{
+	struct cruise_medium cur[CRUISE_MAX_MEDIA];
+	bool taken[CRUISE_MAX_MEDIA] = { false };
+
+	for (__u32 i = 0; i < CRUISE_MAX_MEDIA; i++) {
+		if (bpf_map_lookup_elem(m->media, &i, &cur[i])) {
+			snprintf(err, errlen, "cannot read cruise_media: %s", strerror(errno));
+			return -errno;
+		}
+	}
+	for (unsigned int c = 0; c < cfg->n_media; c++) {
+		a->medium_index[c] = CRUISE_MAX_MEDIA;
+		for (__u32 i = 0; i < CRUISE_MAX_MEDIA; i++) {
+			if (!taken[i] && !strncmp(cur[i].name, cfg->media[c].name, CRUISE_NAME_LEN)) {
+				a->medium_index[c] = i;
+				taken[i] = true;
+				break;
+			}
+		}
+	}
+	for (int pass = 0; pass < 2; pass++) {
+		for (unsigned int c = 0; c < cfg->n_media; c++) {
+			if (a->medium_index[c] != CRUISE_MAX_MEDIA)
+				continue;
+			for (__u32 i = 0; i < CRUISE_MAX_MEDIA; i++) {
+				struct cruise_medium_state zero;
+
+				/* pass 0: never named; pass 1: any free one, state reset */
+				if (taken[i] || (pass == 0 && cur[i].name[0]))
+					continue;
+				memset(&zero, 0, sizeof(zero));
+				if (bpf_map_update_elem(m->state, &i, &zero, BPF_ANY)) {
+					snprintf(err, errlen, "cannot reset cruise_state[%u]: %s", i,
+						 strerror(errno));
+					return -errno;
+				}
+				a->medium_index[c] = i;
+				taken[i] = true;
+				break;
+			}
+		}
+	}
+	for (unsigned int c = 0; c < cfg->n_media; c++) {
+		if (a->medium_index[c] == CRUISE_MAX_MEDIA) {
+			snprintf(err, errlen, "no free medium slot for %s (at most %d)",
+				 cfg->media[c].name, CRUISE_MAX_MEDIA);
+			return -ENOSPC;
+		}
+	}
+	return 0;
+}
+
+static int write_media(const struct cruise_maps *m, const struct cruise_config *cfg,
+		       const struct cruise_applied *a, char *err, size_t errlen)
+{
+	for (unsigned int c = 0; c < cfg->n_media; c++) {
+		const struct cruise_cfg_medium *cm = &cfg->media[c];
+		struct cruise_medium v;
+		__u32 i = a->medium_index[c];
+
+		memset(&v, 0, sizeof(v));
+		v.interval_ns = cm->interval_ns;
+		v.burst = cm->burst;
+		v.max_wait_ns = cm->max_wait_ns;
+		v.max_conns = cm->max_conns;
+		v.refuse_errno = cm->refuse_errno;
+		v.flags = CRUISE_MEDIUM_ACTIVE | (cm->dry_run ? CRUISE_MEDIUM_DRY_RUN : 0);
+		snprintf(v.name, sizeof(v.name), "%s", cm->name);
+		/* one update: the medium's state is kept, so no burst slips through */
+		if (bpf_map_update_elem(m->media, &i, &v, BPF_ANY)) {
+			snprintf(err, errlen, "cannot write cruise_media[%u] (%s): %s", i, cm->name,
+				 strerror(errno));
+			return -errno;
+		}
+	}
+	return 0;
+}
+
+/* Media no longer configured stop pacing; their name stays, so a return finds its state. */
+static void deactivate_removed(const struct cruise_maps *m, const struct cruise_applied *a,
+			       unsigned int n_media)
+{
+	for (__u32 i = 0; i < CRUISE_MAX_MEDIA; i++) {
+		struct cruise_medium v;
+		bool used = false;
+
+		for (unsigned int c = 0; c < n_media; c++)
+			used |= a->medium_index[c] == i;
+		if (used || bpf_map_lookup_elem(m->media, &i, &v) || !(v.flags & CRUISE_MEDIUM_ACTIVE))
+			continue;
+		v.flags &= ~CRUISE_MEDIUM_ACTIVE;
+		if (!bpf_map_update_elem(m->media, &i, &v, BPF_ANY))
+			cruise_log(CRUISE_LOG_INFO, "medium removed", "medium", v.name, NULL);
+	}
+}
+
+static void target_key(struct cruise_target_key *k, const struct cruise_prefix *p, uint16_t port)
+{
+	memset(k, 0, sizeof(*k));
+	k->port = port;
+	if (p->family == AF_INET) {
+		k->addr[10] = 0xff;
+		k->addr[11] = 0xff;
+		memcpy(&k->addr[12], p->addr, 4);
+		k->prefixlen = 16 + 96 + p->len;
+	} else {
+		memcpy(k->addr, p->addr, 16);
+		k->prefixlen = 16 + p->len;
+	}
+}
+
+static bool target_wanted(const struct cruise_config *cfg, const struct cruise_target_key *key)
+{
+	for (unsigned int t = 0; t < cfg->n_targets; t++)
+		for (unsigned int p = 0; p < cfg->targets[t].n_prefixes; p++)
+			for (unsigned int q = 0; q < cfg->targets[t].n_ports; q++) {
+				struct cruise_target_key k;
+
+				target_key(&k, &cfg->targets[t].prefixes[p],
+					   cfg->targets[t].ports[q]);
+				if (!memcmp(&k, key, sizeof(k)))
+					return true;
+			}
+	return false;
+}
+
+static int write_targets(const struct cruise_maps *m, const struct cruise_config *cfg, char *err,
+			 size_t errlen)
+{
+	struct cruise_target_key key, next, *prev = NULL;
+	struct cruise_target_key stale[CRUISE_MAX_TARGETS];
+	size_t n_stale = 0;
+
+	for (unsigned int t = 0; t < cfg->n_targets; t++)
+		for (unsigned int p = 0; p < cfg->targets[t].n_prefixes; p++)
+			for (unsigned int q = 0; q < cfg->targets[t].n_ports; q++) {
+				struct cruise_target v = { .id = t };
+
+				target_key(&key, &cfg->targets[t].prefixes[p],
+					   cfg->targets[t].ports[q]);
+				if (bpf_map_update_elem(m->targets, &key, &v, BPF_ANY)) {
+					snprintf(err, errlen, "cannot write target %s: %s",
+						 cfg->targets[t].name, strerror(errno));
+					return -errno;
+				}
+			}
+	/* then remove what the config no longer names */
+	while (n_stale < CRUISE_MAX_TARGETS && !bpf_map_get_next_key(m->targets, prev, &next)) {
+		key = next;
+		prev = &key;
+		if (!target_wanted(cfg, &next))
+			stale[n_stale++] = next;
+	}
+	for (size_t i = 0; i < n_stale; i++)
+		bpf_map_delete_elem(m->targets, &stale[i]);
+	return 0;
+}
+
+static int make_rules(const struct cruise_config *cfg, struct cruise_applied *a)
+{
+	size_t n = 0;
+
+	for (unsigned int c = 0; c < cfg->n_media; c++)
+		n += cfg->media[c].n_cgroups;
+	a->rules = calloc(n ? n : 1, sizeof(*a->rules));
+	if (!a->rules)
+		return -ENOMEM;
+	for (unsigned int c = 0; c < cfg->n_media; c++)
+		for (unsigned int g = 0; g < cfg->media[c].n_cgroups; g++) {
+			a->rules[a->n_rules].pattern = cfg->media[c].cgroups[g];
+			a->rules[a->n_rules].medium = a->medium_index[c];
+			a->n_rules++;
+		}
+	return 0;
+}
+
+int cruise_apply_config(const struct cruise_maps *m, const struct cruise_config *cfg,
+			struct cruise_applied *a, char *err, size_t errlen)
+{
+	int ret;
+
+	memset(a, 0, sizeof(*a));
+	ret = assign_media(m, cfg, a, err, errlen);
+	if (!ret)
+		ret = write_media(m, cfg, a, err, errlen);
+	if (!ret)
+		ret = write_targets(m, cfg, err, errlen);
+	if (!ret)
+		ret = make_rules(cfg, a);
+	if (!ret)
+		deactivate_removed(m, a, cfg->n_media);
+	return ret;
+}
+
+static const char *medium_name(const struct cruise_config *cfg, const struct cruise_applied *a,
+			       __u32 index)
+{
+	for (unsigned int c = 0; c < cfg->n_media; c++)
+		if (a->medium_index[c] == index)
+			return cfg->media[c].name;
+	return "?";
+}
+
+int cruise_apply_bindings(const struct cruise_maps *m, const char *cgroup_root,
+			  const struct cruise_applied *a, const struct cruise_config *cfg,
+			  bool log_all)
+{
+	struct cruise_binding_key key, next, *prev = NULL;
+	struct cruise_bind_set want;
+	struct cruise_binding cur;
+	__u64 *stale = NULL;
+	size_t n_stale = 0, cap = 0;
+	char id[24];
+	int ret;
+
+	ret = cruise_bind_scan(cgroup_root, a->rules, a->n_rules, &want);
+	if (ret) {
+		cruise_log(CRUISE_LOG_WARN, "cgroup scan failed", "error", strerror(-ret), NULL);
+		cruise_bind_set_free(&want);
+		return ret;
+	}
+	/* add and change first: a cgroup moving between media is never unbound meanwhile */
+	for (size_t i = 0; i < want.n; i++) {
+		struct cruise_binding v = { .medium = want.v[i].medium };
+
+		key.cgroup_id = want.v[i].cgroup_id;
+		if (!bpf_map_lookup_elem(m->bindings, &key, &cur) && cur.medium == v.medium) {
+			if (!log_all)
+				continue;
+		} else if (bpf_map_update_elem(m->bindings, &key, &v, BPF_ANY)) {
+			cruise_log(CRUISE_LOG_ERROR, "cannot bind cgroup", "cgroup", want.v[i].path,
+				   "error", strerror(errno), NULL);
+			continue;
+		}
+		snprintf(id, sizeof(id), "%llu", (unsigned long long)key.cgroup_id);
+		cruise_log(CRUISE_LOG_INFO, "bound cgroup", "cgroup", want.v[i].path, "cgroup_id",
+			   id, "medium", medium_name(cfg, a, v.medium), NULL);
+	}
+	while (!bpf_map_get_next_key(m->bindings, prev, &next)) {
+		key = next;
+		prev = &key;
+		if (cruise_bind_find(&want, next.cgroup_id))
+			continue;
+		if (n_stale == cap) {
+			__u64 *s = realloc(stale, (cap = cap ? cap * 2 : 64) * sizeof(*s));
+
+			if (!s)
+				break;
+			stale = s;
+		}
+		stale[n_stale++] = next.cgroup_id;
+	}
+	for (size_t i = 0; i < n_stale; i++) {
+		key.cgroup_id = stale[i];
+		if (bpf_map_delete_elem(m->bindings, &key))
+			continue;
+		snprintf(id, sizeof(id), "%llu", (unsigned long long)stale[i]);
+		cruise_log(CRUISE_LOG_INFO, "unbound cgroup", "cgroup_id", id, NULL);
+	}
+	if (want.conflicts) {
+		snprintf(id, sizeof(id), "%zu", want.conflicts);
+		cruise_log(CRUISE_LOG_WARN, "cgroups matched by patterns of two media; the first wins",
+			   "count", id, NULL);
+	}
+	free(stale);
+	cruise_bind_set_free(&want);
+	return 0;
+}
+
+void cruise_applied_free(struct cruise_applied *a)
+{
+	free(a->rules);
+	memset(a, 0, sizeof(*a));
+}

@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Putting a validated config into the maps: media by name into stable indices (a medium keeps its
+ * index, so its pacing state, across reloads and agent restarts), targets, and cgroup bindings.
+ * Every step is an update of the live maps in an order that never opens the gates: limits first,
+ * then targets and bindings, removals last.
+ */
+#ifndef CRUISE_APPLY_H
+#define CRUISE_APPLY_H
+
+#include "bind.h"
+#include "config.h"
+#include "snapshot.h"
+
+struct cruise_applied {
+	__u32 medium_index[CRUISE_MAX_MEDIA]; /* config medium i -> map index */
+	struct cruise_bind_rule *rules;	      /* every cgroup pattern with its map index */
+	size_t n_rules;
+};
+
+/* Media and targets; fills a (free with cruise_applied_free). err: one line. */
+int cruise_apply_config(const struct cruise_maps *m, const struct cruise_config *cfg,
+			struct cruise_applied *a, char *err, size_t errlen);
+/*
+ * Make the bindings map equal to the cgroups the rules match now; logs each change, or with
+ * log_all every binding (at start-up).
+ */
+int cruise_apply_bindings(const struct cruise_maps *m, const char *cgroup_root,
+			  const struct cruise_applied *a, const struct cruise_config *cfg,
+			  bool log_all);
+void cruise_applied_free(struct cruise_applied *a);
+
+#endif /* CRUISE_APPLY_H */

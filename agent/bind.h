@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Which cgroups the config's patterns name, and noticing when that changes: patterns are paths
+ * relative to the cgroup2 mount, with fnmatch(3) globs per component ("workers/push-*").
+ */
+#ifndef CRUISE_BIND_H
+#define CRUISE_BIND_H
+
+#include <linux/types.h>
+#include <stddef.h>
+
+struct cruise_bind_rule {
+	const char *pattern;
+	__u32 medium;
+};
+
+struct cruise_bound {
+	__u64 cgroup_id;
+	__u32 medium;
+	char path[256]; /* relative to the cgroup2 mount, for logs */
+};
+
+struct cruise_bind_set {
+	struct cruise_bound *v;
+	size_t n, cap;
+	size_t conflicts; /* cgroups matched by patterns of two media: the first rule won */
+};
+
+/* The cgroups under root matched by the rules (first matching rule wins). */
+int cruise_bind_scan(const char *root, const struct cruise_bind_rule *rules, size_t n_rules,
+		     struct cruise_bind_set *out);
+void cruise_bind_set_free(struct cruise_bind_set *s);
+const struct cruise_bound *cruise_bind_find(const struct cruise_bind_set *s, __u64 cgroup_id);
+
+/*
+ * An inotify instance watching the directories under root where a cgroup the rules could match may
+ * appear or vanish (as deep as the longest pattern). cruise_bind_watch_refresh re-adds watches after
+ * a rescan; cruise_bind_watch_drain empties the fd and says whether anything changed.
+ */
+struct cruise_bind_watch;
+struct cruise_bind_watch *cruise_bind_watch_new(const char *root);
+int cruise_bind_watch_fd(const struct cruise_bind_watch *w);
+int cruise_bind_watch_refresh(struct cruise_bind_watch *w, const struct cruise_bind_rule *rules,
+			      size_t n_rules);
+int cruise_bind_watch_drain(struct cruise_bind_watch *w);
+void cruise_bind_watch_free(struct cruise_bind_watch *w);
+
+#endif /* CRUISE_BIND_H */

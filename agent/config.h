@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The agent's configuration file (YAML, loaded with libcyaml). A config is validated whole before
+ * anything is applied; an error names the file, the line, the field and the problem.
+ */
+#ifndef CRUISE_CONFIG_H
+#define CRUISE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <linux/types.h>
+
+#include "units.h"
+
+struct cruise_cfg_target {
+	char *name;
+	struct cruise_prefix *prefixes; /* parsed from addresses */
+	unsigned int n_prefixes;
+	uint16_t *ports;
+	unsigned int n_ports;
+};
+
+struct cruise_cfg_medium {
+	char *name;
+	__u64 interval_ns; /* from rate */
+	__u64 burst;
+	__u64 max_wait_ns;
+	__u32 max_conns; /* 0: no limit */
+	int refuse_errno;
+	bool dry_run;
+	char **cgroups; /* relative to the cgroup2 mount; fnmatch(3) globs allowed */
+	unsigned int n_cgroups;
+};
+
+struct cruise_config {
+	char *scope;   /* cgroup relative to the cgroup2 mount; default "/" */
+	char *pin_dir; /* default /sys/fs/bpf/cruise */
+	char *metrics; /* "host:port", "" = off; default 127.0.0.1:9464 */
+	struct cruise_cfg_target *targets;
+	unsigned int n_targets;
+	struct cruise_cfg_medium *media;
+	unsigned int n_media;
+};
+
+#define CRUISE_DEFAULT_PIN_DIR "/sys/fs/bpf/cruise"
+#define CRUISE_DEFAULT_METRICS "127.0.0.1:9464"
+
+/*
+ * Load and validate path. On error returns a negative errno and writes one line to err:
+ * "FILE:LINE: FIELD: problem" (e.g. "cruise.yaml:14: media[1].rate: rate must be above 0").
+ */
+int cruise_config_load(const char *path, struct cruise_config **out, char *err, size_t errlen);
+/* The same from a buffer (name is used in messages); for tests and the fuzzer. */
+int cruise_config_parse(const char *name, const char *data, size_t len, struct cruise_config **out,
+			char *err, size_t errlen);
+void cruise_config_free(struct cruise_config *cfg);
+
+#endif /* CRUISE_CONFIG_H */

@@ -1,0 +1,447 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * The Prometheus text exposition format 0.0.4 of a snapshot, and a small libmicrohttpd server for
+ * /metrics and /healthz. Numbers are printed from integers wherever they can be (seconds from ns
+ * as exact decimals), so that the output is exact and stable.
+ */
+#define _GNU_SOURCE /* open_memstream */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "exposition.h"
+
+/* v / 10^digits as an exact decimal, trailing zeros dropped: 1500000000, 9 -> "1.5" */
+static void fmt_fixed(char *buf, size_t len, __u64 v, unsigned int digits)
+{
+	__u64 scale = 1;
+	char frac[24];
+	int n;
+
+	for (unsigned int i = 0; i < digits; i++)
+		scale *= 10;
+	if (!(v % scale)) {
+		snprintf(buf, len, "%" PRIu64, (uint64_t)(v / scale));
+		return;
+	}
+	snprintf(frac, sizeof(frac), "%0*" PRIu64, (int)digits, (uint64_t)(v % scale));
+	for (n = (int)strlen(frac); n > 0 && frac[n - 1] == '0'; n--)
+		frac[n - 1] = '\0';
+	snprintf(buf, len, "%" PRIu64 ".%s", (uint64_t)(v / scale), frac);
+}
+
+static void fmt_seconds(char *buf, size_t len, __u64 ns)
+{
+	fmt_fixed(buf, len, ns, 9);
+}
+
+/* A label value as the format wants it: backslash, double quote and line feed escaped. */
+static void put_label_value(FILE *out, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n && s[i]; i++) {
+		switch (s[i]) {
+		case '\\':
+			fputs("\\\\", out);
+			break;
+		case '"':
+			fputs("\\\"", out);
+			break;
+		case '\n':
+			fputs("\\n", out);
+			break;
+		default:
+			fputc(s[i], out);
+		}
+	}
+}
+
+/* medium="name"; a medium without a name is shown by its index */
+static void put_medium(FILE *out, const struct cruise_snapshot_medium *m)
+{
+	size_t n = strnlen(m->cfg.name, sizeof(m->cfg.name));
+
+	fputs("medium=\"", out);
+	if (n)
+		put_label_value(out, m->cfg.name, n);
+	else
+		fprintf(out, "%u", m->index);
+	fputc('"', out);
+}
+
+static void family(FILE *out, const char *name, const char *type, const char *help)
+{
+	fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* One sample per medium: name{medium="..."} value */
+static void per_medium(FILE *out, const struct cruise_snapshot *s, const char *name,
+		       const char *type, const char *help,
+		       void (*value)(char *buf, size_t len, const struct cruise_snapshot_medium *m))
+{
+	char v[64];
+
+	family(out, name, type, help);
+	for (unsigned int i = 0; i < s->n_media; i++) {
+		value(v, sizeof(v), &s->media[i]);
+		fprintf(out, "%s{", name);
+		put_medium(out, &s->media[i]);
+		fprintf(out, "} %s\n", v);
+	}
+}
+
+static void v_connections(char *b, size_t n, const struct cruise_snapshot_medium *m)
+{
+	snprintf(b, n, "%" PRIu64, (uint64_t)m->c.connections);
+}
+
+static void v_delayed(char *b, size_t n, const struct cruise_snapshot_medium *m)
+{
+	snprintf(b, n, "%" PRIu64, (uint64_t)m->c.delayed);
+}
+
+static void v_open(char *b, size_t n, const struct cruise_snapshot_medium *m)
+{
+	snprintf(b, n, "%" PRId64, (int64_t)m->open_conns);
+}
+
+static void v_rate(char *b, size_t n, const struct cruise_snapshot_medium *m)
+{
+	if (!m->cfg.interval_ns)
+		snprintf(b, n, "0");
+	else
+		snprintf(b, n, "%.9g", 1e9 / (double)m->cfg.interval_ns);
+}
+
+static void v_backlog(char *b, size_t n, const struct cruise_snapshot_medium *m)
+{
+	fmt_seconds(b, n, m->backlog_ns);
+}
+
+static void v_dry_run(char *b, size_t n, const struct cruise_snapshot_medium *m)
+{
+	snprintf(b, n, "%d", !!(m->cfg.flags & CRUISE_MEDIUM_DRY_RUN));
+}
+
+static void refused(FILE *out, const struct cruise_snapshot *s)
+{
+	family(out, "cruise_refused_total", "counter",
+	       "Connects refused, by reason: max_wait (the slot was further than the medium's "
+	       "max_wait), max_conns (the medium had max_conns open connections).");
+	for (unsigned int i = 0; i < s->n_media; i++) {
+		const struct cruise_snapshot_medium *m = &s->media[i];
+
+		fputs("cruise_refused_total{", out);
+		put_medium(out, m);
+		fprintf(out, ",reason=\"max_wait\"} %" PRIu64 "\n",
+			(uint64_t)m->c.refused_max_wait);
+		fputs("cruise_refused_total{", out);
+		put_medium(out, m);
+		fprintf(out, ",reason=\"max_conns\"} %" PRIu64 "\n",
+			(uint64_t)m->c.refused_max_conns);
+	}
+}
+
+static void delay_histogram(FILE *out, const struct cruise_snapshot *s)
+{
+	static const __u64 bounds_ms[CRUISE_DELAY_BUCKETS - 1] = { CRUISE_DELAY_BUCKET_BOUNDS_MS };
+	char v[64];
+
+	family(out, "cruise_delay_seconds", "histogram",
+	       "How long admitted connects were held before their SYN left (0 when not held).");
+	for (unsigned int i = 0; i < s->n_media; i++) {
+		const struct cruise_snapshot_medium *m = &s->media[i];
+		__u64 cum = 0, count = m->c.admitted_now + m->c.delayed;
+
+		for (unsigned int b = 0; b < CRUISE_DELAY_BUCKETS - 1; b++) {
+			cum += m->c.delay_buckets[b];
+			fmt_seconds(v, sizeof(v), bounds_ms[b] * 1000000ULL);
+			fputs("cruise_delay_seconds_bucket{", out);
+			put_medium(out, m);
+			fprintf(out, ",le=\"%s\"} %" PRIu64 "\n", v, (uint64_t)cum);
+		}
+		cum += m->c.delay_buckets[CRUISE_DELAY_BUCKETS - 1];
+		/*
+		 * +Inf and _count are the same number, as the format requires; the per-CPU sums are
+		 * read field by field while connects go on, so take the larger rather than let +Inf
+		 * fall below a finite bucket.
+		 */
+		if (count < cum)
+			count = cum;
+		fputs("cruise_delay_seconds_bucket{", out);
+		put_medium(out, m);
+		fprintf(out, ",le=\"+Inf\"} %" PRIu64 "\n", (uint64_t)count);
+		fmt_seconds(v, sizeof(v), m->c.delay_ns);
+		fputs("cruise_delay_seconds_sum{", out);
+		put_medium(out, m);
+		fprintf(out, "} %s\n", v);
+		fputs("cruise_delay_seconds_count{", out);
+		put_medium(out, m);
+		fprintf(out, "} %" PRIu64 "\n", (uint64_t)count);
+	}
+}
+
+static void single(FILE *out, const char *name, const char *type, const char *help, __u64 v)
+{
+	family(out, name, type, help);
+	fprintf(out, "%s %" PRIu64 "\n", name, (uint64_t)v);
+}
+
+void cruise_expose(FILE *out, const struct cruise_snapshot *s)
+{
+	per_medium(out, s, "cruise_connections_total", "counter",
+		   "Connects to a database target from a cgroup bound to the medium.",
+		   v_connections);
+	per_medium(out, s, "cruise_delayed_total", "counter",
+		   "Connects held until their slot.", v_delayed);
+	refused(out, s);
+	delay_histogram(out, s);
+	per_medium(out, s, "cruise_open_connections", "gauge",
+		   "Open connections of the medium (what max_conns limits).", v_open);
+	per_medium(out, s, "cruise_rate_limit", "gauge",
+		   "Configured rate in connections per second (0: not paced).", v_rate);
+	per_medium(out, s, "cruise_backlog_seconds", "gauge",
+		   "How far the medium's next slot is ahead of now (0: a connect goes at once).",
+		   v_backlog);
+	per_medium(out, s, "cruise_dry_run", "gauge",
+		   "1 when the medium only counts what it would delay or refuse.", v_dry_run);
+	single(out, "cruise_programs_attached", "gauge",
+	       "BPF programs of cruise attached to the scope cgroup.", s->progs_attached);
+	single(out, "cruise_config_generation", "gauge",
+	       "Configurations applied since the agent started.", s->config_generation);
+	single(out, "cruise_reload_failures_total", "counter",
+	       "Configuration reloads that failed and were not applied.", s->reload_failures);
+	single(out, "cruise_events_lost_total", "counter",
+	       "Refusal events the ring buffer had no room for.", s->events_lost);
+	single(out, "cruise_log_suppressed_total", "counter",
+	       "Refusal log lines suppressed by the log rate limit.", s->log_suppressed);
+}
+
+/* HTTP */
+
+struct cruise_http {
+	struct MHD_Daemon *d;
+	int (*take)(void *ctx, struct cruise_snapshot *s);
+	bool (*healthy)(void *ctx);
+	void *ctx;
+};
+
+static enum MHD_Result reply(struct MHD_Connection *c, unsigned int status, const char *ctype,
+			     void *body, size_t len, enum MHD_ResponseMemoryMode mode,
+			     const char *allow)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(len, body, mode);
+	enum MHD_Result ret;
+
+	if (!r) {
+		if (mode == MHD_RESPMEM_MUST_FREE)
+			free(body);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+	if (allow)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+	ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result reply_text(struct MHD_Connection *c, unsigned int status, const char *text,
+				  const char *allow)
+{
+	return reply(c, status, "text/plain; charset=utf-8", (void *)text, strlen(text),
+		     MHD_RESPMEM_PERSISTENT, allow);
+}
+
+static enum MHD_Result serve_metrics(struct cruise_http *h, struct MHD_Connection *c)
+{
+	struct cruise_snapshot *s = malloc(sizeof(*s));
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+	int err;
+
+	if (!s)
+		return reply_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n", NULL);
+	err = h->take ? h->take(h->ctx, s) : -ENOSYS;
+	if (err < 0) {
+		free(s);
+		return reply_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot read the maps\n",
+				  NULL);
+	}
+	f = open_memstream(&buf, &len);
+	if (!f) {
+		free(s);
+		return reply_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n", NULL);
+	}
+	cruise_expose(f, s);
+	free(s);
+	if (fclose(f)) {
+		free(buf);
+		return reply_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n", NULL);
+	}
+	return reply(c, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", buf, len,
+		     MHD_RESPMEM_MUST_FREE, NULL);
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
+			      const char *method, const char *version, const char *upload_data,
+			      size_t *upload_data_size, void **con_cls)
+{
+	struct cruise_http *h = cls;
+	bool metrics = !strcmp(url, "/metrics"), health = !strcmp(url, "/healthz");
+
+	(void)version;
+	(void)upload_data;
+	(void)upload_data_size;
+	(void)con_cls;
+	if (!metrics && !health)
+		return reply_text(c, MHD_HTTP_NOT_FOUND, "not found\n", NULL);
+	if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD))
+		return reply_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n",
+				  "GET, HEAD");
+	if (metrics)
+		return serve_metrics(h, c);
+	if (!h->healthy || h->healthy(h->ctx))
+		return reply_text(c, MHD_HTTP_OK, "ok\n", NULL);
+	return reply_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unhealthy\n", NULL);
+}
+
+/* "127.0.0.1:9464", "[::1]:9464", ":9464" (every IPv4 address), "0.0.0.0:9464"; numeric only. */
+static int parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *sslen, char *err,
+			size_t errlen)
+{
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+	struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
+	char host[INET6_ADDRSTRLEN];
+	const char *colon, *p;
+	unsigned long port = 0;
+	size_t hlen;
+	bool v6;
+
+	memset(ss, 0, sizeof(*ss));
+	if (!s || !*s)
+		goto bad;
+	v6 = s[0] == '[';
+	if (v6) {
+		const char *close = strchr(s, ']');
+
+		if (!close || close[1] != ':')
+			goto bad;
+		hlen = close - (s + 1);
+		colon = close + 1;
+		memmove(host, s + 1, hlen < sizeof(host) ? hlen : 0);
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon)
+			goto bad;
+		hlen = colon - s;
+		if (memchr(s, ':', hlen)) {
+			snprintf(err, errlen, "bad listen address \"%s\": put an IPv6 address in "
+					      "brackets, as [::1]:9464", s);
+			return -EINVAL;
+		}
+		memmove(host, s, hlen < sizeof(host) ? hlen : 0);
+	}
+	if (hlen >= sizeof(host))
+		goto bad;
+	host[hlen] = '\0';
+	for (p = colon + 1; *p >= '0' && *p <= '9' && port <= 65535; p++)
+		port = port * 10 + (*p - '0');
+	if (p == colon + 1 || *p || colon[1] == '0' || port < 1 || port > 65535) {
+		snprintf(err, errlen, "bad listen address \"%s\": the port must be 1 to 65535", s);
+		return -EINVAL;
+	}
+	if (v6) {
+		if (inet_pton(AF_INET6, host, &in6->sin6_addr) != 1)
+			goto bad;
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons(port);
+		*sslen = sizeof(*in6);
+		return 0;
+	}
+	if (!*host)
+		in4->sin_addr.s_addr = htonl(INADDR_ANY);
+	else if (inet_pton(AF_INET, host, &in4->sin_addr) != 1)
+		goto bad;
+	in4->sin_family = AF_INET;
+	in4->sin_port = htons(port);
+	*sslen = sizeof(*in4);
+	return 0;
+bad:
+	snprintf(err, errlen,
+		 "bad listen address \"%s\": expected IPv4:port, [IPv6]:port or :port, numeric",
+		 s ? s : "");
+	return -EINVAL;
+}
+
+/* Why libmicrohttpd could not listen (it does not say): try the same bind. */
+static int bind_error(const struct sockaddr_storage *ss, socklen_t len)
+{
+	int one = 1, fd, err = 0;
+
+	fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (ss->ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (const struct sockaddr *)ss, len) || listen(fd, 1))
+		err = errno;
+	close(fd);
+	return err;
+}
+
+struct cruise_http *cruise_http_start(const char *listen,
+				      int (*take)(void *ctx, struct cruise_snapshot *s),
+				      bool (*healthy)(void *ctx), void *ctx, char *err,
+				      size_t errlen)
+{
+	struct sockaddr_storage ss;
+	struct cruise_http *h;
+	unsigned int flags = MHD_USE_AUTO_INTERNAL_THREAD;
+	socklen_t sslen;
+	int e;
+
+	if (parse_listen(listen, &ss, &sslen, err, errlen))
+		return NULL;
+	h = calloc(1, sizeof(*h));
+	if (!h) {
+		snprintf(err, errlen, "cannot start the HTTP server: out of memory");
+		return NULL;
+	}
+	h->take = take;
+	h->healthy = healthy;
+	h->ctx = ctx;
+	if (ss.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	h->d = MHD_start_daemon(flags, ntohs(((struct sockaddr_in *)&ss)->sin_port), NULL, NULL,
+				handle, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)10,
+				MHD_OPTION_CONNECTION_LIMIT, (unsigned int)64, MHD_OPTION_END);
+	if (!h->d) {
+		e = bind_error(&ss, sslen);
+		if (e)
+			snprintf(err, errlen, "cannot listen on %s: %s", listen, strerror(e));
+		else
+			snprintf(err, errlen, "cannot start the HTTP server on %s", listen);
+		free(h);
+		return NULL;
+	}
+	return h;
+}
+
+void cruise_http_stop(struct cruise_http *h)
+{
+	if (!h)
+		return;
+	MHD_stop_daemon(h->d);
+	free(h);
+}

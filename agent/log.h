@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* The agent's own log lines: JSON lines (default) or text, to stderr, with key/value fields. */
+#ifndef CRUISE_LOG_H
+#define CRUISE_LOG_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "eventlog.h"
+
+enum cruise_log_level {
+	CRUISE_LOG_DEBUG,
+	CRUISE_LOG_INFO,
+	CRUISE_LOG_WARN,
+	CRUISE_LOG_ERROR,
+};
+
+void cruise_log_setup(FILE *out, enum cruise_log_format fmt, bool debug);
+/* msg, then pairs of "key", "value" strings, ended by NULL. */
+void cruise_log(enum cruise_log_level level, const char *msg, ...) __attribute__((sentinel));
+/* Append s to buf as a JSON string body (no quotes), escaped. */
+void cruise_json_escape(char *buf, size_t len, const char *s);
+
+#endif /* CRUISE_LOG_H */

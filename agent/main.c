@@ -1,0 +1,499 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * cruise-agent: loads and pins the datapath, binds cgroups to media from the config file, keeps
+ * the bindings in step with the cgroup tree, reloads on SIGHUP and when the config changes, logs
+ * refusals and serves /metrics and /healthz. Whatever happens to this process, the pinned programs
+ * keep enforcing the last good config.
+ */
+#define _GNU_SOURCE
+#include <argp.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/inotify.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "apply.h"
+#include "bind.h"
+#include "config.h"
+#include "cruise.skel.h"
+#include "eventlog.h"
+#include "exposition.h"
+#include "loader.h"
+#include "log.h"
+#include "snapshot.h"
+
+#define BPFFS_ROOT "/sys/fs/bpf"
+/* refusal log lines per medium: a second's worth, and bursts */
+#define EVENT_LOG_PER_SEC 10
+#define EVENT_LOG_BURST 20
+/* a full rescan of the cgroup tree this often, in case an inotify event was missed */
+#define RESCAN_SECONDS 10
+
+static struct opts {
+	const char *config;
+	const char *check;
+	const char *pin_dir;
+	bool uninstall;
+	bool verbose;
+	enum cruise_log_format log_format;
+} opts = { .log_format = CRUISE_LOG_JSON };
+
+static const char doc[] =
+	"cruise-agent: kernel-level connection pacing for databases.\n"
+	"\n"
+	"Loads the cruise BPF programs, pins them under the config's pin_dir, binds worker cgroups\n"
+	"to media and keeps them paced. Runs in the foreground and logs to stderr.\n"
+	"\n"
+	"EXAMPLES:\n"
+	"  cruise-agent --config /etc/cruise/cruise.yaml   run with this config\n"
+	"  cruise-agent --check cruise.yaml                validate a config, touch nothing\n"
+	"  cruise-agent --uninstall                        remove what cruise pinned and attached\n"
+	"  kill -HUP $(pidof cruise-agent)                 reload the config";
+
+static const struct argp_option options[] = {
+	{ "config", 'c', "FILE", 0, "Run with this config file", 0 },
+	{ "check", 'k', "FILE", 0, "Validate FILE and exit: 0 if good, 1 with one error line", 0 },
+	{ "uninstall", 'u', NULL, 0, "Detach and remove everything cruise pinned, then exit", 0 },
+	{ "pin-dir", 'p', "DIR", 0, "Pin directory for --uninstall (default: the config's, or "
+				    CRUISE_DEFAULT_PIN_DIR ")", 0 },
+	{ "log-format", 'l', "FORMAT", 0, "json (default) or text", 0 },
+	{ "verbose", 'v', NULL, 0, "Debug logs, libbpf's included", 0 },
+	{},
+};
+
+static error_t parse_arg(int key, char *arg, struct argp_state *state)
+{
+	switch (key) {
+	case 'c':
+		opts.config = arg;
+		break;
+	case 'k':
+		opts.check = arg;
+		break;
+	case 'u':
+		opts.uninstall = true;
+		break;
+	case 'p':
+		opts.pin_dir = arg;
+		break;
+	case 'l':
+		if (!strcmp(arg, "json"))
+			opts.log_format = CRUISE_LOG_JSON;
+		else if (!strcmp(arg, "text"))
+			opts.log_format = CRUISE_LOG_TEXT;
+		else
+			argp_error(state, "unknown log format \"%s\": json or text", arg);
+		break;
+	case 'v':
+		opts.verbose = true;
+		break;
+	case ARGP_KEY_ARG:
+		argp_error(state, "unexpected argument \"%s\"", arg);
+		break;
+	case ARGP_KEY_END:
+		if (!opts.config && !opts.check && !opts.uninstall)
+			argp_error(state, "one of --config, --check or --uninstall is needed");
+		break;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+	return 0;
+}
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args)
+{
+	if (level == LIBBPF_DEBUG && !opts.verbose)
+		return 0;
+	return vfprintf(stderr, fmt, args);
+}
+
+struct agent {
+	struct cruise_config *cfg;
+	struct cruise_applied applied;
+	struct cruise_handle *h;
+	struct cruise_maps maps;
+	struct cruise_bind_watch *watch;
+	struct cruise_eventlog *events;
+	struct cruise_http *http;
+	char cgroup_root[PATH_MAX];
+	char config_dir[PATH_MAX];
+	char *config_text; /* what the running config was loaded from, to spot changes */
+	__u64 generation;
+	__u64 reload_failures;
+	bool rescan;
+};
+
+static struct agent agent;
+
+static char *read_file(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf = NULL;
+	size_t len = 0;
+
+	if (!f)
+		return NULL;
+	if (getdelim(&buf, &len, '\0', f) < 0) {
+		free(buf);
+		buf = strdup("");
+	}
+	fclose(f);
+	return buf;
+}
+
+static int take_snapshot(void *ctx, struct cruise_snapshot *s)
+{
+	struct agent *a = ctx;
+	int err = cruise_snapshot_read(&a->maps, s);
+
+	s->progs_attached = cruise_links_attached(a->h);
+	s->config_generation = a->generation;
+	s->reload_failures = a->reload_failures;
+	s->log_suppressed = a->events ? cruise_eventlog_suppressed(a->events) : 0;
+	return err;
+}
+
+static bool healthy(void *ctx)
+{
+	struct agent *a = ctx;
+
+	return cruise_links_attached(a->h) == CRUISE_PROG_COUNT;
+}
+
+static const char *medium_name_of(void *ctx, __u32 medium)
+{
+	struct agent *a = ctx;
+
+	for (unsigned int c = 0; a->cfg && c < a->cfg->n_media; c++)
+		if (a->applied.medium_index[c] == medium)
+			return a->cfg->media[c].name;
+	return NULL;
+}
+
+static void maps_of_skeleton(struct cruise_handle *h, struct cruise_maps *m)
+{
+	m->media = bpf_map__fd(h->skel->maps.cruise_media);
+	m->state = bpf_map__fd(h->skel->maps.cruise_state);
+	m->counters = bpf_map__fd(h->skel->maps.cruise_counters);
+	m->bindings = bpf_map__fd(h->skel->maps.cruise_bindings);
+	m->targets = bpf_map__fd(h->skel->maps.cruise_targets);
+	m->events = bpf_map__fd(h->skel->maps.cruise_events);
+}
+
+/* Put cfg into the maps; on success it becomes the running config. */
+static int apply(struct agent *a, struct cruise_config *cfg, char *text)
+{
+	struct cruise_applied applied;
+	char err[512], gen[24];
+
+	if (cruise_apply_config(&a->maps, cfg, &applied, err, sizeof(err))) {
+		cruise_log(CRUISE_LOG_ERROR, "cannot apply config", "error", err, NULL);
+		return -1;
+	}
+	cruise_applied_free(&a->applied);
+	a->applied = applied;
+	cruise_config_free(a->cfg);
+	a->cfg = cfg;
+	free(a->config_text);
+	a->config_text = text;
+	a->generation++;
+	for (unsigned int c = 0; c < cfg->n_media; c++) {
+		char rate[32], wait[32], idx[12];
+
+		cruise_format_rate(cfg->media[c].interval_ns, rate, sizeof(rate));
+		cruise_format_duration(cfg->media[c].max_wait_ns, wait, sizeof(wait));
+		snprintf(idx, sizeof(idx), "%u", applied.medium_index[c]);
+		cruise_log(CRUISE_LOG_INFO, "medium configured", "medium", cfg->media[c].name,
+			   "index", idx, "rate", rate, "max_wait", wait, "dry_run",
+			   cfg->media[c].dry_run ? "true" : "false", NULL);
+	}
+	cruise_apply_bindings(&a->maps, a->cgroup_root, &a->applied, a->cfg, a->generation == 1);
+	cruise_bind_watch_refresh(a->watch, a->applied.rules, a->applied.n_rules);
+	snprintf(gen, sizeof(gen), "%llu", (unsigned long long)a->generation);
+	cruise_log(CRUISE_LOG_INFO, "config applied", "file", opts.config, "generation", gen, NULL);
+	return 0;
+}
+
+/* Reload after SIGHUP or a change in the config's directory; a bad config keeps the old one. */
+static void reload(struct agent *a, bool forced)
+{
+	struct cruise_config *cfg;
+	char err[512], *text = read_file(opts.config);
+
+	if (!forced && text && a->config_text && !strcmp(text, a->config_text)) {
+		free(text);
+		return; /* an event in the directory, not a change of the config */
+	}
+	if (cruise_config_load(opts.config, &cfg, err, sizeof(err))) {
+		a->reload_failures++;
+		cruise_log(CRUISE_LOG_ERROR, "config rejected, the previous one stays in force",
+			   "error", err, NULL);
+		free(text);
+		return;
+	}
+	if (strcmp(cfg->pin_dir, a->cfg->pin_dir) || strcmp(cfg->scope, a->cfg->scope) ||
+	    strcmp(cfg->metrics, a->cfg->metrics))
+		cruise_log(CRUISE_LOG_WARN, "scope, pin_dir and metrics change at restart only", NULL);
+	if (apply(a, cfg, text)) {
+		a->reload_failures++;
+		cruise_config_free(cfg);
+		free(text);
+	}
+}
+
+static int add_fd(int ep, int fd)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
+
+	return epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+}
+
+static int run_loop(struct agent *a)
+{
+	int ep, sfd, tfd, cfd, efd, wfd;
+	struct itimerspec tick = { .it_interval = { 1, 0 }, .it_value = { 1, 0 } };
+	__u64 ticks = 0;
+	sigset_t mask;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+	cfd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	if (sfd < 0 || tfd < 0 || cfd < 0 || ep < 0 || timerfd_settime(tfd, 0, &tick, NULL)) {
+		cruise_log(CRUISE_LOG_ERROR, "cannot set up the main loop", "error", strerror(errno),
+			   NULL);
+		return 1;
+	}
+	/* the directory, not the file: a ConfigMap update swaps a symlink */
+	inotify_add_watch(cfd, a->config_dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE);
+	efd = cruise_eventlog_fd(a->events);
+	wfd = cruise_bind_watch_fd(a->watch);
+	add_fd(ep, sfd);
+	add_fd(ep, tfd);
+	add_fd(ep, cfd);
+	add_fd(ep, efd);
+	add_fd(ep, wfd);
+
+	for (;;) {
+		struct epoll_event evs[8];
+		int n = epoll_wait(ep, evs, 8, -1);
+
+		if (n < 0 && errno != EINTR)
+			break;
+		for (int i = 0; i < n; i++) {
+			int fd = evs[i].data.fd;
+
+			if (fd == sfd) {
+				struct signalfd_siginfo si;
+
+				if (read(sfd, &si, sizeof(si)) != sizeof(si))
+					continue;
+				if (si.ssi_signo == SIGHUP) {
+					cruise_log(CRUISE_LOG_INFO, "SIGHUP: reloading", NULL);
+					reload(a, true);
+					continue;
+				}
+				cruise_log(CRUISE_LOG_INFO,
+					   "exiting; the pinned programs keep enforcing", NULL);
+				return 0;
+			} else if (fd == tfd) {
+				__u64 expirations;
+
+				if (read(tfd, &expirations, sizeof(expirations)) < 0)
+					continue;
+				cruise_eventlog_tick(a->events);
+				/* periodic work: the safety rescan, later adaptive rates */
+				if (a->rescan || ++ticks % RESCAN_SECONDS == 0) {
+					a->rescan = false;
+					cruise_apply_bindings(&a->maps, a->cgroup_root,
+							      &a->applied, a->cfg, false);
+					cruise_bind_watch_refresh(a->watch, a->applied.rules,
+								  a->applied.n_rules);
+				}
+			} else if (fd == cfd) {
+				char buf[4096];
+
+				while (read(cfd, buf, sizeof(buf)) > 0)
+					;
+				reload(a, false);
+			} else if (fd == efd) {
+				cruise_eventlog_poll(a->events, 0);
+			} else if (fd == wfd) {
+				if (cruise_bind_watch_drain(a->watch)) {
+					cruise_apply_bindings(&a->maps, a->cgroup_root,
+							      &a->applied, a->cfg, false);
+					cruise_bind_watch_refresh(a->watch, a->applied.rules,
+								  a->applied.n_rules);
+				}
+			}
+		}
+	}
+	return 1;
+}
+
+static int check_config(const char *path)
+{
+	struct cruise_config *cfg;
+	char err[512];
+
+	if (cruise_config_load(path, &cfg, err, sizeof(err))) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	printf("%s: ok (%u targets, %u media)\n", path, cfg->n_targets, cfg->n_media);
+	cruise_config_free(cfg);
+	return 0;
+}
+
+static int uninstall(void)
+{
+	const char *pin_dir = opts.pin_dir ? opts.pin_dir : CRUISE_DEFAULT_PIN_DIR;
+	struct cruise_config *cfg = NULL;
+	char err[512] = "";
+	int ret;
+
+	if (!opts.pin_dir && opts.config) {
+		if (cruise_config_load(opts.config, &cfg, err, sizeof(err))) {
+			fprintf(stderr, "%s\n", err);
+			return 1;
+		}
+		pin_dir = cfg->pin_dir;
+	}
+	ret = cruise_uninstall(pin_dir, err, sizeof(err));
+	if (ret)
+		fprintf(stderr, "cruise-agent: uninstall: %s\n", err);
+	else
+		printf("cruise-agent: removed cruise's links and maps under %s\n", pin_dir);
+	cruise_config_free(cfg);
+	return ret ? 1 : 0;
+}
+
+static int start(struct agent *a)
+{
+	char err[512], scope[PATH_MAX], *text, *dir_copy;
+	struct cruise_config *cfg;
+	int ret;
+
+	text = read_file(opts.config);
+	if (cruise_config_load(opts.config, &cfg, err, sizeof(err))) {
+		fprintf(stderr, "%s\n", err);
+		free(text);
+		return 1;
+	}
+	dir_copy = strdup(opts.config);
+	snprintf(a->config_dir, sizeof(a->config_dir), "%s", dirname(dir_copy));
+	free(dir_copy);
+	if ((ret = cruise_cgroup2_root(a->cgroup_root, sizeof(a->cgroup_root)))) {
+		fprintf(stderr, "cruise-agent: no cgroup2 mount in /proc/mounts: %s\n",
+			strerror(-ret));
+		goto fail;
+	}
+	snprintf(scope, sizeof(scope), "%.2048s/%.1024s", a->cgroup_root,
+		 cfg->scope[0] == '/' ? cfg->scope + 1 : cfg->scope);
+	if ((ret = cruise_ensure_bpffs(BPFFS_ROOT))) {
+		fprintf(stderr, "cruise-agent: cannot mount bpffs on %s: %s\n", BPFFS_ROOT,
+			strerror(-ret));
+		goto fail;
+	}
+	ret = cruise_load(&a->h, cfg->pin_dir);
+	if (ret) {
+		fprintf(stderr,
+			"cruise-agent: cannot load the datapath with the maps pinned under %s: %s%s\n",
+			cfg->pin_dir, strerror(-ret),
+			ret == -EINVAL ? " (maps pinned by another cruise version have another "
+					 "layout: run cruise-agent --uninstall, then start again)"
+				       : "");
+		goto fail;
+	}
+	cruise_log(CRUISE_LOG_INFO, "loaded the datapath", "pin_dir", cfg->pin_dir, NULL);
+	maps_of_skeleton(a->h, &a->maps);
+	a->watch = cruise_bind_watch_new(a->cgroup_root);
+	if (!a->watch) {
+		fprintf(stderr, "cruise-agent: inotify: %s\n", strerror(errno));
+		goto fail;
+	}
+	/* limits and bindings first, then attach: the programs never run on an empty config */
+	a->cfg = calloc(1, sizeof(*a->cfg));
+	if (!a->cfg || apply(a, cfg, text))
+		goto fail_applied;
+	cfg = NULL;
+	text = NULL;
+	if (cruise_attach_pinned(a->h, scope, err, sizeof(err))) {
+		fprintf(stderr, "cruise-agent: %s\n", err);
+		goto fail_applied;
+	}
+	cruise_log(CRUISE_LOG_INFO, "attached and pinned", "scope", scope, "links",
+		   a->cfg->pin_dir, NULL);
+	a->events = cruise_eventlog_new(a->maps.events, stderr, opts.log_format, a->cgroup_root,
+					medium_name_of, a, EVENT_LOG_PER_SEC, EVENT_LOG_BURST);
+	if (!a->events) {
+		fprintf(stderr, "cruise-agent: cannot read the refusal events: %s\n",
+			strerror(errno));
+		goto fail_applied;
+	}
+	if (a->cfg->metrics[0]) {
+		a->http = cruise_http_start(a->cfg->metrics, take_snapshot, healthy, a, err,
+					    sizeof(err));
+		if (!a->http) {
+			fprintf(stderr, "cruise-agent: metrics endpoint %s: %s\n", a->cfg->metrics,
+				err);
+			goto fail_applied;
+		}
+		cruise_log(CRUISE_LOG_INFO, "serving /metrics and /healthz", "listen",
+			   a->cfg->metrics, NULL);
+	}
+	return 0;
+fail_applied:
+	/* what is pinned stays: an earlier agent's enforcement is not torn down by a failed start */
+	cruise_config_free(cfg);
+	free(text);
+	return 1;
+fail:
+	cruise_config_free(cfg);
+	free(text);
+	return 1;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct argp argp = { options, parse_arg, NULL, doc, NULL, NULL, NULL };
+	int ret;
+
+	if (argp_parse(&argp, argc, argv, 0, NULL, NULL))
+		return 2;
+	cruise_log_setup(stderr, opts.log_format, opts.verbose);
+	libbpf_set_print(libbpf_print);
+	if (opts.check)
+		return check_config(opts.check);
+	if (opts.uninstall)
+		return uninstall();
+	ret = start(&agent);
+	if (!ret)
+		ret = run_loop(&agent);
+	cruise_http_stop(agent.http);
+	cruise_eventlog_free(agent.events);
+	cruise_bind_watch_free(agent.watch);
+	cruise_applied_free(&agent.applied);
+	cruise_config_free(agent.cfg);
+	free(agent.config_text);
+	cruise_destroy(agent.h); /* pinned links stay attached */
+	return ret;
+}

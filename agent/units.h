@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Strict parsers for what operators type: rates, durations, errno names, address prefixes. Shared
+ * by the agent's config and by cruisectl; fuzzed (tests/fuzz_units.c). Every parser takes the whole
+ * string or fails with a one-line reason in err; nothing is half-parsed.
+ */
+#ifndef CRUISE_UNITS_H
+#define CRUISE_UNITS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <linux/types.h>
+
+/* "200/s", "30/m", "2/h", "1/d": a positive integer count per unit. Returns the interval 1/rate in
+ * ns (rounded to nearest, at least 1 ns). Rejects 0, signs, spaces, fractions, unknown units,
+ * overflow, trailing characters ("5/s/s"). */
+int cruise_parse_rate(const char *s, __u64 *interval_ns, char *err, size_t errlen);
+
+/* "2s", "250ms", "100us", "1m", "1h", "0s", "0": a non-negative integer with a unit (a bare 0 is
+ * allowed). At most CRUISE_DURATION_MAX_NS. */
+#define CRUISE_DURATION_MAX_NS (24ULL * 3600 * 1000000000ULL)
+int cruise_parse_duration(const char *s, __u64 *ns, char *err, size_t errlen);
+
+/* "ECONNREFUSED", "ETIMEDOUT", "EAGAIN", ... (the errnos a connect() may plausibly fail with). */
+int cruise_parse_errno(const char *name, int *errnum, char *err, size_t errlen);
+/* The name of an errno from the same table, or NULL. */
+const char *cruise_errno_name(int errnum);
+
+/* A decimal count with an upper bound ("20", not "-1", "1e3", "0x10", " 5"). */
+int cruise_parse_count(const char *s, __u64 max, __u64 *out, char *err, size_t errlen);
+
+/* "on"/"off", "true"/"false", "yes"/"no", "1"/"0". */
+int cruise_parse_bool(const char *s, bool *out, char *err, size_t errlen);
+
+/* An address with an optional prefix length: "127.0.0.1/32", "10.0.0.0/8", "::1/128", "::1"
+ * (no length: the full address). Host bits must be zero ("10.0.0.1/8" is rejected). */
+struct cruise_prefix {
+	int family; /* AF_INET or AF_INET6 */
+	__u8 addr[16]; /* 4 bytes for AF_INET */
+	unsigned int len;
+};
+int cruise_parse_prefix(const char *s, struct cruise_prefix *p, char *err, size_t errlen);
+
+/* Human forms, for logs and cruisectl: "200/s" (or "30/m", ".../h" when not a whole number per
+ * second), "250ms", "2s". */
+void cruise_format_rate(__u64 interval_ns, char *buf, size_t len);
+void cruise_format_duration(__u64 ns, char *buf, size_t len);
+
+#endif /* CRUISE_UNITS_H */

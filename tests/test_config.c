@@ -1,0 +1,734 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Unit tests of the agent's config loader (agent/config.h): the sample cruise.yaml, the defaults,
+ * and one test per way a config is rejected, each checking the exact line, the field and the
+ * problem of the one-line message, and that nothing is returned.
+ *
+ * Run from the repository root (as `make test` does), or anywhere when built with an absolute path
+ * to this file: the sample is found next to tests/.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <cmocka.h>
+
+#include "cruise.h"
+#include "config.h"
+
+#define NSEC  1000000000ULL
+#define MSEC  1000000ULL
+#define NAME  "t.yaml"
+#define ERRSZ 512
+
+/* Lines 1-4 of most inputs: one valid target. */
+#define TARGETS                                                                                    \
+	"targets:\n"                                                                               \
+	"  - name: db\n"                                                                           \
+	"    addresses: [127.0.0.1/32]\n"                                                          \
+	"    ports: [5432]\n"
+
+/* Lines 5-8: one valid medium. */
+#define MEDIUM_A                                                                                   \
+	"media:\n"                                                                                 \
+	"  - name: a\n"                                                                            \
+	"    rate: 10/s\n"                                                                         \
+	"    cgroups: [workers/a]\n"
+
+static struct cruise_config untouched; /* what *out must still point to after a failure */
+
+static int parse(const char *yaml, struct cruise_config **cfg, char *err)
+{
+	return cruise_config_parse(NAME, yaml, strlen(yaml), cfg, err, ERRSZ);
+}
+
+static struct cruise_config *parse_ok(const char *yaml)
+{
+	struct cruise_config *cfg = NULL;
+	char err[ERRSZ];
+
+	if (parse(yaml, &cfg, err))
+		fail_msg("rejected: %s", err);
+	assert_non_null(cfg);
+	return cfg;
+}
+
+/*
+ * yaml must fail with -EINVAL and "t.yaml:LINE: FIELD: ...PROBLEM...", one line, and leave the
+ * caller's pointer alone.
+ */
+static void expect_error(const char *yaml, unsigned int line, const char *field, const char *problem)
+{
+	struct cruise_config *cfg = &untouched;
+	char err[ERRSZ], prefix[128];
+	int ret;
+
+	memset(err, 'x', sizeof(err));
+	ret = parse(yaml, &cfg, err);
+	snprintf(prefix, sizeof(prefix), NAME ":%u: %s: ", line, field);
+	if (ret != -EINVAL)
+		fail_msg("expected -EINVAL, got %d: \"%s\"", ret, ret ? err : "");
+	if (strncmp(err, prefix, strlen(prefix)) || !strstr(err + strlen(prefix), problem))
+		fail_msg("expected \"%s...%s...\"\n       got      \"%s\"", prefix, problem, err);
+	assert_null(strchr(err, '\n'));
+	assert_ptr_equal(cfg, &untouched);
+}
+
+static void sample_path(char *buf, size_t len)
+{
+	const char *slash = strrchr(__FILE__, '/');
+	int dir = slash ? (int)(slash - __FILE__) : 0;
+
+	/* __FILE__ is "tests/test_config.c" (or absolute): the sample is in its parent */
+	snprintf(buf, len, "%.*s%s../cruise.yaml", dir, __FILE__, slash ? "/" : "");
+}
+
+/* ---- what loads ---- */
+
+static void test_sample(void **state)
+{
+	struct cruise_config *cfg = NULL;
+	const struct cruise_cfg_medium *m;
+	const struct cruise_cfg_target *t;
+	char path[512], err[ERRSZ];
+	static const __u8 lo6[16] = {[15] = 1};
+
+	(void)state;
+	sample_path(path, sizeof(path));
+	if (cruise_config_load(path, &cfg, err, sizeof(err)))
+		fail_msg("%s", err);
+	assert_string_equal(cfg->scope, "/");
+	assert_string_equal(cfg->pin_dir, "/sys/fs/bpf/cruise");
+	assert_string_equal(cfg->metrics, "127.0.0.1:9464");
+
+	assert_int_equal(cfg->n_targets, 1);
+	t = &cfg->targets[0];
+	assert_string_equal(t->name, "main-db");
+	assert_int_equal(t->n_prefixes, 2);
+	assert_int_equal(t->prefixes[0].family, AF_INET);
+	assert_memory_equal(t->prefixes[0].addr, "\x7f\x00\x00\x01", 4);
+	assert_int_equal(t->prefixes[0].len, 32);
+	assert_int_equal(t->prefixes[1].family, AF_INET6);
+	assert_memory_equal(t->prefixes[1].addr, lo6, 16);
+	assert_int_equal(t->prefixes[1].len, 128);
+	assert_int_equal(t->n_ports, 1);
+	assert_int_equal(t->ports[0], 5432);
+
+	assert_int_equal(cfg->n_media, 2);
+	m = &cfg->media[0];
+	assert_string_equal(m->name, "push");
+	assert_int_equal(m->interval_ns, NSEC / 200);
+	assert_int_equal(m->burst, 20);
+	assert_int_equal(m->max_wait_ns, 2 * NSEC);
+	assert_int_equal(m->max_conns, 50);
+	assert_int_equal(m->refuse_errno, ECONNREFUSED);
+	assert_false(m->dry_run);
+	assert_int_equal(m->n_cgroups, 2);
+	assert_string_equal(m->cgroups[0], "/workers/push");
+	assert_string_equal(m->cgroups[1], "/workers/push-*");
+
+	m = &cfg->media[1];
+	assert_string_equal(m->name, "email");
+	assert_int_equal(m->interval_ns, NSEC / 20);
+	assert_int_equal(m->burst, 0);
+	assert_int_equal(m->max_wait_ns, NSEC);
+	assert_int_equal(m->max_conns, 0);
+	assert_int_equal(m->refuse_errno, ECONNREFUSED);
+	assert_false(m->dry_run);
+	assert_int_equal(m->n_cgroups, 1);
+	assert_string_equal(m->cgroups[0], "/workers/email");
+	cruise_config_free(cfg);
+}
+
+static void test_defaults(void **state)
+{
+	struct cruise_config *cfg = parse_ok(TARGETS MEDIUM_A);
+	const struct cruise_cfg_medium *m = &cfg->media[0];
+
+	(void)state;
+	assert_string_equal(cfg->scope, "/");
+	assert_string_equal(cfg->pin_dir, CRUISE_DEFAULT_PIN_DIR);
+	assert_string_equal(cfg->metrics, CRUISE_DEFAULT_METRICS);
+	assert_int_equal(m->interval_ns, NSEC / 10);
+	assert_int_equal(m->burst, 0);
+	assert_int_equal(m->max_wait_ns, NSEC);
+	assert_int_equal(m->max_conns, 0);
+	assert_int_equal(m->refuse_errno, ECONNREFUSED);
+	assert_false(m->dry_run);
+	assert_int_equal(m->n_cgroups, 1);
+	assert_string_equal(m->cgroups[0], "/workers/a");
+	cruise_config_free(cfg);
+}
+
+static void test_values(void **state)
+{
+	struct cruise_config *cfg = parse_ok("scope: workers//\n"
+					     "pin_dir: /sys/fs/bpf/other/\n"
+					     "metrics: \"\"\n" TARGETS "media:\n"
+					     "  - name: slow.batch_1\n"
+					     "    rate: 30/m\n"
+					     "    burst: 1000000\n"
+					     "    max_wait: 250ms\n"
+					     "    max_conns: 4294967295\n"
+					     "    refuse_errno: ETIMEDOUT\n"
+					     "    dry_run: yes\n"
+					     "    cgroups:\n"
+					     "      - workers\n"
+					     "      - /workers/batch-*/\n"
+					     "  - name: hourly\n"
+					     "    rate: 2/h\n"
+					     "    max_wait: 120s\n"
+					     "    dry_run: off\n"
+					     "    cgroups: [\"workers/[ab]?\"]\n");
+	const struct cruise_cfg_medium *m = &cfg->media[0];
+
+	(void)state;
+	assert_string_equal(cfg->scope, "/workers");
+	assert_string_equal(cfg->pin_dir, "/sys/fs/bpf/other");
+	assert_string_equal(cfg->metrics, "");
+	assert_string_equal(m->name, "slow.batch_1");
+	assert_int_equal(m->interval_ns, 2 * NSEC);
+	assert_int_equal(m->burst, 1000000);
+	assert_int_equal(m->max_wait_ns, 250 * MSEC);
+	assert_int_equal(m->max_conns, 4294967295u);
+	assert_int_equal(m->refuse_errno, ETIMEDOUT);
+	assert_true(m->dry_run);
+	assert_int_equal(m->n_cgroups, 2);
+	assert_string_equal(m->cgroups[0], "/workers");
+	assert_string_equal(m->cgroups[1], "/workers/batch-*");
+	m = &cfg->media[1];
+	assert_int_equal(m->interval_ns, 1800 * NSEC);
+	assert_int_equal(m->max_wait_ns, 120 * NSEC);
+	assert_false(m->dry_run);
+	assert_string_equal(m->cgroups[0], "/workers/[ab]?");
+	cruise_config_free(cfg);
+
+	cfg = parse_ok("metrics: \"[::1]:9100\"\n" TARGETS "media:\n"
+		       "  - name: a\n"
+		       "    rate: 1/d\n"
+		       "    max_wait: 0\n"
+		       "    cgroups: [/]\n");
+	assert_string_equal(cfg->metrics, "[::1]:9100");
+	assert_int_equal(cfg->media[0].max_wait_ns, 0);
+	assert_string_equal(cfg->media[0].cgroups[0], "/");
+	cruise_config_free(cfg);
+
+	/* IPv4-mapped IPv6 is a different key from plain IPv6; two targets, two ports each */
+	cfg = parse_ok("targets:\n"
+		       "  - name: v4\n"
+		       "    addresses: [10.0.0.0/8, 192.168.1.7]\n"
+		       "    ports: [5432, 6432]\n"
+		       "  - name: v6\n"
+		       "    addresses: [\"fd00::/8\", \"::1\"]\n"
+		       "    ports: [5432, 6432]\n" MEDIUM_A);
+	assert_int_equal(cfg->n_targets, 2);
+	assert_int_equal(cfg->targets[0].prefixes[0].len, 8);
+	assert_int_equal(cfg->targets[0].prefixes[1].len, 32);
+	assert_int_equal(cfg->targets[1].prefixes[0].family, AF_INET6);
+	assert_int_equal(cfg->targets[1].prefixes[1].len, 128);
+	assert_int_equal(cfg->targets[1].ports[1], 6432);
+	cruise_config_free(cfg);
+}
+
+/* A file on disk: its path names the errors; a missing file gives strerror's text. */
+static void test_load_file(void **state)
+{
+	char path[] = "/tmp/test_config.XXXXXX", err[ERRSZ], want[128];
+	static const char bad[] = TARGETS MEDIUM_A "    burst: lots\n";
+	struct cruise_config *cfg = &untouched;
+	int fd;
+
+	(void)state;
+	assert_int_equal(cruise_config_load("/nonexistent/cruise.yaml", &cfg, err, sizeof(err)),
+			 -ENOENT);
+	assert_string_equal(err, "/nonexistent/cruise.yaml: No such file or directory");
+	assert_ptr_equal(cfg, &untouched);
+
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, bad, sizeof(bad) - 1), sizeof(bad) - 1);
+	close(fd);
+	assert_int_equal(cruise_config_load(path, &cfg, err, sizeof(err)), -EINVAL);
+	snprintf(want, sizeof(want), "%s:9: media[0].burst: bad count \"lots\"", path);
+	assert_memory_equal(err, want, strlen(want));
+	assert_ptr_equal(cfg, &untouched);
+	unlink(path);
+
+	/* a directory cannot be read */
+	assert_int_equal(cruise_config_load("/", &cfg, err, sizeof(err)), -EISDIR);
+	assert_string_equal(err, "/: Is a directory");
+}
+
+/* ---- what is rejected: one test per kind, with the exact line ---- */
+
+static void test_unknown_key(void **state)
+{
+	(void)state;
+	expect_error("scope: /\n"
+		     "colour: blue\n" TARGETS MEDIUM_A,
+		     2, "colour", "unknown key; expected one of scope, pin_dir, metrics");
+	expect_error(TARGETS MEDIUM_A "  - name: b\n"
+				      "    rate: 1/s\n"
+				      "    cgroups: [workers/b]\n"
+				      "    max_wiat: 2s\n",
+		     12, "media[1].max_wiat", "unknown key; expected one of name, rate, burst");
+	expect_error("targets:\n"
+		     "  - name: db\n"
+		     "    addresses: [127.0.0.1/32]\n"
+		     "    port: [5432]\n" MEDIUM_A,
+		     4, "targets[0].port", "unknown key; expected one of name, addresses, ports");
+	/* keys are case-sensitive */
+	expect_error(TARGETS "Media: []\n", 5, "Media", "unknown key");
+	/* a key with a newline in it still makes one line */
+	expect_error(TARGETS MEDIUM_A "    \"rate\\nx\": 1\n", 9, "media[0].rate\\x0ax", "unknown key");
+}
+
+static void test_duplicate_key(void **state)
+{
+	(void)state;
+	expect_error(TARGETS MEDIUM_A "    rate: 20/s\n", 9, "media[0].rate",
+		     "given twice (first at line 7)");
+	expect_error(TARGETS MEDIUM_A TARGETS, 9, "targets", "given twice (first at line 1)");
+}
+
+static void test_bad_rate(void **state)
+{
+	(void)state;
+	expect_error(TARGETS "media:\n"
+			     "  - name: a\n"
+			     "    rate: 0/s\n"
+			     "    cgroups: [workers/a]\n",
+		     7, "media[0].rate", "bad rate \"0/s\": rate must be above 0");
+	expect_error(TARGETS MEDIUM_A "  - name: b\n"
+				      "    rate: 5/sec\n"
+				      "    cgroups: [workers/b]\n",
+		     10, "media[1].rate", "bad rate \"5/sec\": expected COUNT/UNIT");
+	expect_error(TARGETS "media:\n"
+			     "  - name: a\n"
+			     "    rate:\n"
+			     "    cgroups: [workers/a]\n",
+		     7, "media[0].rate", "bad rate \"\"");
+}
+
+static void test_bad_duration(void **state)
+{
+	(void)state;
+	expect_error(TARGETS MEDIUM_A "    max_wait: 2 s\n", 9, "media[0].max_wait",
+		     "bad duration \"2 s\": expected an integer with a unit");
+	expect_error(TARGETS MEDIUM_A "    max_wait: 121s\n", 9, "media[0].max_wait",
+		     "\"121s\" is above the maximum, 120s (the kernel caps a SYN timeout at 120 s)");
+	expect_error(TARGETS MEDIUM_A "    max_wait: 3m\n", 9, "media[0].max_wait",
+		     "above the maximum, 120s");
+}
+
+static void test_bad_counts(void **state)
+{
+	(void)state;
+	expect_error(TARGETS MEDIUM_A "    burst: 1000001\n", 9, "media[0].burst",
+		     "bad count \"1000001\": above the maximum, 1000000");
+	expect_error(TARGETS MEDIUM_A "    burst: -1\n", 9, "media[0].burst",
+		     "bad count \"-1\": expected a decimal integer");
+	expect_error(TARGETS MEDIUM_A "    max_conns: 4294967296\n", 9, "media[0].max_conns",
+		     "above the maximum, 4294967295");
+	expect_error(TARGETS MEDIUM_A "    dry_run: maybe\n", 9, "media[0].dry_run",
+		     "bad boolean \"maybe\"");
+}
+
+static void test_bad_errno(void **state)
+{
+	(void)state;
+	expect_error(TARGETS MEDIUM_A "    refuse_errno: ENOENT\n", 9, "media[0].refuse_errno",
+		     "bad errno \"ENOENT\": expected one of ECONNREFUSED");
+	expect_error(TARGETS MEDIUM_A "    refuse_errno: 111\n", 9, "media[0].refuse_errno",
+		     "bad errno \"111\"");
+}
+
+static void test_bad_prefix(void **state)
+{
+	(void)state;
+	expect_error("targets:\n"
+		     "  - name: db\n"
+		     "    addresses:\n"
+		     "      - 127.0.0.1/32\n"
+		     "      - 10.0.0.1/8\n"
+		     "    ports: [5432]\n" MEDIUM_A,
+		     5, "targets[0].addresses[1]", "bad prefix \"10.0.0.1/8\": host bits set");
+	expect_error("targets:\n"
+		     "  - name: db\n"
+		     "    addresses: [127.0.0.1/32,\n"
+		     "                db.example.com]\n"
+		     "    ports: [5432]\n" MEDIUM_A,
+		     4, "targets[0].addresses[1]", "bad prefix \"db.example.com\"");
+	expect_error("targets:\n"
+		     "  - name: db\n"
+		     "    addresses: [\"::1/129\"]\n"
+		     "    ports: [5432]\n" MEDIUM_A,
+		     3, "targets[0].addresses[0]", "length above 128");
+}
+
+static void test_bad_port(void **state)
+{
+	(void)state;
+	expect_error("targets:\n"
+		     "  - name: db\n"
+		     "    addresses: [127.0.0.1]\n"
+		     "    ports: [5432, 0]\n" MEDIUM_A,
+		     4, "targets[0].ports[1]", "bad port \"0\": expected 1 to 65535");
+	expect_error("targets:\n"
+		     "  - name: db\n"
+		     "    addresses: [127.0.0.1]\n"
+		     "    ports:\n"
+		     "      - 65536\n" MEDIUM_A,
+		     5, "targets[0].ports[0]", "bad port \"65536\"");
+	expect_error("targets:\n"
+		     "  - name: db\n"
+		     "    addresses: [127.0.0.1]\n"
+		     "    ports: [postgres]\n" MEDIUM_A,
+		     4, "targets[0].ports[0]", "bad port \"postgres\"");
+}
+
+static void test_wrong_type(void **state)
+{
+	(void)state;
+	/* a single value where a list goes, and the other way round */
+	expect_error(TARGETS "media:\n"
+			     "  - name: a\n"
+			     "    rate: 10/s\n"
+			     "    cgroups: workers/a\n",
+		     8, "media[0].cgroups", "expected a list, found a single value");
+	expect_error(TARGETS "media:\n"
+			     "  - name: a\n"
+			     "    rate: [10/s]\n"
+			     "    cgroups: [workers/a]\n",
+		     7, "media[0].rate", "expected a single value, found a list");
+	expect_error(TARGETS "media:\n"
+			     "  - name: a\n"
+			     "    rate: {per: s}\n"
+			     "    cgroups: [workers/a]\n",
+		     7, "media[0].rate", "expected a single value, found a mapping");
+	expect_error(TARGETS MEDIUM_A "  - b\n", 9, "media[1]",
+		     "expected a mapping, found a single value");
+	expect_error(TARGETS "media: push\n", 5, "media", "expected a list, found a single value");
+	expect_error("- scope: /\n", 1, "config", "expected a mapping, found a list");
+	expect_error("targets:\n"
+		     "  - name: db\n"
+		     "    addresses: [127.0.0.1]\n"
+		     "    ports: [[5432]]\n" MEDIUM_A,
+		     4, "targets[0].ports[0]", "expected a single value, found a list");
+}
+
+static void test_missing_field(void **state)
+{
+	(void)state;
+	expect_error(TARGETS "media:\n"
+			     "  - name: a\n"
+			     "    rate: 10/s\n",
+		     6, "media[0].cgroups", "missing (required)");
+	expect_error(TARGETS MEDIUM_A "  - name: b\n"
+				      "    cgroups: [workers/b]\n",
+		     9, "media[1].rate", "missing (required)");
+	expect_error(TARGETS MEDIUM_A "  - rate: 1/s\n"
+				      "    cgroups: [workers/b]\n",
+		     9, "media[1].name", "missing (required)");
+	expect_error("targets:\n"
+		     "  - name: db\n"
+		     "    addresses: [127.0.0.1]\n" MEDIUM_A,
+		     2, "targets[0].ports", "missing (required)");
+	expect_error(TARGETS, 1, "media", "missing (required)");
+	expect_error(MEDIUM_A, 1, "targets", "missing (required)");
+}
+
+static void test_empty_list(void **state)
+{
+	(void)state;
+	expect_error(TARGETS "media:\n"
+			     "  - name: a\n"
+			     "    rate: 10/s\n"
+			     "    cgroups: []\n",
+		     8, "media[0].cgroups", "empty; at least one cgroup");
+	expect_error(TARGETS "media: []\n", 5, "media", "empty; at least one medium");
+	expect_error("targets: []\n" MEDIUM_A, 1, "targets", "empty; at least one target");
+	expect_error("targets:\n"
+		     "  - name: db\n"
+		     "    addresses: []\n"
+		     "    ports: [5432]\n" MEDIUM_A,
+		     3, "targets[0].addresses", "empty; at least one address");
+	expect_error("targets:\n"
+		     "  - name: db\n"
+		     "    addresses: [127.0.0.1]\n"
+		     "    ports: []\n" MEDIUM_A,
+		     4, "targets[0].ports", "empty; at least one port");
+}
+
+static void test_duplicate_names(void **state)
+{
+	(void)state;
+	expect_error(TARGETS MEDIUM_A "  - name: a\n"
+				      "    rate: 1/s\n"
+				      "    cgroups: [workers/b]\n",
+		     9, "media[1].name", "\"a\" is also the name of media[0]");
+	expect_error(TARGETS "  - name: db\n"
+			     "    addresses: [10.0.0.0/8]\n"
+			     "    ports: [5432]\n" MEDIUM_A,
+		     5, "targets[1].name", "\"db\" is also the name of targets[0]");
+}
+
+static void test_bad_name(void **state)
+{
+	(void)state;
+	expect_error(TARGETS "media:\n"
+			     "  - name: push senders\n"
+			     "    rate: 10/s\n"
+			     "    cgroups: [workers/a]\n",
+		     6, "media[0].name", "\"push senders\": only letters, digits, '_', '.' and '-'");
+	expect_error(TARGETS "media:\n"
+			     "  - name: abcdefghijklmnopqrstuvwxyz012345\n"
+			     "    rate: 10/s\n"
+			     "    cgroups: [workers/a]\n",
+		     6, "media[0].name", "is longer than 31 characters");
+	expect_error(TARGETS "media:\n"
+			     "  - name: \"\"\n"
+			     "    rate: 10/s\n"
+			     "    cgroups: [workers/a]\n",
+		     6, "media[0].name", "empty");
+	expect_error("targets:\n"
+		     "  - name: main/db\n"
+		     "    addresses: [127.0.0.1]\n"
+		     "    ports: [5432]\n" MEDIUM_A,
+		     2, "targets[0].name", "only letters, digits");
+}
+
+/* 31 characters is the longest name (CRUISE_NAME_LEN with its NUL) */
+static void test_longest_name(void **state)
+{
+	struct cruise_config *cfg = parse_ok(TARGETS "media:\n"
+						     "  - name: abcdefghijklmnopqrstuvwxyz01234\n"
+						     "    rate: 10/s\n"
+						     "    cgroups: [workers/a]\n");
+
+	(void)state;
+	assert_int_equal(strlen(cfg->media[0].name), CRUISE_NAME_LEN - 1);
+	cruise_config_free(cfg);
+}
+
+static void test_cgroup_twice(void **state)
+{
+	(void)state;
+	/* the same pattern, spelled differently, under two media */
+	expect_error(TARGETS MEDIUM_A "  - name: b\n"
+				      "    rate: 1/s\n"
+				      "    cgroups:\n"
+				      "      - workers/b\n"
+				      "      - /workers/a/\n",
+		     13, "media[1].cgroups[1]",
+		     "\"/workers/a\" is also listed under media[0] (a); a cgroup paces under one");
+	/* the earliest second listing in the file is the one reported */
+	expect_error(TARGETS "media:\n"
+			     "  - name: a\n"
+			     "    rate: 10/s\n"
+			     "    cgroups: [w/z, w/y]\n"
+			     "  - name: b\n"
+			     "    rate: 10/s\n"
+			     "    cgroups: [w/x, w/y, w/z]\n",
+		     11, "media[1].cgroups[1]", "\"/w/y\" is also listed under media[0] (a)");
+	expect_error(TARGETS "media:\n"
+			     "  - name: a\n"
+			     "    rate: 10/s\n"
+			     "    cgroups: [w/x, \"w/x\"]\n",
+		     8, "media[0].cgroups[1]", "\"/w/x\" is listed twice (also cgroups[0])");
+}
+
+static void test_bad_cgroup(void **state)
+{
+	(void)state;
+	expect_error(TARGETS "media:\n"
+			     "  - name: a\n"
+			     "    rate: 10/s\n"
+			     "    cgroups: [workers/../system]\n",
+		     8, "media[0].cgroups[0]", "\".\" and \"..\" are not allowed");
+	expect_error(TARGETS "media:\n"
+			     "  - name: a\n"
+			     "    rate: 10/s\n"
+			     "    cgroups: [\"\"]\n",
+		     8, "media[0].cgroups[0]", "empty; \"/\" is the root cgroup");
+	expect_error("scope: /workers\n" TARGETS "media:\n"
+					     "  - name: a\n"
+					     "    rate: 10/s\n"
+					     "    cgroups: [workers/a, workers2/b]\n",
+		     9, "media[0].cgroups[1]",
+		     "\"/workers2/b\" is outside the scope \"/workers\", where nothing is paced");
+	expect_error("scope: ./x\n" TARGETS MEDIUM_A, 1, "scope", "\".\" and \"..\"");
+}
+
+static void test_too_many(void **state)
+{
+	size_t len = 65536, n = 0;
+	char *yaml = malloc(len);
+	unsigned int i;
+
+	(void)state;
+	assert_non_null(yaml);
+	/* 65 media, 3 lines each after the 5 of TARGETS and "media:" */
+	n += snprintf(yaml + n, len - n, TARGETS "media:\n");
+	for (i = 0; i <= CRUISE_MAX_MEDIA; i++)
+		n += snprintf(yaml + n, len - n,
+			      "  - name: m%u\n"
+			      "    rate: 1/s\n"
+			      "    cgroups: [w/%u]\n",
+			      i, i);
+	expect_error(yaml, 6 + 3 * CRUISE_MAX_MEDIA, "media[64]", "more than 64 media");
+
+	/* 1025 address-port pairs: 1 address, ports 1..1025 */
+	n = snprintf(yaml, len, "targets:\n  - name: db\n    addresses: [127.0.0.1]\n    ports: [");
+	for (i = 1; i <= CRUISE_MAX_TARGETS + 1; i++)
+		n += snprintf(yaml + n, len - n, "%u%s", i, i <= CRUISE_MAX_TARGETS ? ", " : "]\n");
+	snprintf(yaml + n, len - n, MEDIUM_A);
+	expect_error(yaml, 2, "targets[0]", "more than 1024 address and port pairs");
+	free(yaml);
+}
+
+static void test_max_media(void **state)
+{
+	size_t len = 65536, n = 0;
+	char *yaml = malloc(len);
+	struct cruise_config *cfg;
+	unsigned int i;
+
+	(void)state;
+	assert_non_null(yaml);
+	n += snprintf(yaml + n, len - n, TARGETS "media:\n");
+	for (i = 0; i < CRUISE_MAX_MEDIA; i++)
+		n += snprintf(yaml + n, len - n, "  - {name: m%u, rate: 1/s, cgroups: [w/%u]}\n", i,
+			      i);
+	cfg = parse_ok(yaml);
+	assert_int_equal(cfg->n_media, CRUISE_MAX_MEDIA);
+	assert_string_equal(cfg->media[63].name, "m63");
+	cruise_config_free(cfg);
+	free(yaml);
+}
+
+static void test_target_overlap(void **state)
+{
+	(void)state;
+	expect_error(TARGETS "  - name: replica\n"
+			     "    addresses: [10.0.0.0/8, 127.0.0.1]\n"
+			     "    ports: [6432, 5432]\n" MEDIUM_A,
+		     6, "targets[1].addresses[1]", "\"127.0.0.1\" port 5432 is also in targets[0] (db)");
+	/* ::ffff:127.0.0.1 is 127.0.0.1 to the datapath */
+	expect_error("targets:\n"
+		     "  - name: db\n"
+		     "    addresses: [127.0.0.1, \"::ffff:127.0.0.1/128\"]\n"
+		     "    ports: [5432]\n" MEDIUM_A,
+		     3, "targets[0].addresses[1]", "is listed twice (also addresses[0])");
+	expect_error("targets:\n"
+		     "  - name: db\n"
+		     "    addresses: [127.0.0.1]\n"
+		     "    ports: [5432, 5432]\n" MEDIUM_A,
+		     4, "targets[0].ports[1]", "port 5432 is listed twice (also ports[0])");
+}
+
+static void test_bad_top_level(void **state)
+{
+	(void)state;
+	expect_error("metrics: localhost:9464\n" TARGETS MEDIUM_A, 1, "metrics",
+		     "bad listen address \"localhost:9464\": expected IP:PORT");
+	expect_error("metrics: \"::1:9464\"\n" TARGETS MEDIUM_A, 1, "metrics", "bad listen address");
+	expect_error("metrics: 127.0.0.1:0\n" TARGETS MEDIUM_A, 1, "metrics", "bad listen address");
+	expect_error("metrics: 127.0.0.1\n" TARGETS MEDIUM_A, 1, "metrics", "bad listen address");
+	expect_error(TARGETS MEDIUM_A "pin_dir: sys/fs/bpf\n", 9, "pin_dir",
+		     "\"sys/fs/bpf\": expected an absolute path");
+	expect_error(TARGETS MEDIUM_A "pin_dir: /\n", 9, "pin_dir", "a directory of its own");
+}
+
+static void test_bad_yaml(void **state)
+{
+	(void)state;
+	expect_error(TARGETS "media:\n"
+			     "  - name: a\n"
+			     "     rate: 10/s\n"
+			     "    cgroups: [workers/a]\n",
+		     7, "yaml", "mapping values are not allowed in this context");
+	expect_error(TARGETS MEDIUM_A "    burst: [1\n", 10, "yaml",
+		     "did not find expected ',' or ']' (while parsing a flow sequence at line 9)");
+	expect_error(TARGETS "media:\n"
+			     "  - name: &n a\n"
+			     "    rate: *n\n"
+			     "    cgroups: [workers/a]\n",
+		     7, "media[0].rate", "aliases (*n) are not supported");
+	expect_error(TARGETS MEDIUM_A "---\n" TARGETS MEDIUM_A, 9, "yaml", "a second document");
+	expect_error(TARGETS "media:\n"
+			     "  - name: a\n"
+			     "    rate: \"10/s\\0junk\"\n"
+			     "    cgroups: [workers/a]\n",
+		     7, "media[0].rate", "a NUL character after \"10/s\"");
+	expect_error(TARGETS MEDIUM_A "    ? [a]\n"
+				      "    : b\n",
+		     9, "media[0]", "a key must be a single value, not a list");
+	expect_error(TARGETS MEDIUM_A "    burst: \"\xc3\x28\"\n", 9, "yaml",
+		     "invalid trailing UTF-8 octet");
+	expect_error("", 1, "config", "empty; targets and media are required");
+	expect_error("# nothing\n", 1, "config", "empty");
+}
+
+/* Failing on a half-built config frees all of it (ASan), and errors cut to any buffer size. */
+static void test_error_buffers(void **state)
+{
+	static const char yaml[] = TARGETS MEDIUM_A "  - name: b\n"
+						    "    rate: 1/s\n"
+						    "    max_wait: 2s\n"
+						    "    cgroups: [workers/b, w/c, w/d]\n"
+						    "  - name: c\n"
+						    "    rate: 1/s\n"
+						    "    cgroups: [w/e, w/d]\n";
+	struct cruise_config *cfg = &untouched;
+	char err[24];
+
+	(void)state;
+	assert_int_equal(cruise_config_parse(NAME, yaml, strlen(yaml), &cfg, err, sizeof(err)),
+			 -EINVAL);
+	assert_string_equal(err, "t.yaml:15: media[2].cgr");
+	assert_int_equal(cruise_config_parse(NAME, yaml, strlen(yaml), &cfg, NULL, 0), -EINVAL);
+	assert_ptr_equal(cfg, &untouched);
+	assert_int_equal(cruise_config_parse(NAME, NULL, 0, &cfg, err, sizeof(err)), -EINVAL);
+	cruise_config_free(NULL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_sample),
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_values),
+		cmocka_unit_test(test_load_file),
+		cmocka_unit_test(test_unknown_key),
+		cmocka_unit_test(test_duplicate_key),
+		cmocka_unit_test(test_bad_rate),
+		cmocka_unit_test(test_bad_duration),
+		cmocka_unit_test(test_bad_counts),
+		cmocka_unit_test(test_bad_errno),
+		cmocka_unit_test(test_bad_prefix),
+		cmocka_unit_test(test_bad_port),
+		cmocka_unit_test(test_wrong_type),
+		cmocka_unit_test(test_missing_field),
+		cmocka_unit_test(test_empty_list),
+		cmocka_unit_test(test_duplicate_names),
+		cmocka_unit_test(test_bad_name),
+		cmocka_unit_test(test_longest_name),
+		cmocka_unit_test(test_cgroup_twice),
+		cmocka_unit_test(test_bad_cgroup),
+		cmocka_unit_test(test_too_many),
+		cmocka_unit_test(test_max_media),
+		cmocka_unit_test(test_target_overlap),
+		cmocka_unit_test(test_bad_top_level),
+		cmocka_unit_test(test_bad_yaml),
+		cmocka_unit_test(test_error_buffers),
+	};
+
+	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
+}
