@@ -3,7 +3,7 @@
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 pkgs=(make clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config libcmocka-dev
-      iproute2 procps kmod)
+      libcyaml-dev libyaml-dev libmicrohttpd-dev libclang-rt-14-dev iproute2 procps kmod curl)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
