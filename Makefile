@@ -20,8 +20,8 @@ AGENT_SRCS := agent/units.c agent/config.c agent/snapshot.c agent/exposition.c a
 	agent/log.c agent/bind.c agent/apply.c
 AGENT_OBJS := $(patsubst agent/%.c,$(OUTPUT)/%.o,$(AGENT_SRCS))
 LDLIBS_AGENT := $(LDLIBS_BPF) -lcyaml -lyaml -lmicrohttpd -lpthread
-BINS := $(OUTPUT)/cruise-agent
-KERNEL_TESTS := test_pacing test_policy test_agent_parts
+BINS := $(OUTPUT)/cruise-agent $(OUTPUT)/cruisectl
+KERNEL_TESTS := test_pacing test_policy test_agent_parts test_agent test_cruisectl
 TEST_BINS := $(OUTPUT)/test_gcra $(OUTPUT)/test_egress $(OUTPUT)/test_units $(OUTPUT)/test_config \
 	$(addprefix $(OUTPUT)/,$(KERNEL_TESTS))
 FUZZERS := $(OUTPUT)/fuzz_units $(OUTPUT)/fuzz_config
@@ -74,6 +74,14 @@ $(OUTPUT)/%.o: agent/%.c agent/*.h include/*.h $(SKELS) | $(OUTPUT)
 $(OUTPUT)/cruise-agent: agent/main.c $(AGENT_OBJS) $(OUTPUT)/loader.o | $(OUTPUT)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $< $(AGENT_OBJS) $(OUTPUT)/loader.o -o $@ $(LDLIBS_AGENT)
+
+$(OUTPUT)/cruisectl: agent/cruisectl.c $(AGENT_OBJS) $(OUTPUT)/loader.o | $(OUTPUT)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $< $(AGENT_OBJS) $(OUTPUT)/loader.o -o $@ $(LDLIBS_AGENT)
+
+# the end-to-end tests drive the real binaries
+$(OUTPUT)/test_agent: $(OUTPUT)/cruise-agent
+$(OUTPUT)/test_cruisectl: $(OUTPUT)/cruisectl
 
 $(OUTPUT)/test_units: tests/test_units.c $(OUTPUT)/units.o | $(OUTPUT)
 	$(call msg,CC,$@)

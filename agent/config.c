@@ -18,6 +18,7 @@
 #define _GNU_SOURCE /* vasprintf */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fnmatch.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,14 +33,14 @@
 
 #define NSEC_PER_SEC 1000000000ULL
 
-#define CONFIG_MAX_BYTES   (1 << 20)
-#define DEFAULT_MAX_WAIT   NSEC_PER_SEC
-#define MAX_WAIT_MAX	   (120 * NSEC_PER_SEC) /* the kernel caps a SYN timeout at 120 s */
-#define BURST_MAX	   1000000
-#define PIN_DIR_MAX	   200 /* the loader adds "/links/<program>" within 256 bytes */
-#define WALK_MAX_DEPTH	   16  /* the schema needs 4 */
-#define CYLOG_MAX_FRAMES   16
-#define QUOTE_MAX	   64
+#define CONFIG_MAX_BYTES (1 << 20)
+#define DEFAULT_MAX_WAIT NSEC_PER_SEC
+#define MAX_WAIT_MAX	 (120 * NSEC_PER_SEC) /* the kernel caps a SYN timeout at 120 s */
+#define BURST_MAX	 1000000
+#define PIN_DIR_MAX	 200 /* the loader adds "/links/<program>" within 256 bytes */
+#define WALK_MAX_DEPTH	 16  /* the schema needs 4 */
+#define CYLOG_MAX_FRAMES 16
+#define QUOTE_MAX	 64
 
 /* What libcyaml loads: every leaf a string, parsed afterwards with units.h. */
 struct raw_target {
@@ -663,9 +664,10 @@ static int check_name(struct ctx *c, const char *path, const char *s)
 
 		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
 		      (ch >= '0' && ch <= '9') || ch == '_' || ch == '.' || ch == '-'))
-			return fail_line(c, path, line_of(c, path),
-					 "\"%s\": only letters, digits, '_', '.' and '-' are allowed",
-					 quote(s, q, sizeof(q)));
+			return fail_line(
+				c, path, line_of(c, path),
+				"\"%s\": only letters, digits, '_', '.' and '-' are allowed",
+				quote(s, q, sizeof(q)));
 	}
 	return 0;
 }
@@ -696,9 +698,10 @@ static int norm_cgroup(struct ctx *c, const char *path, const char *s, char **ou
 			break;
 		if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.')) {
 			free(d);
-			return fail_line(c, path, line_of(c, path),
-					 "\"%s\": \".\" and \"..\" are not allowed in a cgroup path",
-					 quote(s, q, sizeof(q)));
+			return fail_line(
+				c, path, line_of(c, path),
+				"\"%s\": \".\" and \"..\" are not allowed in a cgroup path",
+				quote(s, q, sizeof(q)));
 		}
 		*o++ = '/';
 		memcpy(o, p, n);
@@ -885,13 +888,45 @@ static int check_target_overlap(struct ctx *c, const struct cruise_config *cfg, 
 							 "targets[%u].addresses[%u]", t, i);
 						return fail_line(
 							c, path, line_of(c, path),
-							"\"%s\" port %u is also in targets[%u] (%s)",
+							"\"%s\" port %u is also in targets[%u] "
+							"(%s)",
 							quote(r->addresses[i], q, sizeof(q)),
 							a->ports[pi], u, b->name);
 					}
 			}
 	}
 	return 0;
+}
+
+/*
+ * Whether pattern (normalized) can match the scope or a cgroup under it. The agent matches with
+ * FNM_PATHNAME (agent/bind.c), where a glob matches within one component: so the pattern's first
+ * as many components as the scope has must match the scope.
+ */
+static bool under_scope(char *pattern, const char *scope)
+{
+	unsigned int k = 0, n = 0;
+	const char *p;
+	bool ok;
+	char save;
+	size_t i;
+
+	if (!strcmp(scope, "/"))
+		return true;
+	if (!strcmp(pattern, "/"))
+		return false;
+	for (p = scope; *p; p++)
+		k += *p == '/';
+	for (i = 0; pattern[i]; i++)
+		if (pattern[i] == '/' && ++n > k)
+			break;
+	if (n < k)
+		return false;
+	save = pattern[i];
+	pattern[i] = '\0';
+	ok = !fnmatch(pattern, scope, FNM_PATHNAME);
+	pattern[i] = save;
+	return ok;
 }
 
 static int parse_medium(struct ctx *c, unsigned int m, const struct raw_medium *r,
@@ -959,7 +994,6 @@ static int parse_medium(struct ctx *c, unsigned int m, const struct raw_medium *
 	if (!out->cgroups)
 		return -ENOMEM;
 	for (i = 0; i < r->n_cgroups; i++) {
-		size_t sl = strlen(scope);
 		char *cg;
 
 		snprintf(path, sizeof(path), "media[%u].cgroups[%u]", m, i);
@@ -969,11 +1003,11 @@ static int parse_medium(struct ctx *c, unsigned int m, const struct raw_medium *
 		out->n_cgroups++;
 		cg = out->cgroups[i];
 		/* only cgroups under the scope are paced: one outside is a mistake, said now */
-		if (strcmp(scope, "/") && strcmp(cg, scope) &&
-		    (strncmp(cg, scope, sl) || cg[sl] != '/'))
-			return fail_line(c, path, line_of(c, path),
-					 "\"%s\" is outside the scope \"%s\", where nothing is paced",
-					 quote(cg, q, sizeof(q)), quote(scope, q2, sizeof(q2)));
+		if (!under_scope(cg, scope))
+			return fail_line(
+				c, path, line_of(c, path),
+				"\"%s\" is outside the scope \"%s\", where nothing is paced",
+				quote(cg, q, sizeof(q)), quote(scope, q2, sizeof(q2)));
 		for (j = 0; j < i; j++)
 			if (!strcmp(out->cgroups[j], cg))
 				return fail_line(c, path, line_of(c, path),
@@ -1126,8 +1160,8 @@ static int convert(struct ctx *c, const struct raw_config *r, struct cruise_conf
 				continue;
 			snprintf(path, sizeof(path), "media[%u].name", i);
 			ret = fail_line(c, path, line_of(c, path),
-					"\"%s\" is also the name of media[%u]",
-					cfg->media[i].name, j);
+					"\"%s\" is also the name of media[%u]", cfg->media[i].name,
+					j);
 			goto err;
 		}
 	}

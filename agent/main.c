@@ -131,6 +131,7 @@ struct agent {
 	char cgroup_root[PATH_MAX];
 	char config_dir[PATH_MAX];
 	char *config_text; /* what the running config was loaded from, to spot changes */
+	char *rejected_text; /* the last config rejected: not retried until it changes */
 	__u64 generation;
 	__u64 reload_failures;
 	bool rescan;
@@ -233,7 +234,9 @@ static void reload(struct agent *a, bool forced)
 	struct cruise_config *cfg;
 	char err[512], *text = read_file(opts.config);
 
-	if (!forced && text && a->config_text && !strcmp(text, a->config_text)) {
+	if (!forced && text &&
+	    ((a->config_text && !strcmp(text, a->config_text)) ||
+	     (a->rejected_text && !strcmp(text, a->rejected_text)))) {
 		free(text);
 		return; /* an event in the directory, not a change of the config */
 	}
@@ -241,9 +244,12 @@ static void reload(struct agent *a, bool forced)
 		a->reload_failures++;
 		cruise_log(CRUISE_LOG_ERROR, "config rejected, the previous one stays in force",
 			   "error", err, NULL);
-		free(text);
+		free(a->rejected_text);
+		a->rejected_text = text;
 		return;
 	}
+	free(a->rejected_text);
+	a->rejected_text = NULL;
 	if (strcmp(cfg->pin_dir, a->cfg->pin_dir) || strcmp(cfg->scope, a->cfg->scope) ||
 	    strcmp(cfg->metrics, a->cfg->metrics))
 		cruise_log(CRUISE_LOG_WARN, "scope, pin_dir and metrics change at restart only", NULL);
@@ -485,6 +491,16 @@ int main(int argc, char **argv)
 		return check_config(opts.check);
 	if (opts.uninstall)
 		return uninstall();
+	/* before start(): threads created there (libmicrohttpd's) inherit the mask */
+	{
+		sigset_t mask;
+
+		sigemptyset(&mask);
+		sigaddset(&mask, SIGTERM);
+		sigaddset(&mask, SIGINT);
+		sigaddset(&mask, SIGHUP);
+		sigprocmask(SIG_BLOCK, &mask, NULL);
+	}
 	ret = start(&agent);
 	if (!ret)
 		ret = run_loop(&agent);
@@ -494,6 +510,7 @@ int main(int argc, char **argv)
 	cruise_applied_free(&agent.applied);
 	cruise_config_free(agent.cfg);
 	free(agent.config_text);
+	free(agent.rejected_text);
 	cruise_destroy(agent.h); /* pinned links stay attached */
 	return ret;
 }

@@ -5,7 +5,7 @@
  * problem of the one-line message, and that nothing is returned.
  *
  * Run from the repository root (as `make test` does), or anywhere when built with an absolute path
- * to this file: the sample is found next to tests/.
+ * to this file: the sample is found next to tests/. CRUISE_SAMPLE_CONFIG=PATH names it otherwise.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -63,7 +63,8 @@ static struct cruise_config *parse_ok(const char *yaml)
  * yaml must fail with -EINVAL and "t.yaml:LINE: FIELD: ...PROBLEM...", one line, and leave the
  * caller's pointer alone.
  */
-static void expect_error(const char *yaml, unsigned int line, const char *field, const char *problem)
+static void expect_error(const char *yaml, unsigned int line, const char *field,
+			 const char *problem)
 {
 	struct cruise_config *cfg = &untouched;
 	char err[ERRSZ], prefix[128];
@@ -82,9 +83,13 @@ static void expect_error(const char *yaml, unsigned int line, const char *field,
 
 static void sample_path(char *buf, size_t len)
 {
-	const char *slash = strrchr(__FILE__, '/');
+	const char *slash = strrchr(__FILE__, '/'), *env = getenv("CRUISE_SAMPLE_CONFIG");
 	int dir = slash ? (int)(slash - __FILE__) : 0;
 
+	if (env) {
+		snprintf(buf, len, "%s", env);
+		return;
+	}
 	/* __FILE__ is "tests/test_config.c" (or absolute): the sample is in its parent */
 	snprintf(buf, len, "%.*s%s../cruise.yaml", dir, __FILE__, slash ? "/" : "");
 }
@@ -286,7 +291,8 @@ static void test_unknown_key(void **state)
 	/* keys are case-sensitive */
 	expect_error(TARGETS "Media: []\n", 5, "Media", "unknown key");
 	/* a key with a newline in it still makes one line */
-	expect_error(TARGETS MEDIUM_A "    \"rate\\nx\": 1\n", 9, "media[0].rate\\x0ax", "unknown key");
+	expect_error(TARGETS MEDIUM_A "    \"rate\\nx\": 1\n", 9, "media[0].rate\\x0ax",
+		     "unknown key");
 }
 
 static void test_duplicate_key(void **state)
@@ -321,8 +327,9 @@ static void test_bad_duration(void **state)
 	(void)state;
 	expect_error(TARGETS MEDIUM_A "    max_wait: 2 s\n", 9, "media[0].max_wait",
 		     "bad duration \"2 s\": expected an integer with a unit");
-	expect_error(TARGETS MEDIUM_A "    max_wait: 121s\n", 9, "media[0].max_wait",
-		     "\"121s\" is above the maximum, 120s (the kernel caps a SYN timeout at 120 s)");
+	expect_error(
+		TARGETS MEDIUM_A "    max_wait: 121s\n", 9, "media[0].max_wait",
+		"\"121s\" is above the maximum, 120s (the kernel caps a SYN timeout at 120 s)");
 	expect_error(TARGETS MEDIUM_A "    max_wait: 3m\n", 9, "media[0].max_wait",
 		     "above the maximum, 120s");
 }
@@ -486,7 +493,8 @@ static void test_bad_name(void **state)
 			     "  - name: push senders\n"
 			     "    rate: 10/s\n"
 			     "    cgroups: [workers/a]\n",
-		     6, "media[0].name", "\"push senders\": only letters, digits, '_', '.' and '-'");
+		     6, "media[0].name",
+		     "\"push senders\": only letters, digits, '_', '.' and '-'");
 	expect_error(TARGETS "media:\n"
 			     "  - name: abcdefghijklmnopqrstuvwxyz012345\n"
 			     "    rate: 10/s\n"
@@ -558,12 +566,33 @@ static void test_bad_cgroup(void **state)
 			     "    cgroups: [\"\"]\n",
 		     8, "media[0].cgroups[0]", "empty; \"/\" is the root cgroup");
 	expect_error("scope: /workers\n" TARGETS "media:\n"
-					     "  - name: a\n"
-					     "    rate: 10/s\n"
-					     "    cgroups: [workers/a, workers2/b]\n",
+		     "  - name: a\n"
+		     "    rate: 10/s\n"
+		     "    cgroups: [workers/a, workers2/b]\n",
 		     9, "media[0].cgroups[1]",
 		     "\"/workers2/b\" is outside the scope \"/workers\", where nothing is paced");
 	expect_error("scope: ./x\n" TARGETS MEDIUM_A, 1, "scope", "\".\" and \"..\"");
+	expect_error("scope: /workers/push\n" TARGETS "media:\n"
+		     "  - name: a\n"
+		     "    rate: 10/s\n"
+		     "    cgroups: [\"workers/*\", \"*\"]\n",
+		     9, "media[0].cgroups[1]", "\"/*\" is outside the scope \"/workers/push\"");
+}
+
+/* A glob can match under the scope: the agent matches one component per glob (FNM_PATHNAME). */
+static void test_scope_globs(void **state)
+{
+	struct cruise_config *cfg =
+		parse_ok("scope: /workers\n" TARGETS "media:\n"
+			 "  - name: a\n"
+			 "    rate: 10/s\n"
+			 "    cgroups: [\"work*/a\", \"/*\", workers, \"*/b/*\"]\n");
+
+	(void)state;
+	assert_int_equal(cfg->media[0].n_cgroups, 4);
+	assert_string_equal(cfg->media[0].cgroups[0], "/work*/a");
+	assert_string_equal(cfg->media[0].cgroups[1], "/*");
+	cruise_config_free(cfg);
 }
 
 static void test_too_many(void **state)
@@ -619,7 +648,8 @@ static void test_target_overlap(void **state)
 	expect_error(TARGETS "  - name: replica\n"
 			     "    addresses: [10.0.0.0/8, 127.0.0.1]\n"
 			     "    ports: [6432, 5432]\n" MEDIUM_A,
-		     6, "targets[1].addresses[1]", "\"127.0.0.1\" port 5432 is also in targets[0] (db)");
+		     6, "targets[1].addresses[1]",
+		     "\"127.0.0.1\" port 5432 is also in targets[0] (db)");
 	/* ::ffff:127.0.0.1 is 127.0.0.1 to the datapath */
 	expect_error("targets:\n"
 		     "  - name: db\n"
@@ -638,7 +668,8 @@ static void test_bad_top_level(void **state)
 	(void)state;
 	expect_error("metrics: localhost:9464\n" TARGETS MEDIUM_A, 1, "metrics",
 		     "bad listen address \"localhost:9464\": expected IP:PORT");
-	expect_error("metrics: \"::1:9464\"\n" TARGETS MEDIUM_A, 1, "metrics", "bad listen address");
+	expect_error("metrics: \"::1:9464\"\n" TARGETS MEDIUM_A, 1, "metrics",
+		     "bad listen address");
 	expect_error("metrics: 127.0.0.1:0\n" TARGETS MEDIUM_A, 1, "metrics", "bad listen address");
 	expect_error("metrics: 127.0.0.1\n" TARGETS MEDIUM_A, 1, "metrics", "bad listen address");
 	expect_error(TARGETS MEDIUM_A "pin_dir: sys/fs/bpf\n", 9, "pin_dir",
@@ -701,6 +732,7 @@ static void test_error_buffers(void **state)
 
 int main(void)
 {
+	/* clang-format off */
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sample),
 		cmocka_unit_test(test_defaults),
@@ -722,6 +754,7 @@ int main(void)
 		cmocka_unit_test(test_longest_name),
 		cmocka_unit_test(test_cgroup_twice),
 		cmocka_unit_test(test_bad_cgroup),
+		cmocka_unit_test(test_scope_globs),
 		cmocka_unit_test(test_too_many),
 		cmocka_unit_test(test_max_media),
 		cmocka_unit_test(test_target_overlap),
@@ -729,6 +762,7 @@ int main(void)
 		cmocka_unit_test(test_bad_yaml),
 		cmocka_unit_test(test_error_buffers),
 	};
+	/* clang-format on */
 
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

@@ -1,0 +1,1582 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * cruise-agent end to end: the real binary, run on configs this test writes, against the real
+ * kernel. Each test gets its own scope cgroup, pin_dir, metrics port, loopback listener (the
+ * target) and temp dir; the teardown kills the agent, runs --uninstall on that pin_dir and removes
+ * the cgroups (children first) and files, also when the test failed. Nothing else is touched.
+ *
+ * Rates are checked with th_run_rate over at least 2 s, within 2% of the configured rate; bursts in
+ * 100 ms windows, against rate x 0.1 plus two for the window's alignment. Waits for the agent poll
+ * its log or /healthz with a bound; no sleep stands in for an assertion.
+ *
+ * The agent is cruise-agent beside this program, or $CRUISE_AGENT. Run as root.
+ */
+#define _GNU_SOURCE /* strsignal */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <libgen.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+
+#include "helpers.h"
+#include "loader.h"
+#include "snapshot.h"
+
+#define NSEC_PER_MSEC 1000000ULL
+#define NSEC_PER_SEC 1000000000ULL
+
+#define RATE_TOL 0.02		  /* achieved vs configured rate */
+#define MEASURE_MIN_NS (2 * NSEC_PER_SEC) /* the span a rate is measured over, at least */
+#define WINDOW_NS (100 * NSEC_PER_MSEC)	  /* burst window */
+#define WINDOW_SLACK 2			  /* connects a window may hold above rate x 0.1 */
+#define START_MS 5000			  /* the agent attaches and serves within this */
+#define WAIT_MS 2000			  /* a reload or a refusal line shows within this */
+#define WORKERS 4
+#define MAX_CGROUPS 8
+#define RATE_LINE 11 /* the line of "rate:" in conf_text */
+#define EXTRA_LINE 12 /* the first extra medium line */
+
+static char agent_bin[PATH_MAX];
+
+/* Clients run in a thread while the test drives the agent. */
+struct bg_run {
+	pthread_t t;
+	bool running;
+	struct th_run_opts o;
+	struct th_run r;
+	int err;
+};
+
+struct env {
+	char name[64]; /* unique: the scope cgroup's and the pin dir's name */
+	struct th_cgroup scope;
+	struct th_cgroup cgs[MAX_CGROUPS]; /* created under the scope, parents first */
+	int n_cgs;
+	char pin_dir[PATH_MAX];
+	char tmp[256];	     /* our temp dir */
+	char etc[PATH_MAX];  /* the config's directory, which the agent watches */
+	char data[PATH_MAX]; /* where a symlinked config points: outside etc */
+	char conf[PATH_MAX]; /* etc/cruise.yaml */
+	char log[PATH_MAX];  /* the running agent's stderr */
+	int n_logs;
+	uint16_t metrics_port;
+	struct th_listener l;
+	pid_t agent;
+	int agent_status; /* when the agent exited on its own */
+	struct cruise_maps maps;
+	bool maps_open;
+	struct bg_run bg;
+};
+
+/* small utilities */
+
+static __u64 now_ns(void)
+{
+	return cruise_now_ns();
+}
+
+static void sleep_until(__u64 t)
+{
+	struct timespec ts = { .tv_sec = t / NSEC_PER_SEC, .tv_nsec = t % NSEC_PER_SEC };
+
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+		;
+}
+
+static double ms(__u64 ns)
+{
+	return (double)ns / NSEC_PER_MSEC;
+}
+
+static double rel_err(double got, double want)
+{
+	return (got - want) / want;
+}
+
+static void path_join(char *buf, size_t len, const char *dir, const char *name)
+{
+	int n = snprintf(buf, len, "%s/%s", dir, name);
+
+	assert_true(n > 0 && (size_t)n < len);
+}
+
+static int write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	size_t len = strlen(text);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, text, len);
+	close(fd);
+	return n == (ssize_t)len ? 0 : -EIO;
+}
+
+/* The whole file, NUL-terminated; "" when it does not exist. */
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf = NULL;
+	size_t len = 0;
+
+	if (!f || getdelim(&buf, &len, '\0', f) < 0) {
+		free(buf);
+		buf = strdup("");
+	}
+	if (f)
+		fclose(f);
+	assert_non_null(buf);
+	return buf;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+/* processes */
+
+/* fork and exec argv (PATH searched) with stdout and stderr to files; the child dies with us. */
+static pid_t spawn(const char *const argv[], const char *out, const char *err)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		int o = open(out, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		int e = open(err, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		int nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+		if (o < 0 || e < 0 || nul < 0 || dup2(nul, 0) < 0 || dup2(o, 1) < 0 ||
+		    dup2(e, 2) < 0)
+			_exit(126);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		execvp(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+/* Wait for pid, at most timeout_ms; then kill it. Returns the wait status, or -1. */
+static int wait_exit(pid_t pid, int timeout_ms)
+{
+	__u64 deadline = now_ns() + timeout_ms * NSEC_PER_MSEC;
+	int status;
+
+	for (;;) {
+		pid_t w = waitpid(pid, &status, WNOHANG);
+
+		if (w == pid)
+			return status;
+		if (w < 0)
+			return -1;
+		if (now_ns() > deadline)
+			break;
+		usleep(1000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	return -1;
+}
+
+/* Run a command to completion; its output in out (and err, if separate). Returns the exit code. */
+static int run_cmd(const char *const argv[], const char *out, const char *err)
+{
+	pid_t pid = spawn(argv, out, err ? err : out);
+	int status;
+
+	assert_true(pid > 0);
+	status = wait_exit(pid, 10000);
+	return status >= 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void describe_status(int status, char *buf, size_t len)
+{
+	if (WIFSIGNALED(status))
+		snprintf(buf, len, "killed by signal %d (%s)", WTERMSIG(status),
+			 strsignal(WTERMSIG(status)));
+	else
+		snprintf(buf, len, "exited with %d", WEXITSTATUS(status));
+}
+
+static void dump_log(const struct env *e)
+{
+	char *text = slurp(e->log);
+	size_t n = strlen(text);
+
+	print_message("--- agent log %s (end)\n%s--- end of agent log\n", e->log,
+		      n > 6000 ? text + n - 6000 : text);
+	free(text);
+}
+
+/* Reap the agent if it exited on its own, and say so. */
+static bool agent_alive(struct env *e)
+{
+	char why[96];
+	int status;
+
+	if (e->agent <= 0)
+		return false;
+	if (waitpid(e->agent, &status, WNOHANG) != e->agent)
+		return true;
+	e->agent = 0;
+	e->agent_status = status;
+	describe_status(status, why, sizeof(why));
+	print_message("cruise-agent %s\n", why);
+	return false;
+}
+
+static void agent_kill(struct env *e, int sig)
+{
+	if (e->agent <= 0)
+		return;
+	kill(e->agent, sig);
+	e->agent_status = wait_exit(e->agent, 5000);
+	e->agent = 0;
+}
+
+/* the agent's log */
+
+/* Is line (up to its newline) one holding n1 and, if given, n2? */
+static bool line_has(const char *line, size_t len, const char *n1, const char *n2)
+{
+	char buf[8192];
+
+	if (len >= sizeof(buf))
+		len = sizeof(buf) - 1;
+	memcpy(buf, line, len);
+	buf[len] = '\0';
+	return strstr(buf, n1) && (!n2 || strstr(buf, n2));
+}
+
+/*
+ * The nth (from 1) complete line of text holding n1 (and n2); copied to out. Returns its line
+ * number (from 0) or -1; with nth 0, the count of such lines.
+ */
+static int find_line(const char *text, const char *n1, const char *n2, int nth, char *out,
+		     size_t len)
+{
+	int count = 0, lineno = 0;
+
+	for (const char *p = text, *nl; (nl = strchr(p, '\n')); p = nl + 1, lineno++) {
+		if (!line_has(p, nl - p, n1, n2))
+			continue;
+		if (++count != nth)
+			continue;
+		if (out)
+			snprintf(out, len, "%.*s", (int)(nl - p), p);
+		return lineno;
+	}
+	return nth ? -1 : count;
+}
+
+static int count_lines(const struct env *e, const char *n1, const char *n2)
+{
+	char *text = slurp(e->log);
+	int n = find_line(text, n1, n2, 0, NULL, 0);
+
+	free(text);
+	return n;
+}
+
+/* Wait for the nth line holding n1 (and n2) in the running agent's log; its number or -1. */
+static int wait_line(struct env *e, const char *n1, const char *n2, int nth, int timeout_ms,
+		     char *out, size_t len)
+{
+	__u64 deadline = now_ns() + timeout_ms * NSEC_PER_MSEC;
+	bool alive = true;
+
+	for (;;) {
+		char *text = slurp(e->log);
+		int at = find_line(text, n1, n2, nth, out, len);
+
+		free(text);
+		if (at >= 0)
+			return at;
+		/* one more read after the agent died: it may have logged the line first */
+		if (!alive || now_ns() > deadline)
+			break;
+		alive = agent_alive(e);
+		if (alive)
+			usleep(1000);
+	}
+	print_message("no line with \"%s\"%s%s%s (#%d) within %d ms\n", n1, n2 ? " and \"" : "",
+		      n2 ? n2 : "", n2 ? "\"" : "", nth, timeout_ms);
+	dump_log(e);
+	return -1;
+}
+
+/* The value of "key":"..." in a JSON line of ours (values without escapes but \" and \\). */
+static bool jstr(const char *line, const char *key, char *out, size_t len)
+{
+	char pat[64];
+	const char *p;
+	size_t n = 0;
+
+	snprintf(pat, sizeof(pat), "\"%s\":\"", key);
+	p = strstr(line, pat);
+	if (!p)
+		return false;
+	for (p += strlen(pat); *p && *p != '"' && n + 1 < len; p++) {
+		if (*p == '\\' && p[1])
+			p++;
+		out[n++] = *p;
+	}
+	out[n] = '\0';
+	return *p == '"';
+}
+
+/* The value of "key":NUMBER */
+static bool jnum(const char *line, const char *key, long long *v)
+{
+	char pat[64], *end;
+	const char *p;
+
+	snprintf(pat, sizeof(pat), "\"%s\":", key);
+	p = strstr(line, pat);
+	if (!p)
+		return false;
+	p += strlen(pat);
+	*v = strtoll(p, &end, 10);
+	return end != p && (*end == ',' || *end == '}');
+}
+
+/* A log line's "ts" (wall clock, ms) on CLOCK_MONOTONIC, the clock of the clients' records. */
+static __u64 line_mono_ns(const char *line)
+{
+	struct timespec wall, mono;
+	int y, mo, d, h, mi, s, msec;
+	char ts[48];
+	struct tm tm;
+	__u64 at;
+
+	assert_true(jstr(line, "ts", ts, sizeof(ts)));
+	assert_int_equal(sscanf(ts, "%d-%d-%dT%d:%d:%d.%dZ", &y, &mo, &d, &h, &mi, &s, &msec), 7);
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = s;
+	at = (__u64)timegm(&tm) * NSEC_PER_SEC + msec * NSEC_PER_MSEC;
+	clock_gettime(CLOCK_REALTIME, &wall);
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	return at - ((__u64)wall.tv_sec * NSEC_PER_SEC + wall.tv_nsec) +
+	       ((__u64)mono.tv_sec * NSEC_PER_SEC + mono.tv_nsec);
+}
+
+/* HTTP, on a raw socket */
+
+/* GET path from the agent's metrics port; the status, body in *body (free it), or -1. */
+static int http_get(uint16_t port, const char *path, char **body)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
+	size_t len = 0, cap = 65536;
+	char req[256], *buf, *head_end;
+	int fd, status = -1;
+
+	*body = NULL;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a))) {
+		close(fd);
+		return -1;
+	}
+	snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
+	if (send(fd, req, strlen(req), MSG_NOSIGNAL) != (ssize_t)strlen(req)) {
+		close(fd);
+		return -1;
+	}
+	buf = malloc(cap);
+	assert_non_null(buf);
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		if (len + 4096 + 1 > cap) {
+			cap *= 2;
+			buf = realloc(buf, cap);
+			assert_non_null(buf);
+		}
+		if (poll(&p, 1, 3000) != 1)
+			break;
+		n = read(fd, buf + len, cap - len - 1);
+		if (n <= 0)
+			break;
+		len += n;
+	}
+	close(fd);
+	buf[len] = '\0';
+	head_end = strstr(buf, "\r\n\r\n");
+	if (sscanf(buf, "HTTP/1.%*d %d", &status) == 1 && head_end)
+		*body = strdup(head_end + 4);
+	else
+		status = -1;
+	free(buf);
+	return status;
+}
+
+/* One sample: the line "series value" of an exposition. */
+static bool metric(const char *body, const char *series, double *v)
+{
+	size_t n = strlen(series);
+
+	for (const char *p = body; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+		if (!strncmp(p, series, n) && p[n] == ' ') {
+			*v = strtod(p + n + 1, NULL);
+			return true;
+		}
+	}
+	return false;
+}
+
+static double scrape(const struct env *e, const char *series)
+{
+	char *body;
+	double v = -1;
+
+	assert_int_equal(http_get(e->metrics_port, "/metrics", &body), 200);
+	if (!metric(body, series, &v))
+		print_message("no %s in /metrics:\n%s\n", series, body);
+	free(body);
+	assert_true(v >= 0);
+	return v;
+}
+
+static int healthz(const struct env *e)
+{
+	char *body = NULL;
+	int status = http_get(e->metrics_port, "/healthz", &body);
+
+	free(body);
+	return status;
+}
+
+/* configs */
+
+/*
+ * A config for this env: one target (the listener), one medium "push" at rate, paced for the
+ * scope's "push-*" cgroups. extra: more medium lines ("    max_wait: 10ms\n"), from EXTRA_LINE.
+ */
+static void conf_text(const struct env *e, char *buf, size_t len, const char *rate,
+		      const char *extra)
+{
+	int n = snprintf(buf, len,
+			 "# cruise-agent end-to-end test config\n"
+			 "scope: /%s\n"
+			 "pin_dir: %s\n"
+			 "metrics: 127.0.0.1:%u\n"
+			 "targets:\n"
+			 "  - name: db\n"
+			 "    addresses: [127.0.0.1/32]\n"
+			 "    ports: [%u]\n"
+			 "media:\n"
+			 "  - name: push\n"
+			 "    rate: %s\n"
+			 "%s"
+			 "    cgroups: [\"%s/push-*\"]\n",
+			 e->name, e->pin_dir, e->metrics_port, e->l.port, rate, extra ? extra : "",
+			 e->name);
+
+	assert_true(n > 0 && (size_t)n < len);
+}
+
+/* Write dir/name as an editor does: a temp file in the same directory, renamed over. */
+static void install(const char *dir, const char *name, const char *text)
+{
+	char tmp[PATH_MAX + 16], path[PATH_MAX + 16];
+
+	snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, name);
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	assert_int_equal(write_file(tmp, text), 0);
+	assert_int_equal(rename(tmp, path), 0);
+}
+
+static void conf_install(const struct env *e, const char *text)
+{
+	install(e->etc, "cruise.yaml", text);
+}
+
+/*
+ * The config as a symlink etc/cruise.yaml -> data/cruise.yaml: rewriting the data file makes no
+ * event in the directory the agent watches, so that only SIGHUP can make it reload.
+ */
+static void conf_link(const struct env *e, const char *text)
+{
+	char target[PATH_MAX + 16];
+
+	install(e->data, "cruise.yaml", text);
+	snprintf(target, sizeof(target), "%s/cruise.yaml", e->data);
+	assert_int_equal(symlink(target, e->conf), 0);
+}
+
+static void conf_data(const struct env *e, const char *text)
+{
+	install(e->data, "cruise.yaml", text);
+}
+
+/* the agent */
+
+static void agent_start_args(struct env *e, const char *log_format)
+{
+	const char *argv[] = { agent_bin, "--config", e->conf, "--log-format", log_format, NULL };
+	__u64 t0 = now_ns(), deadline = t0 + START_MS * NSEC_PER_MSEC;
+	char name[32];
+
+	snprintf(name, sizeof(name), "agent-%d.log", e->n_logs++);
+	path_join(e->log, sizeof(e->log), e->tmp, name);
+	e->agent = spawn(argv, e->log, e->log);
+	assert_true(e->agent > 0);
+	for (;;) {
+		char *text = slurp(e->log);
+		bool attached = strstr(text, "attached and pinned");
+
+		free(text);
+		if (attached && healthz(e) == 200)
+			break;
+		if (!agent_alive(e) || now_ns() > deadline) {
+			dump_log(e);
+			fail_msg("cruise-agent did not attach and serve /healthz within %d ms",
+				 START_MS);
+		}
+		usleep(2000);
+	}
+	print_message("  agent %d ready in %.1f ms\n", (int)e->agent, ms(now_ns() - t0));
+	/* the pinned maps outlive agents: opened once, they stay valid across restarts */
+	if (!e->maps_open) {
+		assert_int_equal(cruise_maps_open_pinned(&e->maps, e->pin_dir), 0);
+		e->maps_open = true;
+	}
+}
+
+static void agent_start(struct env *e)
+{
+	agent_start_args(e, "json");
+}
+
+/* Index of the medium by its name in the pinned cruise_media. */
+static __u32 medium_index(const struct env *e, const char *name)
+{
+	for (__u32 i = 0; i < CRUISE_MAX_MEDIA; i++) {
+		struct cruise_medium m;
+
+		assert_int_equal(bpf_map_lookup_elem(e->maps.media, &i, &m), 0);
+		if ((m.flags & CRUISE_MEDIUM_ACTIVE) && !strncmp(m.name, name, sizeof(m.name)))
+			return i;
+	}
+	fail_msg("no active medium %s in cruise_media", name);
+	return 0;
+}
+
+/* The medium's counters (summed over CPUs) and state, from the pinned maps. */
+static void read_medium(const struct env *e, const char *name, struct cruise_counters *c,
+			struct cruise_medium_state *st)
+{
+	struct cruise_snapshot *s = calloc(1, sizeof(*s));
+	__u32 idx = medium_index(e, name);
+	bool found = false;
+
+	assert_non_null(s);
+	assert_int_equal(cruise_snapshot_read(&e->maps, s), 0);
+	for (unsigned int i = 0; i < s->n_media; i++) {
+		if (s->media[i].index != idx)
+			continue;
+		if (c)
+			*c = s->media[i].c;
+		found = true;
+	}
+	free(s);
+	assert_true(found);
+	if (st)
+		assert_int_equal(bpf_map_lookup_elem(e->maps.state, &idx, st), 0);
+}
+
+/* Poll cruise_bindings for the cgroup; the time it took, or 0 after timeout_ms. */
+static __u64 wait_bound(const struct env *e, __u64 cgroup_id, __u32 *medium, int timeout_ms)
+{
+	struct cruise_binding_key key = { .cgroup_id = cgroup_id };
+	__u64 t0 = now_ns(), deadline = t0 + timeout_ms * NSEC_PER_MSEC;
+	struct cruise_binding v;
+
+	do {
+		if (!bpf_map_lookup_elem(e->maps.bindings, &key, &v)) {
+			if (medium)
+				*medium = v.medium;
+			return now_ns() - t0 ?: 1;
+		}
+		usleep(500);
+	} while (now_ns() < deadline);
+	return 0;
+}
+
+static bool is_bound(const struct env *e, __u64 cgroup_id)
+{
+	struct cruise_binding_key key = { .cgroup_id = cgroup_id };
+	struct cruise_binding v;
+
+	return !bpf_map_lookup_elem(e->maps.bindings, &key, &v);
+}
+
+/* A cgroup under the scope, removed by the teardown. */
+static struct th_cgroup *env_cgroup(struct env *e, const char *name)
+{
+	struct th_cgroup *cg = &e->cgs[e->n_cgs];
+
+	assert_true(e->n_cgs < MAX_CGROUPS);
+	assert_int_equal(th_cgroup_create(cg, &e->scope, name), 0);
+	e->n_cgs++;
+	return cg;
+}
+
+/* A worker cgroup the config's glob matches, bound by the running agent. */
+static struct th_cgroup *bound_worker(struct env *e)
+{
+	struct th_cgroup *w = env_cgroup(e, "push-1");
+
+	assert_true(wait_bound(e, w->id, NULL, 1000) > 0);
+	return w;
+}
+
+/* clients */
+
+static void run_opts(struct th_run_opts *o, const struct env *e, const char *cgroup, int workers,
+		     __u64 duration_ns, double max_rate)
+{
+	memset(o, 0, sizeof(*o));
+	o->cgroup = cgroup;
+	o->addr = "127.0.0.1";
+	o->port = e->l.port;
+	o->workers = workers;
+	o->duration_ns = duration_ns;
+	/* bounded by count too: twice what the rate allows, plus slack */
+	o->max_per_worker = (int)(2 * max_rate * duration_ns / NSEC_PER_SEC / workers) + 8;
+}
+
+static void *bg_main(void *arg)
+{
+	struct bg_run *b = arg;
+
+	b->err = th_run_clients(&b->o, &b->r);
+	return NULL;
+}
+
+/* Start the clients in a thread; they begin at o->start_at_ns. */
+static void bg_start(struct bg_run *b)
+{
+	assert_int_equal(pthread_create(&b->t, NULL, bg_main, b), 0);
+	b->running = true;
+}
+
+static void bg_join(struct bg_run *b)
+{
+	if (!b->running)
+		return;
+	pthread_join(b->t, NULL);
+	b->running = false;
+}
+
+/* Rate of the successful connects that completed in [from, to), their count and span. */
+static double rate_in(const struct th_run *r, __u64 from, __u64 to, int *n, __u64 *span)
+{
+	struct th_run sub;
+	double rate;
+
+	memset(&sub, 0, sizeof(sub));
+	sub.conns = calloc(r->n ? r->n : 1, sizeof(*sub.conns));
+	assert_non_null(sub.conns);
+	for (int i = 0; i < r->n; i++) {
+		const struct th_conn *c = &r->conns[i];
+
+		if (c->err || c->end_ns < from || c->end_ns >= to)
+			continue;
+		sub.conns[sub.n++] = *c;
+		sub.ok++;
+		if (!sub.first_end_ns || c->end_ns < sub.first_end_ns)
+			sub.first_end_ns = c->end_ns;
+		if (c->end_ns > sub.last_end_ns)
+			sub.last_end_ns = c->end_ns;
+	}
+	rate = th_run_rate(&sub);
+	*n = sub.ok;
+	*span = sub.ok ? sub.last_end_ns - sub.first_end_ns : 0;
+	free(sub.conns);
+	return rate;
+}
+
+/* Assert the rate over [from, to) is within RATE_TOL of want, measured over >= 2 s. */
+static void assert_rate(const struct th_run *r, __u64 from, __u64 to, double want,
+			const char *what)
+{
+	__u64 span;
+	double got;
+	int n;
+
+	got = rate_in(r, from, to, &n, &span);
+	print_message("  %s: %.2f/s (configured %.0f/s, %+.2f%%) over %d connects, %.2f s\n", what,
+		      got, want, 100 * rel_err(got, want), n, (double)span / NSEC_PER_SEC);
+	assert_true(span >= MEASURE_MIN_NS);
+	assert_true(fabs(rel_err(got, want)) <= RATE_TOL);
+}
+
+/* Successful connects completed in [from, to) */
+static int ends_in(const struct th_run *r, __u64 from, __u64 to)
+{
+	int n = 0;
+
+	for (int i = 0; i < r->n; i++)
+		n += !r->conns[i].err && r->conns[i].end_ns >= from && r->conns[i].end_ns < to;
+	return n;
+}
+
+/* The most successful connects completed in any window of win ns starting at or after from. */
+static int max_in_window(const struct th_run *r, __u64 from, __u64 win)
+{
+	__u64 *ends = calloc(r->n ? r->n : 1, sizeof(*ends));
+	int n = 0, best = 0;
+
+	assert_non_null(ends);
+	for (int i = 0; i < r->n; i++)
+		if (!r->conns[i].err && r->conns[i].end_ns >= from)
+			ends[n++] = r->conns[i].end_ns;
+	qsort(ends, n, sizeof(*ends), th_u64_compare);
+	for (int i = 0, j = 0; i < n; i++) {
+		while (ends[i] - ends[j] >= win)
+			j++;
+		if (i - j + 1 > best)
+			best = i - j + 1;
+	}
+	free(ends);
+	return best;
+}
+
+static void print_errors(const struct th_run *r)
+{
+	int shown = 0;
+
+	for (int i = 0; i < r->n && shown < 10; i++)
+		if (r->conns[i].err && ++shown)
+			print_message("    connect %d (worker %d): %s\n", i, r->conns[i].worker,
+				      strerror(r->conns[i].err));
+}
+
+/* fixture */
+
+static uint16_t free_port(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t len = sizeof(a);
+	uint16_t port = 0;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd >= 0 && !bind(fd, (struct sockaddr *)&a, sizeof(a)) &&
+	    !getsockname(fd, (struct sockaddr *)&a, &len))
+		port = ntohs(a.sin_port);
+	if (fd >= 0)
+		close(fd);
+	return port;
+}
+
+static int env_teardown(void **state);
+
+static int env_setup(void **state)
+{
+	struct env *e = calloc(1, sizeof(*e));
+	int err;
+
+	if (!e)
+		return -1;
+	e->l.fd = -1;
+	*state = e;
+	th_unique_name(e->name, sizeof(e->name), "cruise-agent-test");
+	if (snprintf(e->pin_dir, sizeof(e->pin_dir), "/sys/fs/bpf/%s", e->name) < 0 ||
+	    cruise_ensure_bpffs("/sys/fs/bpf"))
+		goto fail;
+	snprintf(e->tmp, sizeof(e->tmp), "/tmp/%s.XXXXXX", e->name);
+	if (!mkdtemp(e->tmp)) {
+		e->tmp[0] = '\0';
+		goto fail;
+	}
+	snprintf(e->etc, sizeof(e->etc), "%s/etc", e->tmp);
+	snprintf(e->data, sizeof(e->data), "%s/data", e->tmp);
+	snprintf(e->conf, sizeof(e->conf), "%s/etc/cruise.yaml", e->tmp);
+	if (mkdir(e->etc, 0700) || mkdir(e->data, 0700))
+		goto fail;
+	err = th_cgroup_create(&e->scope, NULL, e->name);
+	if (err) {
+		e->scope.path[0] = '\0';
+		fprintf(stderr, "scope cgroup %s: %s\n", e->name, strerror(-err));
+		goto fail;
+	}
+	e->metrics_port = free_port();
+	if (!e->metrics_port || th_listener_start(&e->l, "127.0.0.1", true, 4096))
+		goto fail;
+	return 0;
+fail:
+	env_teardown(state);
+	*state = NULL;
+	return -1;
+}
+
+/* Runs when the test failed too: clients, agent, pins and links, cgroups, files. */
+static int env_teardown(void **state)
+{
+	struct env *e = *state;
+
+	if (!e)
+		return 0;
+	bg_join(&e->bg);
+	th_run_free(&e->bg.r);
+	agent_kill(e, SIGKILL);
+	if (e->maps_open)
+		cruise_maps_close(&e->maps);
+	if (e->tmp[0] && e->pin_dir[0]) {
+		const char *argv[] = { agent_bin, "--uninstall", "--pin-dir", e->pin_dir, NULL };
+		char out[PATH_MAX];
+		int rc;
+
+		path_join(out, sizeof(out), e->tmp, "teardown-uninstall.log");
+		rc = run_cmd(argv, out, NULL);
+		if (rc)
+			fprintf(stderr, "teardown: --uninstall --pin-dir %s: exit %d\n",
+				e->pin_dir, rc);
+	}
+	th_listener_stop(&e->l);
+	/* children first, then the scope */
+	for (int i = e->n_cgs - 1; i >= -1; i--) {
+		struct th_cgroup *cg = i >= 0 ? &e->cgs[i] : &e->scope;
+		int err = cg->path[0] ? th_cgroup_remove(cg) : 0;
+
+		if (err)
+			fprintf(stderr, "teardown: rmdir %s: %s\n", cg->path, strerror(-err));
+	}
+	if (e->tmp[0])
+		nftw(e->tmp, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+	free(e);
+	*state = NULL;
+	return 0;
+}
+
+/* tests */
+
+/*
+ * A worker cgroup created after the agent started is found through inotify and bound within a
+ * second (measured on the pinned map), a cgroup the glob does not match is not, and the bound one
+ * is paced at the configured rate.
+ */
+static void test_bind_new_cgroup(void **state)
+{
+	struct env *e = *state;
+	struct th_cgroup *other, *w;
+	struct th_run_opts o;
+	struct th_run r;
+	char text[2048], line[8192], rel[PATH_MAX];
+	__u32 medium = ~0u;
+	__u64 t0, took;
+
+	conf_text(e, text, sizeof(text), "40/s", NULL);
+	conf_install(e, text);
+	agent_start(e);
+
+	other = env_cgroup(e, "other-1");
+	t0 = now_ns();
+	w = env_cgroup(e, "push-1");
+	took = wait_bound(e, w->id, &medium, 2000);
+	print_message("  %s bound %.2f ms after mkdir\n", w->path, ms(took ? took : now_ns() - t0));
+	assert_true(took > 0);
+	assert_true(took < NSEC_PER_SEC);
+	assert_int_equal(medium, medium_index(e, "push"));
+	/* it existed before push-1, so the scan that bound push-1 saw it */
+	assert_false(is_bound(e, other->id));
+	/* logged with its path relative to the cgroup2 mount */
+	snprintf(rel, sizeof(rel), "\"cgroup\":\"/%s/push-1\"", e->name);
+	assert_true(wait_line(e, "\"msg\":\"bound cgroup\"", rel, 1, WAIT_MS, line,
+			      sizeof(line)) >= 0);
+
+	run_opts(&o, e, w->path, WORKERS, 2200 * NSEC_PER_MSEC, 40);
+	assert_int_equal(th_run_clients(&o, &r), 0);
+	print_errors(&r);
+	assert_int_equal(r.failed, 0);
+	assert_rate(&r, 0, ~0ULL, 40, "bound worker");
+	th_run_free(&r);
+}
+
+/*
+ * A reload changes the rate from the next connect on, with no burst: the medium keeps its state.
+ * Clients run at 40/s; the config changes to 80/s; the first 100 ms after the reload is logged
+ * hold at most 80 x 0.1 + 2 connects, and the rest is paced at 80/s.
+ */
+static void reload_check(struct env *e, bool sighup)
+{
+	__u64 start, t_change, t_reload, t_end;
+	struct bg_run *b = &e->bg;
+	char text[2048], line[8192];
+	struct th_cgroup *w;
+	int burst, n_before, at, hup_at;
+
+	conf_text(e, text, sizeof(text), "40/s", NULL);
+	if (sighup)
+		conf_link(e, text);
+	else
+		conf_install(e, text);
+	agent_start(e);
+	w = bound_worker(e);
+
+	run_opts(&b->o, e, w->path, WORKERS, 3000 * NSEC_PER_MSEC, 80);
+	start = now_ns() + 100 * NSEC_PER_MSEC;
+	b->o.start_at_ns = start;
+	bg_start(b);
+
+	sleep_until(start + 600 * NSEC_PER_MSEC);
+	conf_text(e, text, sizeof(text), "80/s", NULL);
+	t_change = now_ns();
+	if (sighup) {
+		/* the data file is outside the watched directory: only the signal tells */
+		conf_data(e, text);
+		assert_int_equal(kill(e->agent, SIGHUP), 0);
+	} else {
+		conf_install(e, text);
+	}
+	at = wait_line(e, "\"msg\":\"config applied\"", "\"generation\":\"2\"", 1, WAIT_MS, line,
+		       sizeof(line));
+	if (at < 0 && !agent_alive(e)) {
+		char why[96];
+
+		describe_status(e->agent_status, why, sizeof(why));
+		fail_msg("cruise-agent %s after %s", why, sighup ? "SIGHUP" : "the config rename");
+	}
+	assert_true(at >= 0);
+	t_reload = line_mono_ns(line);
+	if (sighup) {
+		/* reloaded by the signal, not by the directory watch */
+		hup_at = wait_line(e, "\"msg\":\"SIGHUP: reloading\"", NULL, 1, 0, NULL, 0);
+		assert_true(hup_at >= 0 && hup_at < at);
+	}
+	/* the log's ts is cut to the millisecond: it may read up to 1 ms before t_change */
+	print_message("  reload logged %.1f ms after the %s\n",
+		      (double)(__s64)(t_reload - t_change) / NSEC_PER_MSEC,
+		      sighup ? "SIGHUP" : "rename");
+	assert_true(t_reload + NSEC_PER_MSEC >= t_change);
+	assert_true(t_reload < t_change + NSEC_PER_SEC);
+	assert_true(agent_alive(e));
+
+	bg_join(b);
+	assert_int_equal(b->err, 0);
+	print_errors(&b->r);
+	assert_int_equal(b->r.failed, 0);
+	t_end = b->r.last_end_ns + 1;
+	n_before = ends_in(&b->r, 0, t_reload);
+	burst = ends_in(&b->r, t_reload, t_reload + WINDOW_NS);
+	print_message("  %d connects before the reload; %d in the 100 ms after it (at most %d)\n",
+		      n_before, burst, (int)(80 * 0.1) + WINDOW_SLACK);
+	assert_true(burst <= (int)(80 * 0.1) + WINDOW_SLACK);
+	assert_true(n_before > 0);
+	assert_rate(&b->r, t_reload + WINDOW_NS, t_end, 80, "after the reload");
+	assert_int_equal(count_lines(e, "\"level\":\"error\"", NULL), 0);
+}
+
+static void test_reload_on_rename(void **state)
+{
+	reload_check(*state, false);
+}
+
+static void test_reload_on_sighup(void **state)
+{
+	reload_check(*state, true);
+}
+
+/*
+ * Enforcement outlives the agent: SIGKILLed while clients connect at 50/s, the pinned programs
+ * keep pacing at the same rate with no burst; a new agent on the same config reuses the maps, so
+ * the counters carry on from where they were.
+ */
+static void test_sigkill_keeps_pacing(void **state)
+{
+	struct env *e = *state;
+	struct bg_run *b = &e->bg;
+	struct cruise_counters c;
+	char text[2048], path[PATH_MAX + 32], series[128];
+	__u64 start, t_kill;
+	struct th_cgroup *w;
+	int worst;
+
+	conf_text(e, text, sizeof(text), "50/s", NULL);
+	conf_install(e, text);
+	agent_start(e);
+	w = bound_worker(e);
+
+	run_opts(&b->o, e, w->path, WORKERS, 3000 * NSEC_PER_MSEC, 50);
+	start = now_ns() + 100 * NSEC_PER_MSEC;
+	b->o.start_at_ns = start;
+	bg_start(b);
+	sleep_until(start + 1000 * NSEC_PER_MSEC);
+	assert_int_equal(kill(e->agent, SIGKILL), 0);
+	assert_true(waitpid(e->agent, NULL, 0) == e->agent);
+	t_kill = now_ns();
+	e->agent = 0;
+	/* what enforces now: the pinned links */
+	snprintf(path, sizeof(path), "%s/links/cruise_connect4", e->pin_dir);
+	assert_int_equal(access(path, F_OK), 0);
+
+	bg_join(b);
+	assert_int_equal(b->err, 0);
+	print_errors(&b->r);
+	assert_int_equal(b->r.failed, 0);
+	assert_rate(&b->r, 0, ~0ULL, 50, "whole run, agent SIGKILLed at 1 s");
+	assert_rate(&b->r, t_kill, ~0ULL, 50, "after the SIGKILL");
+	worst = max_in_window(&b->r, t_kill, WINDOW_NS);
+	print_message("  most connects in a 100 ms window after the kill: %d (at most %d)\n",
+		      worst, 5 + WINDOW_SLACK);
+	assert_true(worst <= 5 + WINDOW_SLACK);
+
+	/* the maps are reused: every connect of the run counted, none reset */
+	agent_start(e);
+	read_medium(e, "push", &c, NULL);
+	print_message("  after restart: connections %llu (clients made %d)\n",
+		      (unsigned long long)c.connections, b->r.n);
+	assert_int_equal(c.connections, b->r.n);
+	snprintf(series, sizeof(series), "cruise_connections_total{medium=\"push\"}");
+	assert_int_equal((long long)scrape(e, series), b->r.n);
+}
+
+/*
+ * A restarted agent keeps the medium's schedule: at 40/m (1.5 s apart), a connect right after the
+ * restart still waits for the slot the first connect left (tat in cruise_state, not reset), and
+ * never less. A reset schedule would let it through at once.
+ */
+static void test_restart_keeps_state(void **state)
+{
+	struct env *e = *state;
+	struct cruise_medium_state st1, st2;
+	struct cruise_counters c1, c2;
+	__u64 jiffy = th_jiffy_ns(), expected, latency;
+	struct th_run_opts o;
+	struct th_run r1, r2;
+	char text[2048];
+	struct th_cgroup *w;
+
+	conf_text(e, text, sizeof(text), "40/m", "    max_wait: 2s\n");
+	conf_install(e, text);
+	agent_start(e);
+	w = bound_worker(e);
+
+	run_opts(&o, e, w->path, 1, NSEC_PER_SEC, 1);
+	o.max_per_worker = 1;
+	assert_int_equal(th_run_clients(&o, &r1), 0);
+	assert_int_equal(r1.ok, 1);
+	read_medium(e, "push", &c1, &st1);
+	assert_int_equal(c1.connections, 1);
+	assert_true(st1.tat_ns > now_ns());
+
+	agent_kill(e, SIGKILL);
+	agent_start(e);
+	read_medium(e, "push", &c2, &st2);
+	assert_int_equal(st2.tat_ns, st1.tat_ns);
+	assert_int_equal(c2.connections, 1);
+
+	assert_int_equal(th_run_clients(&o, &r2), 0);
+	assert_int_equal(r2.ok, 1);
+	expected = st1.tat_ns > r2.conns[0].start_ns ? st1.tat_ns - r2.conns[0].start_ns : 0;
+	latency = r2.conns[0].end_ns - r2.conns[0].start_ns;
+	print_message("  connect after restart: waited %.1f ms for a slot %.1f ms away\n",
+		      ms(latency), ms(expected));
+	/* the restart left enough of the interval for the wait to show */
+	assert_true(expected > 300 * NSEC_PER_MSEC);
+	assert_true(r2.conns[0].end_ns >= st1.tat_ns);
+	/* late by the timer wheel's steps at most (cruise_hold.h: 32 ms below 2 s), plus noise */
+	assert_true(latency <= expected + 32 * NSEC_PER_MSEC + 2 * jiffy + 5 * NSEC_PER_MSEC);
+	read_medium(e, "push", &c2, NULL);
+	assert_int_equal(c2.connections, 2);
+	assert_int_equal(c2.delayed, 1);
+	th_run_free(&r1);
+	th_run_free(&r2);
+}
+
+/* bpftool cgroup show on the scope: exit code, and whether any cruise program is attached. */
+static int cruise_progs_shown(const struct env *e, bool *shown)
+{
+	const char *argv[] = { "bpftool", "cgroup", "show", e->scope.path, NULL };
+	char out[PATH_MAX + 32], *text;
+	int rc;
+
+	snprintf(out, sizeof(out), "%s/bpftool-%d.out", e->tmp, e->n_logs);
+	unlink(out);
+	rc = run_cmd(argv, out, NULL);
+	text = slurp(out);
+	*shown = strstr(text, "cruise_");
+	free(text);
+	return rc;
+}
+
+/*
+ * --uninstall removes what cruise pinned and attached: the pin_dir is gone, bpftool shows no
+ * cruise program on the scope, and the worker's connects are no longer paced.
+ */
+static void test_uninstall(void **state)
+{
+	struct env *e = *state;
+	const char *argv[] = { agent_bin, "--uninstall", "--pin-dir", e->pin_dir, NULL };
+	char text[2048], out[PATH_MAX + 32];
+	struct th_run_opts o;
+	struct th_run r;
+	struct th_cgroup *w;
+	struct stat st;
+	bool shown;
+	int rc;
+
+	conf_text(e, text, sizeof(text), "10/s", NULL);
+	conf_install(e, text);
+	agent_start(e);
+	w = bound_worker(e);
+	assert_int_equal(cruise_progs_shown(e, &shown), 0);
+	assert_true(shown);
+
+	/* paced while installed: 0.5 s at 10/s */
+	run_opts(&o, e, w->path, 2, 500 * NSEC_PER_MSEC, 10);
+	assert_int_equal(th_run_clients(&o, &r), 0);
+	print_message("  installed: %d connects in 0.5 s\n", r.ok);
+	/* the slots in 0.5 s, plus one in flight per worker at the deadline */
+	assert_true(r.ok <= 5 + 1 + o.workers);
+	th_run_free(&r);
+
+	agent_kill(e, SIGTERM);
+	cruise_maps_close(&e->maps);
+	e->maps_open = false;
+	snprintf(out, sizeof(out), "%s/uninstall.out", e->tmp);
+	rc = run_cmd(argv, out, NULL);
+	if (rc) {
+		char *t = slurp(out);
+
+		print_message("%s", t);
+		free(t);
+	}
+	assert_int_equal(rc, 0);
+	assert_int_equal(stat(e->pin_dir, &st), -1);
+	assert_int_equal(errno, ENOENT);
+	assert_int_equal(cruise_progs_shown(e, &shown), 0);
+	assert_false(shown);
+
+	run_opts(&o, e, w->path, 2, 500 * NSEC_PER_MSEC, 10000);
+	assert_int_equal(th_run_clients(&o, &r), 0);
+	print_message("  uninstalled: %d connects in 0.5 s (%.0f/s; configured 10/s)\n", r.ok,
+		      r.ok / 0.5);
+	assert_int_equal(r.failed, 0);
+	assert_true(r.ok / 0.5 > 20 * 10);
+	th_run_free(&r);
+}
+
+/*
+ * /metrics counts what the clients saw: connections and max_wait refusals equal the clients' own
+ * counts (a tiny max_wait makes most fail); /healthz is 200.
+ */
+static void test_metrics(void **state)
+{
+	struct env *e = *state;
+	char text[2048], series[160], *body = NULL;
+	struct th_run_opts o;
+	struct th_run r;
+	struct th_cgroup *w;
+	int refused_other = 0;
+
+	conf_text(e, text, sizeof(text), "20/s", "    max_wait: 10ms\n");
+	conf_install(e, text);
+	agent_start(e);
+	w = bound_worker(e);
+
+	/* bounded by time: refusals take microseconds, admitted connects come at 20/s */
+	run_opts(&o, e, w->path, 2, 500 * NSEC_PER_MSEC, 20);
+	o.max_per_worker = 60000;
+	assert_int_equal(th_run_clients(&o, &r), 0);
+	for (int i = 0; i < r.n; i++)
+		refused_other += r.conns[i].err && r.conns[i].err != ECONNREFUSED;
+	print_message("  clients: %d connects, %d ok, %d refused\n", r.n, r.ok, r.failed);
+	assert_int_equal(refused_other, 0);
+	assert_true(r.ok >= 3);
+	assert_true(r.failed >= 100);
+
+	snprintf(series, sizeof(series), "cruise_connections_total{medium=\"push\"}");
+	assert_int_equal((long long)scrape(e, series), r.n);
+	snprintf(series, sizeof(series),
+		 "cruise_refused_total{medium=\"push\",reason=\"max_wait\"}");
+	assert_int_equal((long long)scrape(e, series), r.failed);
+	snprintf(series, sizeof(series),
+		 "cruise_refused_total{medium=\"push\",reason=\"max_conns\"}");
+	assert_int_equal((long long)scrape(e, series), 0);
+	snprintf(series, sizeof(series), "cruise_rate_limit{medium=\"push\"}");
+	assert_true(scrape(e, series) == 20);
+	assert_int_equal((long long)scrape(e, "cruise_programs_attached"), CRUISE_PROG_COUNT);
+	assert_int_equal((long long)scrape(e, "cruise_config_generation"), 1);
+
+	assert_int_equal(http_get(e->metrics_port, "/healthz", &body), 200);
+	assert_string_equal(body, "ok\n");
+	free(body);
+	th_run_free(&r);
+}
+
+/*
+ * One JSON line per refusal, up to the log's rate limit (bursts of 20), then "refusal log lines
+ * suppressed" lines with counts: lines + suppressed == refusals. Each line names the medium, the
+ * worker's cgroup (relative to the mount), pid, comm, destination, reason and errno.
+ */
+static void test_refusal_log(void **state)
+{
+	struct env *e = *state;
+	char text[2048], line[8192], s[256], want[256], comm[32] = "";
+	struct cruise_counters c;
+	struct th_run_opts o;
+	long long pid = 0, v;
+	struct th_run r;
+	struct th_cgroup *w;
+	int lines = 0, reports = 0;
+	long long suppressed = 0;
+	__u64 deadline;
+	FILE *f;
+
+	conf_text(e, text, sizeof(text), "5/s",
+		  "    max_wait: 1ms\n"
+		  "    refuse_errno: ETIMEDOUT\n");
+	conf_install(e, text);
+	agent_start_args(e, "json");
+	w = bound_worker(e);
+
+	/* one worker in a tight loop: one admitted, then refusals within milliseconds */
+	run_opts(&o, e, w->path, 1, 2 * NSEC_PER_SEC, 5);
+	o.max_per_worker = 120;
+	assert_int_equal(th_run_clients(&o, &r), 0);
+	for (int i = 0; i < r.n; i++)
+		if (r.conns[i].err)
+			assert_int_equal(r.conns[i].err, ETIMEDOUT);
+	print_message("  clients: %d ok, %d refused\n", r.ok, r.failed);
+	assert_true(r.failed > 20);
+	read_medium(e, "push", &c, NULL);
+	assert_int_equal(c.refused_max_wait, r.failed);
+	assert_int_equal(c.events_lost, 0);
+
+	/* the suppressed count is reported at most once a second per medium */
+	deadline = now_ns() + 4 * NSEC_PER_SEC;
+	do {
+		char *log = slurp(e->log);
+
+		lines = find_line(log, "\"msg\":\"connect refused\"", NULL, 0, NULL, 0);
+		reports = find_line(log, "\"msg\":\"refusal log lines suppressed\"", NULL, 0, NULL,
+				    0);
+		suppressed = 0;
+		for (int i = 1; i <= reports; i++) {
+			find_line(log, "\"msg\":\"refusal log lines suppressed\"", NULL, i, line,
+				  sizeof(line));
+			assert_true(jnum(line, "suppressed", &v));
+			suppressed += v;
+		}
+		free(log);
+		if (lines + suppressed >= r.failed)
+			break;
+		usleep(5000);
+	} while (now_ns() < deadline);
+	print_message("  %d refusal lines + %lld suppressed (in %d reports) for %d refusals\n",
+		      lines, suppressed, reports, r.failed);
+	if (lines + suppressed != r.failed)
+		dump_log(e);
+	assert_int_equal(lines + suppressed, r.failed);
+	/* the refusals came within milliseconds: the burst, and at most a token more */
+	assert_true(lines >= 20 && lines <= 21);
+	assert_true(reports >= 1);
+	assert_int_equal((long long)scrape(e, "cruise_log_suppressed_total"), suppressed);
+
+	f = fopen("/proc/self/comm", "r");
+	assert_non_null(f);
+	assert_non_null(fgets(comm, sizeof(comm), f));
+	fclose(f);
+	comm[strcspn(comm, "\n")] = '\0';
+	for (int i = 1; i <= lines; i++) {
+		char *log = slurp(e->log);
+
+		assert_true(find_line(log, "\"msg\":\"connect refused\"", NULL, i, line,
+				      sizeof(line)) >= 0);
+		free(log);
+		assert_true(jstr(line, "level", s, sizeof(s)));
+		assert_string_equal(s, "warn");
+		assert_true(jstr(line, "medium", s, sizeof(s)));
+		assert_string_equal(s, "push");
+		snprintf(want, sizeof(want), "/%s/push-1", e->name);
+		assert_true(jstr(line, "cgroup", s, sizeof(s)));
+		assert_string_equal(s, want);
+		/* the worker: a fork of this process, one for all the refusals */
+		assert_true(jnum(line, "pid", &v));
+		assert_true(v > 0 && v != getpid());
+		assert_true(!pid || v == pid);
+		pid = v;
+		assert_true(jstr(line, "comm", s, sizeof(s)));
+		assert_string_equal(s, comm);
+		snprintf(want, sizeof(want), "127.0.0.1:%u", e->l.port);
+		assert_true(jstr(line, "dest", s, sizeof(s)));
+		assert_string_equal(s, want);
+		assert_true(jstr(line, "reason", s, sizeof(s)));
+		assert_string_equal(s, "max_wait");
+		assert_true(jstr(line, "errno", s, sizeof(s)));
+		assert_string_equal(s, "ETIMEDOUT");
+		assert_non_null(strstr(line, "\"dry_run\":false"));
+	}
+	for (int i = 1; i <= reports; i++) {
+		char *log = slurp(e->log);
+
+		find_line(log, "\"msg\":\"refusal log lines suppressed\"", NULL, i, line,
+			  sizeof(line));
+		free(log);
+		assert_true(jstr(line, "medium", s, sizeof(s)));
+		assert_string_equal(s, "push");
+	}
+	th_run_free(&r);
+}
+
+/* The agent runs on, still enforcing 40/s, its health and generation unchanged. */
+static void assert_old_config_enforced(struct env *e, struct th_cgroup *w)
+{
+	struct th_run_opts o;
+	struct th_run r;
+
+	assert_true(agent_alive(e));
+	assert_int_equal(healthz(e), 200);
+	assert_int_equal((long long)scrape(e, "cruise_config_generation"), 1);
+	run_opts(&o, e, w->path, WORKERS, 2200 * NSEC_PER_MSEC, 40);
+	assert_int_equal(th_run_clients(&o, &r), 0);
+	print_errors(&r);
+	assert_int_equal(r.failed, 0);
+	assert_rate(&r, 0, ~0ULL, 40, "old config still enforced");
+	th_run_free(&r);
+}
+
+/*
+ * A bad config at SIGHUP is rejected whole: one error line naming the file, the line and the
+ * field; the agent runs on; cruise_reload_failures_total is 1; the old rate is still enforced.
+ */
+static void test_bad_config_sighup(void **state)
+{
+	struct env *e = *state;
+	char text[2048], line[8192], err[1024], want[PATH_MAX + 64];
+	struct th_cgroup *w;
+	int at;
+
+	conf_text(e, text, sizeof(text), "40/s", NULL);
+	conf_link(e, text);
+	agent_start(e);
+	w = bound_worker(e);
+
+	conf_text(e, text, sizeof(text), "0/s", NULL);
+	conf_data(e, text);
+	assert_int_equal(kill(e->agent, SIGHUP), 0);
+	at = wait_line(e, "\"level\":\"error\"", NULL, 1, WAIT_MS, line, sizeof(line));
+	if (at < 0 && !agent_alive(e)) {
+		char why[96];
+
+		describe_status(e->agent_status, why, sizeof(why));
+		fail_msg("cruise-agent %s after SIGHUP", why);
+	}
+	assert_true(at >= 0);
+	assert_true(jstr(line, "error", err, sizeof(err)));
+	print_message("  logged: %s\n", err);
+	snprintf(want, sizeof(want), "%s:%d: media[0].rate: ", e->conf, RATE_LINE);
+	assert_memory_equal(err, want, strlen(want));
+	assert_int_equal((long long)scrape(e, "cruise_reload_failures_total"), 1);
+	assert_old_config_enforced(e, w);
+}
+
+/*
+ * A bad config saved into the watched directory is rejected once, as a change: an editor's swap
+ * file appearing next to it, or the temp file of the next save, are no new failures. The good
+ * config saved after it applies.
+ */
+static void test_bad_config_rename(void **state)
+{
+	struct env *e = *state;
+	char text[2048], line[8192], err[1024], want[PATH_MAX + 64], swp[PATH_MAX + 32];
+	struct th_cgroup *w;
+	int rejected;
+
+	conf_text(e, text, sizeof(text), "40/s", NULL);
+	conf_install(e, text);
+	agent_start(e);
+	w = bound_worker(e);
+
+	conf_text(e, text, sizeof(text), "40/s", "    colour: blue\n");
+	conf_install(e, text);
+	assert_true(wait_line(e, "\"level\":\"error\"", NULL, 1, WAIT_MS, line, sizeof(line)) >= 0);
+	assert_true(jstr(line, "error", err, sizeof(err)));
+	print_message("  logged: %s\n", err);
+	snprintf(want, sizeof(want), "%s:%d: media[0].colour: unknown key", e->conf, EXTRA_LINE);
+	assert_memory_equal(err, want, strlen(want));
+	/*
+	 * An event in the directory that changes nothing (an editor's swap file): the agent has
+	 * long handled it when the 2.2 s of clients are done, and must not count it as a failure.
+	 */
+	snprintf(swp, sizeof(swp), "%s/.cruise.yaml.swp", e->etc);
+	assert_int_equal(write_file(swp, "swap"), 0);
+	assert_old_config_enforced(e, w);
+	rejected = count_lines(e, "\"msg\":\"config rejected", NULL);
+	print_message("  after the swap file: rejections logged %d, cruise_reload_failures_total "
+		      "%.0f\n", rejected, scrape(e, "cruise_reload_failures_total"));
+	assert_int_equal(rejected, 1);
+	assert_int_equal((long long)scrape(e, "cruise_reload_failures_total"), 1);
+
+	/* then a good config applies (its temp file no new failure either) */
+	conf_text(e, text, sizeof(text), "50/s", NULL);
+	conf_install(e, text);
+	assert_true(wait_line(e, "\"msg\":\"config applied\"", "\"generation\":\"2\"", 1, WAIT_MS,
+			      NULL, 0) >= 0);
+	rejected = count_lines(e, "\"msg\":\"config rejected", NULL);
+	print_message("  rejections logged: %d; cruise_reload_failures_total %.0f\n", rejected,
+		      scrape(e, "cruise_reload_failures_total"));
+	assert_int_equal(rejected, 1);
+	assert_int_equal((long long)scrape(e, "cruise_reload_failures_total"), 1);
+}
+
+/* The first line of a file, and whether it is the only one. */
+static bool one_line(const char *path, char *buf, size_t len)
+{
+	char *text = slurp(path);
+	char *nl = strchr(text, '\n');
+	bool one = nl && !nl[1];
+
+	snprintf(buf, len, "%.*s", nl ? (int)(nl - text) : (int)strlen(text), text);
+	free(text);
+	return one;
+}
+
+/*
+ * --check: 0 on a good file; 1 and one "FILE:LINE: FIELD: problem" line on stderr for a bad one;
+ * 1 and one clear line for a missing one. Starting with a bad config fails without creating the
+ * pin_dir.
+ */
+static void test_check(void **state)
+{
+	struct env *e = *state;
+	char text[2048], good[PATH_MAX + 16], bad[PATH_MAX + 16], missing[PATH_MAX + 16];
+	char out[PATH_MAX + 16], err[PATH_MAX + 16], line[1024], want[PATH_MAX + 64];
+	const char *check_good[] = { agent_bin, "--check", good, NULL };
+	const char *check_bad[] = { agent_bin, "--check", bad, NULL };
+	const char *check_missing[] = { agent_bin, "--check", missing, NULL };
+	const char *start_bad[] = { agent_bin, "--config", bad, NULL };
+	struct stat st;
+	pid_t pid;
+	int status;
+
+	snprintf(good, sizeof(good), "%s/good.yaml", e->etc);
+	snprintf(bad, sizeof(bad), "%s/bad.yaml", e->etc);
+	snprintf(missing, sizeof(missing), "%s/missing.yaml", e->etc);
+	snprintf(out, sizeof(out), "%s/check.out", e->tmp);
+	snprintf(err, sizeof(err), "%s/check.err", e->tmp);
+	conf_text(e, text, sizeof(text), "40/s", NULL);
+	assert_int_equal(write_file(good, text), 0);
+	conf_text(e, text, sizeof(text), "0/s", NULL);
+	assert_int_equal(write_file(bad, text), 0);
+
+	assert_int_equal(run_cmd(check_good, out, err), 0);
+
+	unlink(err);
+	assert_int_equal(run_cmd(check_bad, out, err), 1);
+	assert_true(one_line(err, line, sizeof(line)));
+	print_message("  bad: %s\n", line);
+	snprintf(want, sizeof(want), "%s:%d: media[0].rate: ", bad, RATE_LINE);
+	assert_memory_equal(line, want, strlen(want));
+	assert_true(strlen(line) > strlen(want));
+
+	unlink(err);
+	assert_int_equal(run_cmd(check_missing, out, err), 1);
+	assert_true(one_line(err, line, sizeof(line)));
+	print_message("  missing: %s\n", line);
+	assert_non_null(strstr(line, missing));
+	assert_non_null(strstr(line, strerror(ENOENT)));
+
+	/* a bad config at start: non-zero exit, the same line, and nothing pinned */
+	unlink(err);
+	pid = spawn(start_bad, out, err);
+	assert_true(pid > 0);
+	status = wait_exit(pid, START_MS);
+	assert_true(status != -1);
+	assert_true(!WIFEXITED(status) || WEXITSTATUS(status) != 0);
+	assert_true(one_line(err, line, sizeof(line)));
+	snprintf(want, sizeof(want), "%s:%d: media[0].rate: ", bad, RATE_LINE);
+	assert_memory_equal(line, want, strlen(want));
+	assert_int_equal(stat(e->pin_dir, &st), -1);
+	assert_int_equal(errno, ENOENT);
+}
+
+static int find_agent(void)
+{
+	const char *env = getenv("CRUISE_AGENT");
+	char self[PATH_MAX];
+	ssize_t n;
+
+	if (env && *env) {
+		snprintf(agent_bin, sizeof(agent_bin), "%s", env);
+	} else {
+		n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+		if (n < 0)
+			return -errno;
+		self[n] = '\0';
+		if (snprintf(agent_bin, sizeof(agent_bin), "%s/cruise-agent", dirname(self)) >=
+		    (int)sizeof(agent_bin))
+			return -ENAMETOOLONG;
+	}
+	return access(agent_bin, X_OK) ? -errno : 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_bind_new_cgroup, env_setup, env_teardown),
+		cmocka_unit_test_setup_teardown(test_reload_on_rename, env_setup, env_teardown),
+		cmocka_unit_test_setup_teardown(test_reload_on_sighup, env_setup, env_teardown),
+		cmocka_unit_test_setup_teardown(test_sigkill_keeps_pacing, env_setup, env_teardown),
+		cmocka_unit_test_setup_teardown(test_restart_keeps_state, env_setup, env_teardown),
+		cmocka_unit_test_setup_teardown(test_uninstall, env_setup, env_teardown),
+		cmocka_unit_test_setup_teardown(test_metrics, env_setup, env_teardown),
+		cmocka_unit_test_setup_teardown(test_refusal_log, env_setup, env_teardown),
+		cmocka_unit_test_setup_teardown(test_bad_config_sighup, env_setup, env_teardown),
+		cmocka_unit_test_setup_teardown(test_bad_config_rename, env_setup, env_teardown),
+		cmocka_unit_test_setup_teardown(test_check, env_setup, env_teardown),
+	};
+	int err;
+
+	if (geteuid()) {
+		fprintf(stderr, "test_agent: run as root (BPF programs, cgroups, bpffs)\n");
+		return 1;
+	}
+	err = find_agent();
+	if (err) {
+		fprintf(stderr, "test_agent: no cruise-agent at %s: %s (run make)\n", agent_bin,
+			strerror(-err));
+		return 1;
+	}
+	printf("cruise-agent: %s\n", agent_bin);
+	return cmocka_run_group_tests_name("cruise-agent end to end (root)", tests, NULL, NULL);
+}
