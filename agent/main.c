@@ -267,6 +267,15 @@ static int add_fd(int ep, int fd)
 	return epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
 }
 
+/* The signals the main loop reads from a signalfd; blocked in every thread. */
+static void agent_signals(sigset_t *mask)
+{
+	sigemptyset(mask);
+	sigaddset(mask, SIGTERM);
+	sigaddset(mask, SIGINT);
+	sigaddset(mask, SIGHUP);
+}
+
 static int run_loop(struct agent *a)
 {
 	int ep, sfd, tfd, cfd, efd, wfd;
@@ -274,11 +283,7 @@ static int run_loop(struct agent *a)
 	__u64 ticks = 0;
 	sigset_t mask;
 
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
+	agent_signals(&mask);
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
 	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
 	cfd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
@@ -481,6 +486,7 @@ fail:
 int main(int argc, char **argv)
 {
 	static const struct argp argp = { options, parse_arg, NULL, doc, NULL, NULL, NULL };
+	sigset_t mask;
 	int ret;
 
 	if (argp_parse(&argp, argc, argv, 0, NULL, NULL))
@@ -492,15 +498,8 @@ int main(int argc, char **argv)
 	if (opts.uninstall)
 		return uninstall();
 	/* before start(): threads created there (libmicrohttpd's) inherit the mask */
-	{
-		sigset_t mask;
-
-		sigemptyset(&mask);
-		sigaddset(&mask, SIGTERM);
-		sigaddset(&mask, SIGINT);
-		sigaddset(&mask, SIGHUP);
-		sigprocmask(SIG_BLOCK, &mask, NULL);
-	}
+	agent_signals(&mask);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
 	ret = start(&agent);
 	if (!ret)
 		ret = run_loop(&agent);
