@@ -35,8 +35,6 @@
 
 #define CONFIG_MAX_BYTES (1 << 20)
 #define DEFAULT_MAX_WAIT NSEC_PER_SEC
-#define MAX_WAIT_MAX	 (120 * NSEC_PER_SEC) /* the kernel caps a SYN timeout at 120 s */
-#define BURST_MAX	 1000000
 #define PIN_DIR_MAX	 200 /* the loader adds "/links/<program>" within 256 bytes */
 #define WALK_MAX_DEPTH	 16  /* the schema needs 4 */
 #define CYLOG_MAX_FRAMES 16
@@ -951,7 +949,7 @@ static int parse_medium(struct ctx *c, unsigned int m, const struct raw_medium *
 
 	if (r->burst) {
 		snprintf(path, sizeof(path), "media[%u].burst", m);
-		if (cruise_parse_count(r->burst, BURST_MAX, &out->burst, uerr, sizeof(uerr)))
+		if (cruise_parse_count(r->burst, CRUISE_BURST_MAX, &out->burst, uerr, sizeof(uerr)))
 			return fail_line(c, path, line_of(c, path), "%s", uerr);
 	}
 
@@ -960,7 +958,7 @@ static int parse_medium(struct ctx *c, unsigned int m, const struct raw_medium *
 		snprintf(path, sizeof(path), "media[%u].max_wait", m);
 		if (cruise_parse_duration(r->max_wait, &out->max_wait_ns, uerr, sizeof(uerr)))
 			return fail_line(c, path, line_of(c, path), "%s", uerr);
-		if (out->max_wait_ns > MAX_WAIT_MAX)
+		if (out->max_wait_ns > CRUISE_MAX_WAIT_MAX_NS)
 			return fail_line(c, path, line_of(c, path),
 					 "\"%s\" is above the maximum, 120s (the kernel caps a "
 					 "SYN timeout at 120 s)",

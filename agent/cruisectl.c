@@ -25,7 +25,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "config.h" /* CRUISE_DEFAULT_PIN_DIR */
+#include "config.h" /* CRUISE_DEFAULT_PIN_DIR, the limits of a medium */
 #include "eventlog.h"
 #include "loader.h" /* cruise_cgroup2_root, cruise_now_ns */
 #include "log.h"    /* cruise_json_escape */
@@ -35,13 +35,6 @@
 #define NSEC_PER_USEC 1000ULL
 #define NSEC_PER_MSEC 1000000ULL
 #define NSEC_PER_SEC 1000000000ULL
-
-/*
- * The agent's limits for a medium (config.c), so that `set` accepts what a config file may say and
- * nothing else. config.c keeps them private for now.
- */
-#define SET_BURST_MAX 1000000
-#define SET_MAX_WAIT_MAX (120 * NSEC_PER_SEC) /* the kernel caps a SYN timeout at 120 s */
 
 #define LINE_LEN 8192
 /* user input quoted in a message: escaped (one line whatever it holds) and cut */
@@ -661,13 +654,13 @@ static int parse_set_args(char **args, unsigned int n, struct set_values *v)
 				goto bad;
 			break;
 		case SET_BURST:
-			if (cruise_parse_count(val, SET_BURST_MAX, &v->burst, err, sizeof(err)))
+			if (cruise_parse_count(val, CRUISE_BURST_MAX, &v->burst, err, sizeof(err)))
 				goto bad;
 			break;
 		case SET_MAX_WAIT:
 			if (cruise_parse_duration(val, &v->max_wait_ns, err, sizeof(err)))
 				goto bad;
-			if (v->max_wait_ns > SET_MAX_WAIT_MAX) {
+			if (v->max_wait_ns > CRUISE_MAX_WAIT_MAX_NS) {
 				fail("set: max_wait: \"%s\" is above the maximum, 120s (the kernel "
 				     "caps a SYN timeout at 120 s)",
 				     quoted(q2, sizeof(q2), val));

@@ -81,7 +81,7 @@ int th_cgroup_enter(const char *path)
 	return th_write_file(procs, "0");
 }
 
-static int th_sockaddr(const char *addr, uint16_t port, struct sockaddr_storage *ss, socklen_t *len)
+int th_sockaddr(const char *addr, uint16_t port, struct sockaddr_storage *ss, socklen_t *len)
 {
 	struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
 	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <linux/types.h>
+#include <sys/socket.h>
 
 struct th_cgroup {
 	char path[PATH_MAX];
@@ -33,6 +34,9 @@ struct th_listener {
 	pthread_t thread;
 	volatile bool stop;
 };
+
+/* A socket address for "127.0.0.1", "::1", "::ffff:127.0.0.1" and port; -EINVAL otherwise. */
+int th_sockaddr(const char *addr, uint16_t port, struct sockaddr_storage *ss, socklen_t *len);
 
 /* Listen on addr ("127.0.0.1", "::1") at an ephemeral port. */
 int th_listener_start(struct th_listener *l, const char *addr, bool accept_loop, int backlog);

@@ -708,28 +708,6 @@ struct http_reply {
 	char *body;
 };
 
-static int sockaddr_of(const char *addr, uint16_t port, struct sockaddr_storage *ss,
-		       socklen_t *len)
-{
-	struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
-
-	memset(ss, 0, sizeof(*ss));
-	if (inet_pton(AF_INET, addr, &in4->sin_addr) == 1) {
-		in4->sin_family = AF_INET;
-		in4->sin_port = htons(port);
-		*len = sizeof(*in4);
-		return 0;
-	}
-	if (inet_pton(AF_INET6, addr, &in6->sin6_addr) == 1) {
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons(port);
-		*len = sizeof(*in6);
-		return 0;
-	}
-	return -EINVAL;
-}
-
 /* A port nothing listens on now: bound to port 0, read back, let go. */
 static uint16_t free_port(const char *addr)
 {
@@ -738,7 +716,7 @@ static uint16_t free_port(const char *addr)
 	uint16_t port;
 	int fd;
 
-	assert_int_equal(sockaddr_of(addr, 0, &ss, &len), 0);
+	assert_int_equal(th_sockaddr(addr, 0, &ss, &len), 0);
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	assert_true(fd >= 0);
 	assert_int_equal(bind(fd, (struct sockaddr *)&ss, len), 0);
@@ -774,7 +752,7 @@ static void http_req(const char *addr, uint16_t port, const char *method, const 
 	int fd;
 
 	memset(r, 0, sizeof(*r));
-	assert_int_equal(sockaddr_of(addr, port, &ss, &sl), 0);
+	assert_int_equal(th_sockaddr(addr, port, &ss, &sl), 0);
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	assert_true(fd >= 0);
 	assert_int_equal(connect(fd, (struct sockaddr *)&ss, sl), 0);
@@ -857,7 +835,7 @@ static void test_http_listen_errors(void **state)
 	}
 
 	/* a busy port */
-	assert_int_equal(sockaddr_of("127.0.0.1", 0, &ss, &len), 0);
+	assert_int_equal(th_sockaddr("127.0.0.1", 0, &ss, &len), 0);
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	assert_true(fd >= 0);
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));

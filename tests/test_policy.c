@@ -76,28 +76,6 @@ struct pol_run {
 	int err;
 };
 
-static int pol_sockaddr(const char *addr, uint16_t port, struct sockaddr_storage *ss,
-			socklen_t *len)
-{
-	struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
-
-	memset(ss, 0, sizeof(*ss));
-	if (inet_pton(AF_INET, addr, &in4->sin_addr) == 1) {
-		in4->sin_family = AF_INET;
-		in4->sin_port = htons(port);
-		*len = sizeof(*in4);
-		return 0;
-	}
-	if (inet_pton(AF_INET6, addr, &in6->sin6_addr) == 1) {
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons(port);
-		*len = sizeof(*in6);
-		return 0;
-	}
-	return -EINVAL;
-}
-
 /* 0 when the peer closed gracefully, its error (ECONNRESET for a reset), ETIMEDOUT otherwise. */
 static int pol_wait_reset(int fd)
 {
@@ -120,7 +98,7 @@ static void pol_worker(const struct pol_opts *o, int w, struct th_conn *slots)
 
 	if (o->cgroup && th_cgroup_enter(o->cgroup))
 		_exit(2);
-	if (pol_sockaddr(o->addr, o->port, &ss, &len))
+	if (th_sockaddr(o->addr, o->port, &ss, &len))
 		_exit(3);
 	while (o->start_at_ns && cruise_now_ns() < o->start_at_ns)
 		usleep(100);
@@ -872,7 +850,7 @@ static int keep_connect(uint16_t port, int *err)
 	int fd;
 
 	*err = 0;
-	if (pol_sockaddr("127.0.0.1", port, &ss, &len))
+	if (th_sockaddr("127.0.0.1", port, &ss, &len))
 		return -1;
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd >= 0 && connect(fd, (struct sockaddr *)&ss, len))
