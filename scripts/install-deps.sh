@@ -1,9 +1,10 @@
 #!/bin/bash
-# Install what cruise needs to build, test and demo, from Debian's packages only.
+# Install what cruise needs to build, test and demo (scripts/packages.txt), from Debian's packages
+# only; apt runs only when something is missing, so `make demo` can call this every time.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
-pkgs=(make clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config libcmocka-dev
-      libcyaml-dev libyaml-dev libmicrohttpd-dev libclang-rt-14-dev iproute2 procps kmod curl)
+cd "$(dirname "$0")"
+mapfile -t pkgs < <(sed -e 's/#.*//' packages.txt | tr -s ' \t' '\n' | sed '/^$/d')
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
