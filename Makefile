@@ -36,7 +36,7 @@ Q = @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-.PHONY: all test bench clean vmlinux demo format format-check fuzz
+.PHONY: all test bench clean vmlinux demo demo-datapath format format-check fuzz
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -136,8 +136,14 @@ fuzz: $(FUZZERS)
 bench: all
 	$(Q)scripts/bench.sh $(OUTPUT)
 
-# The best live showing until the PostgreSQL demo exists: paced clients, printed as they go.
-demo: all
+# The demo: installs what it needs (apt, once), builds, then paces two groups of PostgreSQL
+# clients live (scripts/demo.sh). demo-datapath: the same without PostgreSQL, on a bare listener.
+demo:
+	$(Q)scripts/install-deps.sh
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)scripts/demo.sh $(OUTPUT)
+
+demo-datapath: all
 	$(Q)$(OUTPUT)/bench_datapath --demo
 
 vmlinux:

@@ -110,6 +110,13 @@ static __always_inline int cruise_connect(struct bpf_sock_addr *ctx, struct crui
 
 	bpf_spin_lock(&st->lock);
 	over_conns = m->max_conns && st->open_conns >= (__s64)m->max_conns;
+	/*
+	 * A dry run lets every connect through, so the backlog it simulated was never served:
+	 * enforcement starts from now, not from a queue nobody waited in.
+	 */
+	if (!dry && st->dry_last && st->tat_ns > now)
+		st->tat_ns = now;
+	st->dry_last = dry;
 	if (!over_conns || dry) {
 		gs.tat_ns = st->tat_ns;
 		gs.interval_ns = st->interval_ns;

@@ -75,7 +75,8 @@ struct cruise_medium {
 /* Pacing state of one medium; only the programs write it, so a limit change never resets it. */
 struct cruise_medium_state {
 	struct bpf_spin_lock lock;
-	__u32 held_last; /* the last reservation was held: its lateness is ours (cruise_gcra.h) */
+	__u16 held_last; /* the last reservation was held: its lateness is ours (cruise_gcra.h) */
+	__u16 dry_last;	 /* the last reservation was a dry run: its backlog is fictional */
 	__u64 tat_ns;	 /* theoretical arrival time, bpf_ktime_get_ns() clock */
 	__u64 interval_ns; /* the interval tat was scheduled with (cruise_gcra_retune) */
 	__s64 open_conns;

@@ -1144,6 +1144,16 @@ static void test_dry_run(void **state)
 		assert_int_equal(p->ev.v[i].reason, CRUISE_REASON_MAX_WAIT);
 		assert_true(p->ev.v[i].cgroup_id == cg.id);
 	}
+
+	/* enforcement on: the simulated backlog (up to max_wait) is dropped, not waited out */
+	assert_int_equal(th_env_medium(e, 0, rate, 0, 200 * NSEC_PER_MSEC, 0, 0, 0), 0);
+	o.max_per_worker = 1;
+	th_run_free(r);
+	assert_int_equal(th_run_clients(&o, r), 0);
+	assert_int_equal(r->ok, 1);
+	print_message("dry-run: first enforced connect took %.3f ms\n",
+		      (double)(r->conns[0].end_ns - r->conns[0].start_ns) / NSEC_PER_MSEC);
+	assert_true(r->conns[0].end_ns - r->conns[0].start_ns < th_jiffy_ns());
 }
 
 /*

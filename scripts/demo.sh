@@ -1,0 +1,133 @@
+#!/bin/bash
+# cruise demo: a throwaway PostgreSQL, cruise-agent with two media, and two worker groups of real
+# database clients (pgbench -C: a new connection per transaction) hitting the same server as fast
+# as they can. cruisectl top shows, once a second, what each group achieves against its rate:
+# first in dry run (counted, not paced: what the workers would take), then enforced; midway,
+# `cruisectl set` raises one rate and the change shows. Ends by itself (DEMO_SECONDS,
+# default 60) and removes everything it made, also on Ctrl-C or an error.
+#   usage: scripts/demo.sh [OUTPUT_DIR]    (as root; `make demo` builds first)
+set -euo pipefail
+out=$(cd "${1:-.output}" && pwd)
+here=$(cd "$(dirname "$0")" && pwd)
+secs=${DEMO_SECONDS:-60}
+die() { echo "demo: $*" >&2; exit 1; }
+
+[ "$(id -u)" = 0 ] || die "run as root (it loads BPF programs and creates cgroups)"
+for b in cruise-agent cruisectl; do [ -x "$out/$b" ] || die "$out/$b missing: run make first"; done
+command -v pgbench >/dev/null || die "pgbench missing: run scripts/install-deps.sh"
+[ "$secs" -ge 20 ] && [ "$secs" -le 110 ] || die "DEMO_SECONDS must be 20 to 110"
+cg2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
+[ -n "$cg2" ] || die "no cgroup2 mount in /proc/mounts"
+grep -q ' /sys/fs/bpf bpf ' /proc/mounts || mount -t bpf bpf /sys/fs/bpf ||
+	die "cannot mount bpffs on /sys/fs/bpf"
+
+name=cruise-demo-$$
+tmp=$(mktemp -d /tmp/$name.XXXX)
+chmod 755 "$tmp" # the server and pgbench run as postgres
+scope=$cg2/$name
+pins=/sys/fs/bpf/$name
+pgdir=$tmp/pg
+agent_pid= worker_pids=()
+
+# A TCP port nothing listens on, above the ephemeral range's usual start.
+free_port() {
+	local p
+	for _ in $(seq 50); do
+		p=$((20000 + RANDOM % 12000))
+		[ -z "$(ss -Hltn "sport = :$p")" ] && { echo "$p"; return; }
+	done
+	die "no free TCP port found"
+}
+
+cleanup() {
+	trap - EXIT INT TERM
+	set +e
+	for p in "${worker_pids[@]}"; do kill "$p" 2>/dev/null; done
+	for p in "${worker_pids[@]}"; do wait "$p" 2>/dev/null; done
+	if [ -n "$agent_pid" ]; then kill "$agent_pid" 2>/dev/null; wait "$agent_pid" 2>/dev/null; fi
+	[ -d "$pins" ] && "$out/cruise-agent" --uninstall --pin-dir "$pins" >/dev/null 2>&1
+	rmdir "$pins" 2>/dev/null
+	for d in "$scope"/*/ "$scope"; do [ -d "$d" ] && rmdir "$d" 2>/dev/null; done
+	"$here/pg.sh" stop "$pgdir"
+	rm -rf "$tmp"
+	echo "demo: cleaned up (server, agent, pins, cgroups, $tmp)"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+pgport=$(free_port)
+metrics=$(free_port)
+echo "demo: PostgreSQL on 127.0.0.1:$pgport (data in $pgdir)"
+"$here/pg.sh" start "$pgdir" "$pgport"
+
+mkdir "$scope" "$scope/push" "$scope/email"
+cat >"$tmp/cruise.yaml" <<YAML
+# the demo's config: two media, each bound to its own worker cgroup
+scope: /$name
+pin_dir: $pins
+metrics: 127.0.0.1:$metrics
+targets:
+  - name: demo-db
+    addresses: [127.0.0.1/32, "::1/128"]
+    ports: [$pgport]
+media:
+  - name: push
+    rate: 100/s
+    burst: 5
+    max_wait: 5s
+    dry_run: true          # the demo starts unpaced, then turns enforcement on
+    cgroups: [$name/push]
+  - name: email
+    rate: 10/s
+    max_wait: 5s
+    dry_run: true
+    cgroups: [$name/email]
+YAML
+"$out/cruise-agent" --check "$tmp/cruise.yaml"
+"$out/cruise-agent" --config "$tmp/cruise.yaml" --log-format text 2>"$tmp/agent.log" &
+agent_pid=$!
+for _ in $(seq 100); do
+	curl -fs "http://127.0.0.1:$metrics/healthz" >/dev/null 2>&1 && break
+	kill -0 "$agent_pid" 2>/dev/null || { cat "$tmp/agent.log" >&2; die "cruise-agent exited"; }
+	sleep 0.1
+done
+curl -fs "http://127.0.0.1:$metrics/healthz" >/dev/null || die "cruise-agent not healthy in 10 s"
+echo "demo: cruise-agent running (pins in $pins, metrics on 127.0.0.1:$metrics/metrics)"
+
+# Workers: plain pgbench, unchanged; only the cgroup they run in says which medium they are.
+echo 'SELECT 1;' >"$tmp/job.sql"
+chmod 644 "$tmp/job.sql"
+start_group() { # cgroup clients
+	(
+		echo $BASHPID >"$scope/$1/cgroup.procs"
+		exec pgbench -n -C -h 127.0.0.1 -p "$pgport" -U postgres -c "$2" -j 1 -T "$secs" \
+			-f "$tmp/job.sql" postgres >"$tmp/pgbench-$1.log" 2>&1
+	) &
+	worker_pids+=($!)
+}
+start_group push 8
+start_group email 4
+echo "demo: 8 push workers and 4 email workers (pgbench -C, a new connection per job) for ${secs} s"
+echo "demo: without cruise they would take what the server gives; watch ACHIEVED against RATE"
+echo
+
+dry=6 half=$((secs / 2))
+echo "demo: dry run first: cruise counts, paces nothing"
+"$out/cruisectl" top --pin-dir "$pins" --count "$dry" || true
+echo
+echo "demo: $ cruisectl set push dry_run=off; cruisectl set email dry_run=off"
+"$out/cruisectl" set --pin-dir "$pins" push dry_run=off >/dev/null 2>&1
+"$out/cruisectl" set --pin-dir "$pins" email dry_run=off >/dev/null 2>&1
+"$out/cruisectl" top --pin-dir "$pins" --count "$((half - dry))" || true
+echo
+echo "demo: $ cruisectl set email rate=40/s"
+"$out/cruisectl" set --pin-dir "$pins" email rate=40/s 2>/dev/null
+echo
+"$out/cruisectl" top --pin-dir "$pins" --count $((secs - half - 2)) || true
+for p in "${worker_pids[@]}"; do wait "$p" || true; done
+worker_pids=()
+echo
+for g in push email; do
+	printf 'demo: %-5s pgbench: %s\n' "$g" "$(grep -E '^number of transactions actually|^tps' \
+		"$tmp/pgbench-$g.log" | tr '\n' ' ')"
+done
