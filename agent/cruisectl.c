@@ -404,6 +404,22 @@ static void on_tstp(int sig)
 static const int stop_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
 
 /*
+ * Die of the signal that stopped us, once the terminal is restored: a shell script running top
+ * or events sees a Ctrl-C as one (and runs its trap) instead of a normal exit that it goes past.
+ */
+static void reraise(int sig)
+{
+	sigset_t set;
+
+	fflush(NULL);
+	signal(sig, SIG_DFL);
+	sigemptyset(&set);
+	sigaddset(&set, sig);
+	sigprocmask(SIG_UNBLOCK, &set, NULL);
+	raise(sig);
+}
+
+/*
  * The stop signals are blocked except inside ppoll(), which is where they end the wait: none is
  * lost between a check of stop_signal and the wait. SIGPIPE is ignored so that a closed pipe ends
  * the loop through the write error, the terminal restored on the way out.
@@ -1409,5 +1425,7 @@ int main(int argc, char **argv)
 	ret = argp_parse(opts.cmd->argp, n, sub, 0, NULL, NULL) ? 1 : opts.cmd->run();
 	free(opts.args);
 	free(sub);
+	if (stop_signal)
+		reraise(stop_signal);
 	return ret;
 }
