@@ -21,7 +21,7 @@ AGENT_SRCS := agent/units.c agent/config.c agent/snapshot.c agent/exposition.c a
 AGENT_OBJS := $(patsubst agent/%.c,$(OUTPUT)/%.o,$(AGENT_SRCS))
 LDLIBS_AGENT := $(LDLIBS_BPF) -lcyaml -lyaml -lmicrohttpd -lpthread
 BINS := $(OUTPUT)/cruise-agent $(OUTPUT)/cruisectl
-KERNEL_TESTS := test_pacing test_policy test_agent_parts test_agent test_cruisectl
+KERNEL_TESTS := test_pacing test_policy test_agent_parts test_agent test_cruisectl test_e2e_pg
 TEST_BINS := $(OUTPUT)/test_gcra $(OUTPUT)/test_egress $(OUTPUT)/test_units $(OUTPUT)/test_config \
 	$(addprefix $(OUTPUT)/,$(KERNEL_TESTS))
 FUZZERS := $(OUTPUT)/fuzz_units $(OUTPUT)/fuzz_config
@@ -82,6 +82,10 @@ $(OUTPUT)/cruisectl: agent/cruisectl.c $(AGENT_OBJS) $(OUTPUT)/loader.o | $(OUTP
 # the end-to-end tests drive the real binaries
 $(OUTPUT)/test_agent: $(OUTPUT)/cruise-agent
 $(OUTPUT)/test_cruisectl: $(OUTPUT)/cruisectl
+# ... and a real PostgreSQL, through libpq
+$(OUTPUT)/test_e2e_pg: $(OUTPUT)/cruise-agent
+$(OUTPUT)/test_e2e_pg: CFLAGS += $(shell pkg-config --cflags libpq)
+$(OUTPUT)/test_e2e_pg: LDLIBS_TEST += $(shell pkg-config --libs libpq)
 
 $(OUTPUT)/test_units: tests/test_units.c $(OUTPUT)/units.o | $(OUTPUT)
 	$(call msg,CC,$@)
@@ -115,7 +119,7 @@ $(addprefix $(OUTPUT)/,$(KERNEL_TESTS)): $(OUTPUT)/%: tests/%.c tests/helpers.c 
 		$(AGENT_OBJS) $(OUTPUT)/loader.o | $(OUTPUT)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -Itests tests/$*.c tests/helpers.c $(AGENT_OBJS) $(OUTPUT)/loader.o \
-		-o $@ -lcmocka $(LDLIBS_AGENT) -lm
+		-o $@ -lcmocka $(LDLIBS_AGENT) $(LDLIBS_TEST) -lm
 
 $(OUTPUT)/bench_datapath: tests/bench_datapath.c tests/helpers.c tests/helpers.h $(OUTPUT)/loader.o | $(OUTPUT)
 	$(call msg,CC,$@)

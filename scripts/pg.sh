@@ -3,6 +3,7 @@
 #   scripts/pg.sh start DIR PORT   initdb in DIR (created, must not exist), listen on 127.0.0.1
 #                                  and ::1 at PORT, socket dir DIR; prints nothing on success
 #   scripts/pg.sh stop DIR         stop the server started in DIR and remove DIR
+# PG_EXTRA_OPTS adds server options at start ("-c log_connections=on", say).
 # The server runs as the "postgres" user of Debian's package (PostgreSQL refuses to run as root),
 # with trust authentication on loopback only and no fsync: it holds no data worth keeping.
 set -euo pipefail
@@ -23,7 +24,7 @@ start)
 	# max_connections above what any test opens, so that the server never refuses first
 	as_pg "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
 		-o "-c listen_addresses='127.0.0.1,::1' -p $port -k $dir -c fsync=off \
-		    -c max_connections=300 -c shared_buffers=32MB" start >/dev/null ||
+		    -c max_connections=300 -c shared_buffers=32MB ${PG_EXTRA_OPTS:-}" start >/dev/null ||
 		die "server did not start: $(tail -n 2 "$dir/server.log" | tr '\n' ' ')"
 	;;
 stop)

@@ -13,7 +13,9 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "helpers.h"
@@ -200,30 +202,47 @@ static int th_connect_once(const struct th_run_opts *o, const struct sockaddr_st
 	return err;
 }
 
+static void th_sleep_until(__u64 t)
+{
+	struct timespec ts = { .tv_sec = t / 1000000000ULL, .tv_nsec = t % 1000000000ULL };
+
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+		;
+}
+
 static void th_worker(const struct th_run_opts *o, int w, struct th_conn *slots)
 {
 	struct sockaddr_storage ss;
-	socklen_t len;
-	__u64 deadline;
+	socklen_t len = 0;
+	__u64 start, deadline;
 	int i;
 
 	if (o->cgroup && th_cgroup_enter(o->cgroup))
 		_exit(2);
-	if (th_sockaddr(o->addr, o->port, &ss, &len))
+	if (!o->open_fn && th_sockaddr(o->addr, o->port, &ss, &len))
 		_exit(3);
-	while (o->start_at_ns && cruise_now_ns() < o->start_at_ns)
-		usleep(100);
-	deadline = cruise_now_ns() + o->duration_ns;
+	if (o->start_at_ns)
+		th_sleep_until(o->start_at_ns);
+	start = cruise_now_ns();
+	deadline = start + o->duration_ns;
 	for (i = 0; i < o->max_per_worker && cruise_now_ns() < deadline; i++) {
 		struct th_conn *c = &slots[i];
+		void *conn = NULL;
 		int fd = -1;
 
+		if (o->period_ns)
+			th_sleep_until(start + i * o->period_ns);
 		c->worker = w;
 		c->start_ns = cruise_now_ns();
-		c->err = th_connect_once(o, &ss, len, &fd);
+		if (o->open_fn)
+			c->err = o->open_fn(o->arg, w, &conn);
+		else
+			c->err = th_connect_once(o, &ss, len, &fd);
 		c->end_ns = cruise_now_ns();
 		if (o->hold_open_ns && !c->err)
-			usleep(o->hold_open_ns / 1000);
+			th_sleep_until(c->end_ns + o->hold_open_ns);
+		if (conn)
+			o->close_fn(conn);
 		if (fd >= 0)
 			close(fd);
 	}
@@ -474,4 +493,59 @@ __u64 th_jiffy_ns(void)
 		pclose(f);
 	}
 	return jiffy ? jiffy : 4000000ULL;
+}
+
+char *th_slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf = NULL;
+	size_t len = 0;
+
+	if (!f || getdelim(&buf, &len, '\0', f) < 0) {
+		free(buf);
+		buf = strdup("");
+	}
+	if (f)
+		fclose(f);
+	return buf;
+}
+
+pid_t th_spawn(const char *const argv[], const char *out, const char *err)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		int o = open(out, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		int e = open(err, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		int nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+		if (o < 0 || e < 0 || nul < 0 || dup2(nul, 0) < 0 || dup2(o, 1) < 0 ||
+		    dup2(e, 2) < 0)
+			_exit(126);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		execvp(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+int th_wait_exit(pid_t pid, int timeout_ms)
+{
+	__u64 deadline = cruise_now_ns() + (__u64)timeout_ms * 1000000ULL;
+	int status;
+
+	for (;;) {
+		pid_t w = waitpid(pid, &status, WNOHANG);
+
+		if (w == pid)
+			return status;
+		if (w < 0)
+			return -1;
+		if (cruise_now_ns() > deadline)
+			break;
+		usleep(1000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	return -1;
 }

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <linux/types.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 struct th_cgroup {
 	char path[PATH_MAX];
@@ -49,6 +50,13 @@ struct th_conn {
 	int worker;
 };
 
+/*
+ * A connection opened by something other than a bare TCP connect (a database session, say):
+ * returns 0 or an errno, and sets *conn for close_fn, which the worker calls after hold_open_ns.
+ */
+typedef int (*th_open_fn)(void *arg, int worker, void **conn);
+typedef void (*th_close_fn)(void *conn);
+
 struct th_run_opts {
 	const char *cgroup; /* path the client processes join; NULL: stay */
 	const char *addr;   /* "127.0.0.1", "::1", "::ffff:127.0.0.1" */
@@ -60,6 +68,10 @@ struct th_run_opts {
 	bool udp;	    /* send one UDP datagram per iteration instead of connecting TCP */
 	__u64 hold_open_ns; /* keep each connection open this long before closing */
 	__u64 start_at_ns;  /* CLOCK_MONOTONIC time to start at (0: now) */
+	__u64 period_ns;    /* each worker starts its connects on its own schedule (0: back to back) */
+	th_open_fn open_fn; /* instead of a TCP connect to addr and port (then both unused) */
+	th_close_fn close_fn;
+	void *arg; /* open_fn's */
 };
 
 struct th_run {
@@ -86,6 +98,14 @@ int th_u64_compare(const void *a, const void *b);
 void th_unique_name(char *buf, size_t len, const char *prefix);
 
 int th_write_file(const char *path, const char *s);
+/* The whole file, NUL-terminated, to free(); "" when it does not exist, NULL without memory. */
+char *th_slurp(const char *path);
+
+/* fork and exec argv (PATH searched), stdin from /dev/null, stdout and stderr appended to files;
+ * the child dies with us. Returns its pid or -1. */
+pid_t th_spawn(const char *const argv[], const char *out, const char *err);
+/* Wait for pid at most timeout_ms, then kill it. Returns the wait status, or -1 if killed. */
+int th_wait_exit(pid_t pid, int timeout_ms);
 
 #endif /* CRUISE_TEST_HELPERS_H */
 

@@ -32,7 +32,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -139,16 +138,8 @@ static int write_file(const char *path, const char *text)
 /* The whole file, NUL-terminated; "" when it does not exist. */
 static char *slurp(const char *path)
 {
-	FILE *f = fopen(path, "r");
-	char *buf = NULL;
-	size_t len = 0;
+	char *buf = th_slurp(path);
 
-	if (!f || getdelim(&buf, &len, '\0', f) < 0) {
-		free(buf);
-		buf = strdup("");
-	}
-	if (f)
-		fclose(f);
 	assert_non_null(buf);
 	return buf;
 }
@@ -164,56 +155,14 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 
 /* processes */
 
-/* fork and exec argv (PATH searched) with stdout and stderr to files; the child dies with us. */
-static pid_t spawn(const char *const argv[], const char *out, const char *err)
-{
-	pid_t pid = fork();
-
-	if (pid == 0) {
-		int o = open(out, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-		int e = open(err, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-		int nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
-
-		if (o < 0 || e < 0 || nul < 0 || dup2(nul, 0) < 0 || dup2(o, 1) < 0 ||
-		    dup2(e, 2) < 0)
-			_exit(126);
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		execvp(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	return pid;
-}
-
-/* Wait for pid, at most timeout_ms; then kill it. Returns the wait status, or -1. */
-static int wait_exit(pid_t pid, int timeout_ms)
-{
-	__u64 deadline = now_ns() + timeout_ms * NSEC_PER_MSEC;
-	int status;
-
-	for (;;) {
-		pid_t w = waitpid(pid, &status, WNOHANG);
-
-		if (w == pid)
-			return status;
-		if (w < 0)
-			return -1;
-		if (now_ns() > deadline)
-			break;
-		usleep(1000);
-	}
-	kill(pid, SIGKILL);
-	waitpid(pid, &status, 0);
-	return -1;
-}
-
 /* Run a command to completion; its output in out (and err, if separate). Returns the exit code. */
 static int run_cmd(const char *const argv[], const char *out, const char *err)
 {
-	pid_t pid = spawn(argv, out, err ? err : out);
+	pid_t pid = th_spawn(argv, out, err ? err : out);
 	int status;
 
 	assert_true(pid > 0);
-	status = wait_exit(pid, 10000);
+	status = th_wait_exit(pid, 10000);
 	return status >= 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
@@ -258,7 +207,7 @@ static void agent_kill(struct env *e, int sig)
 	if (e->agent <= 0)
 		return;
 	kill(e->agent, sig);
-	e->agent_status = wait_exit(e->agent, 5000);
+	e->agent_status = th_wait_exit(e->agent, 5000);
 	e->agent = 0;
 }
 
@@ -555,7 +504,7 @@ static void agent_start_args(struct env *e, const char *log_format)
 
 	snprintf(name, sizeof(name), "agent-%d.log", e->n_logs++);
 	path_join(e->log, sizeof(e->log), e->tmp, name);
-	e->agent = spawn(argv, e->log, e->log);
+	e->agent = th_spawn(argv, e->log, e->log);
 	assert_true(e->agent > 0);
 	for (;;) {
 		char *text = slurp(e->log);
@@ -1518,9 +1467,9 @@ static void test_check(void **state)
 
 	/* a bad config at start: non-zero exit, the same line, and nothing pinned */
 	unlink(err);
-	pid = spawn(start_bad, out, err);
+	pid = th_spawn(start_bad, out, err);
 	assert_true(pid > 0);
-	status = wait_exit(pid, START_MS);
+	status = th_wait_exit(pid, START_MS);
 	assert_true(status != -1);
 	assert_true(!WIFEXITED(status) || WEXITSTATUS(status) != 0);
 	assert_true(one_line(err, line, sizeof(line)));

@@ -1,0 +1,723 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * End to end with a real PostgreSQL: the Debian server started by this test in a temp dir on
+ * loopback (scripts/pg.sh), the real cruise-agent binary on a config this test writes, real
+ * cgroups, and real database clients: libpq sessions (PQconnectdb, PQfinish) in forked worker
+ * processes, and psql for what a user sees. Nothing is mocked.
+ *
+ * Tolerances come from the design: achieved rates within 2% (least-squares over 4 s, as the
+ * datapath tests); what the server sees from a group in any span is at most rate x span + burst,
+ * plus the one connection a span starts with, plus the lateness credit of at most
+ * max(1, 3 jiffies x rate) connections (cruise_gcra.h), plus one for the server's own clock: it
+ * logs a session after its fork and authentication (1-3 ms here), not at the SYN, so a session
+ * can be logged a little after one admitted later.
+ *
+ * The teardown stops the server, kills the agent, runs --uninstall on its pin dir and removes
+ * the cgroups and files, also when a test failed. Run as root; the agent is cruise-agent beside
+ * this program, scripts/pg.sh the one in ../scripts.
+ */
+#define _GNU_SOURCE
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <libgen.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <libpq-fe.h>
+
+#include "helpers.h"
+#include "loader.h"
+#include "snapshot.h"
+
+#define NSEC_PER_MSEC 1000000ULL
+#define NSEC_PER_SEC 1000000000ULL
+#define RATE_TOL 0.02
+#define START_MS 10000 /* the server starts, the agent binds, within this */
+
+/* the media of the config, in its order */
+enum e2e_group { G_PUSH, G_EMAIL, G_POOL, G_REFUSE, G_FREE, G_N };
+
+static const char *const group_name[G_N] = { "push", "email", "pool", "refuse", "free" };
+static const double group_rate[G_N] = { 100, 20, 1000, 2, 0 };
+#define POOL_MAX_CONNS 3
+
+struct e2e {
+	char name[64];
+	char dir[256];	      /* our temp dir: /tmp/NAME */
+	char pgdir[PATH_MAX]; /* the server's, inside dir */
+	char conf[PATH_MAX];
+	char log[PATH_MAX]; /* the agent's stderr */
+	char pin_dir[PATH_MAX];
+	uint16_t pg_port;
+	bool pg_started;
+	struct th_cgroup scope;
+	struct th_cgroup cg[G_N];
+	bool cg_made[G_N];
+	pid_t agent;
+	struct cruise_maps maps;
+	bool maps_open;
+};
+
+static char bin_dir[PATH_MAX];
+
+/* libpq worker sessions: the group's application_name shows in the server's log and views */
+struct pg_client {
+	char conninfo[256];
+};
+
+static int pg_open(void *arg, int worker, void **conn)
+{
+	const struct pg_client *c = arg;
+	PGconn *pg = PQconnectdb(c->conninfo);
+	int err = 0;
+
+	(void)worker;
+	if (PQstatus(pg) != CONNECTION_OK)
+		err = strstr(PQerrorMessage(pg), "Connection refused") ? ECONNREFUSED : EIO;
+	if (err) {
+		PQfinish(pg);
+		return err;
+	}
+	*conn = pg;
+	return 0;
+}
+
+static void pg_close(void *conn)
+{
+	PQfinish(conn);
+}
+
+static void conninfo(const struct e2e *e, const char *app, char *buf, size_t len)
+{
+	/* no TLS or GSS negotiation: one startup exchange per session, as the server offers none */
+	snprintf(buf, len,
+		 "host=127.0.0.1 port=%u user=postgres dbname=postgres application_name=%s "
+		 "sslmode=disable gssencmode=disable connect_timeout=30",
+		 e->pg_port, app);
+}
+
+static int run_script(const char *const argv[], const char *log)
+{
+	pid_t pid = th_spawn(argv, log, log);
+	int st;
+
+	if (pid < 0)
+		return -1;
+	st = th_wait_exit(pid, 60000);
+	return st >= 0 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void dump_file(const char *what, const char *path)
+{
+	char *text = th_slurp(path);
+	size_t n = text ? strlen(text) : 0;
+
+	print_message("--- %s %s (end)\n%s--- end\n", what, path,
+		      n > 4000 ? text + n - 4000 : text ? text : "");
+	free(text);
+}
+
+/* A loopback TCP port nothing listens on now: the kernel's pick for a socket bound to 0. */
+static uint16_t free_port(void)
+{
+	struct th_listener l = { .fd = -1 };
+	uint16_t port;
+
+	assert_int_equal(th_listener_start(&l, "127.0.0.1", false, 1), 0);
+	port = l.port;
+	th_listener_stop(&l);
+	return port;
+}
+
+static int write_config(struct e2e *e)
+{
+	FILE *f = fopen(e->conf, "w");
+
+	if (!f)
+		return -errno;
+	fprintf(f,
+		"scope: /%s\n"
+		"pin_dir: %s\n"
+		"metrics: \"\"\n"
+		"targets:\n"
+		"  - name: pg\n"
+		"    addresses: [127.0.0.1/32, \"::1/128\"]\n"
+		"    ports: [%u]\n"
+		"media:\n"
+		"  - {name: push, rate: %.0f/s, max_wait: 5s, cgroups: [%s/push]}\n"
+		"  - {name: email, rate: %.0f/s, max_wait: 5s, cgroups: [%s/email]}\n"
+		"  - {name: pool, rate: %.0f/s, max_wait: 5s, max_conns: %d, cgroups: [%s/pool]}\n"
+		"  - {name: refuse, rate: %.0f/s, max_wait: 0, cgroups: [%s/refuse]}\n",
+		e->name, e->pin_dir, e->pg_port, group_rate[G_PUSH], e->name, group_rate[G_EMAIL],
+		e->name, group_rate[G_POOL], POOL_MAX_CONNS, e->name, group_rate[G_REFUSE],
+		e->name);
+	return fclose(f) ? -errno : 0;
+}
+
+static bool bound(const struct e2e *e, __u64 cgroup_id)
+{
+	struct cruise_binding_key key = { .cgroup_id = cgroup_id };
+	struct cruise_binding v;
+
+	return !bpf_map_lookup_elem(e->maps.bindings, &key, &v);
+}
+
+/* The agent runs, its maps are pinned and every bound group's cgroup is in cruise_bindings. */
+static int wait_agent_ready(struct e2e *e)
+{
+	__u64 deadline = cruise_now_ns() + START_MS * NSEC_PER_MSEC;
+
+	while (cruise_now_ns() < deadline) {
+		int st, ready = 0;
+
+		if (waitpid(e->agent, &st, WNOHANG) == e->agent) {
+			e->agent = 0;
+			return -ECHILD;
+		}
+		if (!e->maps_open && !cruise_maps_open_pinned(&e->maps, e->pin_dir))
+			e->maps_open = true;
+		for (int g = 0; e->maps_open && g < G_FREE; g++)
+			ready += bound(e, e->cg[g].id);
+		if (ready == G_FREE)
+			return 0;
+		usleep(2000);
+	}
+	return -ETIMEDOUT;
+}
+
+static int e2e_teardown(void **state);
+
+static int e2e_setup(void **state)
+{
+	const char *pg_sh_start[6], *agent_argv[6];
+	char pg_sh[PATH_MAX + 32], agent[PATH_MAX + 32], port[8], setup_log[PATH_MAX + 16];
+	struct e2e *e = calloc(1, sizeof(*e));
+
+	if (!e)
+		return -1;
+	*state = e;
+	th_unique_name(e->name, sizeof(e->name), "cruise-e2e");
+	snprintf(e->dir, sizeof(e->dir), "/tmp/%s", e->name);
+	snprintf(e->pgdir, sizeof(e->pgdir), "%s/pg", e->dir);
+	snprintf(e->conf, sizeof(e->conf), "%s/cruise.yaml", e->dir);
+	snprintf(e->log, sizeof(e->log), "%s/agent.log", e->dir);
+	snprintf(e->pin_dir, sizeof(e->pin_dir), "/sys/fs/bpf/%s", e->name);
+	snprintf(setup_log, sizeof(setup_log), "%s/setup.log", e->dir);
+	snprintf(pg_sh, sizeof(pg_sh), "%s/../scripts/pg.sh", bin_dir);
+	snprintf(agent, sizeof(agent), "%s/cruise-agent", bin_dir);
+	/* the server runs as postgres: it must reach its dir */
+	if (mkdir(e->dir, 0755) && errno != EEXIST)
+		goto fail;
+
+	e->pg_port = free_port();
+	snprintf(port, sizeof(port), "%u", e->pg_port);
+	/* each session logged with the server's ms clock: what the server saw, when */
+	setenv("PG_EXTRA_OPTS", "-c log_connections=on -c log_line_prefix='%n '", 1);
+	pg_sh_start[0] = pg_sh;
+	pg_sh_start[1] = "start";
+	pg_sh_start[2] = e->pgdir;
+	pg_sh_start[3] = port;
+	pg_sh_start[4] = NULL;
+	if (run_script(pg_sh_start, setup_log)) {
+		dump_file("pg.sh", setup_log);
+		goto fail;
+	}
+	e->pg_started = true;
+
+	if (th_cgroup_create(&e->scope, NULL, e->name))
+		goto fail;
+	for (int g = 0; g < G_N; g++) {
+		if (th_cgroup_create(&e->cg[g], &e->scope, group_name[g]))
+			goto fail;
+		e->cg_made[g] = true;
+	}
+	if (write_config(e))
+		goto fail;
+	agent_argv[0] = agent;
+	agent_argv[1] = "--config";
+	agent_argv[2] = e->conf;
+	agent_argv[3] = "--log-format";
+	agent_argv[4] = "text";
+	agent_argv[5] = NULL;
+	e->agent = th_spawn(agent_argv, e->log, e->log);
+	if (e->agent < 0 || wait_agent_ready(e)) {
+		dump_file("agent log", e->log);
+		goto fail;
+	}
+	return 0;
+fail:
+	print_message("e2e setup failed: %s\n", strerror(errno));
+	e2e_teardown(state);
+	return -1;
+}
+
+static int e2e_teardown(void **state)
+{
+	struct e2e *e = *state;
+	char agent[PATH_MAX + 32], pg_sh[PATH_MAX + 32], log[PATH_MAX + 16];
+
+	if (!e)
+		return 0;
+	snprintf(agent, sizeof(agent), "%s/cruise-agent", bin_dir);
+	snprintf(pg_sh, sizeof(pg_sh), "%s/../scripts/pg.sh", bin_dir);
+	snprintf(log, sizeof(log), "%s/teardown.log", e->dir);
+	if (e->maps_open)
+		cruise_maps_close(&e->maps);
+	if (e->agent > 0) {
+		kill(e->agent, SIGTERM);
+		th_wait_exit(e->agent, 5000);
+	}
+	if (access(e->pin_dir, F_OK) == 0) {
+		const char *argv[] = { agent, "--uninstall", "--pin-dir", e->pin_dir, NULL };
+
+		run_script(argv, log);
+		rmdir(e->pin_dir);
+	}
+	if (e->pg_started) {
+		const char *argv[] = { pg_sh, "stop", e->pgdir, NULL };
+
+		run_script(argv, log);
+	}
+	for (int g = G_N - 1; g >= 0; g--)
+		if (e->cg_made[g])
+			th_cgroup_remove(&e->cg[g]);
+	if (e->scope.path[0])
+		th_cgroup_remove(&e->scope);
+	unlink(e->conf);
+	unlink(e->log);
+	unlink(log);
+	snprintf(log, sizeof(log), "%s/setup.log", e->dir);
+	unlink(log);
+	rmdir(e->dir);
+	free(e);
+	*state = NULL;
+	return 0;
+}
+
+/* counters of a medium (summed over CPUs), by name */
+static struct cruise_counters counters(const struct e2e *e, enum e2e_group g)
+{
+	struct cruise_snapshot *s = calloc(1, sizeof(*s));
+	struct cruise_counters c = { 0 };
+	bool found = false;
+
+	assert_non_null(s);
+	assert_int_equal(cruise_snapshot_read(&e->maps, s), 0);
+	for (unsigned int i = 0; i < s->n_media; i++) {
+		if (strcmp(s->media[i].cfg.name, group_name[g]))
+			continue;
+		c = s->media[i].c;
+		found = true;
+	}
+	free(s);
+	assert_true(found);
+	return c;
+}
+
+/* Clients of one group, run in a thread so that groups run side by side. */
+struct e2e_job {
+	pthread_t t;
+	struct pg_client client;
+	struct th_run_opts o;
+	struct th_run r;
+	int err;
+};
+
+static void *job_main(void *arg)
+{
+	struct e2e_job *j = arg;
+
+	j->err = th_run_clients(&j->o, &j->r);
+	return NULL;
+}
+
+static void job_init(struct e2e_job *j, const struct e2e *e, enum e2e_group g, int workers,
+		     __u64 duration_ns, __u64 start_at_ns)
+{
+	memset(j, 0, sizeof(*j));
+	conninfo(e, group_name[g], j->client.conninfo, sizeof(j->client.conninfo));
+	j->o.cgroup = e->cg[g].path;
+	j->o.workers = workers;
+	j->o.duration_ns = duration_ns;
+	j->o.max_per_worker = 4000;
+	j->o.start_at_ns = start_at_ns;
+	j->o.open_fn = pg_open;
+	j->o.close_fn = pg_close;
+	j->o.arg = &j->client;
+}
+
+static void job_start(struct e2e_job *j)
+{
+	assert_int_equal(pthread_create(&j->t, NULL, job_main, j), 0);
+}
+
+static void job_join(struct e2e_job *j)
+{
+	pthread_join(j->t, NULL);
+	assert_int_equal(j->err, 0);
+}
+
+static double pct(double got, double want)
+{
+	return 100 * (got - want) / want;
+}
+
+static __u64 latency_pctl(const struct th_run *r, double q)
+{
+	__u64 *v = calloc(r->n ? r->n : 1, sizeof(*v)), out;
+	int n = 0;
+
+	assert_non_null(v);
+	for (int i = 0; i < r->n; i++)
+		if (!r->conns[i].err)
+			v[n++] = r->conns[i].end_ns - r->conns[i].start_ns;
+	qsort(v, n, sizeof(*v), th_u64_compare);
+	out = n ? v[(size_t)((n - 1) * q)] : 0;
+	free(v);
+	return out;
+}
+
+/*
+ * The server's own record of a group's sessions: the times (ms, its clock) of its "connection
+ * authorized" log lines with the group's application_name, from after_ms on. Returns the count.
+ */
+static int server_sessions(const struct e2e *e, const char *app, double after_ms, double **out)
+{
+	char path[PATH_MAX + 16], needle[64];
+	char *text, *line, *save = NULL;
+	double *t = NULL;
+	int n = 0, cap = 0;
+
+	snprintf(path, sizeof(path), "%s/server.log", e->pgdir);
+	snprintf(needle, sizeof(needle), "application_name=%s", app);
+	text = th_slurp(path);
+	assert_non_null(text);
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		const char *rest = strstr(line, "connection authorized");
+		double ms;
+
+		if (!rest || !strstr(rest, needle) || sscanf(line, "%lf", &ms) != 1)
+			continue;
+		ms *= 1000; /* %n is seconds.milliseconds */
+		if (ms < after_ms)
+			continue;
+		if (n == cap) {
+			cap = cap ? 2 * cap : 256;
+			t = realloc(t, cap * sizeof(*t));
+			assert_non_null(t);
+		}
+		t[n++] = ms;
+	}
+	free(text);
+	*out = t;
+	return n;
+}
+
+/* The largest excess over rate x span + burst of sessions in any span between two sessions. */
+static double server_excess(const double *t, int n, double rate, double burst)
+{
+	double worst = -1e9;
+
+	for (int i = 0; i < n; i++)
+		for (int j = i; j < n; j++) {
+			double allowed = rate * (t[j] - t[i]) / 1000 + burst;
+
+			if (j - i + 1 - allowed > worst)
+				worst = j - i + 1 - allowed;
+		}
+	return worst;
+}
+
+static double wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* What a span may hold above rate x span + burst (see the header). */
+static double span_slack(double rate)
+{
+	double credit = ceil(3.0 * th_jiffy_ns() / NSEC_PER_SEC * rate);
+
+	return 1 + (credit > 1 ? credit : 1) + 1;
+}
+
+/*
+ * 1. Two media at different rates against one server, each within 2% of its own rate, the server
+ * never seeing more than rate x span + burst from either; an unbound group beside them runs its
+ * own schedule as it does with no cruise at all, and cruise counts none of its connects.
+ */
+static void test_two_media_and_unbound(void **state)
+{
+	struct e2e *e = *state;
+	const __u64 dur = 4 * NSEC_PER_SEC, free_period = NSEC_PER_SEC / 30;
+	struct e2e_job push, email, free_alone, free_beside;
+	struct cruise_counters before[G_FREE], after[G_FREE];
+	double since_ms = wall_ms(), rp, re, rf0, rf1;
+	__u64 start;
+	__u64 counted = 0;
+
+	/* the unbound group alone first: its unthrottled run */
+	job_init(&free_alone, e, G_FREE, 1, 2 * NSEC_PER_SEC, 0);
+	free_alone.o.period_ns = free_period;
+	job_start(&free_alone);
+	job_join(&free_alone);
+
+	for (int g = 0; g < G_FREE; g++)
+		before[g] = counters(e, g);
+	start = cruise_now_ns() + 200 * NSEC_PER_MSEC;
+	job_init(&push, e, G_PUSH, 4, dur, start);
+	job_init(&email, e, G_EMAIL, 2, dur, start);
+	job_init(&free_beside, e, G_FREE, 1, dur, start);
+	free_beside.o.period_ns = free_period;
+	job_start(&push);
+	job_start(&email);
+	job_start(&free_beside);
+	job_join(&push);
+	job_join(&email);
+	job_join(&free_beside);
+	for (int g = 0; g < G_FREE; g++) {
+		after[g] = counters(e, g);
+		counted += after[g].connections - before[g].connections;
+	}
+
+	rp = th_run_rate(&push.r);
+	re = th_run_rate(&email.r);
+	rf0 = th_run_rate(&free_alone.r);
+	rf1 = th_run_rate(&free_beside.r);
+	print_message("push: %d sessions, %.2f/s (%+.2f%% of %.0f/s), p50 %.1f ms, p99 %.1f ms\n",
+		      push.r.ok, rp, pct(rp, group_rate[G_PUSH]), group_rate[G_PUSH],
+		      latency_pctl(&push.r, 0.5) / 1e6, latency_pctl(&push.r, 0.99) / 1e6);
+	print_message("email: %d sessions, %.2f/s (%+.2f%% of %.0f/s), p50 %.1f ms, p99 %.1f ms\n",
+		      email.r.ok, re, pct(re, group_rate[G_EMAIL]), group_rate[G_EMAIL],
+		      latency_pctl(&email.r, 0.5) / 1e6, latency_pctl(&email.r, 0.99) / 1e6);
+	print_message("unbound: alone %.2f/s p50 %.2f ms p99 %.2f ms; beside %.2f/s p50 %.2f ms "
+		      "p99 %.2f ms (schedule 30/s)\n",
+		      rf0, latency_pctl(&free_alone.r, 0.5) / 1e6,
+		      latency_pctl(&free_alone.r, 0.99) / 1e6, rf1,
+		      latency_pctl(&free_beside.r, 0.5) / 1e6,
+		      latency_pctl(&free_beside.r, 0.99) / 1e6);
+
+	assert_int_equal(push.r.failed, 0);
+	assert_int_equal(email.r.failed, 0);
+	assert_true(fabs(pct(rp, group_rate[G_PUSH])) <= 100 * RATE_TOL);
+	assert_true(fabs(pct(re, group_rate[G_EMAIL])) <= 100 * RATE_TOL);
+	/* cruise saw exactly the bound groups' connects: none of the unbound group's */
+	assert_true(counted == (__u64)(push.r.n + email.r.n));
+	assert_int_equal(free_alone.r.failed, 0);
+	assert_int_equal(free_beside.r.failed, 0);
+	assert_true(fabs(pct(rf0, 30)) <= 100 * RATE_TOL);
+	assert_true(fabs(pct(rf1, 30)) <= 100 * RATE_TOL);
+
+	/* what the server saw, by its own log */
+	for (int g = G_PUSH; g <= G_EMAIL; g++) {
+		const struct th_run *r = g == G_PUSH ? &push.r : &email.r;
+		double *t, excess;
+		int n = server_sessions(e, group_name[g], since_ms - 1000, &t);
+
+		excess = server_excess(t, n, group_rate[g], 0);
+		print_message("server saw %d %s sessions; worst span excess over rate x span + burst "
+			      "%.2f (allowed %.0f)\n",
+			      n, group_name[g], excess, span_slack(group_rate[g]));
+		assert_int_equal(n, r->ok);
+		assert_true(excess <= span_slack(group_rate[g]));
+		free(t);
+	}
+	th_run_free(&push.r);
+	th_run_free(&email.r);
+	th_run_free(&free_alone.r);
+	th_run_free(&free_beside.r);
+}
+
+/* pg_stat_activity's count of the pool group's sessions, polled until stop */
+struct pool_watch {
+	pthread_t t;
+	PGconn *pg;
+	volatile bool stop;
+	int max, samples, at_max;
+	char err[256];
+};
+
+static void *watch_main(void *arg)
+{
+	struct pool_watch *w = arg;
+
+	while (!w->stop) {
+		PGresult *res = PQexec(w->pg, "SELECT count(*) FROM pg_stat_activity "
+					      "WHERE application_name = 'pool'");
+		int n;
+
+		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+			snprintf(w->err, sizeof(w->err), "%s", PQerrorMessage(w->pg));
+			PQclear(res);
+			break;
+		}
+		n = atoi(PQgetvalue(res, 0, 0));
+		PQclear(res);
+		w->samples++;
+		if (n > w->max)
+			w->max = n;
+		w->at_max += n == POOL_MAX_CONNS;
+		usleep(2000);
+	}
+	return NULL;
+}
+
+/*
+ * 2. max_conns: six workers that each hold a session 150 ms want six at once; the server's
+ * pg_stat_activity never shows more than the limit (3) for the group, and does reach it. The
+ * connects over the limit fail at once, each counted once.
+ */
+static void test_max_conns_server_view(void **state)
+{
+	struct e2e *e = *state;
+	struct pool_watch w = { 0 };
+	struct cruise_counters c0, c1;
+	struct e2e_job pool;
+	char info[256];
+
+	conninfo(e, "cruise-e2e-watch", info, sizeof(info));
+	w.pg = PQconnectdb(info); /* from outside the bound cgroups: not paced */
+	assert_int_equal(PQstatus(w.pg), CONNECTION_OK);
+	c0 = counters(e, G_POOL);
+	job_init(&pool, e, G_POOL, 6, 3 * NSEC_PER_SEC, 0);
+	pool.o.hold_open_ns = 150 * NSEC_PER_MSEC;
+	pool.o.period_ns = 20 * NSEC_PER_MSEC; /* a refused worker retries on its schedule */
+	pool.o.max_per_worker = 200;
+	assert_int_equal(pthread_create(&w.t, NULL, watch_main, &w), 0);
+	job_start(&pool);
+	job_join(&pool);
+	w.stop = true;
+	pthread_join(w.t, NULL);
+	PQfinish(w.pg);
+	c1 = counters(e, G_POOL);
+
+	print_message("pool: %d sessions, %d refused; pg_stat_activity max %d over %d samples "
+		      "(%d at the limit %d); refused_max_conns +%llu\n",
+		      pool.r.ok, pool.r.failed, w.max, w.samples, w.at_max, POOL_MAX_CONNS,
+		      (unsigned long long)(c1.refused_max_conns - c0.refused_max_conns));
+	assert_string_equal(w.err, "");
+	assert_true(w.samples > 100);
+	assert_true(w.max <= POOL_MAX_CONNS);
+	assert_true(w.at_max > 0);
+	assert_true(pool.r.ok > 0);
+	assert_true(pool.r.failed > 0);
+	for (int i = 0; i < pool.r.n; i++)
+		if (pool.r.conns[i].err)
+			assert_int_equal(pool.r.conns[i].err, ECONNREFUSED);
+	assert_true(c1.refused_max_conns - c0.refused_max_conns == (__u64)pool.r.failed);
+	th_run_free(&pool.r);
+}
+
+/* Run psql once in the refuse group; its exit code, its stderr in err. */
+static int psql_once(const struct e2e *e, char *err, size_t len)
+{
+	char cmd[PATH_MAX * 2], out[PATH_MAX + 16];
+	const char *argv[] = { "sh", "-c", cmd, NULL };
+	char *text;
+	int st;
+
+	snprintf(out, sizeof(out), "%s/psql.err", e->dir);
+	unlink(out);
+	snprintf(cmd, sizeof(cmd),
+		 "echo $$ > %s/cgroup.procs && exec psql -X -h 127.0.0.1 -p %u -U postgres "
+		 "-d postgres -Atc 'SELECT 1'",
+		 e->cg[G_REFUSE].path, e->pg_port);
+	st = th_wait_exit(th_spawn(argv, "/dev/null", out), 30000);
+	text = th_slurp(out);
+	assert_non_null(text);
+	snprintf(err, len, "%s", text);
+	free(text);
+	unlink(out);
+	return st >= 0 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int refusal_lines(const struct e2e *e)
+{
+	char *text = th_slurp(e->log);
+	int n = 0;
+
+	assert_non_null(text);
+	for (char *p = text; (p = strstr(p, "connect refused medium=refuse ")); p++)
+		n++;
+	free(text);
+	return n;
+}
+
+/*
+ * 3. Refused connects: psql run back to back in a group at 2/s with no wait allowed; every
+ * refused one fails with the kernel's plain "Connection refused" (the medium's errno), and each
+ * is one event: one agent log line and one count.
+ */
+static void test_refusal_client_error(void **state)
+{
+	struct e2e *e = *state;
+	struct cruise_counters c0, c1;
+	int ok = 0, refused = 0, lines0 = refusal_lines(e), lines;
+	__u64 t0 = cruise_now_ns(), deadline;
+	double elapsed;
+	char err[2048];
+
+	c0 = counters(e, G_REFUSE);
+	for (int i = 0; i < 6; i++) {
+		int rc = psql_once(e, err, sizeof(err));
+
+		if (rc == 0) {
+			ok++;
+			continue;
+		}
+		print_message("psql exit %d: %s", rc, err);
+		assert_int_equal(rc, 2); /* psql: the connection to the server failed */
+		assert_non_null(strstr(err, "Connection refused"));
+		refused++;
+	}
+	elapsed = (double)(cruise_now_ns() - t0) / NSEC_PER_SEC;
+	c1 = counters(e, G_REFUSE);
+	/* the agent logs each event as it reads the ring buffer: wait for them, bounded */
+	deadline = cruise_now_ns() + 2 * NSEC_PER_SEC;
+	while ((lines = refusal_lines(e) - lines0) < refused && cruise_now_ns() < deadline)
+		usleep(2000);
+	print_message("refuse: %d psql in %.3f s: %d connected, %d refused; %d log lines, "
+		      "refused_max_wait +%llu\n",
+		      ok + refused, elapsed, ok, refused, lines,
+		      (unsigned long long)(c1.refused_max_wait - c0.refused_max_wait));
+	assert_true(refused > 0);
+	assert_true(ok >= 1);
+	assert_true(ok <= 1 + ceil(elapsed * group_rate[G_REFUSE]));
+	assert_true(c1.refused_max_wait - c0.refused_max_wait == (__u64)refused);
+	assert_int_equal(lines, refused);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_two_media_and_unbound),
+		cmocka_unit_test(test_max_conns_server_view),
+		cmocka_unit_test(test_refusal_client_error),
+	};
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+	if (n <= 0)
+		return 1;
+	exe[n] = '\0';
+	snprintf(bin_dir, sizeof(bin_dir), "%s", dirname(exe));
+	return cmocka_run_group_tests(tests, e2e_setup, e2e_teardown);
+}
