@@ -21,7 +21,8 @@ AGENT_SRCS := agent/units.c agent/config.c agent/snapshot.c agent/exposition.c a
 AGENT_OBJS := $(patsubst agent/%.c,$(OUTPUT)/%.o,$(AGENT_SRCS))
 LDLIBS_AGENT := $(LDLIBS_BPF) -lcyaml -lyaml -lmicrohttpd -lpthread
 BINS := $(OUTPUT)/cruise-agent $(OUTPUT)/cruisectl
-KERNEL_TESTS := test_pacing test_policy test_agent_parts test_agent test_cruisectl test_e2e_pg
+KERNEL_TESTS := test_pacing test_policy test_agent_parts test_agent test_cruisectl test_e2e_pg \
+	test_demo
 TEST_BINS := $(OUTPUT)/test_gcra $(OUTPUT)/test_egress $(OUTPUT)/test_units $(OUTPUT)/test_config \
 	$(addprefix $(OUTPUT)/,$(KERNEL_TESTS))
 FUZZERS := $(OUTPUT)/fuzz_units $(OUTPUT)/fuzz_config
@@ -84,6 +85,7 @@ $(OUTPUT)/test_agent: $(OUTPUT)/cruise-agent
 $(OUTPUT)/test_cruisectl: $(OUTPUT)/cruisectl
 # ... and a real PostgreSQL, through libpq
 $(OUTPUT)/test_e2e_pg: $(OUTPUT)/cruise-agent
+$(OUTPUT)/test_demo: $(OUTPUT)/cruise-agent $(OUTPUT)/cruisectl
 $(OUTPUT)/test_e2e_pg: CFLAGS += $(shell pkg-config --cflags libpq)
 $(OUTPUT)/test_e2e_pg: LDLIBS_TEST += $(shell pkg-config --libs libpq)
 
