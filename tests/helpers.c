@@ -549,3 +549,26 @@ int th_wait_exit(pid_t pid, int timeout_ms)
 	waitpid(pid, &status, 0);
 	return -1;
 }
+
+struct th_env *th_env_new(void)
+{
+	struct th_env *e = calloc(1, sizeof(*e));
+	int err;
+
+	if (!e)
+		return NULL;
+	err = th_env_setup(e);
+	if (err) {
+		fprintf(stderr, "th_env_setup: %s\n", strerror(-err));
+		free(e);
+		return NULL;
+	}
+	return e;
+}
+
+void th_env_free(struct th_env *e)
+{
+	if (e)
+		th_env_teardown(e);
+	free(e);
+}

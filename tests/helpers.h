@@ -125,6 +125,9 @@ struct th_env {
 
 int th_env_setup(struct th_env *e);
 void th_env_teardown(struct th_env *e);
+/* For cmocka setups: a set-up environment (the error printed), or NULL; th_env_free tears down. */
+struct th_env *th_env_new(void);
+void th_env_free(struct th_env *e);
 /* Create a worker cgroup under the scope (or under parent) and bind it to medium (-1: unbound). */
 int th_env_worker_cgroup(struct th_env *e, struct th_cgroup *cg, const struct th_cgroup *parent,
 			 int medium);

@@ -364,19 +364,8 @@ static long long json_num_near(const char *doc, const char *needle, const char *
 
 static int env_setup(void **state)
 {
-	struct th_env *e = calloc(1, sizeof(*e));
-	int err;
-
-	if (!e)
-		return -1;
-	err = th_env_setup(e);
-	if (err) {
-		fprintf(stderr, "th_env_setup: %s\n", strerror(-err));
-		free(e);
-		return -1;
-	}
-	*state = e;
-	return 0;
+	*state = th_env_new();
+	return *state ? 0 : -1;
 }
 
 /* Runs even when the test failed: cgroups, pins and links go. */
@@ -387,9 +376,7 @@ static int env_teardown(void **state)
 	if (empty_dir[0])
 		rmdir(empty_dir);
 	empty_dir[0] = '\0';
-	if (e)
-		th_env_teardown(e);
-	free(e);
+	th_env_free(e);
 	return 0;
 }
 

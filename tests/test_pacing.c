@@ -57,36 +57,17 @@
 /* linux/tcp.h: an unheld socket's first SYN timeout (TCP_TIMEOUT_INIT) */
 #define TCP_TIMEOUT_INIT_SEC 1
 
-struct pacing {
-	struct th_env e;
-};
-
 /* Per test: a fresh load, scope and listeners, so that no test sees another's medium state. */
 static int env_setup(void **state)
 {
-	struct pacing *p = calloc(1, sizeof(*p));
-	int err;
-
-	if (!p)
-		return -1;
-	err = th_env_setup(&p->e);
-	if (err) {
-		fprintf(stderr, "th_env_setup: %s\n", strerror(-err));
-		free(p);
-		return -1;
-	}
-	*state = p;
-	return 0;
+	*state = th_env_new();
+	return *state ? 0 : -1;
 }
 
 /* Runs even when the test failed: cgroups, pins and links go. */
 static int env_teardown(void **state)
 {
-	struct pacing *p = *state;
-
-	if (p)
-		th_env_teardown(&p->e);
-	free(p);
+	th_env_free(*state);
 	return 0;
 }
 
@@ -193,8 +174,7 @@ static double run_paced(const struct th_run_opts *o, double rate, struct th_run 
 /* 1. The achieved rate is the configured one, for one and for many clients, IPv4 and IPv6. */
 static void test_rate_accuracy(void **state)
 {
-	struct pacing *p = *state;
-	struct th_env *e = &p->e;
+	struct th_env *e = *state;
 	const struct {
 		double rate;
 		int workers;
@@ -262,8 +242,7 @@ static __u64 hold_excess_jiffies(__u64 wait_ns, __u64 jiffy, struct cruise_hold_
 static void test_wait_bound(void **state)
 {
 	static const __u64 waits_ms[] = { 20, 100, 240, 500, 1000, 1200, 2000 };
-	struct pacing *p = *state;
-	struct th_env *e = &p->e;
+	struct th_env *e = *state;
 	__u64 jiffy = th_jiffy_ns();
 	struct th_cgroup cg;
 
@@ -534,8 +513,7 @@ static __u64 kernel_syn_give_up(__u64 base, __u32 retries, __u32 linear, __u64 h
 /* 3. A held connect to a destination that drops SYNs gives up no later than unheld + its wait. */
 static void test_dead_destination(void **state)
 {
-	struct pacing *p = *state;
-	struct th_env *e = &p->e;
+	struct th_env *e = *state;
 	__u64 jiffy = th_jiffy_ns(), hz = NSEC_PER_SEC / jiffy, wait = 300 * NSEC_PER_MSEC;
 	int to_parent[2], from_parent[2], status = 0, rerr, syncnt;
 	__u64 unheld, held, tol, steps, unheld_steps, held_model, unheld_model, cruise_model;
@@ -620,8 +598,7 @@ static void test_dead_destination(void **state)
 /* 4. Non-blocking connects are held the same way: the rate holds and the schedule spaces them. */
 static void test_nonblocking(void **state)
 {
-	struct pacing *p = *state;
-	struct th_env *e = &p->e;
+	struct th_env *e = *state;
 	double rate = 20;
 	struct th_cgroup cg;
 	struct th_run r;
@@ -646,8 +623,7 @@ static void test_nonblocking(void **state)
 /* 5. An IPv6 socket to ::ffff:127.0.0.1 is paced by the 127.0.0.1/32 target's medium. */
 static void test_v4_mapped(void **state)
 {
-	struct pacing *p = *state;
-	struct th_env *e = &p->e;
+	struct th_env *e = *state;
 	struct cruise_counters c;
 	double rate = 50;
 	struct th_cgroup cg;
@@ -723,8 +699,7 @@ static double rate_between(const struct th_run *r, __u64 from, __u64 to, int *co
 /* 6. A rate change mid-stream keeps the schedule: no burst, and the new rate at once. */
 static void test_rate_change(void **state)
 {
-	struct pacing *p = *state;
-	struct th_env *e = &p->e;
+	struct th_env *e = *state;
 	double rate0 = 50, rate1 = 100, got0, got1;
 	__u64 window = 100 * NSEC_PER_MSEC, start, end_all = 0;
 	int n0, n1, in_window, max_in_window;
@@ -777,8 +752,7 @@ static void test_rate_change(void **state)
 /* 7. The medium's counters match what the clients did, and every connection is released. */
 static void test_counters(void **state)
 {
-	struct pacing *p = *state;
-	struct th_env *e = &p->e;
+	struct th_env *e = *state;
 	struct cruise_medium_state st;
 	struct cruise_counters c;
 	double rate = 100;

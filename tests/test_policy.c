@@ -346,7 +346,7 @@ static int ev_collect(struct th_env *e, struct ev_list *l)
 /* per-test state: everything a failed test leaves is released by the teardown */
 
 struct pol {
-	struct th_env e;
+	struct th_env *e;
 	struct th_listener extra; /* a listener that is not a target */
 	struct rst_listener rst;
 	int dead_fd;		  /* holds a port on which nothing listens */
@@ -359,14 +359,12 @@ struct pol {
 static int pol_setup(void **state)
 {
 	struct pol *p = calloc(1, sizeof(*p));
-	int err;
 
 	if (!p)
 		return -1;
 	p->extra.fd = p->rst.l.fd = p->dead_fd = -1;
-	err = th_env_setup(&p->e);
-	if (err) {
-		fprintf(stderr, "th_env_setup: %s\n", strerror(-err));
+	p->e = th_env_new();
+	if (!p->e) {
 		free(p);
 		return -1;
 	}
@@ -384,7 +382,7 @@ static int pol_teardown(void **state)
 	th_listener_stop(&p->extra);
 	if (p->dead_fd >= 0)
 		close(p->dead_fd);
-	th_env_teardown(&p->e);
+	th_env_free(p->e);
 	for (size_t i = 0; i < sizeof(p->runs) / sizeof(p->runs[0]); i++)
 		th_run_free(&p->runs[i]);
 	for (size_t i = 0; i < sizeof(p->pruns) / sizeof(p->pruns[0]); i++)
@@ -479,7 +477,7 @@ static void test_refusal_max_wait(void **state)
 	const double rate = 10;
 	const __u64 interval = NSEC_PER_SEC / 10, max_wait = 150 * NSEC_PER_MSEC;
 	struct pol *p = *state;
-	struct th_env *e = &p->e;
+	struct th_env *e = p->e;
 	struct th_cgroup cg, cg_def;
 	struct pol_opts o = {
 		.addr = "127.0.0.1",
@@ -619,7 +617,7 @@ static void test_max_conns(void **state)
 	const __u32 max_conns = 3;
 	const __u64 hold = 200 * NSEC_PER_MSEC;
 	struct pol *p = *state;
-	struct th_env *e = &p->e;
+	struct th_env *e = p->e;
 	struct pol_run *pr = &p->pruns[0];
 	struct th_run *r = &pr->r;
 	struct th_cgroup cg;
@@ -732,7 +730,7 @@ static void assert_released(struct th_env *e, __u32 medium, const char *what, in
 static void test_open_count_churn(void **state)
 {
 	struct pol *p = *state;
-	struct th_env *e = &p->e;
+	struct th_env *e = p->e;
 	struct pol_job *j = p->jobs;
 	struct th_cgroup cga, cgb, cgc, cgd;
 	uint16_t dport = 0;
@@ -897,7 +895,7 @@ static void test_released_at_tcp_close(void **state)
 	/* room for the established ones only: kept dead sockets would take it if still counted */
 	const __u32 max_conns = KEEP_EST;
 	struct pol *p = *state;
-	struct th_env *e = &p->e;
+	struct th_env *e = p->e;
 	struct keep_result *res, kept;
 	struct pollfd rp;
 	struct th_cgroup cg;
@@ -971,7 +969,7 @@ static void test_two_media_independent(void **state)
 {
 	const double rate0 = 20, rate1 = 80;
 	struct pol *p = *state;
-	struct th_env *e = &p->e;
+	struct th_env *e = p->e;
 	struct pol_job *j = p->jobs;
 	struct th_cgroup cg0, cg1;
 
@@ -1010,7 +1008,7 @@ static void test_child_cgroup_inherits(void **state)
 {
 	const double rate = 30;
 	struct pol *p = *state;
-	struct th_env *e = &p->e;
+	struct th_env *e = p->e;
 	struct th_run *r = &p->runs[0];
 	struct th_cgroup parent, child;
 	struct th_run_opts o = {
@@ -1045,7 +1043,7 @@ static void test_not_touched(void **state)
 {
 	const double rate = 10;
 	struct pol *p = *state;
-	struct th_env *e = &p->e;
+	struct th_env *e = p->e;
 	struct th_cgroup bound, unbound;
 	struct th_run_opts o = {
 		.addr = "127.0.0.1",
@@ -1094,7 +1092,7 @@ static void test_dry_run(void **state)
 {
 	const double rate = 10;
 	struct pol *p = *state;
-	struct th_env *e = &p->e;
+	struct th_env *e = p->e;
 	struct th_run *r = &p->runs[0];
 	struct th_cgroup cg;
 	struct th_run_opts o = {
@@ -1164,7 +1162,7 @@ static void test_ipv6(void **state)
 {
 	const double rate = 40;
 	struct pol *p = *state;
-	struct th_env *e = &p->e;
+	struct th_env *e = p->e;
 	struct th_run *r = &p->runs[0];
 	struct pol_run *pr6 = &p->pruns[0], *prm = &p->pruns[1];
 	struct th_cgroup cg, cgr;
