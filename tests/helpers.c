@@ -177,7 +177,7 @@ static int th_connect_once(const struct th_run_opts *o, const struct sockaddr_st
 	int type = (o->udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC;
 	int fd, err = 0;
 
-	if (o->nonblocking)
+	if (o->nonblocking || o->abandon)
 		type |= SOCK_NONBLOCK;
 	fd = socket(ss->ss_family, type, 0);
 	if (fd < 0)
@@ -187,7 +187,7 @@ static int th_connect_once(const struct th_run_opts *o, const struct sockaddr_st
 			err = errno;
 	} else if (connect(fd, (const struct sockaddr *)ss, len)) {
 		err = errno;
-		if (err == EINPROGRESS) {
+		if (err == EINPROGRESS && !o->abandon) {
 			struct pollfd p = { .fd = fd, .events = POLLOUT };
 			socklen_t elen = sizeof(err);
 
@@ -245,6 +245,8 @@ static void th_worker(const struct th_run_opts *o, int w, struct th_conn *slots)
 			o->close_fn(conn);
 		if (fd >= 0)
 			close(fd);
+		if (c->err && o->fail_pause_ns)
+			th_sleep_until(cruise_now_ns() + o->fail_pause_ns);
 	}
 	_exit(0);
 }
@@ -260,36 +262,38 @@ int th_run_clients(const struct th_run_opts *o, struct th_run *r)
 {
 	size_t per = o->max_per_worker, total = per * o->workers;
 	struct th_conn *shared;
-	pid_t *pids;
-	int err = 0, w;
+	int err = 0;
 
 	memset(r, 0, sizeof(*r));
+	if (o->workers < 1 || o->max_per_worker < 1)
+		return -EINVAL;
 	shared = mmap(NULL, total * sizeof(*shared), PROT_READ | PROT_WRITE,
 		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (shared == MAP_FAILED)
 		return -errno;
-	pids = calloc(o->workers, sizeof(*pids));
-	if (!pids) {
+	r->pids = calloc(o->workers, sizeof(*r->pids));
+	if (!r->pids) {
 		munmap(shared, total * sizeof(*shared));
 		return -ENOMEM;
 	}
-	for (w = 0; w < o->workers; w++) {
-		pids[w] = fork();
-		if (pids[w] == 0)
+	for (int w = 0; w < o->workers; w++) {
+		pid_t pid = fork();
+
+		if (pid == 0)
 			th_worker(o, w, shared + per * w);
-		if (pids[w] < 0) {
+		if (pid < 0) {
 			err = -errno;
 			break;
 		}
+		r->pids[r->npids++] = pid;
 	}
-	for (int i = 0; i < w; i++) {
+	for (int i = 0; i < r->npids; i++) {
 		int status;
 
-		if (waitpid(pids[i], &status, 0) < 0 || !WIFEXITED(status) ||
+		if (waitpid(r->pids[i], &status, 0) < 0 || !WIFEXITED(status) ||
 		    WEXITSTATUS(status))
 			err = err ? err : -ECHILD;
 	}
-	free(pids);
 	r->conns = calloc(total ? total : 1, sizeof(*r->conns));
 	if (!r->conns) {
 		munmap(shared, total * sizeof(*shared));
@@ -321,7 +325,61 @@ int th_run_clients(const struct th_run_opts *o, struct th_run *r)
 void th_run_free(struct th_run *r)
 {
 	free(r->conns);
+	free(r->pids);
 	r->conns = NULL;
+	r->pids = NULL;
+	r->npids = 0;
+}
+
+bool th_run_has_pid(const struct th_run *r, pid_t pid)
+{
+	for (int i = 0; i < r->npids; i++)
+		if (r->pids[i] == pid)
+			return true;
+	return false;
+}
+
+static void *th_job_main(void *arg)
+{
+	struct th_job *j = arg;
+
+	j->err = th_run_clients(&j->o, &j->r);
+	return NULL;
+}
+
+int th_job_start(struct th_job *j)
+{
+	if (pthread_create(&j->thread, NULL, th_job_main, j))
+		return -EAGAIN;
+	j->started = true;
+	return 0;
+}
+
+int th_job_join(struct th_job *j)
+{
+	if (!j->started)
+		return 0;
+	pthread_join(j->thread, NULL);
+	j->started = false;
+	return j->err;
+}
+
+int th_jobs_run(struct th_job *jobs, int n)
+{
+	__u64 start = cruise_now_ns() + 100 * 1000000ULL; /* every process forked by then */
+	int err = 0;
+
+	for (int i = 0; i < n && !err; i++) {
+		jobs[i].o.start_at_ns = start;
+		err = th_job_start(&jobs[i]);
+	}
+	/* all joined, so no client outlives the call */
+	for (int i = 0; i < n; i++) {
+		int e = th_job_join(&jobs[i]);
+
+		err = err ? err : e;
+	}
+	return err;
 }
 
 int th_u64_compare(const void *a, const void *b)

@@ -65,6 +65,8 @@ struct th_run_opts {
 	__u64 duration_ns; /* each worker stops starting connects after this */
 	int max_per_worker; /* bound on connects per worker */
 	bool nonblocking;   /* connect with O_NONBLOCK and poll for completion */
+	bool abandon;	    /* O_NONBLOCK connect closed at once, still in progress (EINPROGRESS) */
+	__u64 fail_pause_ns; /* pause after a failed connect, as a client's retry would */
 	bool udp;	    /* send one UDP datagram per iteration instead of connecting TCP */
 	__u64 hold_open_ns; /* keep each connection open this long before closing */
 	__u64 start_at_ns;  /* CLOCK_MONOTONIC time to start at (0: now) */
@@ -80,11 +82,30 @@ struct th_run {
 	int ok;
 	int failed;
 	__u64 first_end_ns, last_end_ns;
+	pid_t *pids; /* the workers' (events name them) */
+	int npids;
 };
 
 /* Run the clients in forked processes; every loop is bounded by count and time. */
 int th_run_clients(const struct th_run_opts *o, struct th_run *r);
 void th_run_free(struct th_run *r);
+/* Was pid one of the run's workers? */
+bool th_run_has_pid(const struct th_run *r, pid_t pid);
+
+/* A client run in a thread of its own, beside others or while the test does something else. */
+struct th_job {
+	struct th_run_opts o;
+	struct th_run r;
+	int err; /* th_run_clients' */
+	pthread_t thread;
+	bool started;
+};
+
+int th_job_start(struct th_job *j);
+/* Wait for the run (every client exits by its bounds); returns its error. */
+int th_job_join(struct th_job *j);
+/* Run jobs[0..n) together from one start_at_ns; returns the first error. */
+int th_jobs_run(struct th_job *jobs, int n);
 
 /* Achieved rate of successful connects: 1 / least-squares slope of their completion times. */
 double th_run_rate(const struct th_run *r);

@@ -60,15 +60,6 @@
 
 static char agent_bin[PATH_MAX];
 
-/* Clients run in a thread while the test drives the agent. */
-struct bg_run {
-	pthread_t t;
-	bool running;
-	struct th_run_opts o;
-	struct th_run r;
-	int err;
-};
-
 struct env {
 	char name[64]; /* unique: the scope cgroup's and the pin dir's name */
 	struct th_cgroup scope;
@@ -87,7 +78,7 @@ struct env {
 	int agent_status; /* when the agent exited on its own */
 	struct cruise_maps maps;
 	bool maps_open;
-	struct bg_run bg;
+	struct th_job bg; /* clients run while the test drives the agent */
 };
 
 /* small utilities */
@@ -631,29 +622,6 @@ static void run_opts(struct th_run_opts *o, const struct env *e, const char *cgr
 	o->max_per_worker = (int)(2 * max_rate * duration_ns / NSEC_PER_SEC / workers) + 8;
 }
 
-static void *bg_main(void *arg)
-{
-	struct bg_run *b = arg;
-
-	b->err = th_run_clients(&b->o, &b->r);
-	return NULL;
-}
-
-/* Start the clients in a thread; they begin at o->start_at_ns. */
-static void bg_start(struct bg_run *b)
-{
-	assert_int_equal(pthread_create(&b->t, NULL, bg_main, b), 0);
-	b->running = true;
-}
-
-static void bg_join(struct bg_run *b)
-{
-	if (!b->running)
-		return;
-	pthread_join(b->t, NULL);
-	b->running = false;
-}
-
 /* Rate of the successful connects that completed in [from, to), their count and span. */
 static double rate_in(const struct th_run *r, __u64 from, __u64 to, int *n, __u64 *span)
 {
@@ -804,7 +772,7 @@ static int env_teardown(void **state)
 
 	if (!e)
 		return 0;
-	bg_join(&e->bg);
+	th_job_join(&e->bg);
 	th_run_free(&e->bg.r);
 	agent_kill(e, SIGKILL);
 	if (e->maps_open)
@@ -888,7 +856,7 @@ static void test_bind_new_cgroup(void **state)
 static void reload_check(struct env *e, bool sighup)
 {
 	__u64 start, t_change, t_reload, t_end;
-	struct bg_run *b = &e->bg;
+	struct th_job *b = &e->bg;
 	char text[2048], line[8192];
 	struct th_cgroup *w;
 	int burst, n_before, at, hup_at;
@@ -904,7 +872,7 @@ static void reload_check(struct env *e, bool sighup)
 	run_opts(&b->o, e, w->path, WORKERS, 3000 * NSEC_PER_MSEC, 80);
 	start = now_ns() + 100 * NSEC_PER_MSEC;
 	b->o.start_at_ns = start;
-	bg_start(b);
+	assert_int_equal(th_job_start(b), 0);
 
 	sleep_until(start + 600 * NSEC_PER_MSEC);
 	conf_text(e, text, sizeof(text), "80/s", NULL);
@@ -939,7 +907,7 @@ static void reload_check(struct env *e, bool sighup)
 	assert_true(t_reload < t_change + NSEC_PER_SEC);
 	assert_true(agent_alive(e));
 
-	bg_join(b);
+	th_job_join(b);
 	assert_int_equal(b->err, 0);
 	print_errors(&b->r);
 	assert_int_equal(b->r.failed, 0);
@@ -972,7 +940,7 @@ static void test_reload_on_sighup(void **state)
 static void test_sigkill_keeps_pacing(void **state)
 {
 	struct env *e = *state;
-	struct bg_run *b = &e->bg;
+	struct th_job *b = &e->bg;
 	struct cruise_counters c;
 	char text[2048], path[PATH_MAX + 32], series[128];
 	__u64 start, t_kill;
@@ -987,7 +955,7 @@ static void test_sigkill_keeps_pacing(void **state)
 	run_opts(&b->o, e, w->path, WORKERS, 3000 * NSEC_PER_MSEC, 50);
 	start = now_ns() + 100 * NSEC_PER_MSEC;
 	b->o.start_at_ns = start;
-	bg_start(b);
+	assert_int_equal(th_job_start(b), 0);
 	sleep_until(start + 1000 * NSEC_PER_MSEC);
 	assert_int_equal(kill(e->agent, SIGKILL), 0);
 	assert_true(waitpid(e->agent, NULL, 0) == e->agent);
@@ -997,7 +965,7 @@ static void test_sigkill_keeps_pacing(void **state)
 	snprintf(path, sizeof(path), "%s/links/cruise_connect4", e->pin_dir);
 	assert_int_equal(access(path, F_OK), 0);
 
-	bg_join(b);
+	th_job_join(b);
 	assert_int_equal(b->err, 0);
 	print_errors(&b->r);
 	assert_int_equal(b->r.failed, 0);

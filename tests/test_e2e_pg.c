@@ -56,6 +56,11 @@ static const char *const group_name[G_N] = { "push", "email", "pool", "refuse", 
 static const double group_rate[G_N] = { 100, 20, 1000, 2, 0 };
 #define POOL_MAX_CONNS 3
 
+/* libpq worker sessions: the group's application_name shows in the server's log and views */
+struct pg_client {
+	char conninfo[256];
+};
+
 struct e2e {
 	char name[64];
 	char dir[256];	      /* our temp dir: /tmp/NAME */
@@ -71,14 +76,10 @@ struct e2e {
 	pid_t agent;
 	struct cruise_maps maps;
 	bool maps_open;
+	struct pg_client client[G_N];
 };
 
 static char bin_dir[PATH_MAX];
-
-/* libpq worker sessions: the group's application_name shows in the server's log and views */
-struct pg_client {
-	char conninfo[256];
-};
 
 static int pg_open(void *arg, int worker, void **conn)
 {
@@ -238,6 +239,8 @@ static int e2e_setup(void **state)
 		goto fail;
 	}
 	e->pg_started = true;
+	for (int g = 0; g < G_N; g++)
+		conninfo(e, group_name[g], e->client[g].conninfo, sizeof(e->client[g].conninfo));
 
 	if (th_cgroup_create(&e->scope, NULL, e->name))
 		goto fail;
@@ -329,47 +332,18 @@ static struct cruise_counters counters(const struct e2e *e, enum e2e_group g)
 	return c;
 }
 
-/* Clients of one group, run in a thread so that groups run side by side. */
-struct e2e_job {
-	pthread_t t;
-	struct pg_client client;
-	struct th_run_opts o;
-	struct th_run r;
-	int err;
-};
-
-static void *job_main(void *arg)
-{
-	struct e2e_job *j = arg;
-
-	j->err = th_run_clients(&j->o, &j->r);
-	return NULL;
-}
-
-static void job_init(struct e2e_job *j, const struct e2e *e, enum e2e_group g, int workers,
-		     __u64 duration_ns, __u64 start_at_ns)
+/* A group's clients: libpq sessions as the group's application, from the group's cgroup. */
+static void job_init(struct th_job *j, struct e2e *e, enum e2e_group g, int workers,
+		     __u64 duration_ns)
 {
 	memset(j, 0, sizeof(*j));
-	conninfo(e, group_name[g], j->client.conninfo, sizeof(j->client.conninfo));
 	j->o.cgroup = e->cg[g].path;
 	j->o.workers = workers;
 	j->o.duration_ns = duration_ns;
 	j->o.max_per_worker = 4000;
-	j->o.start_at_ns = start_at_ns;
 	j->o.open_fn = pg_open;
 	j->o.close_fn = pg_close;
-	j->o.arg = &j->client;
-}
-
-static void job_start(struct e2e_job *j)
-{
-	assert_int_equal(pthread_create(&j->t, NULL, job_main, j), 0);
-}
-
-static void job_join(struct e2e_job *j)
-{
-	pthread_join(j->t, NULL);
-	assert_int_equal(j->err, 0);
+	j->o.arg = &e->client[g];
 }
 
 static double pct(double got, double want)
@@ -468,67 +442,60 @@ static void test_two_media_and_unbound(void **state)
 {
 	struct e2e *e = *state;
 	const __u64 dur = 4 * NSEC_PER_SEC, free_period = NSEC_PER_SEC / 30;
-	struct e2e_job push, email, free_alone, free_beside;
+	struct th_job free_alone, jobs[3];
+	struct th_job *push = &jobs[0], *email = &jobs[1], *free_beside = &jobs[2];
 	struct cruise_counters before[G_FREE], after[G_FREE];
 	double since_ms = wall_ms(), rp, re, rf0, rf1;
-	__u64 start;
 	__u64 counted = 0;
 
 	/* the unbound group alone first: its unthrottled run */
-	job_init(&free_alone, e, G_FREE, 1, 2 * NSEC_PER_SEC, 0);
+	job_init(&free_alone, e, G_FREE, 1, 2 * NSEC_PER_SEC);
 	free_alone.o.period_ns = free_period;
-	job_start(&free_alone);
-	job_join(&free_alone);
+	assert_int_equal(th_jobs_run(&free_alone, 1), 0);
 
 	for (int g = 0; g < G_FREE; g++)
 		before[g] = counters(e, g);
-	start = cruise_now_ns() + 200 * NSEC_PER_MSEC;
-	job_init(&push, e, G_PUSH, 4, dur, start);
-	job_init(&email, e, G_EMAIL, 2, dur, start);
-	job_init(&free_beside, e, G_FREE, 1, dur, start);
-	free_beside.o.period_ns = free_period;
-	job_start(&push);
-	job_start(&email);
-	job_start(&free_beside);
-	job_join(&push);
-	job_join(&email);
-	job_join(&free_beside);
+	job_init(push, e, G_PUSH, 4, dur);
+	job_init(email, e, G_EMAIL, 2, dur);
+	job_init(free_beside, e, G_FREE, 1, dur);
+	free_beside->o.period_ns = free_period;
+	assert_int_equal(th_jobs_run(jobs, 3), 0);
 	for (int g = 0; g < G_FREE; g++) {
 		after[g] = counters(e, g);
 		counted += after[g].connections - before[g].connections;
 	}
 
-	rp = th_run_rate(&push.r);
-	re = th_run_rate(&email.r);
+	rp = th_run_rate(&push->r);
+	re = th_run_rate(&email->r);
 	rf0 = th_run_rate(&free_alone.r);
-	rf1 = th_run_rate(&free_beside.r);
+	rf1 = th_run_rate(&free_beside->r);
 	print_message("push: %d sessions, %.2f/s (%+.2f%% of %.0f/s), p50 %.1f ms, p99 %.1f ms\n",
-		      push.r.ok, rp, pct(rp, group_rate[G_PUSH]), group_rate[G_PUSH],
-		      latency_pctl(&push.r, 0.5) / 1e6, latency_pctl(&push.r, 0.99) / 1e6);
+		      push->r.ok, rp, pct(rp, group_rate[G_PUSH]), group_rate[G_PUSH],
+		      latency_pctl(&push->r, 0.5) / 1e6, latency_pctl(&push->r, 0.99) / 1e6);
 	print_message("email: %d sessions, %.2f/s (%+.2f%% of %.0f/s), p50 %.1f ms, p99 %.1f ms\n",
-		      email.r.ok, re, pct(re, group_rate[G_EMAIL]), group_rate[G_EMAIL],
-		      latency_pctl(&email.r, 0.5) / 1e6, latency_pctl(&email.r, 0.99) / 1e6);
+		      email->r.ok, re, pct(re, group_rate[G_EMAIL]), group_rate[G_EMAIL],
+		      latency_pctl(&email->r, 0.5) / 1e6, latency_pctl(&email->r, 0.99) / 1e6);
 	print_message("unbound: alone %.2f/s p50 %.2f ms p99 %.2f ms; beside %.2f/s p50 %.2f ms "
 		      "p99 %.2f ms (schedule 30/s)\n",
 		      rf0, latency_pctl(&free_alone.r, 0.5) / 1e6,
 		      latency_pctl(&free_alone.r, 0.99) / 1e6, rf1,
-		      latency_pctl(&free_beside.r, 0.5) / 1e6,
-		      latency_pctl(&free_beside.r, 0.99) / 1e6);
+		      latency_pctl(&free_beside->r, 0.5) / 1e6,
+		      latency_pctl(&free_beside->r, 0.99) / 1e6);
 
-	assert_int_equal(push.r.failed, 0);
-	assert_int_equal(email.r.failed, 0);
+	assert_int_equal(push->r.failed, 0);
+	assert_int_equal(email->r.failed, 0);
 	assert_true(fabs(pct(rp, group_rate[G_PUSH])) <= 100 * RATE_TOL);
 	assert_true(fabs(pct(re, group_rate[G_EMAIL])) <= 100 * RATE_TOL);
 	/* cruise saw exactly the bound groups' connects: none of the unbound group's */
-	assert_true(counted == (__u64)(push.r.n + email.r.n));
+	assert_true(counted == (__u64)(push->r.n + email->r.n));
 	assert_int_equal(free_alone.r.failed, 0);
-	assert_int_equal(free_beside.r.failed, 0);
+	assert_int_equal(free_beside->r.failed, 0);
 	assert_true(fabs(pct(rf0, 30)) <= 100 * RATE_TOL);
 	assert_true(fabs(pct(rf1, 30)) <= 100 * RATE_TOL);
 
 	/* what the server saw, by its own log */
 	for (int g = G_PUSH; g <= G_EMAIL; g++) {
-		const struct th_run *r = g == G_PUSH ? &push.r : &email.r;
+		const struct th_run *r = g == G_PUSH ? &push->r : &email->r;
 		double *t, excess;
 		int n = server_sessions(e, group_name[g], since_ms - 1000, &t);
 
@@ -540,10 +507,10 @@ static void test_two_media_and_unbound(void **state)
 		assert_true(excess <= span_slack(group_rate[g]));
 		free(t);
 	}
-	th_run_free(&push.r);
-	th_run_free(&email.r);
+	th_run_free(&push->r);
+	th_run_free(&email->r);
 	th_run_free(&free_alone.r);
-	th_run_free(&free_beside.r);
+	th_run_free(&free_beside->r);
 }
 
 /* pg_stat_activity's count of the pool group's sessions, polled until stop */
@@ -590,20 +557,19 @@ static void test_max_conns_server_view(void **state)
 	struct e2e *e = *state;
 	struct pool_watch w = { 0 };
 	struct cruise_counters c0, c1;
-	struct e2e_job pool;
+	struct th_job pool;
 	char info[256];
 
 	conninfo(e, "cruise-e2e-watch", info, sizeof(info));
 	w.pg = PQconnectdb(info); /* from outside the bound cgroups: not paced */
 	assert_int_equal(PQstatus(w.pg), CONNECTION_OK);
 	c0 = counters(e, G_POOL);
-	job_init(&pool, e, G_POOL, 6, 3 * NSEC_PER_SEC, 0);
+	job_init(&pool, e, G_POOL, 6, 3 * NSEC_PER_SEC);
 	pool.o.hold_open_ns = 150 * NSEC_PER_MSEC;
 	pool.o.period_ns = 20 * NSEC_PER_MSEC; /* a refused worker retries on its schedule */
 	pool.o.max_per_worker = 200;
 	assert_int_equal(pthread_create(&w.t, NULL, watch_main, &w), 0);
-	job_start(&pool);
-	job_join(&pool);
+	assert_int_equal(th_jobs_run(&pool, 1), 0);
 	w.stop = true;
 	pthread_join(w.t, NULL);
 	PQfinish(w.pg);

@@ -5,10 +5,9 @@
  * count, independence of media, inheritance by child cgroups, what is not touched, dry-run and
  * IPv6.
  *
- * The clients record every connect (start, end, errno). Where the fixture's client loop is not
- * enough (a pause after a refusal, as a real client's retry would, a connect abandoned while in
- * progress, waiting for a peer's reset), pol_run_clients() below runs the same kind of loop with
- * those knobs. Every loop is bounded in count and in time.
+ * The clients (th_run_clients) record every connect (start, end, errno), with a pause after a
+ * refusal where a real client would retry, connects abandoned while in progress, or an opener that
+ * waits for a peer's reset. Every loop is bounded in count and in time.
  *
  * Run as root: it loads BPF programs, creates cgroups and mounts bpffs when it is missing.
  */
@@ -50,31 +49,7 @@
 /* How long the open count may take to settle after the last close (softirq work on loopback). */
 #define SETTLE_NS (1 * NSEC_PER_SEC)
 
-#define POL_MAX_WORKERS 8
 #define POL_MAX_JOBS 8
-
-/* client runs with the knobs the fixture's loop does not have */
-
-struct pol_opts {
-	const char *cgroup; /* path the client processes join */
-	const char *addr;
-	uint16_t port;
-	int workers;
-	__u64 duration_ns;
-	int max_per_worker;
-	__u64 start_at_ns;   /* CLOCK_MONOTONIC time to start at (0: now) */
-	__u64 hold_open_ns;  /* keep a connection open this long before closing it */
-	__u64 fail_pause_ns; /* pause after a failed connect, as a client's retry would */
-	bool abandon;	     /* non-blocking connect, closed at once while still in progress */
-	bool probe_reset;    /* after connecting, wait for the peer's reset; record ECONNRESET */
-};
-
-struct pol_run {
-	struct th_run r;
-	pid_t pids[POL_MAX_WORKERS];
-	int npids;
-	int err;
-};
 
 /* 0 when the peer closed gracefully, its error (ECONNRESET for a reset), ETIMEDOUT otherwise. */
 static int pol_wait_reset(int fd)
@@ -89,147 +64,28 @@ static int pol_wait_reset(int fd)
 	return 0;
 }
 
-static void pol_worker(const struct pol_opts *o, int w, struct th_conn *slots)
-{
-	int type = SOCK_STREAM | SOCK_CLOEXEC | (o->abandon ? SOCK_NONBLOCK : 0);
-	struct sockaddr_storage ss;
-	socklen_t len;
-	__u64 deadline;
-
-	if (o->cgroup && th_cgroup_enter(o->cgroup))
-		_exit(2);
-	if (th_sockaddr(o->addr, o->port, &ss, &len))
-		_exit(3);
-	while (o->start_at_ns && cruise_now_ns() < o->start_at_ns)
-		usleep(100);
-	deadline = cruise_now_ns() + o->duration_ns;
-	for (int i = 0; i < o->max_per_worker && cruise_now_ns() < deadline; i++) {
-		struct th_conn *c = &slots[i];
-		int fd;
-
-		c->worker = w;
-		c->start_ns = cruise_now_ns();
-		fd = socket(ss.ss_family, type, 0);
-		if (fd < 0)
-			_exit(4);
-		c->err = connect(fd, (struct sockaddr *)&ss, len) ? errno : 0;
-		c->end_ns = cruise_now_ns();
-		if (!c->err && o->probe_reset)
-			c->err = pol_wait_reset(fd);
-		else if (!c->err && o->hold_open_ns)
-			usleep(o->hold_open_ns / 1000);
-		close(fd);
-		if (c->err && o->fail_pause_ns)
-			usleep(o->fail_pause_ns / 1000);
-	}
-	_exit(0);
-}
-
-static int pol_conn_cmp(const void *a, const void *b)
-{
-	const struct th_conn *x = a, *y = b;
-
-	return x->start_ns < y->start_ns ? -1 : x->start_ns > y->start_ns;
-}
-
-/* Like th_run_clients(), and fills a th_run that th_run_rate() and th_run_free() take. */
-static int pol_run_clients(const struct pol_opts *o, struct pol_run *pr)
-{
-	size_t per = o->max_per_worker, total = per * o->workers;
-	struct th_run *r = &pr->r;
-	struct th_conn *shared;
-	int err = 0, w;
-
-	memset(r, 0, sizeof(*r));
-	pr->npids = 0;
-	if (o->workers < 1 || o->workers > POL_MAX_WORKERS || o->max_per_worker < 1)
-		return -EINVAL;
-	shared = mmap(NULL, total * sizeof(*shared), PROT_READ | PROT_WRITE,
-		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (shared == MAP_FAILED)
-		return -errno;
-	for (w = 0; w < o->workers; w++) {
-		pid_t pid = fork();
-
-		if (pid == 0)
-			pol_worker(o, w, shared + per * w);
-		if (pid < 0) {
-			err = -errno;
-			break;
-		}
-		pr->pids[pr->npids++] = pid;
-	}
-	for (int i = 0; i < pr->npids; i++) {
-		int status;
-
-		if (waitpid(pr->pids[i], &status, 0) < 0 || !WIFEXITED(status) ||
-		    WEXITSTATUS(status))
-			err = err ? err : -ECHILD;
-	}
-	r->conns = calloc(total, sizeof(*r->conns));
-	if (!r->conns) {
-		munmap(shared, total * sizeof(*shared));
-		return -ENOMEM;
-	}
-	for (size_t i = 0; i < total; i++)
-		if (shared[i].start_ns)
-			r->conns[r->n++] = shared[i];
-	munmap(shared, total * sizeof(*shared));
-	qsort(r->conns, r->n, sizeof(*r->conns), pol_conn_cmp);
-	for (int i = 0; i < r->n; i++) {
-		const struct th_conn *c = &r->conns[i];
-
-		if (c->err) {
-			r->failed++;
-			continue;
-		}
-		r->ok++;
-		if (!r->first_end_ns || c->end_ns < r->first_end_ns)
-			r->first_end_ns = c->end_ns;
-		if (c->end_ns > r->last_end_ns)
-			r->last_end_ns = c->end_ns;
-	}
-	return err;
-}
-
-/* Concurrent runs: each in a thread of its own, all started at one start_at_ns. */
-struct pol_job {
-	struct pol_opts o;
-	struct pol_run run;
-	pthread_t thread;
-	bool started;
+/* An opener for th_run_opts: connect to the pol_target in arg, then wait for the peer's reset. */
+struct pol_target {
+	const char *addr;
+	uint16_t port;
 };
 
-static void *pol_job_main(void *arg)
+static int pol_open_probe_reset(void *arg, int worker, void **conn)
 {
-	struct pol_job *j = arg;
+	const struct pol_target *t = arg;
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd, err;
 
-	j->run.err = pol_run_clients(&j->o, &j->run);
-	return NULL;
-}
-
-/* Start jobs[0..n) together; joins all of them before returning, so no client outlives a test. */
-static int pol_jobs_run(struct pol_job *jobs, int n)
-{
-	__u64 start = cruise_now_ns() + 100 * NSEC_PER_MSEC; /* every process forked by then */
-	int err = 0;
-
-	for (int i = 0; i < n; i++) {
-		jobs[i].o.start_at_ns = start;
-		if (pthread_create(&jobs[i].thread, NULL, pol_job_main, &jobs[i])) {
-			err = -EAGAIN;
-			break;
-		}
-		jobs[i].started = true;
-	}
-	for (int i = 0; i < n; i++) {
-		if (!jobs[i].started)
-			continue;
-		pthread_join(jobs[i].thread, NULL);
-		jobs[i].started = false;
-		if (jobs[i].run.err && !err)
-			err = jobs[i].run.err;
-	}
+	(void)worker;
+	(void)conn;
+	if (th_sockaddr(t->addr, t->port, &ss, &len))
+		return EINVAL;
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return errno;
+	err = connect(fd, (struct sockaddr *)&ss, len) ? errno : pol_wait_reset(fd);
+	close(fd);
 	return err;
 }
 
@@ -351,8 +207,8 @@ struct pol {
 	struct rst_listener rst;
 	int dead_fd;		  /* holds a port on which nothing listens */
 	struct th_run runs[4];
-	struct pol_run pruns[4];
-	struct pol_job jobs[POL_MAX_JOBS];
+	struct th_run pruns[4];
+	struct th_job jobs[POL_MAX_JOBS];
 	struct ev_list ev;
 };
 
@@ -386,9 +242,9 @@ static int pol_teardown(void **state)
 	for (size_t i = 0; i < sizeof(p->runs) / sizeof(p->runs[0]); i++)
 		th_run_free(&p->runs[i]);
 	for (size_t i = 0; i < sizeof(p->pruns) / sizeof(p->pruns[0]); i++)
-		th_run_free(&p->pruns[i].r);
+		th_run_free(&p->pruns[i]);
 	for (int i = 0; i < POL_MAX_JOBS; i++)
-		th_run_free(&p->jobs[i].run.r);
+		th_run_free(&p->jobs[i].r);
 	free(p->ev.v);
 	free(p);
 	return 0;
@@ -452,14 +308,6 @@ static void self_comm(char *buf, size_t len)
 	snprintf(buf, len, "%s", comm);
 }
 
-static bool pid_in(const struct pol_run *pr, __u32 pid)
-{
-	for (int i = 0; i < pr->npids; i++)
-		if ((__u32)pr->pids[i] == pid)
-			return true;
-	return false;
-}
-
 static void addr_of(const char *s, __u8 out[16])
 {
 	struct cruise_target_key k;
@@ -479,7 +327,7 @@ static void test_refusal_max_wait(void **state)
 	struct pol *p = *state;
 	struct th_env *e = p->e;
 	struct th_cgroup cg, cg_def;
-	struct pol_opts o = {
+	struct th_run_opts o = {
 		.addr = "127.0.0.1",
 		.port = e->l4.port,
 		.workers = 4,
@@ -488,7 +336,7 @@ static void test_refusal_max_wait(void **state)
 		.max_per_worker = 500,
 		.fail_pause_ns = 2 * NSEC_PER_MSEC,
 	};
-	struct pol_opts od = {
+	struct th_run_opts od = {
 		.addr = "127.0.0.1",
 		.port = e->l4.port,
 		.workers = 1,
@@ -496,8 +344,7 @@ static void test_refusal_max_wait(void **state)
 		.max_per_worker = 10,
 		.fail_pause_ns = NSEC_PER_MSEC,
 	};
-	struct pol_run *pr = &p->pruns[0], *prd = &p->pruns[1];
-	struct th_run *r = &pr->r, *rd = &prd->r;
+	struct th_run *r = &p->pruns[0], *rd = &p->pruns[1];
 	struct cruise_counters c, cd;
 	char comm[CRUISE_COMM_LEN];
 	__u8 v4[16];
@@ -512,8 +359,8 @@ static void test_refusal_max_wait(void **state)
 	o.cgroup = cg.path;
 	od.cgroup = cg_def.path;
 
-	assert_int_equal(pol_run_clients(&o, pr), 0);
-	assert_int_equal(pol_run_clients(&od, prd), 0);
+	assert_int_equal(th_run_clients(&o, r), 0);
+	assert_int_equal(th_run_clients(&od, rd), 0);
 	assert_int_equal(ev_collect(e, &p->ev), 0);
 	c = counters_of(e, 0);
 	cd = counters_of(e, 1);
@@ -559,7 +406,7 @@ static void test_refusal_max_wait(void **state)
 		assert_memory_equal(ev->daddr, v4, 16);
 		assert_int_equal(ev->err, dflt ? ECONNREFUSED : ETIMEDOUT);
 		assert_int_equal(ev->dry_run, 0);
-		assert_true(pid_in(dflt ? prd : pr, ev->pid));
+		assert_true(th_run_has_pid(dflt ? rd : r, ev->pid));
 		assert_string_equal(ev->comm, comm);
 		/* refused because its slot was past max_wait, which is at most one interval more */
 		assert_true(ev->wait_ns > (dflt ? 0 : max_wait));
@@ -618,10 +465,9 @@ static void test_max_conns(void **state)
 	const __u64 hold = 200 * NSEC_PER_MSEC;
 	struct pol *p = *state;
 	struct th_env *e = p->e;
-	struct pol_run *pr = &p->pruns[0];
-	struct th_run *r = &pr->r;
+	struct th_run *r = &p->pruns[0];
 	struct th_cgroup cg;
-	struct pol_opts o = {
+	struct th_run_opts o = {
 		.addr = "127.0.0.1",
 		.port = e->l4.port,
 		.workers = 6,
@@ -638,7 +484,7 @@ static void test_max_conns(void **state)
 	assert_int_equal(th_env_worker_cgroup(e, &cg, NULL, 0), 0);
 	o.cgroup = cg.path;
 
-	assert_int_equal(pol_run_clients(&o, pr), 0);
+	assert_int_equal(th_run_clients(&o, r), 0);
 	open = settled_open_conns(e, 0);
 	c = counters_of(e, 0);
 	assert_int_equal(ev_collect(e, &p->ev), 0);
@@ -672,7 +518,7 @@ static void test_max_conns(void **state)
 		assert_int_equal(ev->reason, CRUISE_REASON_MAX_CONNS);
 		assert_int_equal(ev->err, EAGAIN);
 		assert_true(ev->cgroup_id == cg.id);
-		assert_true(pid_in(pr, ev->pid));
+		assert_true(th_run_has_pid(r, ev->pid));
 		ev_conns++;
 	}
 	/* the ring may overflow here: what it could not take is counted as lost, never dropped */
@@ -730,8 +576,9 @@ static void assert_released(struct th_env *e, __u32 medium, const char *what, in
 static void test_open_count_churn(void **state)
 {
 	struct pol *p = *state;
+	struct pol_target reset_target = { .addr = "127.0.0.1" };
 	struct th_env *e = p->e;
-	struct pol_job *j = p->jobs;
+	struct th_job *j = p->jobs;
 	struct th_cgroup cga, cgb, cgc, cgd;
 	uint16_t dport = 0;
 	int resets;
@@ -751,7 +598,7 @@ static void test_open_count_churn(void **state)
 	assert_int_equal(cruise_add_target(e->h, "127.0.0.1", 32, p->rst.l.port, 3), 0);
 
 	for (int i = 0; i < 7; i++) {
-		j[i].o = (struct pol_opts){
+		j[i].o = (struct th_run_opts){
 			.addr = "127.0.0.1",
 			.port = e->l4.port,
 			.workers = 1,
@@ -772,8 +619,9 @@ static void test_open_count_churn(void **state)
 	j[2].o.port = dport;
 	/* medium 0: established, then reset by the peer application */
 	j[3].o.cgroup = cga.path;
-	j[3].o.port = p->rst.l.port;
-	j[3].o.probe_reset = true;
+	reset_target.port = p->rst.l.port;
+	j[3].o.open_fn = pol_open_probe_reset;
+	j[3].o.arg = &reset_target;
 	/* medium 1: mostly refused past max_wait */
 	j[4].o.cgroup = cgb.path;
 	j[4].o.workers = 2;
@@ -787,40 +635,40 @@ static void test_open_count_churn(void **state)
 	j[6].o.hold_open_ns = 2 * NSEC_PER_MSEC;
 	j[6].o.fail_pause_ns = NSEC_PER_MSEC;
 
-	assert_int_equal(pol_jobs_run(j, 7), 0);
+	assert_int_equal(th_jobs_run(j, 7), 0);
 
-	resets = count_err(&j[3].run.r, ECONNRESET);
+	resets = count_err(&j[3].r, ECONNRESET);
 	print_message("churn: plain v4 %d, v6 %d, peer refused %d/%d, reset %d/%d, "
 		      "max_wait refused %d/%d, abandoned %d/%d, max_conns refused %d/%d\n",
-		      j[0].run.r.n, j[1].run.r.n, count_err(&j[2].run.r, ECONNREFUSED),
-		      j[2].run.r.n, resets, j[3].run.r.n, j[4].run.r.failed, j[4].run.r.n,
-		      count_err(&j[5].run.r, EINPROGRESS), j[5].run.r.n, j[6].run.r.failed,
-		      j[6].run.r.n);
+		      j[0].r.n, j[1].r.n, count_err(&j[2].r, ECONNREFUSED),
+		      j[2].r.n, resets, j[3].r.n, j[4].r.failed, j[4].r.n,
+		      count_err(&j[5].r, EINPROGRESS), j[5].r.n, j[6].r.failed,
+		      j[6].r.n);
 
 	/* each case happened as intended */
-	assert_int_equal(j[0].run.r.failed, 0);
-	assert_int_equal(j[1].run.r.failed, 0);
-	assert_true(j[2].run.r.n > 0);
-	assert_int_equal(count_err(&j[2].run.r, ECONNREFUSED), j[2].run.r.n);
+	assert_int_equal(j[0].r.failed, 0);
+	assert_int_equal(j[1].r.failed, 0);
+	assert_true(j[2].r.n > 0);
+	assert_int_equal(count_err(&j[2].r, ECONNREFUSED), j[2].r.n);
 	assert_true(resets > 0);
-	assert_true(j[4].run.r.failed > 0);
-	assert_int_equal(count_err(&j[4].run.r, EAGAIN), j[4].run.r.failed);
-	assert_true(j[5].run.r.n > 0);
-	assert_int_equal(count_err(&j[5].run.r, EINPROGRESS), j[5].run.r.n);
-	assert_true(j[6].run.r.failed > 0);
-	assert_int_equal(count_err(&j[6].run.r, EAGAIN), j[6].run.r.failed);
+	assert_true(j[4].r.failed > 0);
+	assert_int_equal(count_err(&j[4].r, EAGAIN), j[4].r.failed);
+	assert_true(j[5].r.n > 0);
+	assert_int_equal(count_err(&j[5].r, EINPROGRESS), j[5].r.n);
+	assert_true(j[6].r.failed > 0);
+	assert_int_equal(count_err(&j[6].r, EAGAIN), j[6].r.failed);
 	/* thousands of opens and closes in all */
-	assert_true(j[0].run.r.n + j[1].run.r.n + j[2].run.r.n + j[3].run.r.n + j[4].run.r.n +
-			    j[5].run.r.n + j[6].run.r.n >=
+	assert_true(j[0].r.n + j[1].r.n + j[2].r.n + j[3].r.n + j[4].r.n +
+			    j[5].r.n + j[6].r.n >=
 		    2000);
 	/* medium 2 really held them (all but the first) when they were abandoned */
-	assert_true(counters_of(e, 2).delayed >= (__u64)j[5].run.r.n - 1);
+	assert_true(counters_of(e, 2).delayed >= (__u64)j[5].r.n - 1);
 
 	assert_released(e, 0, "medium 0 (plain, peer refused, reset)",
-			j[0].run.r.n + j[1].run.r.n + j[2].run.r.n + j[3].run.r.n, 0);
-	assert_released(e, 1, "medium 1 (max_wait)", j[4].run.r.n, j[4].run.r.failed);
-	assert_released(e, 2, "medium 2 (abandoned while held)", j[5].run.r.n, 0);
-	assert_released(e, 3, "medium 3 (max_conns)", j[6].run.r.n, j[6].run.r.failed);
+			j[0].r.n + j[1].r.n + j[2].r.n + j[3].r.n, 0);
+	assert_released(e, 1, "medium 1 (max_wait)", j[4].r.n, j[4].r.failed);
+	assert_released(e, 2, "medium 2 (abandoned while held)", j[5].r.n, 0);
+	assert_released(e, 3, "medium 3 (max_conns)", j[6].r.n, j[6].r.failed);
 }
 
 /*
@@ -970,7 +818,7 @@ static void test_two_media_independent(void **state)
 	const double rate0 = 20, rate1 = 80;
 	struct pol *p = *state;
 	struct th_env *e = p->e;
-	struct pol_job *j = p->jobs;
+	struct th_job *j = p->jobs;
 	struct th_cgroup cg0, cg1;
 
 	assert_int_equal(th_env_medium(e, 0, rate0, 0, NSEC_PER_SEC, 0, 0, 0), 0);
@@ -978,7 +826,7 @@ static void test_two_media_independent(void **state)
 	assert_int_equal(th_env_worker_cgroup(e, &cg0, NULL, 0), 0);
 	assert_int_equal(th_env_worker_cgroup(e, &cg1, NULL, 1), 0);
 	for (int i = 0; i < 2; i++) {
-		j[i].o = (struct pol_opts){
+		j[i].o = (struct th_run_opts){
 			.cgroup = i ? cg1.path : cg0.path,
 			.addr = "127.0.0.1",
 			.port = e->l4.port,
@@ -987,20 +835,20 @@ static void test_two_media_independent(void **state)
 			.max_per_worker = 1000,
 		};
 	}
-	assert_int_equal(pol_jobs_run(j, 2), 0);
+	assert_int_equal(th_jobs_run(j, 2), 0);
 
-	assert_int_equal(j[0].run.r.failed, 0);
-	assert_int_equal(j[1].run.r.failed, 0);
+	assert_int_equal(j[0].r.failed, 0);
+	assert_int_equal(j[1].r.failed, 0);
 	/* the runs overlapped for most of their time */
-	assert_true(j[0].run.r.first_end_ns < j[1].run.r.last_end_ns &&
-		    j[1].run.r.first_end_ns < j[0].run.r.last_end_ns);
-	print_message("medium 0: %d connects; medium 1: %d connects\n", j[0].run.r.n,
-		      j[1].run.r.n);
-	assert_rate("medium 0 at 20/s", th_run_rate(&j[0].run.r), rate0);
-	assert_rate("medium 1 at 80/s", th_run_rate(&j[1].run.r), rate1);
+	assert_true(j[0].r.first_end_ns < j[1].r.last_end_ns &&
+		    j[1].r.first_end_ns < j[0].r.last_end_ns);
+	print_message("medium 0: %d connects; medium 1: %d connects\n", j[0].r.n,
+		      j[1].r.n);
+	assert_rate("medium 0 at 20/s", th_run_rate(&j[0].r), rate0);
+	assert_rate("medium 1 at 80/s", th_run_rate(&j[1].r), rate1);
 	/* each medium counted its own cgroup's connects only */
-	assert_true(counters_of(e, 0).connections == (__u64)j[0].run.r.n);
-	assert_true(counters_of(e, 1).connections == (__u64)j[1].run.r.n);
+	assert_true(counters_of(e, 0).connections == (__u64)j[0].r.n);
+	assert_true(counters_of(e, 1).connections == (__u64)j[1].r.n);
 }
 
 /* 5. A cgroup created under a bound one after the binding is paced as its parent. */
@@ -1164,7 +1012,7 @@ static void test_ipv6(void **state)
 	struct pol *p = *state;
 	struct th_env *e = p->e;
 	struct th_run *r = &p->runs[0];
-	struct pol_run *pr6 = &p->pruns[0], *prm = &p->pruns[1];
+	struct th_run *pr6 = &p->pruns[0], *prm = &p->pruns[1];
 	struct th_cgroup cg, cgr;
 	struct th_run_opts o = {
 		.addr = "::1",
@@ -1173,7 +1021,7 @@ static void test_ipv6(void **state)
 		.duration_ns = 2 * NSEC_PER_SEC,
 		.max_per_worker = 1000,
 	};
-	struct pol_opts po = {
+	struct th_run_opts po = {
 		.addr = "::1",
 		.port = e->l6.port,
 		.workers = 1,
@@ -1198,18 +1046,18 @@ static void test_ipv6(void **state)
 	assert_rate("IPv6 at 40/s", th_run_rate(r), rate);
 	assert_true(counters_of(e, 0).connections == (__u64)r->n);
 
-	assert_int_equal(pol_run_clients(&po, pr6), 0);
+	assert_int_equal(th_run_clients(&po, pr6), 0);
 	po.addr = "::ffff:127.0.0.1";
 	po.port = e->l4.port;
-	assert_int_equal(pol_run_clients(&po, prm), 0);
+	assert_int_equal(th_run_clients(&po, prm), 0);
 	assert_int_equal(ev_collect(e, &p->ev), 0);
 	print_message("refused: to ::1 %d/%d, to ::ffff:127.0.0.1 %d/%d; events %d\n",
-		      pr6->r.failed, pr6->r.n, prm->r.failed, prm->r.n, p->ev.n);
-	assert_true(pr6->r.failed > 0);
-	assert_int_equal(count_err(&pr6->r, ECONNREFUSED), pr6->r.failed);
+		      pr6->failed, pr6->n, prm->failed, prm->n, p->ev.n);
+	assert_true(pr6->failed > 0);
+	assert_int_equal(count_err(pr6, ECONNREFUSED), pr6->failed);
 	/* medium 1's schedule is still ahead from the ::1 run: these are refused from the first */
-	assert_true(prm->r.failed > 0);
-	assert_int_equal(count_err(&prm->r, ECONNREFUSED), prm->r.failed);
+	assert_true(prm->failed > 0);
+	assert_int_equal(count_err(prm, ECONNREFUSED), prm->failed);
 
 	addr_of("::1", a6);
 	addr_of("127.0.0.1", amapped);
@@ -1225,12 +1073,12 @@ static void test_ipv6(void **state)
 		assert_int_equal(ev->err, ECONNREFUSED);
 		assert_int_equal(ev->dport, mapped ? e->l4.port : e->l6.port);
 		assert_memory_equal(ev->daddr, mapped ? amapped : a6, 16);
-		assert_true(pid_in(mapped ? prm : pr6, ev->pid));
+		assert_true(th_run_has_pid(mapped ? prm : pr6, ev->pid));
 		ev6 += !mapped;
 		evm += mapped;
 	}
-	assert_int_equal(ev6, pr6->r.failed);
-	assert_int_equal(evm, prm->r.failed);
+	assert_int_equal(ev6, pr6->failed);
+	assert_int_equal(evm, prm->failed);
 }
 
 int main(void)
