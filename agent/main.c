@@ -327,8 +327,9 @@ static void update_bindings(struct agent *a, bool log_all)
 {
 	if (a->k8s && a->pods_known)
 		pods_bind(a);
+	/* until the first list, the pods a previous agent bound keep their bindings */
 	cruise_apply_bindings(&a->maps, a->cgroup_root, &a->applied, a->cfg, &a->pod_binds,
-			      a->k8s && !a->pods_known, log_all);
+			      cruise_config_uses_pods(a->cfg) && !a->pods_known, log_all);
 	cruise_bind_watch_refresh(a->watch, a->applied.rules, a->applied.n_rules);
 }
 
@@ -410,6 +411,7 @@ static int apply(struct agent *a, struct cruise_config *cfg, char *text)
 			   "index", idx, "rate", rate, "max_wait", wait, "dry_run",
 			   cfg->media[c].dry_run ? "true" : "false", NULL);
 	}
+	k8s_follow_config(a);
 	update_bindings(a, a->generation == 1);
 	snprintf(gen, sizeof(gen), "%llu", (unsigned long long)a->generation);
 	cruise_log(CRUISE_LOG_INFO, "config applied", "file", opts.config, "generation", gen, NULL);
@@ -447,7 +449,6 @@ static void reload(struct agent *a, bool forced)
 		free(text);
 		return;
 	}
-	k8s_follow_config(a);
 }
 
 static int add_fd(int ep, int fd)
@@ -657,9 +658,11 @@ static int start(struct agent *a)
 	}
 	cruise_log(CRUISE_LOG_INFO, "attached and pinned", "scope", scope, "links",
 		   a->cfg->pin_dir, NULL);
-	/* the node's pods, if a medium selects any; a failure here is a bad deployment */
-	if (k8s_follow_config(a))
+	/* a medium selects pods but they cannot be watched (no API, no node name): say it now */
+	if (cruise_config_uses_pods(a->cfg) && !a->k8s) {
+		fprintf(stderr, "cruise-agent: a medium selects pods, but they cannot be watched\n");
 		goto fail_applied;
+	}
 	a->events = cruise_eventlog_new(a->maps.events, stderr, opts.log_format, a->cgroup_root,
 					medium_name_of, a, EVENT_LOG_PER_SEC, EVENT_LOG_BURST);
 	if (!a->events) {

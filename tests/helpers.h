@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <linux/types.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 struct th_cgroup {
 	char path[PATH_MAX];
@@ -86,6 +87,18 @@ int th_u64_compare(const void *a, const void *b);
 void th_unique_name(char *buf, size_t len, const char *prefix);
 
 int th_write_file(const char *path, const char *s);
+/* The whole file, NUL-terminated; "" when it does not exist. */
+char *th_slurp(const char *path);
+/* fork and exec argv (PATH searched) with stdout and stderr to files; the child dies with us. */
+pid_t th_spawn(const char *const argv[], const char *out, const char *err);
+/* Wait for pid, at most timeout_ms; then kill it. Returns the wait status, or -1. */
+int th_wait_exit(pid_t pid, int timeout_ms);
+/* GET path from 127.0.0.1:port (HTTP/1.0); the status, body in *body (free it), or -1. */
+int th_http_get(uint16_t port, const char *path, char **body);
+/* A TCP port on 127.0.0.1 free a moment ago. */
+uint16_t th_free_port(void);
+/* Remove path and every cgroup below it, children first (for trees a test made). */
+void th_cgroup_remove_tree(const char *path);
 
 #endif /* CRUISE_TEST_HELPERS_H */
 

@@ -136,23 +136,6 @@ static int write_file(const char *path, const char *text)
 	return n == (ssize_t)len ? 0 : -EIO;
 }
 
-/* The whole file, NUL-terminated; "" when it does not exist. */
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char *buf = NULL;
-	size_t len = 0;
-
-	if (!f || getdelim(&buf, &len, '\0', f) < 0) {
-		free(buf);
-		buf = strdup("");
-	}
-	if (f)
-		fclose(f);
-	assert_non_null(buf);
-	return buf;
-}
-
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
 	(void)st;
@@ -164,56 +147,14 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 
 /* processes */
 
-/* fork and exec argv (PATH searched) with stdout and stderr to files; the child dies with us. */
-static pid_t spawn(const char *const argv[], const char *out, const char *err)
-{
-	pid_t pid = fork();
-
-	if (pid == 0) {
-		int o = open(out, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-		int e = open(err, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-		int nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
-
-		if (o < 0 || e < 0 || nul < 0 || dup2(nul, 0) < 0 || dup2(o, 1) < 0 ||
-		    dup2(e, 2) < 0)
-			_exit(126);
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		execvp(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	return pid;
-}
-
-/* Wait for pid, at most timeout_ms; then kill it. Returns the wait status, or -1. */
-static int wait_exit(pid_t pid, int timeout_ms)
-{
-	__u64 deadline = now_ns() + timeout_ms * NSEC_PER_MSEC;
-	int status;
-
-	for (;;) {
-		pid_t w = waitpid(pid, &status, WNOHANG);
-
-		if (w == pid)
-			return status;
-		if (w < 0)
-			return -1;
-		if (now_ns() > deadline)
-			break;
-		usleep(1000);
-	}
-	kill(pid, SIGKILL);
-	waitpid(pid, &status, 0);
-	return -1;
-}
-
 /* Run a command to completion; its output in out (and err, if separate). Returns the exit code. */
 static int run_cmd(const char *const argv[], const char *out, const char *err)
 {
-	pid_t pid = spawn(argv, out, err ? err : out);
+	pid_t pid = th_spawn(argv, out, err ? err : out);
 	int status;
 
 	assert_true(pid > 0);
-	status = wait_exit(pid, 10000);
+	status = th_wait_exit(pid, 10000);
 	return status >= 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
@@ -228,7 +169,7 @@ static void describe_status(int status, char *buf, size_t len)
 
 static void dump_log(const struct env *e)
 {
-	char *text = slurp(e->log);
+	char *text = th_slurp(e->log);
 	size_t n = strlen(text);
 
 	print_message("--- agent log %s (end)\n%s--- end of agent log\n", e->log,
@@ -258,7 +199,7 @@ static void agent_kill(struct env *e, int sig)
 	if (e->agent <= 0)
 		return;
 	kill(e->agent, sig);
-	e->agent_status = wait_exit(e->agent, 5000);
+	e->agent_status = th_wait_exit(e->agent, 5000);
 	e->agent = 0;
 }
 
@@ -299,7 +240,7 @@ static int find_line(const char *text, const char *n1, const char *n2, int nth, 
 
 static int count_lines(const struct env *e, const char *n1, const char *n2)
 {
-	char *text = slurp(e->log);
+	char *text = th_slurp(e->log);
 	int n = find_line(text, n1, n2, 0, NULL, 0);
 
 	free(text);
@@ -314,7 +255,7 @@ static int wait_line(struct env *e, const char *n1, const char *n2, int nth, int
 	bool alive = true;
 
 	for (;;) {
-		char *text = slurp(e->log);
+		char *text = th_slurp(e->log);
 		int at = find_line(text, n1, n2, nth, out, len);
 
 		free(text);
@@ -395,57 +336,6 @@ static __u64 line_mono_ns(const char *line)
 
 /* HTTP, on a raw socket */
 
-/* GET path from the agent's metrics port; the status, body in *body (free it), or -1. */
-static int http_get(uint16_t port, const char *path, char **body)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
-	size_t len = 0, cap = 65536;
-	char req[256], *buf, *head_end;
-	int fd, status = -1;
-
-	*body = NULL;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	if (connect(fd, (struct sockaddr *)&a, sizeof(a))) {
-		close(fd);
-		return -1;
-	}
-	snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
-	if (send(fd, req, strlen(req), MSG_NOSIGNAL) != (ssize_t)strlen(req)) {
-		close(fd);
-		return -1;
-	}
-	buf = malloc(cap);
-	assert_non_null(buf);
-	for (;;) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		ssize_t n;
-
-		if (len + 4096 + 1 > cap) {
-			cap *= 2;
-			buf = realloc(buf, cap);
-			assert_non_null(buf);
-		}
-		if (poll(&p, 1, 3000) != 1)
-			break;
-		n = read(fd, buf + len, cap - len - 1);
-		if (n <= 0)
-			break;
-		len += n;
-	}
-	close(fd);
-	buf[len] = '\0';
-	head_end = strstr(buf, "\r\n\r\n");
-	if (sscanf(buf, "HTTP/1.%*d %d", &status) == 1 && head_end)
-		*body = strdup(head_end + 4);
-	else
-		status = -1;
-	free(buf);
-	return status;
-}
-
 /* One sample: the line "series value" of an exposition. */
 static bool metric(const char *body, const char *series, double *v)
 {
@@ -465,7 +355,7 @@ static double scrape(const struct env *e, const char *series)
 	char *body;
 	double v = -1;
 
-	assert_int_equal(http_get(e->metrics_port, "/metrics", &body), 200);
+	assert_int_equal(th_http_get(e->metrics_port, "/metrics", &body), 200);
 	if (!metric(body, series, &v))
 		print_message("no %s in /metrics:\n%s\n", series, body);
 	free(body);
@@ -476,7 +366,7 @@ static double scrape(const struct env *e, const char *series)
 static int healthz(const struct env *e)
 {
 	char *body = NULL;
-	int status = http_get(e->metrics_port, "/healthz", &body);
+	int status = th_http_get(e->metrics_port, "/healthz", &body);
 
 	free(body);
 	return status;
@@ -555,10 +445,10 @@ static void agent_start_args(struct env *e, const char *log_format)
 
 	snprintf(name, sizeof(name), "agent-%d.log", e->n_logs++);
 	path_join(e->log, sizeof(e->log), e->tmp, name);
-	e->agent = spawn(argv, e->log, e->log);
+	e->agent = th_spawn(argv, e->log, e->log);
 	assert_true(e->agent > 0);
 	for (;;) {
-		char *text = slurp(e->log);
+		char *text = th_slurp(e->log);
 		bool attached = strstr(text, "attached and pinned");
 
 		free(text);
@@ -791,22 +681,6 @@ static void print_errors(const struct th_run *r)
 
 /* fixture */
 
-static uint16_t free_port(void)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET };
-	socklen_t len = sizeof(a);
-	uint16_t port = 0;
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd >= 0 && !bind(fd, (struct sockaddr *)&a, sizeof(a)) &&
-	    !getsockname(fd, (struct sockaddr *)&a, &len))
-		port = ntohs(a.sin_port);
-	if (fd >= 0)
-		close(fd);
-	return port;
-}
-
 static int env_teardown(void **state);
 
 static int env_setup(void **state)
@@ -838,7 +712,7 @@ static int env_setup(void **state)
 		fprintf(stderr, "scope cgroup %s: %s\n", e->name, strerror(-err));
 		goto fail;
 	}
-	e->metrics_port = free_port();
+	e->metrics_port = th_free_port();
 	if (!e->metrics_port || th_listener_start(&e->l, "127.0.0.1", true, 4096))
 		goto fail;
 	return 0;
@@ -1132,7 +1006,7 @@ static int cruise_progs_shown(const struct env *e, bool *shown)
 	snprintf(out, sizeof(out), "%s/bpftool-%d.out", e->tmp, e->n_logs);
 	unlink(out);
 	rc = run_cmd(argv, out, NULL);
-	text = slurp(out);
+	text = th_slurp(out);
 	*shown = strstr(text, "cruise_");
 	free(text);
 	return rc;
@@ -1175,7 +1049,7 @@ static void test_uninstall(void **state)
 	snprintf(out, sizeof(out), "%s/uninstall.out", e->tmp);
 	rc = run_cmd(argv, out, NULL);
 	if (rc) {
-		char *t = slurp(out);
+		char *t = th_slurp(out);
 
 		print_message("%s", t);
 		free(t);
@@ -1237,7 +1111,7 @@ static void test_metrics(void **state)
 	assert_int_equal((long long)scrape(e, "cruise_programs_attached"), CRUISE_PROG_COUNT);
 	assert_int_equal((long long)scrape(e, "cruise_config_generation"), 1);
 
-	assert_int_equal(http_get(e->metrics_port, "/healthz", &body), 200);
+	assert_int_equal(th_http_get(e->metrics_port, "/healthz", &body), 200);
 	assert_string_equal(body, "ok\n");
 	free(body);
 	th_run_free(&r);
@@ -1285,7 +1159,7 @@ static void test_refusal_log(void **state)
 	/* the suppressed count is reported at most once a second per medium */
 	deadline = now_ns() + 4 * NSEC_PER_SEC;
 	do {
-		char *log = slurp(e->log);
+		char *log = th_slurp(e->log);
 
 		lines = find_line(log, "\"msg\":\"connect refused\"", NULL, 0, NULL, 0);
 		reports = find_line(log, "\"msg\":\"refusal log lines suppressed\"", NULL, 0, NULL,
@@ -1318,7 +1192,7 @@ static void test_refusal_log(void **state)
 	fclose(f);
 	comm[strcspn(comm, "\n")] = '\0';
 	for (int i = 1; i <= lines; i++) {
-		char *log = slurp(e->log);
+		char *log = th_slurp(e->log);
 
 		assert_true(find_line(log, "\"msg\":\"connect refused\"", NULL, i, line,
 				      sizeof(line)) >= 0);
@@ -1347,7 +1221,7 @@ static void test_refusal_log(void **state)
 		assert_non_null(strstr(line, "\"dry_run\":false"));
 	}
 	for (int i = 1; i <= reports; i++) {
-		char *log = slurp(e->log);
+		char *log = th_slurp(e->log);
 
 		find_line(log, "\"msg\":\"refusal log lines suppressed\"", NULL, i, line,
 			  sizeof(line));
@@ -1462,7 +1336,7 @@ static void test_bad_config_rename(void **state)
 /* The first line of a file, and whether it is the only one. */
 static bool one_line(const char *path, char *buf, size_t len)
 {
-	char *text = slurp(path);
+	char *text = th_slurp(path);
 	char *nl = strchr(text, '\n');
 	bool one = nl && !nl[1];
 
@@ -1518,9 +1392,9 @@ static void test_check(void **state)
 
 	/* a bad config at start: non-zero exit, the same line, and nothing pinned */
 	unlink(err);
-	pid = spawn(start_bad, out, err);
+	pid = th_spawn(start_bad, out, err);
 	assert_true(pid > 0);
-	status = wait_exit(pid, START_MS);
+	status = th_wait_exit(pid, START_MS);
 	assert_true(status != -1);
 	assert_true(!WIFEXITED(status) || WEXITSTATUS(status) != 0);
 	assert_true(one_line(err, line, sizeof(line)));
