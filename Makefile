@@ -21,7 +21,7 @@ AGENT_SRCS := agent/units.c agent/config.c agent/snapshot.c agent/exposition.c a
 AGENT_OBJS := $(patsubst agent/%.c,$(OUTPUT)/%.o,$(AGENT_SRCS))
 LDLIBS_AGENT := $(LDLIBS_BPF) -lcyaml -lyaml -lmicrohttpd -lcurl -ljansson -lpthread
 BINS := $(OUTPUT)/cruise-agent $(OUTPUT)/cruisectl
-KERNEL_TESTS := test_pacing test_policy test_agent_parts test_agent test_cruisectl
+KERNEL_TESTS := test_pacing test_policy test_agent_parts test_agent test_cruisectl test_k8s
 TEST_BINS := $(OUTPUT)/test_gcra $(OUTPUT)/test_egress $(OUTPUT)/test_units $(OUTPUT)/test_config \
 	$(addprefix $(OUTPUT)/,$(KERNEL_TESTS))
 FUZZERS := $(OUTPUT)/fuzz_units $(OUTPUT)/fuzz_config
@@ -82,6 +82,7 @@ $(OUTPUT)/cruisectl: agent/cruisectl.c $(AGENT_OBJS) $(OUTPUT)/loader.o | $(OUTP
 # the end-to-end tests drive the real binaries
 $(OUTPUT)/test_agent: $(OUTPUT)/cruise-agent
 $(OUTPUT)/test_cruisectl: $(OUTPUT)/cruisectl
+$(OUTPUT)/test_k8s: $(OUTPUT)/cruise-agent
 
 $(OUTPUT)/test_units: tests/test_units.c $(OUTPUT)/units.o | $(OUTPUT)
 	$(call msg,CC,$@)
