@@ -23,13 +23,14 @@
 #include "k8s_api.h"
 #include "log.h"
 
-#define LIST_MAX_BYTES (64u << 20)  /* a PodList of one node; far above what a node can run */
-#define LINE_MAX_BYTES (4u << 20)   /* one watch event: one pod */
-#define STATUS_MAX_BYTES (64u << 10) /* an error's body */
-#define TOKEN_MAX_BYTES (64u << 10)
+#define LIST_MAX_BYTES	  (64u << 20) /* a PodList of one node; far above what a node can run */
+#define LINE_MAX_BYTES	  (4u << 20)  /* one watch event: one pod */
+#define STATUS_MAX_BYTES  (64u << 10) /* an error's body */
+#define TOKEN_MAX_BYTES	  (64u << 10)
 #define CONNECT_TIMEOUT_S 5L
-#define LIST_TIMEOUT_S 60L
-#define WATCH_TIMEOUT_S 300 /* asked of the server; a silent connection is dropped a minute later */
+#define LIST_TIMEOUT_S	  60L
+/* asked of the server; a silent connection is dropped a minute after that */
+#define WATCH_TIMEOUT_S	  300
 
 struct cruise_k8s {
 	struct cruise_k8s_opts o;
@@ -98,7 +99,7 @@ static int upsert(struct cruise_k8s *k, struct cruise_pod *p)
 	return 0;
 }
 
-static void delete(struct cruise_k8s *k, const char *uid)
+static void delete (struct cruise_k8s *k, const char *uid)
 {
 	ssize_t i;
 
@@ -177,7 +178,7 @@ struct xfer {
 	struct buf line; /* a watch: the event being received */
 	bool gone;	 /* 410, as a status or as an ERROR event */
 	bool got_event;
-	char err[512];	 /* why the transfer was cut by us */
+	char err[512]; /* why the transfer was cut by us */
 };
 
 static int xfer_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
@@ -211,7 +212,7 @@ static bool watch_line(struct xfer *x, const char *s, size_t len)
 		snprintf(x->err, sizeof(x->err), "watch ERROR event: %s", err);
 		return false;
 	case CRUISE_K8S_DELETED:
-		delete(x->k, ev.pod.uid);
+		delete (x->k, ev.pod.uid);
 		cruise_pod_free(&ev.pod);
 		break;
 	case CRUISE_K8S_ADDED:
@@ -270,7 +271,7 @@ static size_t xfer_write(char *data, size_t size, size_t nmemb, void *ud)
 static char *read_token(const char *dir, char *err, size_t errlen)
 {
 	char path[4096];
-	struct buf b = { .max = TOKEN_MAX_BYTES };
+	struct buf b = {.max = TOKEN_MAX_BYTES};
 	char chunk[4096];
 	size_t n;
 	FILE *f;
@@ -458,8 +459,8 @@ static void backoff(struct cruise_k8s *k, const char *why)
 	       pthread_cond_timedwait(&k->wake, &k->lock, &until) != ETIMEDOUT)
 		;
 	pthread_mutex_unlock(&k->lock);
-	k->backoff_ms = k->backoff_ms * 2 > k->o.backoff_max_ms ? k->o.backoff_max_ms
-								: k->backoff_ms * 2;
+	k->backoff_ms =
+		k->backoff_ms * 2 > k->o.backoff_max_ms ? k->o.backoff_max_ms : k->backoff_ms * 2;
 }
 
 static void *run(void *arg)
@@ -486,9 +487,10 @@ static void *run(void *arg)
 			if (o == OK)
 				continue; /* the server ended the watch: go on from the last rv */
 			if (o == GONE) {
-				cruise_log(CRUISE_LOG_INFO,
-					   "kubernetes API: watch expired (410 Gone), listing again",
-					   NULL);
+				cruise_log(
+					CRUISE_LOG_INFO,
+					"kubernetes API: watch expired (410 Gone), listing again",
+					NULL);
 				break;
 			}
 			snprintf(err, sizeof(err), "watch: %s", x.err);
@@ -505,13 +507,15 @@ struct cruise_k8s *cruise_k8s_start(const struct cruise_k8s_opts *o, char *err, 
 	pthread_condattr_t ca;
 
 	if (!o->host || !*o->host || !o->port || !*o->port) {
-		snprintf(err, errlen, "no API server: KUBERNETES_SERVICE_HOST and "
-				      "KUBERNETES_SERVICE_PORT are not set (is this a pod?)");
+		snprintf(err, errlen,
+			 "no API server: KUBERNETES_SERVICE_HOST and "
+			 "KUBERNETES_SERVICE_PORT are not set (is this a pod?)");
 		return NULL;
 	}
 	if (!o->node || !*o->node) {
-		snprintf(err, errlen, "no node name: set NODE_NAME (the downward API's "
-				      "spec.nodeName) or --node-name");
+		snprintf(err, errlen,
+			 "no node name: set NODE_NAME (the downward API's "
+			 "spec.nodeName) or --node-name");
 		return NULL;
 	}
 	if (curl_global_init(CURL_GLOBAL_DEFAULT)) {

@@ -27,12 +27,12 @@ struct cruise_k8s_opts {
 };
 
 struct cruise_k8s_stats {
-	bool synced;	  /* a list has been taken since the start */
-	bool connected;	  /* the last request got a good answer and no error since */
-	__u64 lists;	  /* good lists */
-	__u64 events;	  /* good watch events */
-	__u64 errors;	  /* failed requests and rejected responses */
-	__u64 requests;	  /* list and watch requests started */
+	bool synced;	/* a list has been taken since the start */
+	bool connected; /* the last request got a good answer and no error since */
+	__u64 lists;	/* good lists */
+	__u64 events;	/* good watch events */
+	__u64 errors;	/* failed requests and rejected responses */
+	__u64 requests; /* list and watch requests started */
 };
 
 struct cruise_k8s;

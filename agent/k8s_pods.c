@@ -74,7 +74,8 @@ int cruise_pods_copy(const struct cruise_pod *v, size_t n, struct cruise_pod **o
 	return 0;
 }
 
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -128,7 +129,8 @@ static int parse_labels(json_t *labels, struct cruise_pod *p, char *err, size_t 
 	p->labels = calloc(n, sizeof(*p->labels));
 	if (!p->labels)
 		return -ENOMEM;
-	json_object_foreach(labels, key, v) {
+	json_object_foreach(labels, key, v)
+	{
 		if (!json_is_string(v))
 			return fail(err, errlen, "pod %s: label %.64s is not a string", p->name,
 				    key);
@@ -366,8 +368,8 @@ int cruise_pod_cgroup(const char *base, const struct cruise_pod *p, char *rel, s
 		      __u64 *cgroup_id)
 {
 	/* QoS levels, Guaranteed first (no level of its own); the pod's own class leads */
-	static const char *const fs_qos[] = { "", "burstable/", "besteffort/" };
-	static const char *const sd_qos[] = { "", "-burstable", "-besteffort" };
+	static const char *const fs_qos[] = {"", "burstable/", "besteffort/"};
+	static const char *const sd_qos[] = {"", "-burstable", "-besteffort"};
 	char uid_[CRUISE_POD_UID_LEN], path[4096];
 	int first = p->qos == CRUISE_QOS_BURSTABLE ? 1 : p->qos == CRUISE_QOS_BESTEFFORT ? 2 : 0;
 	struct stat st;

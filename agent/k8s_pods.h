@@ -13,9 +13,9 @@
 
 #include "config.h"
 
-#define CRUISE_POD_UID_LEN 64 /* a UUID is 36; a mirror pod's config hash 32 */
+#define CRUISE_POD_UID_LEN    64 /* a UUID is 36; a mirror pod's config hash 32 */
 #define CRUISE_POD_MAX_LABELS 256
-#define CRUISE_POD_NAME_LEN 320 /* "namespace/name", for logs */
+#define CRUISE_POD_NAME_LEN   320 /* "namespace/name", for logs */
 
 enum cruise_pod_qos {
 	CRUISE_QOS_UNKNOWN, /* no status yet: every layout is tried */
@@ -52,7 +52,7 @@ enum cruise_k8s_event_type {
 
 struct cruise_k8s_event {
 	enum cruise_k8s_event_type type;
-	struct cruise_pod pod;		/* ADDED, MODIFIED, DELETED */
+	struct cruise_pod pod;	    /* ADDED, MODIFIED, DELETED */
 	char rv[CRUISE_K8S_RV_LEN]; /* the object's resourceVersion ("" for an ERROR) */
 };
 

@@ -59,7 +59,8 @@ static yaml_node_t *get(yaml_document_t *d, yaml_node_t *n, const char *key)
 {
 	if (!n || n->type != YAML_MAPPING_NODE)
 		return NULL;
-	for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+	for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
+	     p++) {
 		yaml_node_t *k = yaml_document_get_node(d, p->key);
 
 		if (k && k->type == YAML_SCALAR_NODE && !strcmp((char *)k->data.scalar.value, key))
@@ -210,8 +211,8 @@ static const char *host_path_of(yaml_document_t *d, yaml_node_t *pod, yaml_node_
 	return NULL;
 }
 
-static void check_probe(struct checker *c, const char *file, yaml_document_t *d,
-			yaml_node_t *ctr, const char *which)
+static void check_probe(struct checker *c, const char *file, yaml_document_t *d, yaml_node_t *ctr,
+			const char *which)
 {
 	if (!text_is(path(d, get(d, ctr, which), "httpGet.path"), "/healthz"))
 		problem(c, file, "container cruise-agent: %s.httpGet.path must be /healthz", which);
@@ -220,7 +221,7 @@ static void check_probe(struct checker *c, const char *file, yaml_document_t *d,
 static void check_container(struct checker *c, const char *file, yaml_document_t *d,
 			    yaml_node_t *pod, yaml_node_t *ctr)
 {
-	static const char *const caps[] = { "BPF", "PERFMON", "NET_ADMIN", "SYS_ADMIN" };
+	static const char *const caps[] = {"BPF", "PERFMON", "NET_ADMIN", "SYS_ADMIN"};
 	yaml_node_t *add = path(d, ctr, "securityContext.capabilities.add");
 	yaml_node_t *mounts = get(d, ctr, "volumeMounts"), *env = get(d, ctr, "env");
 	bool bpffs = false, cgroup = false, bidirectional = false, node = false;
@@ -228,14 +229,17 @@ static void check_container(struct checker *c, const char *file, yaml_document_t
 	/* what the agent uses, listed even when privileged (the comment says why it is) */
 	for (size_t i = 0; i < sizeof(caps) / sizeof(caps[0]); i++)
 		if (!seq_has(d, add, caps[i]))
-			problem(c, file, "container cruise-agent: securityContext.capabilities.add "
-					 "lacks %s", caps[i]);
+			problem(c, file,
+				"container cruise-agent: securityContext.capabilities.add "
+				"lacks %s",
+				caps[i]);
 	check_probe(c, file, d, ctr, "livenessProbe");
 	check_probe(c, file, d, ctr, "readinessProbe");
 	if (!path(d, ctr, "resources.requests.cpu") || !path(d, ctr, "resources.requests.memory") ||
 	    !path(d, ctr, "resources.limits.memory") || !path(d, ctr, "resources.limits.cpu"))
-		problem(c, file, "container cruise-agent: resources need requests and limits of cpu "
-				 "and memory");
+		problem(c, file,
+			"container cruise-agent: resources need requests and limits of cpu "
+			"and memory");
 	for (size_t i = 0; i < items(mounts); i++) {
 		yaml_node_t *m = item(d, mounts, i);
 		const char *host = host_path_of(d, pod, m);
@@ -249,17 +253,21 @@ static void check_container(struct checker *c, const char *file, yaml_document_t
 			cgroup = true;
 	}
 	if (!bpffs)
-		problem(c, file, "container cruise-agent: no hostPath /sys/fs/bpf mounted on "
-				 "/sys/fs/bpf (the pins must outlive the pod)");
+		problem(c, file,
+			"container cruise-agent: no hostPath /sys/fs/bpf mounted on "
+			"/sys/fs/bpf (the pins must outlive the pod)");
 	else if (!bidirectional)
-		problem(c, file, "container cruise-agent: the /sys/fs/bpf mount needs mountPropagation "
-				 "Bidirectional (a bpffs mounted by the agent must reach the host)");
+		problem(c, file,
+			"container cruise-agent: the /sys/fs/bpf mount needs mountPropagation "
+			"Bidirectional (a bpffs mounted by the agent must reach the host)");
 	if (!cgroup)
-		problem(c, file, "container cruise-agent: no hostPath /sys/fs/cgroup mount (the "
-				 "pods' cgroups)");
+		problem(c, file,
+			"container cruise-agent: no hostPath /sys/fs/cgroup mount (the "
+			"pods' cgroups)");
 	if (text_is(path(d, ctr, "securityContext.privileged"), "true") && !bidirectional)
-		problem(c, file, "container cruise-agent: privileged without a Bidirectional mount, "
-				 "its only reason");
+		problem(c, file,
+			"container cruise-agent: privileged without a Bidirectional mount, "
+			"its only reason");
 	for (size_t i = 0; i < items(env); i++) {
 		yaml_node_t *v = item(d, env, i);
 
@@ -267,8 +275,9 @@ static void check_container(struct checker *c, const char *file, yaml_document_t
 			text_is(path(d, v, "valueFrom.fieldRef.fieldPath"), "spec.nodeName");
 	}
 	if (!node)
-		problem(c, file, "container cruise-agent: env NODE_NAME must come from the downward "
-				 "API's spec.nodeName");
+		problem(c, file,
+			"container cruise-agent: env NODE_NAME must come from the downward "
+			"API's spec.nodeName");
 }
 
 static void check_daemonset(struct checker *c, char *sa, size_t salen)
@@ -296,13 +305,15 @@ static void check_daemonset(struct checker *c, char *sa, size_t salen)
 		problem(c, file, "spec.updateStrategy.rollingUpdate.maxUnavailable must be 1");
 	v = text(path(d, spec, "updateStrategy.rollingUpdate.maxSurge"));
 	if (v && strcmp(v, "0") && strcmp(v, "0%"))
-		problem(c, file, "spec.updateStrategy.rollingUpdate.maxSurge must be 0: two agents "
-				 "on one node would fight over the same pins");
+		problem(c, file,
+			"spec.updateStrategy.rollingUpdate.maxSurge must be 0: two agents "
+			"on one node would fight over the same pins");
 	ann = path(d, spec, "template.metadata.annotations");
 	if (!text_is(get(d, ann, "prometheus.io/scrape"), "true") ||
 	    !text(get(d, ann, "prometheus.io/port")))
-		problem(c, file, "the pod template needs prometheus.io/scrape \"true\" and "
-				 "prometheus.io/port annotations");
+		problem(c, file,
+			"the pod template needs prometheus.io/scrape \"true\" and "
+			"prometheus.io/port annotations");
 	tol = get(d, pod, "tolerations");
 	for (size_t i = 0; i < items(tol); i++) {
 		yaml_node_t *t = item(d, tol, i);
@@ -311,8 +322,9 @@ static void check_daemonset(struct checker *c, char *sa, size_t salen)
 			      !get(d, t, "effect");
 	}
 	if (!all_taints)
-		problem(c, file, "tolerations must include {operator: Exists} (every node, every "
-				 "taint)");
+		problem(c, file,
+			"tolerations must include {operator: Exists} (every node, every "
+			"taint)");
 	ctrs = get(d, pod, "containers");
 	for (size_t i = 0; i < items(ctrs); i++)
 		if (text_is(get(d, item(d, ctrs, i), "name"), "cruise-agent"))
@@ -345,7 +357,8 @@ static void check_rbac(struct checker *c, const char *sa)
 	role_name = text(path(d, yaml_document_get_root_node(d), "metadata.name"));
 	rules = get(d, yaml_document_get_root_node(d), "rules");
 	if (items(rules) != 1) {
-		problem(c, role->file, "ClusterRole: %zu rules; expected one, on pods", items(rules));
+		problem(c, role->file, "ClusterRole: %zu rules; expected one, on pods",
+			items(rules));
 		return;
 	}
 	r = item(d, rules, 0);
@@ -364,10 +377,12 @@ static void check_rbac(struct checker *c, const char *sa)
 	}
 	d = &bind->d;
 	if (!text_is(path(d, yaml_document_get_root_node(d), "roleRef.name"), role_name) ||
-	    !text_is(path(d, item(d, get(d, yaml_document_get_root_node(d), "subjects"), 0), "name"),
-		     sa))
-		problem(c, bind->file, "ClusterRoleBinding must bind ClusterRole %s to "
-				       "ServiceAccount %s",
+	    !text_is(
+		    path(d, item(d, get(d, yaml_document_get_root_node(d), "subjects"), 0), "name"),
+		    sa))
+		problem(c, bind->file,
+			"ClusterRoleBinding must bind ClusterRole %s to "
+			"ServiceAccount %s",
 			role_name ?: "?", sa);
 }
 
@@ -400,7 +415,7 @@ static void check_configmap(struct checker *c)
 
 int cruise_check_manifests(const char *dir, FILE *report)
 {
-	struct checker c = { .report = report };
+	struct checker c = {.report = report};
 	char sa[256];
 
 	load_dir(&c, dir);

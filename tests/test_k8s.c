@@ -48,14 +48,14 @@
 #include "loader.h"
 #include "snapshot.h"
 
-#define NSEC_PER_MSEC 1000000ULL
-#define NSEC_PER_SEC 1000000000ULL
-#define START_MS 5000
-#define BIND_MS 1000	      /* a pod change shows in the bindings map within this */
-#define BACKOFF_MAX_MS 2000   /* the agent's --k8s-backoff-max in these tests */
-#define MAX_PODS 16
-#define NODE "node-a"
-#define TOKEN "cruise-test-token-0123456789"
+#define NSEC_PER_MSEC  1000000ULL
+#define NSEC_PER_SEC   1000000000ULL
+#define START_MS       5000
+#define BIND_MS	       1000 /* a pod change shows in the bindings map within this */
+#define BACKOFF_MAX_MS 2000 /* the agent's --k8s-backoff-max in these tests */
+#define MAX_PODS       16
+#define NODE	       "node-a"
+#define TOKEN	       "cruise-test-token-0123456789"
 
 static char agent_bin[PATH_MAX];
 
@@ -65,9 +65,9 @@ struct fake_pod {
 	bool present;
 	char uid[64];
 	char name[64];
-	char qos[16];	  /* Guaranteed, Burstable, BestEffort */
-	char medium[32];  /* the cruise.io/medium label; "" none */
-	char mirror[64];  /* kubernetes.io/config.mirror annotation; "" none */
+	char qos[16];	 /* Guaranteed, Burstable, BestEffort */
+	char medium[32]; /* the cruise.io/medium label; "" none */
+	char mirror[64]; /* kubernetes.io/config.mirror annotation; "" none */
 };
 
 struct fake_event {
@@ -85,7 +85,7 @@ struct fake {
 	struct fake_pod pods[MAX_PODS];
 	struct fake_event *ev;
 	size_t n_ev, cap_ev;
-	bool down;     /* 503 to everything, open watches cut */
+	bool down; /* 503 to everything, open watches cut */
 	bool stopping;
 	char *list_override; /* served as the list body while set */
 	unsigned int requests, lists, watches, unauthorized, bad_selector;
@@ -364,7 +364,7 @@ struct env {
 	struct th_cgroup scope;
 	char pin_dir[PATH_MAX];
 	char tmp[256];
-	char secrets[PATH_MAX + 16];  /* token and ca.crt for the agent */
+	char secrets[PATH_MAX + 16]; /* token and ca.crt for the agent */
 	char conf[PATH_MAX + 16];
 	char log[PATH_MAX + 16];
 	uint16_t metrics_port;
@@ -416,20 +416,21 @@ static int make_certs(const struct env *e)
 {
 	char cmd[4096];
 
-	snprintf(cmd, sizeof(cmd),
-		 "cd %s && exec >openssl.log 2>&1 && "
-		 "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
-		 "-keyout ca.key -out ca.crt -subj /CN=cruise-test-ca -days 1 && "
-		 "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
-		 "-keyout other.key -out other-ca.crt -subj /CN=cruise-other-ca -days 1 && "
-		 "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
-		 "-keyout server.key -out server.csr -subj /CN=kubernetes && "
-		 "printf 'subjectAltName=IP:127.0.0.1,DNS:kubernetes.default.svc\\n' >san.ext && "
-		 "openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial "
-		 "-out server.crt -days 1 -extfile san.ext && "
-		 "mkdir -p sa wrong-ca && cp ca.crt sa/ca.crt && cp other-ca.crt wrong-ca/ca.crt && "
-		 "printf '%s\\n' >sa/token && cp sa/token wrong-ca/token",
-		 e->tmp, TOKEN);
+	snprintf(
+		cmd, sizeof(cmd),
+		"cd %s && exec >openssl.log 2>&1 && "
+		"openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+		"-keyout ca.key -out ca.crt -subj /CN=cruise-test-ca -days 1 && "
+		"openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+		"-keyout other.key -out other-ca.crt -subj /CN=cruise-other-ca -days 1 && "
+		"openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+		"-keyout server.key -out server.csr -subj /CN=kubernetes && "
+		"printf 'subjectAltName=IP:127.0.0.1,DNS:kubernetes.default.svc\\n' >san.ext && "
+		"openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial "
+		"-out server.crt -days 1 -extfile san.ext && "
+		"mkdir -p sa wrong-ca && cp ca.crt sa/ca.crt && cp other-ca.crt wrong-ca/ca.crt && "
+		"printf '%s\\n' >sa/token && cp sa/token wrong-ca/token",
+		e->tmp, TOKEN);
 	return system(cmd) == 0 ? 0 : -1;
 }
 
@@ -498,9 +499,9 @@ static int env_teardown(void **state)
 	if (e->maps_open)
 		cruise_maps_close(&e->maps);
 	if (e->tmp[0]) {
-		const char *argv[] = { agent_bin, "--uninstall", "--pin-dir", e->pin_dir, NULL };
-		pid_t pid = th_spawn(argv, tmp_path(e, "uninstall.log"),
-				     tmp_path(e, "uninstall.log"));
+		const char *argv[] = {agent_bin, "--uninstall", "--pin-dir", e->pin_dir, NULL};
+		pid_t pid =
+			th_spawn(argv, tmp_path(e, "uninstall.log"), tmp_path(e, "uninstall.log"));
 
 		if (pid > 0)
 			th_wait_exit(pid, 10000);
@@ -544,8 +545,8 @@ static __u64 make_pod_cgroup(struct env *e, int i, enum layout lay, const char *
 
 	snprintf(uid_, sizeof(uid_), "%s", p->mirror[0] ? p->mirror : p->uid);
 	if (lay == FS) {
-		snprintf(path, sizeof(path), "%s/kubepods/%s%spod%s", e->scope.path, q, *q ? "/" : "",
-			 uid_);
+		snprintf(path, sizeof(path), "%s/kubepods/%s%spod%s", e->scope.path, q,
+			 *q ? "/" : "", uid_);
 	} else {
 		for (char *c = uid_; *c; c++)
 			*c = *c == '-' ? '_' : *c;
@@ -557,7 +558,8 @@ static __u64 make_pod_cgroup(struct env *e, int i, enum layout lay, const char *
 			snprintf(path, sizeof(path), "%s/kubepods.slice/kubepods-pod%s.slice",
 				 e->scope.path, uid_);
 	}
-	/* containerd and CRI-O under systemd name a container <runtime>-<id>.scope; cgroupfs: <id> */
+	/* containerd and CRI-O under systemd name a container <runtime>-<id>.scope; cgroupfs: <id>
+	 */
 	snprintf(ctr, sizeof(ctr), "%s%s%064x%s", lay == SD ? runtime : "", lay == SD ? "-" : "",
 		 0xabc + i, lay == SD ? ".scope" : "");
 	snprintf(cmd, sizeof(cmd), "mkdir -p '%s/%s'", path, ctr);
@@ -595,9 +597,10 @@ static void conf_write(const struct env *e, bool pods)
 	char text[8192], email[256];
 
 	if (pods)
-		snprintf(email, sizeof(email), "    pods:\n      matchLabels:\n"
-					       "        cruise.io/medium: email\n"
-					       "        app: worker\n");
+		snprintf(email, sizeof(email),
+			 "    pods:\n      matchLabels:\n"
+			 "        cruise.io/medium: email\n"
+			 "        app: worker\n");
 	else
 		snprintf(email, sizeof(email), "    cgroups: [\"%s/mail-*\"]\n", e->name);
 	snprintf(text, sizeof(text),
@@ -670,8 +673,9 @@ static bool wait_log(struct env *e, const char *needle, int timeout_ms)
 static void agent_start(struct env *e, const char *secrets)
 {
 	char port[8];
-	const char *argv[] = { agent_bin, "--config", e->conf, "--node-name", NODE,
-			       "--k8s-secrets", secrets, "--k8s-backoff-max", "2000", NULL };
+	const char *argv[] = {
+		agent_bin, "--config",		e->conf, "--node-name", NODE, "--k8s-secrets",
+		secrets,   "--k8s-backoff-max", "2000",	 NULL};
 	__u64 deadline = now_ns() + START_MS * NSEC_PER_MSEC;
 
 	snprintf(port, sizeof(port), "%u", e->f.port);
@@ -714,7 +718,7 @@ static __u32 medium_index(const struct env *e, const char *name)
 /* The medium a cgroup is bound to, or -1. */
 static int bound_to(const struct env *e, __u64 id)
 {
-	struct cruise_binding_key k = { .cgroup_id = id };
+	struct cruise_binding_key k = {.cgroup_id = id};
 	struct cruise_binding v;
 
 	return bpf_map_lookup_elem(e->maps.bindings, &k, &v) ? -1 : (int)v.medium;
@@ -756,9 +760,8 @@ static long agent_cpu_ticks(const struct env *e)
 	p = strrchr(text, ')');
 	assert_non_null(p);
 	/* fields 14 and 15, counted after the comm: state is field 3 */
-	assert_int_equal(sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld", &ut,
-				&st),
-			 2);
+	assert_int_equal(
+		sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld", &ut, &st), 2);
 	free(text);
 	return ut + st;
 }
@@ -768,8 +771,12 @@ static __u64 connects_counted(const struct env *e, const char *path, const char 
 {
 	struct cruise_snapshot *s = calloc(1, sizeof(*s));
 	__u32 idx = medium_index(e, medium);
-	struct th_run_opts o = { .cgroup = path, .addr = "127.0.0.1", .port = e->l.port,
-				 .workers = 1, .duration_ns = NSEC_PER_SEC, .max_per_worker = 1 };
+	struct th_run_opts o = {.cgroup = path,
+				.addr = "127.0.0.1",
+				.port = e->l.port,
+				.workers = 1,
+				.duration_ns = NSEC_PER_SEC,
+				.max_per_worker = 1};
 	struct th_run r;
 	__u64 before = 0, after = 0;
 
@@ -806,9 +813,12 @@ static void standard_start(struct env *e, struct start *s)
 	assert_int_equal(th_cgroup_create(&s->glob, &e->scope, "push-1"), 0);
 	conf_write(e, true);
 	agent_start(e, e->secrets);
-	expect_binding(e, s->pod[0], medium_index(e, "email"), 2000, "listed pod, cgroupfs, Guaranteed");
-	expect_binding(e, s->pod[1], medium_index(e, "email"), BIND_MS, "listed pod, systemd, Burstable, CRI-O");
-	expect_binding(e, s->pod[2], medium_index(e, "push"), BIND_MS, "listed pod, systemd, BestEffort, containerd");
+	expect_binding(e, s->pod[0], medium_index(e, "email"), 2000,
+		       "listed pod, cgroupfs, Guaranteed");
+	expect_binding(e, s->pod[1], medium_index(e, "email"), BIND_MS,
+		       "listed pod, systemd, Burstable, CRI-O");
+	expect_binding(e, s->pod[2], medium_index(e, "push"), BIND_MS,
+		       "listed pod, systemd, BestEffort, containerd");
 	expect_binding(e, s->glob.id, medium_index(e, "push"), BIND_MS, "glob-bound cgroup");
 	assert_int_equal(bound_to(e, s->pod[3]), -1);
 }
@@ -873,7 +883,8 @@ static void test_pods_follow(void **state)
 	/* a pod whose cgroup does not exist yet: reported, not guessed; bound once it appears */
 	fill_pod(e, 5, "BestEffort", "email");
 	fake_pod_event(&e->f, 5, "ADDED", false);
-	assert_true(wait_log(e, "\"msg\":\"pod cgroup not found; not paced until it appears\"", 2000));
+	assert_true(
+		wait_log(e, "\"msg\":\"pod cgroup not found; not paced until it appears\"", 2000));
 	/* reported once, although retried every second */
 	assert_int_equal(log_count(e, "jobs/worker-5"), 1);
 	t0 = now_ns();
@@ -930,14 +941,19 @@ static void test_api_outage(void **state)
 	cpu1 = agent_cpu_ticks(e);
 	print_message("  outage of 3 s: %u requests, %ld ms of agent CPU\n", req1 - req0,
 		      (cpu1 - cpu0) * 1000 / sysconf(_SC_CLK_TCK));
-	assert_true(req1 - req0 >= 2);	/* it does retry */
-	assert_true(req1 - req0 <= 6);	/* on the backoff schedule */
+	assert_true(req1 - req0 >= 2); /* it does retry */
+	assert_true(req1 - req0 <= 6); /* on the backoff schedule */
 	assert_true((cpu1 - cpu0) * 1000 / sysconf(_SC_CLK_TCK) <= 100);
-	assert_true(log_count(e, "\"msg\":\"kubernetes API: request failed; the bindings in force stay\"") >= 2);
+	assert_true(
+		log_count(
+			e,
+			"\"msg\":\"kubernetes API: request failed; the bindings in force stay\"") >=
+		2);
 	assert_int_equal(bound_to(e, id), -1);
 
 	fake_set(&e->f, &e->f.down, false);
-	expect_binding(e, id, email, BACKOFF_MAX_MS + BIND_MS, "pod added during the outage bound after it");
+	expect_binding(e, id, email, BACKOFF_MAX_MS + BIND_MS,
+		       "pod added during the outage bound after it");
 	expect_binding(e, s.pod[0], -1, BIND_MS, "pod deleted during the outage unbound after it");
 	assert_int_equal(bound_to(e, s.glob.id), medium_index(e, "push"));
 }
@@ -975,14 +991,17 @@ static void hostile_lines(struct env *e, const struct start *s)
 		"{\"type\":\"MODIFIED\",\"object\":{\"metadata\":{\"uid\":12345}}}",
 		"{\"type\":\"MODIFIED\",\"object\":{\"metadata\":{\"uid\":\"../../../../x\","
 		"\"resourceVersion\":\"1\",\"labels\":{\"cruise.io/medium\":\"email\"}}}}",
-		"{\"type\":\"MODIFIED\",\"object\":{\"metadata\":{\"uid\":\"aa\",\"resourceVersion\":"
+		"{\"type\":\"MODIFIED\",\"object\":{\"metadata\":{\"uid\":\"aa\","
+		"\"resourceVersion\":"
 		"\"1\",\"labels\":{\"cruise.io/medium\":[\"email\"]}}}}",
-		"{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"uid\":\"aa\",\"resourceVersion\":\"1\","
+		"{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"uid\":\"aa\",\"resourceVersion\":"
+		"\"1\","
 		"\"labels\":\"cruise.io/medium=email\"}}}",
 		"{\"type\":\"EXPLODED\",\"object\":{}}",
 		"{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"uid\":\"aa\",\"uid\":\"bb\"}}}",
 		"[1,2,3]",
-		"{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":500,\"message\":\"boom\"}}",
+		"{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":500,\"message\":"
+		"\"boom\"}}",
 	};
 	char *deep, *huge;
 	size_t n = 200000;
@@ -1015,7 +1034,8 @@ static void test_hostile_api(void **state)
 {
 	static const char *const bodies[] = {
 		"",
-		"{\"kind\":\"PodList\",\"metadata\":{\"resourceVersion\":\"5\"},\"items\":[{\"metad",
+		"{\"kind\":\"PodList\",\"metadata\":{\"resourceVersion\":\"5\"},\"items\":[{"
+		"\"metad",
 		"{\"kind\":\"PodList\",\"metadata\":{\"resourceVersion\":\"5\"},\"items\":{}}",
 		"{\"kind\":\"PodList\",\"items\":[]}",
 		"{\"kind\":\"PodList\",\"metadata\":{\"resourceVersion\":\"5\"},\"items\":[{}]}",
@@ -1036,9 +1056,11 @@ static void test_hostile_api(void **state)
 	fake_raw(&e->f,
 		 "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":410,\"reason\":"
 		 "\"Expired\",\"message\":\"too old resource version\"}}",
-		 strlen("{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":410,\"reason\":"
+		 strlen("{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":410,"
+			"\"reason\":"
 			"\"Expired\",\"message\":\"too old resource version\"}}"));
-	expect_binding(e, s.pod[2], -1, BIND_MS, "410 Gone: listed again, silently deleted pod unbound");
+	expect_binding(e, s.pod[2], -1, BIND_MS,
+		       "410 Gone: listed again, silently deleted pod unbound");
 	assert_true(fake_count(&e->f, &e->f.lists) > lists);
 	assert_true(wait_log(e, "410 Gone", 100));
 
@@ -1060,7 +1082,8 @@ static void test_hostile_api(void **state)
 		assert_int_equal(bound_to(e, s.pod[2]), -1);
 		assert_int_equal(bound_to(e, s.glob.id), medium_index(e, "push"));
 	}
-	assert_true(log_count(e, "list: rejected the response") >= (int)(sizeof(bodies) / sizeof(bodies[0])) - 1);
+	assert_true(log_count(e, "list: rejected the response") >=
+		    (int)(sizeof(bodies) / sizeof(bodies[0])) - 1);
 	/* a good list again: pod 2, back in the API, is bound */
 	fake_list_override(&e->f, NULL);
 	expect_binding(e, s.pod[2], medium_index(e, "push"), BACKOFF_MAX_MS + BIND_MS,
@@ -1079,7 +1102,8 @@ static void test_wrong_ca(void **state)
 	assert_int_equal(th_cgroup_create(&glob, &e->scope, "push-1"), 0);
 	conf_write(e, true);
 	agent_start(e, tmp_path(e, "wrong-ca"));
-	assert_true(wait_log(e, "\"msg\":\"kubernetes API: request failed; the bindings in force stay\"", 3000));
+	assert_true(wait_log(
+		e, "\"msg\":\"kubernetes API: request failed; the bindings in force stay\"", 3000));
 	assert_true(log_count(e, "SSL") + log_count(e, "certificate") > 0);
 	expect_binding(e, glob.id, medium_index(e, "push"), BIND_MS, "glob bound without the API");
 	assert_int_equal(bound_to(e, id), -1);

@@ -3,7 +3,8 @@
  * The manifests checker on deploy/ (it must pass) and on copies of deploy/ each broken in one way
  * (each must fail, with the problem named): the checker can fail, and says why.
  *
- * Run from the repository root (as `make test` does); CRUISE_DEPLOY_DIR=DIR names deploy/ otherwise.
+ * Run from the repository root (as `make test` does); CRUISE_DEPLOY_DIR=DIR names deploy/
+ * otherwise.
  */
 #define _GNU_SOURCE
 #include <stdarg.h>
@@ -109,8 +110,8 @@ static void broken(const char *file, const char *from, const char *to, const cha
 static void test_broken(void **state)
 {
 	(void)state;
-	broken("daemonset.yaml", "mountPropagation: Bidirectional", "mountPropagation: HostToContainer",
-	       "mountPropagation Bidirectional");
+	broken("daemonset.yaml", "mountPropagation: Bidirectional",
+	       "mountPropagation: HostToContainer", "mountPropagation Bidirectional");
 	broken("daemonset.yaml", "path: /healthz", "path: /metrics", "livenessProbe.httpGet.path");
 	broken("daemonset.yaml", "maxSurge: 0", "maxSurge: 1", "maxSurge must be 0");
 	broken("daemonset.yaml", "maxUnavailable: 1", "maxUnavailable: 100%", "maxUnavailable");
