@@ -2,6 +2,8 @@
 #define _GNU_SOURCE /* accept4 */
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <ftw.h>
+#include <libgen.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -489,6 +491,7 @@ __u64 th_run_max_latency(const struct th_run *r)
 	return max;
 }
 
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
 #define TH_BPFFS "/sys/fs/bpf"
@@ -610,4 +613,64 @@ __u64 th_jiffy_ns(void)
 		pclose(f);
 	}
 	return jiffy ? jiffy : 4000000ULL;
+}
+
+static int th_rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st, (void)flag, (void)ftw;
+	remove(path);
+	return 0;
+}
+
+void th_rm_tree(const char *dir)
+{
+	nftw(dir, th_rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+int th_find_beside(const char *env, const char *name, char *buf, size_t len)
+{
+	const char *given = getenv(env);
+	char self[PATH_MAX];
+	ssize_t n;
+
+	if (given && *given) {
+		snprintf(buf, len, "%s", given);
+	} else {
+		n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+		if (n < 0)
+			return -errno;
+		self[n] = '\0';
+		if (snprintf(buf, len, "%s/%s", dirname(self), name) >= (int)len)
+			return -ENAMETOOLONG;
+	}
+	return access(buf, X_OK) ? -errno : 0;
+}
+
+int th_medium_index(int media_fd, const char *name)
+{
+	for (__u32 i = 0; i < CRUISE_MAX_MEDIA; i++) {
+		struct cruise_medium m;
+
+		if (bpf_map_lookup_elem(media_fd, &i, &m))
+			return -1;
+		if ((m.flags & CRUISE_MEDIUM_ACTIVE) && !strncmp(m.name, name, sizeof(m.name)))
+			return i;
+	}
+	return -1;
+}
+
+int th_agent_fixture(const char *name, struct th_cgroup *scope, uint16_t *metrics_port,
+		     struct th_listener *target)
+{
+	int err = th_cgroup_create(scope, NULL, name);
+
+	if (err) {
+		scope->path[0] = '\0';
+		fprintf(stderr, "scope cgroup %s: %s\n", name, strerror(-err));
+		return err;
+	}
+	*metrics_port = th_free_port();
+	if (!*metrics_port)
+		return -EADDRINUSE;
+	return th_listener_start(target, "127.0.0.1", true, 4096);
 }

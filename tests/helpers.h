@@ -99,6 +99,19 @@ int th_http_get(uint16_t port, const char *path, char **body);
 uint16_t th_free_port(void);
 /* Remove path and every cgroup below it, children first (for trees a test made). */
 void th_cgroup_remove_tree(const char *path);
+/* Remove a directory of files and everything in it. */
+void th_rm_tree(const char *dir);
+/* The program $env names, or name beside this test program, into buf; 0 if executable. */
+int th_find_beside(const char *env, const char *name, char *buf, size_t len);
+/*
+ * What an end-to-end agent test needs: the scope cgroup name under the cgroup2 root (path cleared
+ * when not made), a free port for the agent's metrics, and a listener on 127.0.0.1 as the target.
+ */
+struct th_listener;
+int th_agent_fixture(const char *name, struct th_cgroup *scope, uint16_t *metrics_port,
+		     struct th_listener *target);
+/* The index of the active medium name in cruise_media (by fd), or -1. */
+int th_medium_index(int media_fd, const char *name);
 
 #endif /* CRUISE_TEST_HELPERS_H */
 

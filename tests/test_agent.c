@@ -21,7 +21,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <libgen.h>
 #include <math.h>
 #include <netinet/in.h>
@@ -134,15 +133,6 @@ static int write_file(const char *path, const char *text)
 	n = write(fd, text, len);
 	close(fd);
 	return n == (ssize_t)len ? 0 : -EIO;
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	remove(path);
-	return 0;
 }
 
 /* processes */
@@ -477,15 +467,11 @@ static void agent_start(struct env *e)
 /* Index of the medium by its name in the pinned cruise_media. */
 static __u32 medium_index(const struct env *e, const char *name)
 {
-	for (__u32 i = 0; i < CRUISE_MAX_MEDIA; i++) {
-		struct cruise_medium m;
+	int i = th_medium_index(e->maps.media, name);
 
-		assert_int_equal(bpf_map_lookup_elem(e->maps.media, &i, &m), 0);
-		if ((m.flags & CRUISE_MEDIUM_ACTIVE) && !strncmp(m.name, name, sizeof(m.name)))
-			return i;
-	}
-	fail_msg("no active medium %s in cruise_media", name);
-	return 0;
+	if (i < 0)
+		fail_msg("no active medium %s in cruise_media", name);
+	return i;
 }
 
 /* The medium's counters (summed over CPUs) and state, from the pinned maps. */
@@ -686,7 +672,6 @@ static int env_teardown(void **state);
 static int env_setup(void **state)
 {
 	struct env *e = calloc(1, sizeof(*e));
-	int err;
 
 	if (!e)
 		return -1;
@@ -706,14 +691,7 @@ static int env_setup(void **state)
 	snprintf(e->conf, sizeof(e->conf), "%s/etc/cruise.yaml", e->tmp);
 	if (mkdir(e->etc, 0700) || mkdir(e->data, 0700))
 		goto fail;
-	err = th_cgroup_create(&e->scope, NULL, e->name);
-	if (err) {
-		e->scope.path[0] = '\0';
-		fprintf(stderr, "scope cgroup %s: %s\n", e->name, strerror(-err));
-		goto fail;
-	}
-	e->metrics_port = th_free_port();
-	if (!e->metrics_port || th_listener_start(&e->l, "127.0.0.1", true, 4096))
+	if (th_agent_fixture(e->name, &e->scope, &e->metrics_port, &e->l))
 		goto fail;
 	return 0;
 fail:
@@ -755,7 +733,7 @@ static int env_teardown(void **state)
 			fprintf(stderr, "teardown: rmdir %s: %s\n", cg->path, strerror(-err));
 	}
 	if (e->tmp[0])
-		nftw(e->tmp, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+		th_rm_tree(e->tmp);
 	free(e);
 	*state = NULL;
 	return 0;
@@ -1404,26 +1382,6 @@ static void test_check(void **state)
 	assert_int_equal(errno, ENOENT);
 }
 
-static int find_agent(void)
-{
-	const char *env = getenv("CRUISE_AGENT");
-	char self[PATH_MAX];
-	ssize_t n;
-
-	if (env && *env) {
-		snprintf(agent_bin, sizeof(agent_bin), "%s", env);
-	} else {
-		n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-		if (n < 0)
-			return -errno;
-		self[n] = '\0';
-		if (snprintf(agent_bin, sizeof(agent_bin), "%s/cruise-agent", dirname(self)) >=
-		    (int)sizeof(agent_bin))
-			return -ENAMETOOLONG;
-	}
-	return access(agent_bin, X_OK) ? -errno : 0;
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1445,7 +1403,7 @@ int main(void)
 		fprintf(stderr, "test_agent: run as root (BPF programs, cgroups, bpffs)\n");
 		return 1;
 	}
-	err = find_agent();
+	err = th_find_beside("CRUISE_AGENT", "cruise-agent", agent_bin, sizeof(agent_bin));
 	if (err) {
 		fprintf(stderr, "test_agent: no cruise-agent at %s: %s (run make)\n", agent_bin,
 			strerror(-err));

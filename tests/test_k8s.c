@@ -27,7 +27,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <libgen.h>
 #include <pthread.h>
 #include <signal.h>
@@ -385,13 +384,6 @@ static double ms(__u64 ns)
 	return (double)ns / NSEC_PER_MSEC;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st, (void)flag, (void)ftw;
-	remove(path);
-	return 0;
-}
-
 static void write_text(const char *path, const char *text)
 {
 	FILE *f = fopen(path, "w");
@@ -471,13 +463,7 @@ static int env_setup(void **state)
 		fprintf(stderr, "cannot start the fake API server (libmicrohttpd with TLS)\n");
 		goto fail;
 	}
-	err = th_cgroup_create(&e->scope, NULL, e->name);
-	if (err) {
-		e->scope.path[0] = '\0';
-		goto fail;
-	}
-	e->metrics_port = th_free_port();
-	if (!e->metrics_port || th_listener_start(&e->l, "127.0.0.1", true, 4096))
+	if (th_agent_fixture(e->name, &e->scope, &e->metrics_port, &e->l))
 		goto fail;
 	return 0;
 fail:
@@ -511,7 +497,7 @@ static int env_teardown(void **state)
 	if (e->scope.path[0])
 		th_cgroup_remove_tree(e->scope.path);
 	if (e->tmp[0])
-		nftw(e->tmp, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+		th_rm_tree(e->tmp);
 	free(e);
 	*state = NULL;
 	return 0;
@@ -704,15 +690,11 @@ static void agent_start(struct env *e, const char *secrets)
 
 static __u32 medium_index(const struct env *e, const char *name)
 {
-	for (__u32 i = 0; i < CRUISE_MAX_MEDIA; i++) {
-		struct cruise_medium m;
+	int i = th_medium_index(e->maps.media, name);
 
-		assert_int_equal(bpf_map_lookup_elem(e->maps.media, &i, &m), 0);
-		if ((m.flags & CRUISE_MEDIUM_ACTIVE) && !strncmp(m.name, name, sizeof(m.name)))
-			return i;
-	}
-	fail_msg("no medium %s", name);
-	return 0;
+	if (i < 0)
+		fail_msg("no active medium %s in cruise_media", name);
+	return i;
 }
 
 /* The medium a cgroup is bound to, or -1. */
@@ -1129,24 +1111,6 @@ static void test_no_pods_no_api(void **state)
 	assert_true(fake_count(&e->f, &e->f.lists) >= 1);
 }
 
-static int find_agent(void)
-{
-	const char *env = getenv("CRUISE_AGENT");
-	char self[PATH_MAX];
-	ssize_t n;
-
-	if (env) {
-		snprintf(agent_bin, sizeof(agent_bin), "%s", env);
-	} else {
-		n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-		if (n < 0)
-			return -errno;
-		self[n] = '\0';
-		snprintf(agent_bin, sizeof(agent_bin), "%s/cruise-agent", dirname(self));
-	}
-	return access(agent_bin, X_OK) ? -errno : 0;
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1161,7 +1125,7 @@ int main(void)
 		fprintf(stderr, "test_k8s: run as root (BPF programs, cgroups, bpffs)\n");
 		return 1;
 	}
-	if (find_agent()) {
+	if (th_find_beside("CRUISE_AGENT", "cruise-agent", agent_bin, sizeof(agent_bin))) {
 		fprintf(stderr, "test_k8s: no cruise-agent at %s (run make)\n", agent_bin);
 		return 1;
 	}
