@@ -17,14 +17,14 @@ SKELS := $(OUTPUT)/cruise.skel.h
 LIB_OBJS := $(OUTPUT)/loader.o
 # agent code shared by cruise-agent, cruisectl and the tests, one concern per file
 AGENT_SRCS := agent/units.c agent/config.c agent/snapshot.c agent/exposition.c agent/eventlog.c \
-	agent/log.c agent/bind.c agent/apply.c
+	agent/log.c agent/bind.c agent/apply.c agent/k8s_pods.c agent/k8s_api.c
 AGENT_OBJS := $(patsubst agent/%.c,$(OUTPUT)/%.o,$(AGENT_SRCS))
-LDLIBS_AGENT := $(LDLIBS_BPF) -lcyaml -lyaml -lmicrohttpd -lpthread
+LDLIBS_AGENT := $(LDLIBS_BPF) -lcyaml -lyaml -lmicrohttpd -lcurl -ljansson -lpthread
 BINS := $(OUTPUT)/cruise-agent $(OUTPUT)/cruisectl
 KERNEL_TESTS := test_pacing test_policy test_agent_parts test_agent test_cruisectl test_e2e_pg \
-	test_demo
+	test_demo test_k8s
 TEST_BINS := $(OUTPUT)/test_gcra $(OUTPUT)/test_egress $(OUTPUT)/test_units $(OUTPUT)/test_config \
-	$(addprefix $(OUTPUT)/,$(KERNEL_TESTS))
+	$(OUTPUT)/test_manifests $(OUTPUT)/check_manifests $(addprefix $(OUTPUT)/,$(KERNEL_TESTS))
 FUZZERS := $(OUTPUT)/fuzz_units $(OUTPUT)/fuzz_config
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Iagent
 TEST_BPF_OBJS := $(OUTPUT)/egress_harness.bpf.o
@@ -37,7 +37,7 @@ Q = @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-.PHONY: all test bench clean vmlinux demo demo-datapath format format-check fuzz
+.PHONY: all test bench clean vmlinux demo demo-datapath format format-check fuzz check-manifests
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -88,6 +88,7 @@ $(OUTPUT)/test_e2e_pg: $(OUTPUT)/cruise-agent
 $(OUTPUT)/test_demo: $(OUTPUT)/cruise-agent $(OUTPUT)/cruisectl
 $(OUTPUT)/test_e2e_pg: CFLAGS += $(shell pkg-config --cflags libpq)
 $(OUTPUT)/test_e2e_pg: LDLIBS_TEST += $(shell pkg-config --libs libpq)
+$(OUTPUT)/test_k8s: $(OUTPUT)/cruise-agent
 
 $(OUTPUT)/test_units: tests/test_units.c $(OUTPUT)/units.o | $(OUTPUT)
 	$(call msg,CC,$@)
@@ -96,6 +97,18 @@ $(OUTPUT)/test_units: tests/test_units.c $(OUTPUT)/units.o | $(OUTPUT)
 $(OUTPUT)/test_config: tests/test_config.c $(OUTPUT)/config.o $(OUTPUT)/units.o | $(OUTPUT)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $< $(OUTPUT)/config.o $(OUTPUT)/units.o -o $@ -lcmocka -lcyaml -lyaml
+
+# the Kubernetes manifests under deploy/: a checker (also a CLI), and its tests
+$(OUTPUT)/check_manifests: tests/check_manifests.c tests/check_manifests.h $(OUTPUT)/config.o \
+		$(OUTPUT)/units.o | $(OUTPUT)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -Itests $< $(OUTPUT)/config.o $(OUTPUT)/units.o -o $@ -lcyaml -lyaml
+
+$(OUTPUT)/test_manifests: tests/test_manifests.c tests/check_manifests.c tests/check_manifests.h \
+		$(OUTPUT)/config.o $(OUTPUT)/units.o | $(OUTPUT)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -Itests -DCHECK_MANIFESTS_NO_MAIN $< tests/check_manifests.c \
+		$(OUTPUT)/config.o $(OUTPUT)/units.o -o $@ -lcmocka -lcyaml -lyaml
 
 # libFuzzer targets (clang, ASan, UBSan): a short run in `make test`, longer with `make fuzz`
 $(OUTPUT)/fuzz_units: tests/fuzz_units.c agent/units.c agent/units.h | $(OUTPUT)
@@ -138,6 +151,9 @@ fuzz: $(FUZZERS)
 		$(OUTPUT)/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 \
 			$(OUTPUT)/corpus-$$f || exit 1; \
 	done
+
+check-manifests: $(OUTPUT)/check_manifests
+	$(Q)$(OUTPUT)/check_manifests deploy
 
 bench: all
 	$(Q)scripts/bench.sh $(OUTPUT)

@@ -219,7 +219,7 @@ static const char *medium_name(const struct cruise_config *cfg, const struct cru
 
 int cruise_apply_bindings(const struct cruise_maps *m, const char *cgroup_root,
 			  const struct cruise_applied *a, const struct cruise_config *cfg,
-			  bool log_all)
+			  const struct cruise_bind_set *pods, bool keep_stale, bool log_all)
 {
 	struct cruise_binding_key key, next, *prev = NULL;
 	struct cruise_bind_set want;
@@ -234,6 +234,21 @@ int cruise_apply_bindings(const struct cruise_maps *m, const char *cgroup_root,
 		cruise_log(CRUISE_LOG_WARN, "cgroup scan failed", "error", strerror(-ret), NULL);
 		cruise_bind_set_free(&want);
 		return ret;
+	}
+	/* pods' cgroups join the patterns' (a cgroup named by a pattern stays with its medium) */
+	for (size_t i = 0; pods && i < pods->n; i++) {
+		const struct cruise_bound *b = &pods->v[i];
+
+		if (cruise_bind_find(&want, b->cgroup_id)) {
+			if (cruise_bind_find(&want, b->cgroup_id)->medium != b->medium)
+				want.conflicts++;
+			continue;
+		}
+		ret = cruise_bind_add(&want, b->cgroup_id, b->medium, b->path);
+		if (ret) {
+			cruise_bind_set_free(&want);
+			return ret;
+		}
 	}
 	/* add and change first: a cgroup moving between media is never unbound meanwhile */
 	for (size_t i = 0; i < want.n; i++) {
@@ -252,7 +267,8 @@ int cruise_apply_bindings(const struct cruise_maps *m, const char *cgroup_root,
 		cruise_log(CRUISE_LOG_INFO, "bound cgroup", "cgroup", want.v[i].path, "cgroup_id",
 			   id, "medium", medium_name(cfg, a, v.medium), NULL);
 	}
-	while (!bpf_map_get_next_key(m->bindings, prev, &next)) {
+	/* pods not known yet (no list since start): what a previous agent bound stays */
+	while (!keep_stale && !bpf_map_get_next_key(m->bindings, prev, &next)) {
 		key = next;
 		prev = &key;
 		if (cruise_bind_find(&want, next.cgroup_id))

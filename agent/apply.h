@@ -22,12 +22,15 @@ struct cruise_applied {
 int cruise_apply_config(const struct cruise_maps *m, const struct cruise_config *cfg,
 			struct cruise_applied *a, char *err, size_t errlen);
 /*
- * Make the bindings map equal to the cgroups the rules match now; logs each change, or with
- * log_all every binding (at start-up).
+ * Make the bindings map equal to the cgroups the rules match now plus pods (the cgroups of the
+ * pods selected by labels, NULL for none); logs each change, or with log_all every binding (at
+ * start-up). Bindings of both kinds are computed whole each time, so a change of one never drops
+ * the other. keep_stale: add and change only (the pods are not known yet, and what a previous
+ * agent bound for them must keep pacing meanwhile).
  */
 int cruise_apply_bindings(const struct cruise_maps *m, const char *cgroup_root,
 			  const struct cruise_applied *a, const struct cruise_config *cfg,
-			  bool log_all);
+			  const struct cruise_bind_set *pods, bool keep_stale, bool log_all);
 void cruise_applied_free(struct cruise_applied *a);
 
 #endif /* CRUISE_APPLY_H */

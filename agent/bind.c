@@ -47,7 +47,7 @@ static int max_depth(const struct cruise_bind_rule *rules, size_t n)
 	return d > BIND_MAX_DEPTH ? BIND_MAX_DEPTH : d;
 }
 
-static int set_add(struct cruise_bind_set *s, __u64 id, __u32 medium, const char *rel)
+int cruise_bind_add(struct cruise_bind_set *s, __u64 id, __u32 medium, const char *rel)
 {
 	if (s->n == s->cap) {
 		size_t cap = s->cap ? s->cap * 2 : 64;
@@ -61,7 +61,7 @@ static int set_add(struct cruise_bind_set *s, __u64 id, __u32 medium, const char
 	s->v[s->n].cgroup_id = id;
 	s->v[s->n].medium = medium;
 	snprintf(s->v[s->n].path, sizeof(s->v[s->n].path), "/%.*s",
-		 (int)sizeof(s->v[s->n].path) - 2, rel);
+		 (int)sizeof(s->v[s->n].path) - 2, rel[0] == '/' ? rel + 1 : rel);
 	s->n++;
 	return 0;
 }
@@ -105,7 +105,7 @@ static int scan_dir(struct scan *sc, const char *abs, const char *rel, int depth
 				sc->out->conflicts++;
 				break;
 			}
-			err = set_add(sc->out, st.st_ino, sc->rules[i].medium, sub_rel);
+			err = cruise_bind_add(sc->out, st.st_ino, sc->rules[i].medium, sub_rel);
 		}
 		if (!err)
 			err = scan_dir(sc, sub_abs, sub_rel, depth + 1);

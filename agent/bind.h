@@ -30,6 +30,8 @@ struct cruise_bind_set {
 int cruise_bind_scan(const char *root, const struct cruise_bind_rule *rules, size_t n_rules,
 		     struct cruise_bind_set *out);
 void cruise_bind_set_free(struct cruise_bind_set *s);
+/* Add one binding; rel is the path under the cgroup2 mount, with or without its leading '/'. */
+int cruise_bind_add(struct cruise_bind_set *s, __u64 id, __u32 medium, const char *rel);
 const struct cruise_bound *cruise_bind_find(const struct cruise_bind_set *s, __u64 cgroup_id);
 
 /*

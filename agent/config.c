@@ -17,6 +17,7 @@
  */
 #define _GNU_SOURCE /* vasprintf */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fnmatch.h>
 #include <stdarg.h>
@@ -59,6 +60,13 @@ struct raw_medium {
 	char *dry_run;
 	char **cgroups;
 	unsigned int n_cgroups;
+	struct raw_pods *pods;
+};
+
+/* pods: {matchLabels: {...}}: the labels are read from the document itself (collect_labels),
+ * since a libcyaml schema names every key in advance. */
+struct raw_pods {
+	char unused;
 };
 
 struct raw_config {
@@ -94,6 +102,11 @@ static const cyaml_schema_value_t target_entry = {
 	CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, struct raw_target, target_fields),
 };
 
+static const cyaml_schema_field_t pods_fields[] = {
+	CYAML_FIELD_IGNORE("matchLabels", CYAML_FLAG_DEFAULT),
+	CYAML_FIELD_END,
+};
+
 static const cyaml_schema_field_t medium_fields[] = {
 	STR_FIELD("name", REQ, struct raw_medium, name),
 	STR_FIELD("rate", REQ, struct raw_medium, rate),
@@ -102,7 +115,9 @@ static const cyaml_schema_field_t medium_fields[] = {
 	STR_FIELD("max_conns", OPT, struct raw_medium, max_conns),
 	STR_FIELD("refuse_errno", OPT, struct raw_medium, refuse_errno),
 	STR_FIELD("dry_run", OPT, struct raw_medium, dry_run),
-	LIST_FIELD("cgroups", struct raw_medium, cgroups, &string_entry),
+	CYAML_FIELD_SEQUENCE_COUNT("cgroups", OPT, struct raw_medium, cgroups, n_cgroups,
+				   &string_entry, 0, CYAML_UNLIMITED),
+	CYAML_FIELD_MAPPING_PTR("pods", OPT, struct raw_medium, pods, pods_fields),
 	CYAML_FIELD_END,
 };
 
@@ -131,6 +146,8 @@ struct spot {
 
 struct ctx {
 	const char *name;
+	const char *data; /* the whole input, for collect_labels */
+	size_t len;
 	char *err;
 	size_t errlen;
 	struct spot *spots;
@@ -283,6 +300,14 @@ static unsigned int line_of_nth(const struct ctx *c, const char *path, unsigned 
 static unsigned int line_of(const struct ctx *c, const char *path)
 {
 	return line_of_nth(c, path, 0);
+}
+
+static bool has_spot(const struct ctx *c, const char *path)
+{
+	for (size_t i = 0; i < c->n_spots; i++)
+		if (!strcmp(c->spots[i].path, path))
+			return true;
+	return false;
 }
 
 /* The root has no name of its own: messages about it name the whole config. */
@@ -551,6 +576,9 @@ static void known_keys(const char *path, char *buf, size_t len)
 		f = target_fields;
 	else if (!strncmp(path, "media[", 6) && !strchr(path, '.'))
 		f = medium_fields;
+	else if (!strncmp(path, "media[", 6) && strchr(path, '.') &&
+		 !strcmp(strchr(path, '.'), ".pods"))
+		f = pods_fields;
 	buf[0] = '\0';
 	for (; f && f->key && n < len; f++)
 		n += snprintf(buf + n, len - n, "%s%s", n ? ", " : "; expected one of ", f->key);
@@ -927,6 +955,8 @@ static bool under_scope(char *pattern, const char *scope)
 	return ok;
 }
 
+static int collect_labels(struct ctx *c, unsigned int m, struct cruise_cfg_medium *out);
+
 static int parse_medium(struct ctx *c, unsigned int m, const struct raw_medium *r,
 			const char *scope, struct cruise_cfg_medium *out)
 {
@@ -986,9 +1016,19 @@ static int parse_medium(struct ctx *c, unsigned int m, const struct raw_medium *
 	}
 
 	snprintf(path, sizeof(path), "media[%u].cgroups", m);
-	if (!r->n_cgroups)
+	if (!r->n_cgroups && has_spot(c, path))
 		return fail_line(c, path, line_of(c, path), "empty; at least one cgroup");
-	out->cgroups = calloc(r->n_cgroups, sizeof(*out->cgroups));
+	if (!r->n_cgroups && !r->pods) {
+		snprintf(path, sizeof(path), "media[%u]", m);
+		return fail_line(c, path, line_of(c, path),
+				 "no cgroups and no pods: a medium needs cgroups, pods or both");
+	}
+	if (r->pods) {
+		ret = collect_labels(c, m, out);
+		if (ret)
+			return ret;
+	}
+	out->cgroups = calloc(r->n_cgroups ? r->n_cgroups : 1, sizeof(*out->cgroups));
 	if (!out->cgroups)
 		return -ENOMEM;
 	for (i = 0; i < r->n_cgroups; i++) {
@@ -1013,6 +1053,177 @@ static int parse_medium(struct ctx *c, unsigned int m, const struct raw_medium *
 						 quote(cg, q, sizeof(q)), j);
 	}
 	return 0;
+}
+
+/* Kubernetes: a DNS-1123 subdomain prefix (253), a '/', then a name of at most 63 characters:
+ * alphanumerics at both ends, '-', '_' and '.' between. */
+static bool label_name_ok(const char *s, size_t n)
+{
+	size_t i;
+
+	if (!n || n > 63 || !isalnum((unsigned char)s[0]) || !isalnum((unsigned char)s[n - 1]))
+		return false;
+	for (i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '_' && s[i] != '.')
+			return false;
+	return true;
+}
+
+const char *cruise_label_key_problem(const char *key)
+{
+	const char *slash = strchr(key, '/'), *name = slash ? slash + 1 : key;
+	size_t plen = slash ? (size_t)(slash - key) : 0, i;
+
+	if (!*key)
+		return "empty";
+	if (slash) {
+		if (!plen || plen > 253)
+			return "the prefix before '/' must be 1 to 253 characters";
+		for (i = 0; i < plen; i++) {
+			char ch = key[i];
+
+			if (!(ch >= 'a' && ch <= 'z') && !(ch >= '0' && ch <= '9') && ch != '-' &&
+			    ch != '.')
+				return "the prefix must be a DNS subdomain: lowercase letters, "
+				       "digits, '-' and '.'";
+		}
+		if (!isalnum((unsigned char)key[0]) || !isalnum((unsigned char)key[plen - 1]))
+			return "the prefix must start and end with a letter or digit";
+	}
+	if (!label_name_ok(name, strlen(name)))
+		return "the name must be 1 to 63 characters: letters and digits at both ends, "
+		       "'-', '_' and '.' between";
+	return NULL;
+}
+
+const char *cruise_label_value_problem(const char *value)
+{
+	if (!*value || label_name_ok(value, strlen(value)))
+		return NULL;
+	return "a value is empty or at most 63 characters: letters and digits at both ends, "
+	       "'-', '_' and '.' between";
+}
+
+static const char *node_kind(const yaml_node_t *n)
+{
+	return n->type == YAML_MAPPING_NODE  ? "a mapping"
+	       : n->type == YAML_SEQUENCE_NODE ? "a list"
+					       : "a single value";
+}
+
+/* The value node of key in a mapping node, or NULL. */
+static yaml_node_t *map_get(yaml_document_t *d, yaml_node_t *map, const char *key)
+{
+	yaml_node_pair_t *p;
+
+	if (!map || map->type != YAML_MAPPING_NODE)
+		return NULL;
+	for (p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = yaml_document_get_node(d, p->key);
+
+		if (k && k->type == YAML_SCALAR_NODE && !strcmp((char *)k->data.scalar.value, key))
+			return yaml_document_get_node(d, p->value);
+	}
+	return NULL;
+}
+
+/* media[m].pods.matchLabels, from the document (pass 1 checked its syntax), into out->labels. */
+static int collect_labels(struct ctx *c, unsigned int m, struct cruise_cfg_medium *out)
+{
+	yaml_parser_t p;
+	yaml_document_t d;
+	yaml_node_t *media, *sel;
+	yaml_node_pair_t *pr;
+	char path[96], q[QBUF];
+	const char *why;
+	int ret = 0;
+
+	snprintf(path, sizeof(path), "media[%u].pods.matchLabels", m);
+	if (!yaml_parser_initialize(&p))
+		return -ENOMEM;
+	yaml_parser_set_input_string(&p, (const unsigned char *)c->data, c->len);
+	if (!yaml_parser_load(&p, &d)) {
+		yaml_parser_delete(&p);
+		return -ENOMEM;
+	}
+	media = map_get(&d, yaml_document_get_root_node(&d), "media");
+	sel = NULL;
+	if (media && media->type == YAML_SEQUENCE_NODE &&
+	    m < (unsigned int)(media->data.sequence.items.top - media->data.sequence.items.start))
+		sel = map_get(&d,
+			      yaml_document_get_node(&d, media->data.sequence.items.start[m]),
+			      "pods");
+	sel = map_get(&d, sel, "matchLabels");
+	if (!sel) {
+		ret = fail_line(c, path, line_of(c, path), "missing (required)");
+		goto out;
+	}
+	if (sel->type != YAML_MAPPING_NODE) {
+		ret = fail_line(c, path, sel->start_mark.line + 1, "expected a mapping, found %s",
+				node_kind(sel));
+		goto out;
+	}
+	for (pr = sel->data.mapping.pairs.start; pr < sel->data.mapping.pairs.top; pr++) {
+		yaml_node_t *k = yaml_document_get_node(&d, pr->key);
+		yaml_node_t *v = yaml_document_get_node(&d, pr->value);
+		unsigned int line = k->start_mark.line + 1, j;
+		const char *key = (const char *)k->data.scalar.value;
+
+		if (v->type != YAML_SCALAR_NODE) {
+			ret = fail_line(c, path, line, "label \"%s\": expected a single value, found %s",
+					quote(key, q, sizeof(q)), node_kind(v));
+			goto out;
+		}
+		if ((why = cruise_label_key_problem(key))) {
+			ret = fail_line(c, path, line, "label key \"%s\": %s",
+					quote(key, q, sizeof(q)), why);
+			goto out;
+		}
+		if ((why = cruise_label_value_problem((const char *)v->data.scalar.value))) {
+			ret = fail_line(c, path, line, "label %s value \"%s\": %s", key,
+					quote((const char *)v->data.scalar.value, q, sizeof(q)),
+					why);
+			goto out;
+		}
+		for (j = 0; j < out->n_labels; j++)
+			if (!strcmp(out->labels[j].key, key)) {
+				ret = fail_line(c, path, line, "label %s is given twice", key);
+				goto out;
+			}
+		if (out->n_labels == CRUISE_MAX_LABELS) {
+			ret = fail_line(c, path, line, "more than %d labels", CRUISE_MAX_LABELS);
+			goto out;
+		}
+		if (!out->labels) {
+			out->labels = calloc(CRUISE_MAX_LABELS, sizeof(*out->labels));
+			if (!out->labels) {
+				ret = -ENOMEM;
+				goto out;
+			}
+		}
+		out->labels[out->n_labels].key = xstrdup(key, &ret);
+		out->labels[out->n_labels].value =
+			xstrdup((const char *)v->data.scalar.value, &ret);
+		out->n_labels++;
+		if (ret)
+			goto out;
+	}
+	if (!out->n_labels)
+		ret = fail_line(c, path, sel->start_mark.line + 1,
+				"empty; at least one label (an empty selector would take every "
+				"pod on the node)");
+out:
+	yaml_document_delete(&d);
+	yaml_parser_delete(&p);
+	return ret;
+}
+
+bool cruise_config_uses_pods(const struct cruise_config *cfg)
+{
+	for (unsigned int i = 0; cfg && i < cfg->n_media; i++)
+		if (cfg->media[i].n_labels)
+			return true;
+	return false;
 }
 
 struct cg_ref {
@@ -1177,7 +1388,8 @@ err:
 int cruise_config_parse(const char *name, const char *data, size_t len, struct cruise_config **out,
 			char *err, size_t errlen)
 {
-	struct ctx c = {.name = name ? name : "config", .err = err, .errlen = errlen};
+	struct ctx c = {.name = name ? name : "config", .err = err, .errlen = errlen, .data = data,
+			.len = len};
 	struct cylog log = {.msg = NULL};
 	const cyaml_config_t cy = {
 		.log_fn = cylog_fn,
@@ -1201,6 +1413,7 @@ int cruise_config_parse(const char *name, const char *data, size_t len, struct c
 		return -EFBIG;
 	}
 
+	c.data = data;
 	ret = walk(&c, data, len);
 	if (ret)
 		goto out;
@@ -1303,6 +1516,11 @@ void cruise_config_free(struct cruise_config *cfg)
 		for (j = 0; j < cfg->media[i].n_cgroups; j++)
 			free(cfg->media[i].cgroups[j]);
 		free(cfg->media[i].cgroups);
+		for (j = 0; j < cfg->media[i].n_labels; j++) {
+			free(cfg->media[i].labels[j].key);
+			free(cfg->media[i].labels[j].value);
+		}
+		free(cfg->media[i].labels);
 	}
 	free(cfg->targets);
 	free(cfg->media);

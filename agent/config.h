@@ -21,6 +21,12 @@ struct cruise_cfg_target {
 	unsigned int n_ports;
 };
 
+/* A Kubernetes label, checked by the API server's rules (key: [prefix/]name, value). */
+struct cruise_label {
+	char *key;
+	char *value;
+};
+
 struct cruise_cfg_medium {
 	char *name;
 	__u64 interval_ns; /* from rate */
@@ -31,6 +37,9 @@ struct cruise_cfg_medium {
 	bool dry_run;
 	char **cgroups; /* relative to the cgroup2 mount; fnmatch(3) globs allowed */
 	unsigned int n_cgroups;
+	/* pods: {matchLabels: {...}}: pods on this node with all these labels; none: no selector */
+	struct cruise_label *labels;
+	unsigned int n_labels;
 };
 
 struct cruise_config {
@@ -59,5 +68,12 @@ int cruise_config_load(const char *path, struct cruise_config **out, char *err, 
 int cruise_config_parse(const char *name, const char *data, size_t len, struct cruise_config **out,
 			char *err, size_t errlen);
 void cruise_config_free(struct cruise_config *cfg);
+/* Whether a medium selects pods: only then does the agent talk to the Kubernetes API. */
+bool cruise_config_uses_pods(const struct cruise_config *cfg);
+/* Kubernetes' label rules; NULL when good, else the problem. */
+const char *cruise_label_key_problem(const char *key);
+const char *cruise_label_value_problem(const char *value);
+
+#define CRUISE_MAX_LABELS 32 /* per selector */
 
 #endif /* CRUISE_CONFIG_H */

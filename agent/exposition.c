@@ -222,6 +222,17 @@ void cruise_expose(FILE *out, const struct cruise_snapshot *s)
 	       "Refusal events the ring buffer had no room for.", s->events_lost);
 	single(out, "cruise_log_suppressed_total", "counter",
 	       "Refusal log lines suppressed by the log rate limit.", s->log_suppressed);
+	if (!s->pods_configured)
+		return;
+	single(out, "cruise_k8s_api_up", "gauge",
+	       "1 when the Kubernetes API answered the agent's last request.", s->k8s_connected);
+	single(out, "cruise_k8s_api_errors_total", "counter",
+	       "Kubernetes API requests that failed or whose response was rejected.", s->k8s_errors);
+	single(out, "cruise_pods_bound", "gauge",
+	       "Pods on this node selected by a medium and bound by their cgroup.", s->pods_bound);
+	single(out, "cruise_pods_unresolved", "gauge",
+	       "Pods selected by a medium whose cgroup was not found (yet); not paced.",
+	       s->pods_unresolved);
 }
 
 /* HTTP */

@@ -31,6 +31,8 @@
 #include "cruise.skel.h"
 #include "eventlog.h"
 #include "exposition.h"
+#include "k8s_api.h"
+#include "k8s_pods.h"
 #include "loader.h"
 #include "log.h"
 #include "snapshot.h"
@@ -41,6 +43,9 @@
 #define EVENT_LOG_BURST 20
 /* a full rescan of the cgroup tree this often, in case an inotify event was missed */
 #define RESCAN_SECONDS 10
+/* Kubernetes API: retry after 0.5 s, doubling up to 30 s (as client-go's reflector) */
+#define K8S_BACKOFF_MIN_MS 500
+#define K8S_BACKOFF_MAX_MS 30000
 
 static struct opts {
 	const char *config;
@@ -49,7 +54,10 @@ static struct opts {
 	bool uninstall;
 	bool verbose;
 	enum cruise_log_format log_format;
-} opts = { .log_format = CRUISE_LOG_JSON };
+	const char *node_name;
+	const char *k8s_secrets;
+	unsigned int k8s_backoff_max_ms;
+} opts = { .log_format = CRUISE_LOG_JSON, .k8s_backoff_max_ms = K8S_BACKOFF_MAX_MS };
 
 static const char doc[] =
 	"cruise-agent: kernel-level connection pacing for databases.\n"
@@ -71,6 +79,13 @@ static const struct argp_option options[] = {
 				    CRUISE_DEFAULT_PIN_DIR ")", 0 },
 	{ "log-format", 'l', "FORMAT", 0, "json (default) or text", 0 },
 	{ "verbose", 'v', NULL, 0, "Debug logs, libbpf's included", 0 },
+	{ "node-name", 'n', "NAME", 0,
+	  "This node, for media that select pods (default: $NODE_NAME, from the downward API)", 0 },
+	{ "k8s-secrets", 's', "DIR", 0,
+	  "Service-account token and ca.crt (default: $CRUISE_K8S_SECRETS or " CRUISE_K8S_SECRETS
+	  "); the API server is $KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT", 0 },
+	{ "k8s-backoff-max", 'b', "MS", 0,
+	  "Longest wait between retries while the Kubernetes API is away (default 30000)", 0 },
 	{},
 };
 
@@ -100,6 +115,22 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 	case 'v':
 		opts.verbose = true;
 		break;
+	case 'n':
+		opts.node_name = arg;
+		break;
+	case 's':
+		opts.k8s_secrets = arg;
+		break;
+	case 'b': {
+		char *end;
+		unsigned long v = strtoul(arg, &end, 10);
+
+		if (end == arg || *end || v < K8S_BACKOFF_MIN_MS || v > 3600000)
+			argp_error(state, "--k8s-backoff-max: %s is not %d to 3600000 ms", arg,
+				   K8S_BACKOFF_MIN_MS);
+		opts.k8s_backoff_max_ms = v;
+		break;
+	}
 	case ARGP_KEY_ARG:
 		argp_error(state, "unexpected argument \"%s\"", arg);
 		break;
@@ -135,6 +166,22 @@ struct agent {
 	__u64 generation;
 	__u64 reload_failures;
 	bool rescan;
+	/* media that select pods: the API client, the node's pods, their bindings */
+	struct cruise_k8s *k8s;
+	struct cruise_pod *pods;
+	size_t n_pods;
+	bool pods_known; /* a list since the start: until then no binding is removed */
+	struct cruise_bind_set pod_binds;
+	struct pod_seen *seen; /* what was last logged of each selected pod */
+	size_t n_seen;
+	__u64 pods_unresolved;
+};
+
+/* A selected pod as last logged: bound (cgroup_id, medium) or not found (cgroup_id 0). */
+struct pod_seen {
+	char uid[CRUISE_POD_UID_LEN];
+	__u64 cgroup_id;
+	__u32 medium;
 };
 
 static struct agent agent;
@@ -164,6 +211,16 @@ static int take_snapshot(void *ctx, struct cruise_snapshot *s)
 	s->config_generation = a->generation;
 	s->reload_failures = a->reload_failures;
 	s->log_suppressed = a->events ? cruise_eventlog_suppressed(a->events) : 0;
+	if (a->k8s) {
+		struct cruise_k8s_stats st;
+
+		cruise_k8s_stats(a->k8s, &st);
+		s->pods_configured = true;
+		s->k8s_connected = st.connected;
+		s->k8s_errors = st.errors;
+		s->pods_bound = a->pod_binds.n;
+		s->pods_unresolved = a->pods_unresolved;
+	}
 	return err;
 }
 
@@ -194,6 +251,139 @@ static void maps_of_skeleton(struct cruise_handle *h, struct cruise_maps *m)
 	m->events = bpf_map__fd(h->skel->maps.cruise_events);
 }
 
+static const struct pod_seen *seen_find(const struct agent *a, const char *uid)
+{
+	for (size_t i = 0; i < a->n_seen; i++)
+		if (!strcmp(a->seen[i].uid, uid))
+			return &a->seen[i];
+	return NULL;
+}
+
+/*
+ * The bindings of the selected pods: each pod's medium by its labels, its cgroup by its UID under
+ * the scope. A pod whose cgroup is not there is logged once and retried every second (kubelet
+ * creates it after the API has the pod), never guessed. Logs each pod's changes.
+ */
+static void pods_bind(struct agent *a)
+{
+	struct pod_seen *seen = calloc(a->n_pods ? a->n_pods : 1, sizeof(*seen));
+	char base[PATH_MAX + 1100], rel[512], full[PATH_MAX + 600], id[24];
+	size_t n_seen = 0;
+
+	cruise_bind_set_free(&a->pod_binds);
+	a->pods_unresolved = 0;
+	if (!seen)
+		return;
+	snprintf(base, sizeof(base), "%s%s", a->cgroup_root,
+		 strcmp(a->cfg->scope, "/") ? a->cfg->scope : "");
+	for (size_t i = 0; i < a->n_pods; i++) {
+		const struct cruise_pod *p = &a->pods[i];
+		int c = cruise_pod_medium(a->cfg, p);
+		const struct pod_seen *was = seen_find(a, p->uid);
+		struct pod_seen *now = &seen[n_seen];
+		const char *medium;
+
+		if (c < 0 || p->finished)
+			continue;
+		medium = a->cfg->media[c].name;
+		snprintf(now->uid, sizeof(now->uid), "%s", p->uid);
+		now->medium = a->applied.medium_index[c];
+		n_seen++;
+		if (cruise_pod_cgroup(base, p, rel, sizeof(rel), &now->cgroup_id)) {
+			a->pods_unresolved++;
+			if (!was || was->cgroup_id)
+				cruise_log(CRUISE_LOG_WARN,
+					   "pod cgroup not found; not paced until it appears",
+					   "pod", p->name, "uid", p->uid, "medium", medium, "under",
+					   base, NULL);
+			continue;
+		}
+		snprintf(full, sizeof(full), "%s/%s", strcmp(a->cfg->scope, "/") ? a->cfg->scope : "",
+			 rel);
+		if (cruise_bind_add(&a->pod_binds, now->cgroup_id, now->medium, full))
+			continue;
+		if (!was || was->cgroup_id != now->cgroup_id || was->medium != now->medium) {
+			snprintf(id, sizeof(id), "%llu", (unsigned long long)now->cgroup_id);
+			cruise_log(CRUISE_LOG_INFO, "pod selected", "pod", p->name, "uid", p->uid,
+				   "medium", medium, "cgroup", full, "cgroup_id", id, NULL);
+		}
+	}
+	for (size_t i = 0; i < a->n_seen; i++) {
+		bool still = false;
+
+		for (size_t j = 0; j < n_seen && !still; j++)
+			still = !strcmp(seen[j].uid, a->seen[i].uid);
+		if (!still)
+			cruise_log(CRUISE_LOG_INFO, "pod no longer selected", "uid", a->seen[i].uid,
+				   NULL);
+	}
+	free(a->seen);
+	a->seen = seen;
+	a->n_seen = n_seen;
+}
+
+/* The bindings map from the patterns and the pods, as they are now. */
+static void update_bindings(struct agent *a, bool log_all)
+{
+	if (a->k8s && a->pods_known)
+		pods_bind(a);
+	/* until the first list, the pods a previous agent bound keep their bindings */
+	cruise_apply_bindings(&a->maps, a->cgroup_root, &a->applied, a->cfg, &a->pod_binds,
+			      cruise_config_uses_pods(a->cfg) && !a->pods_known, log_all);
+	cruise_bind_watch_refresh(a->watch, a->applied.rules, a->applied.n_rules);
+}
+
+/* Talk to the Kubernetes API only while a medium selects pods. */
+static int k8s_follow_config(struct agent *a)
+{
+	struct cruise_k8s_opts o = {
+		.host = getenv("KUBERNETES_SERVICE_HOST"),
+		.port = getenv("KUBERNETES_SERVICE_PORT"),
+		.secrets_dir = opts.k8s_secrets ? opts.k8s_secrets : getenv("CRUISE_K8S_SECRETS"),
+		.node = opts.node_name ? opts.node_name : getenv("NODE_NAME"),
+		.backoff_min_ms = K8S_BACKOFF_MIN_MS,
+		.backoff_max_ms = opts.k8s_backoff_max_ms,
+	};
+	char err[256];
+
+	if (cruise_config_uses_pods(a->cfg) == !!a->k8s)
+		return 0;
+	if (a->k8s) {
+		cruise_k8s_stop(a->k8s);
+		a->k8s = NULL;
+		cruise_pods_free(a->pods, a->n_pods);
+		a->pods = NULL;
+		a->n_pods = 0;
+		a->pods_known = false;
+		cruise_bind_set_free(&a->pod_binds);
+		cruise_log(CRUISE_LOG_INFO, "no medium selects pods: stopped watching them", NULL);
+		return 0;
+	}
+	a->k8s = cruise_k8s_start(&o, err, sizeof(err));
+	if (!a->k8s) {
+		cruise_log(CRUISE_LOG_ERROR, "cannot watch pods", "error", err, NULL);
+		return -1;
+	}
+	cruise_log(CRUISE_LOG_INFO, "watching the pods of this node", "node", o.node, "api",
+		   o.host, NULL);
+	return 0;
+}
+
+/* The API thread has a new table of pods. */
+static void k8s_changed(struct agent *a)
+{
+	struct cruise_pod *pods;
+	size_t n;
+
+	if (cruise_k8s_take(a->k8s, &pods, &n))
+		return;
+	cruise_pods_free(a->pods, a->n_pods);
+	a->pods = pods;
+	a->n_pods = n;
+	a->pods_known = true;
+	update_bindings(a, false);
+}
+
 /* Put cfg into the maps; on success it becomes the running config. */
 static int apply(struct agent *a, struct cruise_config *cfg, char *text)
 {
@@ -221,8 +411,8 @@ static int apply(struct agent *a, struct cruise_config *cfg, char *text)
 			   "index", idx, "rate", rate, "max_wait", wait, "dry_run",
 			   cfg->media[c].dry_run ? "true" : "false", NULL);
 	}
-	cruise_apply_bindings(&a->maps, a->cgroup_root, &a->applied, a->cfg, a->generation == 1);
-	cruise_bind_watch_refresh(a->watch, a->applied.rules, a->applied.n_rules);
+	k8s_follow_config(a);
+	update_bindings(a, a->generation == 1);
 	snprintf(gen, sizeof(gen), "%llu", (unsigned long long)a->generation);
 	cruise_log(CRUISE_LOG_INFO, "config applied", "file", opts.config, "generation", gen, NULL);
 	return 0;
@@ -257,6 +447,7 @@ static void reload(struct agent *a, bool forced)
 		a->reload_failures++;
 		cruise_config_free(cfg);
 		free(text);
+		return;
 	}
 }
 
@@ -265,6 +456,20 @@ static int add_fd(int ep, int fd)
 	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
 
 	return epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+}
+
+/* The API client's fd in the loop while there is one (it comes and goes with reloads). */
+static void k8s_poll(struct agent *a, int ep, int *kfd)
+{
+	int fd = a->k8s ? cruise_k8s_fd(a->k8s) : -1;
+
+	if (fd == *kfd)
+		return;
+	if (*kfd >= 0)
+		epoll_ctl(ep, EPOLL_CTL_DEL, *kfd, NULL);
+	*kfd = fd;
+	if (fd >= 0)
+		add_fd(ep, fd);
 }
 
 /* The signals the main loop reads from a signalfd; blocked in every thread. */
@@ -278,7 +483,7 @@ static void agent_signals(sigset_t *mask)
 
 static int run_loop(struct agent *a)
 {
-	int ep, sfd, tfd, cfd, efd, wfd;
+	int ep, sfd, tfd, cfd, efd, wfd, kfd = -1;
 	struct itimerspec tick = { .it_interval = { 1, 0 }, .it_value = { 1, 0 } };
 	__u64 ticks = 0;
 	sigset_t mask;
@@ -305,7 +510,10 @@ static int run_loop(struct agent *a)
 
 	for (;;) {
 		struct epoll_event evs[8];
-		int n = epoll_wait(ep, evs, 8, -1);
+		int n;
+
+		k8s_poll(a, ep, &kfd);
+		n = epoll_wait(ep, evs, 8, -1);
 
 		if (n < 0 && errno != EINTR)
 			break;
@@ -331,13 +539,12 @@ static int run_loop(struct agent *a)
 				if (read(tfd, &expirations, sizeof(expirations)) < 0)
 					continue;
 				cruise_eventlog_tick(a->events);
-				/* periodic work: the safety rescan, later adaptive rates */
-				if (a->rescan || ++ticks % RESCAN_SECONDS == 0) {
+				/* periodic work: the safety rescan (every second while a
+				 * selected pod's cgroup is missing), later adaptive rates */
+				if (a->rescan || ++ticks % RESCAN_SECONDS == 0 ||
+				    a->pods_unresolved) {
 					a->rescan = false;
-					cruise_apply_bindings(&a->maps, a->cgroup_root,
-							      &a->applied, a->cfg, false);
-					cruise_bind_watch_refresh(a->watch, a->applied.rules,
-								  a->applied.n_rules);
+					update_bindings(a, false);
 				}
 			} else if (fd == cfd) {
 				char buf[4096];
@@ -348,12 +555,10 @@ static int run_loop(struct agent *a)
 			} else if (fd == efd) {
 				cruise_eventlog_poll(a->events, 0);
 			} else if (fd == wfd) {
-				if (cruise_bind_watch_drain(a->watch)) {
-					cruise_apply_bindings(&a->maps, a->cgroup_root,
-							      &a->applied, a->cfg, false);
-					cruise_bind_watch_refresh(a->watch, a->applied.rules,
-								  a->applied.n_rules);
-				}
+				if (cruise_bind_watch_drain(a->watch))
+					update_bindings(a, false);
+			} else if (fd == kfd) {
+				k8s_changed(a);
 			}
 		}
 	}
@@ -453,6 +658,11 @@ static int start(struct agent *a)
 	}
 	cruise_log(CRUISE_LOG_INFO, "attached and pinned", "scope", scope, "links",
 		   a->cfg->pin_dir, NULL);
+	/* a medium selects pods but they cannot be watched (no API, no node name): say it now */
+	if (cruise_config_uses_pods(a->cfg) && !a->k8s) {
+		fprintf(stderr, "cruise-agent: a medium selects pods, but they cannot be watched\n");
+		goto fail_applied;
+	}
 	a->events = cruise_eventlog_new(a->maps.events, stderr, opts.log_format, a->cgroup_root,
 					medium_name_of, a, EVENT_LOG_PER_SEC, EVENT_LOG_BURST);
 	if (!a->events) {
@@ -504,6 +714,10 @@ int main(int argc, char **argv)
 	if (!ret)
 		ret = run_loop(&agent);
 	cruise_http_stop(agent.http);
+	cruise_k8s_stop(agent.k8s);
+	cruise_pods_free(agent.pods, agent.n_pods);
+	cruise_bind_set_free(&agent.pod_binds);
+	free(agent.seen);
 	cruise_eventlog_free(agent.events);
 	cruise_bind_watch_free(agent.watch);
 	cruise_applied_free(&agent.applied);

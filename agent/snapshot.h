@@ -29,6 +29,12 @@ struct cruise_snapshot {
 	__u64 reload_failures;
 	__u64 events_lost;	/* summed from the counters */
 	__u64 log_suppressed; /* refusal log lines suppressed by the rate limit */
+	/* pods selected by labels; exposed only when a medium selects pods */
+	bool pods_configured;
+	bool k8s_connected;   /* the API answered the last request */
+	__u64 k8s_errors;     /* failed requests and rejected responses */
+	__u64 pods_bound;     /* pods selected and bound by their cgroup */
+	__u64 pods_unresolved; /* pods selected whose cgroup was not found (yet) */
 };
 
 /* Map fds, by the maps' names: from a loaded skeleton or from the pins (cruisectl). */

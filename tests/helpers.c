@@ -2,6 +2,8 @@
 #define _GNU_SOURCE /* accept4 */
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <ftw.h>
+#include <libgen.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -11,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/prctl.h>
@@ -44,6 +47,141 @@ void th_unique_name(char *buf, size_t len, const char *prefix)
 
 	snprintf(buf, len, "%s-%d-%d", prefix, (int)getpid(), counter++);
 }
+
+/* The whole file, NUL-terminated; "" when it does not exist. */
+char *th_slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf = NULL;
+	size_t len = 0;
+
+	if (!f || getdelim(&buf, &len, '\0', f) < 0) {
+		free(buf);
+		buf = strdup("");
+	}
+	if (f)
+		fclose(f);
+	if (!buf)
+		abort();
+	return buf;
+}
+
+/* fork and exec argv (PATH searched) with stdout and stderr to files; the child dies with us. */
+pid_t th_spawn(const char *const argv[], const char *out, const char *err)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		int o = open(out, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		int e = open(err, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		int nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+		if (o < 0 || e < 0 || nul < 0 || dup2(nul, 0) < 0 || dup2(o, 1) < 0 ||
+		    dup2(e, 2) < 0)
+			_exit(126);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		execvp(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+/* Wait for pid, at most timeout_ms; then kill it. Returns the wait status, or -1. */
+int th_wait_exit(pid_t pid, int timeout_ms)
+{
+	__u64 deadline = cruise_now_ns() + timeout_ms * 1000000ULL;
+	int status;
+
+	for (;;) {
+		pid_t w = waitpid(pid, &status, WNOHANG);
+
+		if (w == pid)
+			return status;
+		if (w < 0)
+			return -1;
+		if (cruise_now_ns() > deadline)
+			break;
+		usleep(1000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	return -1;
+}
+
+/* GET path from the agent's metrics port; the status, body in *body (free it), or -1. */
+int th_http_get(uint16_t port, const char *path, char **body)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
+	size_t len = 0, cap = 65536;
+	char req[256], *buf, *head_end;
+	int fd, status = -1;
+
+	*body = NULL;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a))) {
+		close(fd);
+		return -1;
+	}
+	snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
+	if (send(fd, req, strlen(req), MSG_NOSIGNAL) != (ssize_t)strlen(req)) {
+		close(fd);
+		return -1;
+	}
+	buf = malloc(cap);
+	if (!buf) {
+		close(fd);
+		return -1;
+	}
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		if (len + 4096 + 1 > cap) {
+			char *more = realloc(buf, cap * 2);
+
+			if (!more)
+				break;
+			buf = more;
+			cap *= 2;
+		}
+		if (poll(&p, 1, 3000) != 1)
+			break;
+		n = read(fd, buf + len, cap - len - 1);
+		if (n <= 0)
+			break;
+		len += n;
+	}
+	close(fd);
+	buf[len] = '\0';
+	head_end = strstr(buf, "\r\n\r\n");
+	if (sscanf(buf, "HTTP/1.%*d %d", &status) == 1 && head_end)
+		*body = strdup(head_end + 4);
+	else
+		status = -1;
+	free(buf);
+	return status;
+}
+
+/* A TCP port on 127.0.0.1 free a moment ago. */
+uint16_t th_free_port(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t len = sizeof(a);
+	uint16_t port = 0;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd >= 0 && !bind(fd, (struct sockaddr *)&a, sizeof(a)) &&
+	    !getsockname(fd, (struct sockaddr *)&a, &len))
+		port = ntohs(a.sin_port);
+	if (fd >= 0)
+		close(fd);
+	return port;
+}
+
 
 int th_cgroup_create(struct th_cgroup *cg, const struct th_cgroup *parent, const char *name)
 {
@@ -430,6 +568,7 @@ __u64 th_run_max_latency(const struct th_run *r)
 	return max;
 }
 
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
 #define TH_BPFFS "/sys/fs/bpf"
@@ -471,7 +610,7 @@ fail:
 }
 
 /* Remove every cgroup below path, children first; the scope is ours, so is everything in it. */
-static void th_remove_tree(const char *path)
+void th_cgroup_remove_tree(const char *path)
 {
 	char sub[PATH_MAX];
 	DIR *d = opendir(path);
@@ -483,7 +622,7 @@ static void th_remove_tree(const char *path)
 		if (ent->d_type != DT_DIR || ent->d_name[0] == '.')
 			continue;
 		snprintf(sub, sizeof(sub), "%s/%s", path, ent->d_name);
-		th_remove_tree(sub);
+		th_cgroup_remove_tree(sub);
 	}
 	closedir(d);
 	rmdir(path);
@@ -499,7 +638,7 @@ void th_env_teardown(struct th_env *e)
 		e->h = NULL;
 	}
 	if (e->scope.path[0])
-		th_remove_tree(e->scope.path);
+		th_cgroup_remove_tree(e->scope.path);
 	e->scope.path[0] = '\0';
 	if (e->pin_dir[0])
 		rmdir(e->pin_dir);
@@ -553,61 +692,6 @@ __u64 th_jiffy_ns(void)
 	return jiffy ? jiffy : 4000000ULL;
 }
 
-char *th_slurp(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char *buf = NULL;
-	size_t len = 0;
-
-	if (!f || getdelim(&buf, &len, '\0', f) < 0) {
-		free(buf);
-		buf = strdup("");
-	}
-	if (f)
-		fclose(f);
-	return buf;
-}
-
-pid_t th_spawn(const char *const argv[], const char *out, const char *err)
-{
-	pid_t pid = fork();
-
-	if (pid == 0) {
-		int o = open(out, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-		int e = open(err, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-		int nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
-
-		if (o < 0 || e < 0 || nul < 0 || dup2(nul, 0) < 0 || dup2(o, 1) < 0 ||
-		    dup2(e, 2) < 0)
-			_exit(126);
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		execvp(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	return pid;
-}
-
-int th_wait_exit(pid_t pid, int timeout_ms)
-{
-	__u64 deadline = cruise_now_ns() + (__u64)timeout_ms * 1000000ULL;
-	int status;
-
-	for (;;) {
-		pid_t w = waitpid(pid, &status, WNOHANG);
-
-		if (w == pid)
-			return status;
-		if (w < 0)
-			return -1;
-		if (cruise_now_ns() > deadline)
-			break;
-		usleep(1000);
-	}
-	kill(pid, SIGKILL);
-	waitpid(pid, &status, 0);
-	return -1;
-}
-
 struct th_env *th_env_new(void)
 {
 	struct th_env *e = calloc(1, sizeof(*e));
@@ -629,4 +713,64 @@ void th_env_free(struct th_env *e)
 	if (e)
 		th_env_teardown(e);
 	free(e);
+}
+
+static int th_rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st, (void)flag, (void)ftw;
+	remove(path);
+	return 0;
+}
+
+void th_rm_tree(const char *dir)
+{
+	nftw(dir, th_rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+int th_find_beside(const char *env, const char *name, char *buf, size_t len)
+{
+	const char *given = getenv(env);
+	char self[PATH_MAX];
+	ssize_t n;
+
+	if (given && *given) {
+		snprintf(buf, len, "%s", given);
+	} else {
+		n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+		if (n < 0)
+			return -errno;
+		self[n] = '\0';
+		if (snprintf(buf, len, "%s/%s", dirname(self), name) >= (int)len)
+			return -ENAMETOOLONG;
+	}
+	return access(buf, X_OK) ? -errno : 0;
+}
+
+int th_medium_index(int media_fd, const char *name)
+{
+	for (__u32 i = 0; i < CRUISE_MAX_MEDIA; i++) {
+		struct cruise_medium m;
+
+		if (bpf_map_lookup_elem(media_fd, &i, &m))
+			return -1;
+		if ((m.flags & CRUISE_MEDIUM_ACTIVE) && !strncmp(m.name, name, sizeof(m.name)))
+			return i;
+	}
+	return -1;
+}
+
+int th_agent_fixture(const char *name, struct th_cgroup *scope, uint16_t *metrics_port,
+		     struct th_listener *target)
+{
+	int err = th_cgroup_create(scope, NULL, name);
+
+	if (err) {
+		scope->path[0] = '\0';
+		fprintf(stderr, "scope cgroup %s: %s\n", name, strerror(-err));
+		return err;
+	}
+	*metrics_port = th_free_port();
+	if (!*metrics_port)
+		return -EADDRINUSE;
+	return th_listener_start(target, "127.0.0.1", true, 4096);
 }

@@ -119,14 +119,31 @@ int th_u64_compare(const void *a, const void *b);
 void th_unique_name(char *buf, size_t len, const char *prefix);
 
 int th_write_file(const char *path, const char *s);
-/* The whole file, NUL-terminated, to free(); "" when it does not exist, NULL without memory. */
+/* The whole file, NUL-terminated; "" when it does not exist. */
 char *th_slurp(const char *path);
-
-/* fork and exec argv (PATH searched), stdin from /dev/null, stdout and stderr appended to files;
- * the child dies with us. Returns its pid or -1. */
+/* fork and exec argv (PATH searched) with stdout and stderr to files; the child dies with us. */
 pid_t th_spawn(const char *const argv[], const char *out, const char *err);
-/* Wait for pid at most timeout_ms, then kill it. Returns the wait status, or -1 if killed. */
+/* Wait for pid, at most timeout_ms; then kill it. Returns the wait status, or -1. */
 int th_wait_exit(pid_t pid, int timeout_ms);
+/* GET path from 127.0.0.1:port (HTTP/1.0); the status, body in *body (free it), or -1. */
+int th_http_get(uint16_t port, const char *path, char **body);
+/* A TCP port on 127.0.0.1 free a moment ago. */
+uint16_t th_free_port(void);
+/* Remove path and every cgroup below it, children first (for trees a test made). */
+void th_cgroup_remove_tree(const char *path);
+/* Remove a directory of files and everything in it. */
+void th_rm_tree(const char *dir);
+/* The program $env names, or name beside this test program, into buf; 0 if executable. */
+int th_find_beside(const char *env, const char *name, char *buf, size_t len);
+/*
+ * What an end-to-end agent test needs: the scope cgroup name under the cgroup2 root (path cleared
+ * when not made), a free port for the agent's metrics, and a listener on 127.0.0.1 as the target.
+ */
+struct th_listener;
+int th_agent_fixture(const char *name, struct th_cgroup *scope, uint16_t *metrics_port,
+		     struct th_listener *target);
+/* The index of the active medium name in cruise_media (by fd), or -1. */
+int th_medium_index(int media_fd, const char *name);
 
 #endif /* CRUISE_TEST_HELPERS_H */
 

@@ -21,7 +21,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <libgen.h>
 #include <math.h>
 #include <netinet/in.h>
@@ -126,24 +125,6 @@ static int write_file(const char *path, const char *text)
 	return n == (ssize_t)len ? 0 : -EIO;
 }
 
-/* The whole file, NUL-terminated; "" when it does not exist. */
-static char *slurp(const char *path)
-{
-	char *buf = th_slurp(path);
-
-	assert_non_null(buf);
-	return buf;
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	remove(path);
-	return 0;
-}
-
 /* processes */
 
 /* Run a command to completion; its output in out (and err, if separate). Returns the exit code. */
@@ -168,7 +149,7 @@ static void describe_status(int status, char *buf, size_t len)
 
 static void dump_log(const struct env *e)
 {
-	char *text = slurp(e->log);
+	char *text = th_slurp(e->log);
 	size_t n = strlen(text);
 
 	print_message("--- agent log %s (end)\n%s--- end of agent log\n", e->log,
@@ -239,7 +220,7 @@ static int find_line(const char *text, const char *n1, const char *n2, int nth, 
 
 static int count_lines(const struct env *e, const char *n1, const char *n2)
 {
-	char *text = slurp(e->log);
+	char *text = th_slurp(e->log);
 	int n = find_line(text, n1, n2, 0, NULL, 0);
 
 	free(text);
@@ -254,7 +235,7 @@ static int wait_line(struct env *e, const char *n1, const char *n2, int nth, int
 	bool alive = true;
 
 	for (;;) {
-		char *text = slurp(e->log);
+		char *text = th_slurp(e->log);
 		int at = find_line(text, n1, n2, nth, out, len);
 
 		free(text);
@@ -335,57 +316,6 @@ static __u64 line_mono_ns(const char *line)
 
 /* HTTP, on a raw socket */
 
-/* GET path from the agent's metrics port; the status, body in *body (free it), or -1. */
-static int http_get(uint16_t port, const char *path, char **body)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
-	size_t len = 0, cap = 65536;
-	char req[256], *buf, *head_end;
-	int fd, status = -1;
-
-	*body = NULL;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	if (connect(fd, (struct sockaddr *)&a, sizeof(a))) {
-		close(fd);
-		return -1;
-	}
-	snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
-	if (send(fd, req, strlen(req), MSG_NOSIGNAL) != (ssize_t)strlen(req)) {
-		close(fd);
-		return -1;
-	}
-	buf = malloc(cap);
-	assert_non_null(buf);
-	for (;;) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		ssize_t n;
-
-		if (len + 4096 + 1 > cap) {
-			cap *= 2;
-			buf = realloc(buf, cap);
-			assert_non_null(buf);
-		}
-		if (poll(&p, 1, 3000) != 1)
-			break;
-		n = read(fd, buf + len, cap - len - 1);
-		if (n <= 0)
-			break;
-		len += n;
-	}
-	close(fd);
-	buf[len] = '\0';
-	head_end = strstr(buf, "\r\n\r\n");
-	if (sscanf(buf, "HTTP/1.%*d %d", &status) == 1 && head_end)
-		*body = strdup(head_end + 4);
-	else
-		status = -1;
-	free(buf);
-	return status;
-}
-
 /* One sample: the line "series value" of an exposition. */
 static bool metric(const char *body, const char *series, double *v)
 {
@@ -405,7 +335,7 @@ static double scrape(const struct env *e, const char *series)
 	char *body;
 	double v = -1;
 
-	assert_int_equal(http_get(e->metrics_port, "/metrics", &body), 200);
+	assert_int_equal(th_http_get(e->metrics_port, "/metrics", &body), 200);
 	if (!metric(body, series, &v))
 		print_message("no %s in /metrics:\n%s\n", series, body);
 	free(body);
@@ -416,7 +346,7 @@ static double scrape(const struct env *e, const char *series)
 static int healthz(const struct env *e)
 {
 	char *body = NULL;
-	int status = http_get(e->metrics_port, "/healthz", &body);
+	int status = th_http_get(e->metrics_port, "/healthz", &body);
 
 	free(body);
 	return status;
@@ -498,7 +428,7 @@ static void agent_start_args(struct env *e, const char *log_format)
 	e->agent = th_spawn(argv, e->log, e->log);
 	assert_true(e->agent > 0);
 	for (;;) {
-		char *text = slurp(e->log);
+		char *text = th_slurp(e->log);
 		bool attached = strstr(text, "attached and pinned");
 
 		free(text);
@@ -527,15 +457,11 @@ static void agent_start(struct env *e)
 /* Index of the medium by its name in the pinned cruise_media. */
 static __u32 medium_index(const struct env *e, const char *name)
 {
-	for (__u32 i = 0; i < CRUISE_MAX_MEDIA; i++) {
-		struct cruise_medium m;
+	int i = th_medium_index(e->maps.media, name);
 
-		assert_int_equal(bpf_map_lookup_elem(e->maps.media, &i, &m), 0);
-		if ((m.flags & CRUISE_MEDIUM_ACTIVE) && !strncmp(m.name, name, sizeof(m.name)))
-			return i;
-	}
-	fail_msg("no active medium %s in cruise_media", name);
-	return 0;
+	if (i < 0)
+		fail_msg("no active medium %s in cruise_media", name);
+	return i;
 }
 
 /* The medium's counters (summed over CPUs) and state, from the pinned maps. */
@@ -708,28 +634,11 @@ static void print_errors(const struct th_run *r)
 
 /* fixture */
 
-static uint16_t free_port(void)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET };
-	socklen_t len = sizeof(a);
-	uint16_t port = 0;
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd >= 0 && !bind(fd, (struct sockaddr *)&a, sizeof(a)) &&
-	    !getsockname(fd, (struct sockaddr *)&a, &len))
-		port = ntohs(a.sin_port);
-	if (fd >= 0)
-		close(fd);
-	return port;
-}
-
 static int env_teardown(void **state);
 
 static int env_setup(void **state)
 {
 	struct env *e = calloc(1, sizeof(*e));
-	int err;
 
 	if (!e)
 		return -1;
@@ -749,14 +658,7 @@ static int env_setup(void **state)
 	snprintf(e->conf, sizeof(e->conf), "%s/etc/cruise.yaml", e->tmp);
 	if (mkdir(e->etc, 0700) || mkdir(e->data, 0700))
 		goto fail;
-	err = th_cgroup_create(&e->scope, NULL, e->name);
-	if (err) {
-		e->scope.path[0] = '\0';
-		fprintf(stderr, "scope cgroup %s: %s\n", e->name, strerror(-err));
-		goto fail;
-	}
-	e->metrics_port = free_port();
-	if (!e->metrics_port || th_listener_start(&e->l, "127.0.0.1", true, 4096))
+	if (th_agent_fixture(e->name, &e->scope, &e->metrics_port, &e->l))
 		goto fail;
 	return 0;
 fail:
@@ -798,7 +700,7 @@ static int env_teardown(void **state)
 			fprintf(stderr, "teardown: rmdir %s: %s\n", cg->path, strerror(-err));
 	}
 	if (e->tmp[0])
-		nftw(e->tmp, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+		th_rm_tree(e->tmp);
 	free(e);
 	*state = NULL;
 	return 0;
@@ -1049,7 +951,7 @@ static int cruise_progs_shown(const struct env *e, bool *shown)
 	snprintf(out, sizeof(out), "%s/bpftool-%d.out", e->tmp, e->n_logs);
 	unlink(out);
 	rc = run_cmd(argv, out, NULL);
-	text = slurp(out);
+	text = th_slurp(out);
 	*shown = strstr(text, "cruise_");
 	free(text);
 	return rc;
@@ -1092,7 +994,7 @@ static void test_uninstall(void **state)
 	snprintf(out, sizeof(out), "%s/uninstall.out", e->tmp);
 	rc = run_cmd(argv, out, NULL);
 	if (rc) {
-		char *t = slurp(out);
+		char *t = th_slurp(out);
 
 		print_message("%s", t);
 		free(t);
@@ -1154,7 +1056,7 @@ static void test_metrics(void **state)
 	assert_int_equal((long long)scrape(e, "cruise_programs_attached"), CRUISE_PROG_COUNT);
 	assert_int_equal((long long)scrape(e, "cruise_config_generation"), 1);
 
-	assert_int_equal(http_get(e->metrics_port, "/healthz", &body), 200);
+	assert_int_equal(th_http_get(e->metrics_port, "/healthz", &body), 200);
 	assert_string_equal(body, "ok\n");
 	free(body);
 	th_run_free(&r);
@@ -1202,7 +1104,7 @@ static void test_refusal_log(void **state)
 	/* the suppressed count is reported at most once a second per medium */
 	deadline = now_ns() + 4 * NSEC_PER_SEC;
 	do {
-		char *log = slurp(e->log);
+		char *log = th_slurp(e->log);
 
 		lines = find_line(log, "\"msg\":\"connect refused\"", NULL, 0, NULL, 0);
 		reports = find_line(log, "\"msg\":\"refusal log lines suppressed\"", NULL, 0, NULL,
@@ -1235,7 +1137,7 @@ static void test_refusal_log(void **state)
 	fclose(f);
 	comm[strcspn(comm, "\n")] = '\0';
 	for (int i = 1; i <= lines; i++) {
-		char *log = slurp(e->log);
+		char *log = th_slurp(e->log);
 
 		assert_true(find_line(log, "\"msg\":\"connect refused\"", NULL, i, line,
 				      sizeof(line)) >= 0);
@@ -1264,7 +1166,7 @@ static void test_refusal_log(void **state)
 		assert_non_null(strstr(line, "\"dry_run\":false"));
 	}
 	for (int i = 1; i <= reports; i++) {
-		char *log = slurp(e->log);
+		char *log = th_slurp(e->log);
 
 		find_line(log, "\"msg\":\"refusal log lines suppressed\"", NULL, i, line,
 			  sizeof(line));
@@ -1379,7 +1281,7 @@ static void test_bad_config_rename(void **state)
 /* The first line of a file, and whether it is the only one. */
 static bool one_line(const char *path, char *buf, size_t len)
 {
-	char *text = slurp(path);
+	char *text = th_slurp(path);
 	char *nl = strchr(text, '\n');
 	bool one = nl && !nl[1];
 
@@ -1447,26 +1349,6 @@ static void test_check(void **state)
 	assert_int_equal(errno, ENOENT);
 }
 
-static int find_agent(void)
-{
-	const char *env = getenv("CRUISE_AGENT");
-	char self[PATH_MAX];
-	ssize_t n;
-
-	if (env && *env) {
-		snprintf(agent_bin, sizeof(agent_bin), "%s", env);
-	} else {
-		n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-		if (n < 0)
-			return -errno;
-		self[n] = '\0';
-		if (snprintf(agent_bin, sizeof(agent_bin), "%s/cruise-agent", dirname(self)) >=
-		    (int)sizeof(agent_bin))
-			return -ENAMETOOLONG;
-	}
-	return access(agent_bin, X_OK) ? -errno : 0;
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1488,7 +1370,7 @@ int main(void)
 		fprintf(stderr, "test_agent: run as root (BPF programs, cgroups, bpffs)\n");
 		return 1;
 	}
-	err = find_agent();
+	err = th_find_beside("CRUISE_AGENT", "cruise-agent", agent_bin, sizeof(agent_bin));
 	if (err) {
 		fprintf(stderr, "test_agent: no cruise-agent at %s: %s (run make)\n", agent_bin,
 			strerror(-err));

@@ -436,7 +436,7 @@ static void test_missing_field(void **state)
 	expect_error(TARGETS "media:\n"
 			     "  - name: a\n"
 			     "    rate: 10/s\n",
-		     6, "media[0].cgroups", "missing (required)");
+		     6, "media[0]", "a medium needs cgroups, pods or both");
 	expect_error(TARGETS MEDIUM_A "  - name: b\n"
 				      "    cgroups: [workers/b]\n",
 		     9, "media[1].rate", "missing (required)");
@@ -708,6 +708,92 @@ static void test_bad_yaml(void **state)
 }
 
 /* Failing on a half-built config frees all of it (ASan), and errors cut to any buffer size. */
+/* A medium selects pods by labels, beside or instead of cgroups; labels follow Kubernetes. */
+static void test_pods(void **state)
+{
+	struct cruise_config *cfg;
+	const struct cruise_cfg_medium *m;
+
+	(void)state;
+	cfg = parse_ok(TARGETS "media:\n"
+			       "  - name: email\n"
+			       "    rate: 10/s\n"
+			       "    pods:\n"
+			       "      matchLabels:\n"
+			       "        cruise.io/medium: email\n"
+			       "        tier: \"\"\n"
+			       "  - name: push\n"
+			       "    rate: 10/s\n"
+			       "    cgroups: [workers/push]\n"
+			       "    pods: {matchLabels: {app: push-sender_2.x}}\n"
+			       "  - name: batch\n"
+			       "    rate: 10/s\n"
+			       "    cgroups: [workers/batch]\n");
+	assert_true(cruise_config_uses_pods(cfg));
+	m = &cfg->media[0];
+	assert_int_equal(m->n_cgroups, 0);
+	assert_int_equal(m->n_labels, 2);
+	assert_string_equal(m->labels[0].key, "cruise.io/medium");
+	assert_string_equal(m->labels[0].value, "email");
+	assert_string_equal(m->labels[1].key, "tier");
+	assert_string_equal(m->labels[1].value, "");
+	m = &cfg->media[1];
+	assert_int_equal(m->n_cgroups, 1);
+	assert_int_equal(m->n_labels, 1);
+	assert_string_equal(m->labels[0].value, "push-sender_2.x");
+	assert_int_equal(cfg->media[2].n_labels, 0);
+	cruise_config_free(cfg);
+
+	cfg = parse_ok(TARGETS MEDIUM_A);
+	assert_false(cruise_config_uses_pods(cfg));
+	cruise_config_free(cfg);
+
+#define POD_MEDIUM(sel)                                                                            \
+	TARGETS "media:\n"                                                                         \
+		"  - name: a\n"                                                                    \
+		"    rate: 10/s\n"                                                                 \
+		"    pods:\n"                                                                      \
+		"      matchLabels: " sel "\n"
+	expect_error(POD_MEDIUM("{}"), 9, "media[0].pods.matchLabels",
+		     "empty; at least one label");
+	expect_error(POD_MEDIUM("[app]"), 9, "media[0].pods.matchLabels",
+		     "expected a mapping, found a list");
+	expect_error(POD_MEDIUM("{app: [x]}"), 9, "media[0].pods.matchLabels",
+		     "label \"app\": expected a single value, found a list");
+	expect_error(POD_MEDIUM("\n        app: x\n        Cruise.io/m: y"), 11,
+		     "media[0].pods.matchLabels", "label key \"Cruise.io/m\": the prefix must be");
+	expect_error(POD_MEDIUM("{-app: x}"), 9, "media[0].pods.matchLabels",
+		     "label key \"-app\": the name must be 1 to 63");
+	expect_error(POD_MEDIUM("{/app: x}"), 9, "media[0].pods.matchLabels",
+		     "label key \"/app\": the prefix before '/' must be");
+	expect_error(POD_MEDIUM("{a.io/: x}"), 9, "media[0].pods.matchLabels",
+		     "the name must be 1 to 63");
+	expect_error(POD_MEDIUM("{app: \"x y\"}"), 9, "media[0].pods.matchLabels",
+		     "label app value \"x y\"");
+	expect_error(POD_MEDIUM("{app: "
+				"a234567890123456789012345678901234567890123456789012345678901234}"),
+		     9, "media[0].pods.matchLabels", "at most 63 characters");
+	expect_error(POD_MEDIUM("{app: x, app: y}"), 9, "media[0].pods.matchLabels",
+		     "label app is given twice");
+	expect_error(TARGETS "media:\n"
+			     "  - name: a\n"
+			     "    rate: 10/s\n"
+			     "    pods: {labels: {app: x}}\n",
+		     8, "media[0].pods.labels", "unknown key; expected one of matchLabels");
+	expect_error(TARGETS "media:\n"
+			     "  - name: a\n"
+			     "    rate: 10/s\n"
+			     "    pods: {}\n",
+		     8, "media[0].pods.matchLabels", "missing (required)");
+	expect_error(TARGETS "media:\n"
+			     "  - name: a\n"
+			     "    rate: 10/s\n"
+			     "    cgroups: []\n"
+			     "    pods: {matchLabels: {app: x}}\n",
+		     8, "media[0].cgroups", "empty; at least one cgroup");
+#undef POD_MEDIUM
+}
+
 static void test_error_buffers(void **state)
 {
 	static const char yaml[] = TARGETS MEDIUM_A "  - name: b\n"
@@ -760,6 +846,7 @@ int main(void)
 		cmocka_unit_test(test_target_overlap),
 		cmocka_unit_test(test_bad_top_level),
 		cmocka_unit_test(test_bad_yaml),
+		cmocka_unit_test(test_pods),
 		cmocka_unit_test(test_error_buffers),
 	};
 	/* clang-format on */

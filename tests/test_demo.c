@@ -33,20 +33,18 @@
 
 #define DEMO_TOL 0.05
 
-static char bin_dir[PATH_MAX];
+static char bin_dir[PATH_MAX], demo_sh[PATH_MAX]; /* the binaries, scripts/demo.sh */
 static char out_path[PATH_MAX];
 
 /* Start the demo in its own process group with SIGINT at its default, as from a terminal. */
 static pid_t demo_start(const char *seconds)
 {
-	char script[PATH_MAX + 32];
 	pid_t pid;
 
-	snprintf(script, sizeof(script), "%s/../scripts/demo.sh", bin_dir);
 	unlink(out_path);
 	pid = fork();
 	if (pid == 0) {
-		const char *argv[] = { script, bin_dir, NULL };
+		const char *argv[] = { demo_sh, bin_dir, NULL };
 
 		setpgid(0, 0);
 		signal(SIGINT, SIG_DFL);
@@ -190,14 +188,16 @@ int main(void)
 		cmocka_unit_test(test_demo_runs),
 		cmocka_unit_test(test_demo_ctrl_c),
 	};
-	char exe[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	char agent[PATH_MAX];
 	int ret;
 
-	if (n <= 0)
+	/* the demo runs the binaries beside this test, from the scripts/ of this tree */
+	if (th_find_beside("CRUISE_AGENT", "cruise-agent", agent, sizeof(agent)) ||
+	    th_find_beside("CRUISE_DEMO_SH", "../scripts/demo.sh", demo_sh, sizeof(demo_sh))) {
+		fprintf(stderr, "test_demo: cruise-agent or scripts/demo.sh not found\n");
 		return 1;
-	exe[n] = '\0';
-	snprintf(bin_dir, sizeof(bin_dir), "%s", dirname(exe));
+	}
+	snprintf(bin_dir, sizeof(bin_dir), "%s", dirname(agent));
 	snprintf(out_path, sizeof(out_path), "/tmp/cruise-test-demo-%d.out", (int)getpid());
 	ret = cmocka_run_group_tests(tests, NULL, NULL);
 	unlink(out_path);

@@ -79,7 +79,7 @@ struct e2e {
 	struct pg_client client[G_N];
 };
 
-static char bin_dir[PATH_MAX];
+static char agent_bin[PATH_MAX], pg_sh[PATH_MAX]; /* cruise-agent, scripts/pg.sh */
 
 static int pg_open(void *arg, int worker, void **conn)
 {
@@ -131,18 +131,6 @@ static void dump_file(const char *what, const char *path)
 	print_message("--- %s %s (end)\n%s--- end\n", what, path,
 		      n > 4000 ? text + n - 4000 : text ? text : "");
 	free(text);
-}
-
-/* A loopback TCP port nothing listens on now: the kernel's pick for a socket bound to 0. */
-static uint16_t free_port(void)
-{
-	struct th_listener l = { .fd = -1 };
-	uint16_t port;
-
-	assert_int_equal(th_listener_start(&l, "127.0.0.1", false, 1), 0);
-	port = l.port;
-	th_listener_stop(&l);
-	return port;
 }
 
 static int write_config(struct e2e *e)
@@ -206,7 +194,7 @@ static int e2e_teardown(void **state);
 static int e2e_setup(void **state)
 {
 	const char *pg_sh_start[6], *agent_argv[6];
-	char pg_sh[PATH_MAX + 32], agent[PATH_MAX + 32], port[8], setup_log[PATH_MAX + 16];
+	char port[8], setup_log[PATH_MAX + 16];
 	struct e2e *e = calloc(1, sizeof(*e));
 
 	if (!e)
@@ -219,13 +207,12 @@ static int e2e_setup(void **state)
 	snprintf(e->log, sizeof(e->log), "%s/agent.log", e->dir);
 	snprintf(e->pin_dir, sizeof(e->pin_dir), "/sys/fs/bpf/%s", e->name);
 	snprintf(setup_log, sizeof(setup_log), "%s/setup.log", e->dir);
-	snprintf(pg_sh, sizeof(pg_sh), "%s/../scripts/pg.sh", bin_dir);
-	snprintf(agent, sizeof(agent), "%s/cruise-agent", bin_dir);
 	/* the server runs as postgres: it must reach its dir */
 	if (mkdir(e->dir, 0755) && errno != EEXIST)
 		goto fail;
 
-	e->pg_port = free_port();
+	e->pg_port = th_free_port();
+	assert_true(e->pg_port > 0);
 	snprintf(port, sizeof(port), "%u", e->pg_port);
 	/* each session logged with the server's ms clock: what the server saw, when */
 	setenv("PG_EXTRA_OPTS", "-c log_connections=on -c log_line_prefix='%n '", 1);
@@ -251,7 +238,7 @@ static int e2e_setup(void **state)
 	}
 	if (write_config(e))
 		goto fail;
-	agent_argv[0] = agent;
+	agent_argv[0] = agent_bin;
 	agent_argv[1] = "--config";
 	agent_argv[2] = e->conf;
 	agent_argv[3] = "--log-format";
@@ -272,12 +259,10 @@ fail:
 static int e2e_teardown(void **state)
 {
 	struct e2e *e = *state;
-	char agent[PATH_MAX + 32], pg_sh[PATH_MAX + 32], log[PATH_MAX + 16];
+	char log[PATH_MAX + 16];
 
 	if (!e)
 		return 0;
-	snprintf(agent, sizeof(agent), "%s/cruise-agent", bin_dir);
-	snprintf(pg_sh, sizeof(pg_sh), "%s/../scripts/pg.sh", bin_dir);
 	snprintf(log, sizeof(log), "%s/teardown.log", e->dir);
 	if (e->maps_open)
 		cruise_maps_close(&e->maps);
@@ -286,7 +271,7 @@ static int e2e_teardown(void **state)
 		th_wait_exit(e->agent, 5000);
 	}
 	if (access(e->pin_dir, F_OK) == 0) {
-		const char *argv[] = { agent, "--uninstall", "--pin-dir", e->pin_dir, NULL };
+		const char *argv[] = { agent_bin, "--uninstall", "--pin-dir", e->pin_dir, NULL };
 
 		run_script(argv, log);
 		rmdir(e->pin_dir);
@@ -678,12 +663,11 @@ int main(void)
 		cmocka_unit_test(test_max_conns_server_view),
 		cmocka_unit_test(test_refusal_client_error),
 	};
-	char exe[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 
-	if (n <= 0)
+	if (th_find_beside("CRUISE_AGENT", "cruise-agent", agent_bin, sizeof(agent_bin)) ||
+	    th_find_beside("CRUISE_PG_SH", "../scripts/pg.sh", pg_sh, sizeof(pg_sh))) {
+		fprintf(stderr, "test_e2e_pg: cruise-agent or scripts/pg.sh not found\n");
 		return 1;
-	exe[n] = '\0';
-	snprintf(bin_dir, sizeof(bin_dir), "%s", dirname(exe));
+	}
 	return cmocka_run_group_tests(tests, e2e_setup, e2e_teardown);
 }

@@ -1,0 +1,609 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * The list/watch client (k8s_api.h). One thread, libcurl's easy interface: a list, then a watch
+ * streamed line by line (each line one JSON event), until the stream ends (watch again from the
+ * last resourceVersion), the server says 410 Gone (list again at once), or anything fails (list
+ * again after a backoff that doubles up to backoff_max_ms, with jitter so that a cluster's agents
+ * do not come back in step). Why a thread rather than curl multi in the main epoll loop: the
+ * transfer logic stays linear and testable, and the main loop only ever sees whole tables.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "k8s_api.h"
+#include "log.h"
+
+#define LIST_MAX_BYTES	  (64u << 20) /* a PodList of one node; far above what a node can run */
+#define LINE_MAX_BYTES	  (4u << 20)  /* one watch event: one pod */
+#define STATUS_MAX_BYTES  (64u << 10) /* an error's body */
+#define TOKEN_MAX_BYTES	  (64u << 10)
+#define CONNECT_TIMEOUT_S 5L
+#define LIST_TIMEOUT_S	  60L
+/* asked of the server; a silent connection is dropped a minute after that */
+#define WATCH_TIMEOUT_S	  300
+
+struct cruise_k8s {
+	struct cruise_k8s_opts o;
+	char *host, *port, *secrets, *node;
+	int efd;
+	pthread_t thread;
+	bool started;
+	atomic_bool stop;
+	pthread_mutex_t lock; /* the table, stats and the stop condition */
+	pthread_cond_t wake;
+	struct cruise_pod *pods;
+	size_t n, cap;
+	struct cruise_k8s_stats st;
+	/* the thread's own */
+	char rv[CRUISE_K8S_RV_LEN];
+	unsigned int backoff_ms;
+	unsigned int seed;
+};
+
+/* table */
+
+static void changed(struct cruise_k8s *k)
+{
+	__u64 one = 1;
+
+	if (write(k->efd, &one, sizeof(one)) < 0) {
+		/* the counter is full: the main loop has a change to read anyway */
+	}
+}
+
+static ssize_t find(const struct cruise_k8s *k, const char *uid)
+{
+	for (size_t i = 0; i < k->n; i++)
+		if (!strcmp(k->pods[i].uid, uid))
+			return i;
+	return -1;
+}
+
+/* Takes over p's labels. */
+static int upsert(struct cruise_k8s *k, struct cruise_pod *p)
+{
+	ssize_t i;
+
+	pthread_mutex_lock(&k->lock);
+	i = find(k, p->uid);
+	if (i >= 0) {
+		cruise_pod_free(&k->pods[i]);
+		k->pods[i] = *p;
+	} else {
+		if (k->n == k->cap) {
+			size_t cap = k->cap ? k->cap * 2 : 64;
+			struct cruise_pod *v = realloc(k->pods, cap * sizeof(*v));
+
+			if (!v) {
+				pthread_mutex_unlock(&k->lock);
+				cruise_pod_free(p);
+				return -ENOMEM;
+			}
+			k->pods = v;
+			k->cap = cap;
+		}
+		k->pods[k->n++] = *p;
+	}
+	pthread_mutex_unlock(&k->lock);
+	memset(p, 0, sizeof(*p));
+	return 0;
+}
+
+static void delete (struct cruise_k8s *k, const char *uid)
+{
+	ssize_t i;
+
+	pthread_mutex_lock(&k->lock);
+	i = find(k, uid);
+	if (i >= 0) {
+		cruise_pod_free(&k->pods[i]);
+		k->pods[i] = k->pods[--k->n];
+	}
+	pthread_mutex_unlock(&k->lock);
+}
+
+static void replace(struct cruise_k8s *k, struct cruise_pod *pods, size_t n)
+{
+	struct cruise_pod *old;
+	size_t old_n;
+
+	pthread_mutex_lock(&k->lock);
+	old = k->pods;
+	old_n = k->n;
+	k->pods = pods;
+	k->n = k->cap = n;
+	k->st.synced = true;
+	k->st.lists++;
+	pthread_mutex_unlock(&k->lock);
+	cruise_pods_free(old, old_n);
+}
+
+static void count(struct cruise_k8s *k, __u64 *field, bool connected)
+{
+	pthread_mutex_lock(&k->lock);
+	if (field)
+		(*field)++;
+	k->st.connected = connected;
+	pthread_mutex_unlock(&k->lock);
+}
+
+/* requests */
+
+struct buf {
+	char *p;
+	size_t len, cap, max;
+	bool too_big;
+};
+
+static int buf_add(struct buf *b, const char *data, size_t n)
+{
+	if (b->len + n + 1 > b->max) {
+		b->too_big = true;
+		return -EFBIG;
+	}
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = (b->len + n + 1) * 2;
+		char *p;
+
+		if (cap > b->max)
+			cap = b->max;
+		p = realloc(b->p, cap);
+		if (!p)
+			return -ENOMEM;
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, data, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+	return 0;
+}
+
+struct xfer {
+	struct cruise_k8s *k;
+	CURL *c;
+	bool watch;
+	long code;	 /* HTTP status, known at the first body byte */
+	struct buf body; /* a list, or an error's status */
+	struct buf line; /* a watch: the event being received */
+	bool gone;	 /* 410, as a status or as an ERROR event */
+	bool got_event;
+	char err[512]; /* why the transfer was cut by us */
+};
+
+static int xfer_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+	struct xfer *x = ud;
+
+	(void)dt, (void)dn, (void)ut, (void)un;
+	return atomic_load(&x->k->stop) ? 1 : 0;
+}
+
+/* One watch event line; false cuts the stream. */
+static bool watch_line(struct xfer *x, const char *s, size_t len)
+{
+	struct cruise_k8s_event ev;
+	char err[384];
+
+	while (len && (s[len - 1] == '\r' || s[len - 1] == ' '))
+		len--;
+	if (!len)
+		return true;
+	if (cruise_k8s_parse_event(s, len, &ev, err, sizeof(err))) {
+		snprintf(x->err, sizeof(x->err), "rejected a watch event: %s", err);
+		return false;
+	}
+	switch (ev.type) {
+	case CRUISE_K8S_GONE:
+		x->gone = true;
+		snprintf(x->err, sizeof(x->err), "410 Gone: %s", err);
+		return false;
+	case CRUISE_K8S_ERROR:
+		snprintf(x->err, sizeof(x->err), "watch ERROR event: %s", err);
+		return false;
+	case CRUISE_K8S_DELETED:
+		delete (x->k, ev.pod.uid);
+		cruise_pod_free(&ev.pod);
+		break;
+	case CRUISE_K8S_ADDED:
+	case CRUISE_K8S_MODIFIED:
+		if (upsert(x->k, &ev.pod)) {
+			snprintf(x->err, sizeof(x->err), "out of memory");
+			return false;
+		}
+		break;
+	case CRUISE_K8S_BOOKMARK:
+		break;
+	}
+	snprintf(x->k->rv, sizeof(x->k->rv), "%s", ev.rv);
+	x->got_event = true;
+	count(x->k, &x->k->st.events, true);
+	changed(x->k);
+	return true;
+}
+
+static size_t xfer_write(char *data, size_t size, size_t nmemb, void *ud)
+{
+	struct xfer *x = ud;
+	size_t n = size * nmemb, done = 0;
+
+	if (!x->code)
+		curl_easy_getinfo(x->c, CURLINFO_RESPONSE_CODE, &x->code);
+	if (!x->watch || x->code != 200) {
+		if (buf_add(&x->body, data, n)) {
+			snprintf(x->err, sizeof(x->err), "response larger than %zu bytes",
+				 x->body.max);
+			return 0;
+		}
+		return n;
+	}
+	/* a watch: one JSON event per line */
+	while (done < n) {
+		char *nl = memchr(data + done, '\n', n - done);
+		size_t take = nl ? (size_t)(nl - (data + done)) : n - done;
+
+		if (buf_add(&x->line, data + done, take)) {
+			snprintf(x->err, sizeof(x->err), "a watch event larger than %zu bytes",
+				 x->line.max);
+			return 0;
+		}
+		done += take;
+		if (!nl)
+			break;
+		done++;
+		if (!watch_line(x, x->line.p, x->line.len))
+			return 0;
+		x->line.len = 0;
+	}
+	return n;
+}
+
+static char *read_token(const char *dir, char *err, size_t errlen)
+{
+	char path[4096];
+	struct buf b = {.max = TOKEN_MAX_BYTES};
+	char chunk[4096];
+	size_t n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/token", dir);
+	f = fopen(path, "re");
+	if (!f) {
+		snprintf(err, errlen, "%.400s: %s", path, strerror(errno));
+		return NULL;
+	}
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		if (buf_add(&b, chunk, n))
+			break;
+	fclose(f);
+	while (b.len && (b.p[b.len - 1] == '\n' || b.p[b.len - 1] == '\r' || b.p[b.len - 1] == ' '))
+		b.p[--b.len] = '\0';
+	if (!b.len || b.too_big || strpbrk(b.p, "\r\n")) {
+		snprintf(err, errlen, "%.400s: empty, too large or not one line", path);
+		free(b.p);
+		return NULL;
+	}
+	return b.p;
+}
+
+enum outcome { OK, FAILED, GONE, STOPPED };
+
+/* One request; a list's body is left in x->body. */
+static enum outcome request(struct cruise_k8s *k, struct xfer *x, bool watch)
+{
+	char url[2048], ca[4096], *token, *auth = NULL, *sel;
+	struct curl_slist *hdr = NULL;
+	CURLcode rc;
+	enum outcome out = FAILED;
+
+	memset(x, 0, sizeof(*x));
+	x->k = k;
+	x->watch = watch;
+	x->body.max = watch ? STATUS_MAX_BYTES : LIST_MAX_BYTES;
+	x->line.max = LINE_MAX_BYTES;
+	/* read each time: kubelet rotates bound service-account tokens */
+	token = read_token(k->secrets, x->err, sizeof(x->err));
+	if (!token)
+		return FAILED;
+	x->c = curl_easy_init();
+	sel = x->c ? curl_easy_escape(x->c, "spec.nodeName=", 0) : NULL;
+	if (!x->c || !sel || asprintf(&auth, "Authorization: Bearer %s", token) < 0) {
+		snprintf(x->err, sizeof(x->err), "out of memory");
+		auth = NULL;
+		goto out;
+	}
+	{
+		char *v = curl_easy_escape(x->c, k->node, 0);
+
+		snprintf(url, sizeof(url), "https://%s%s%s:%s/api/v1/pods?fieldSelector=%s%s",
+			 strchr(k->host, ':') ? "[" : "", k->host, strchr(k->host, ':') ? "]" : "",
+			 k->port, sel, v ? v : "");
+		curl_free(v);
+	}
+	if (watch)
+		snprintf(url + strlen(url), sizeof(url) - strlen(url),
+			 "&watch=1&resourceVersion=%s&allowWatchBookmarks=true&timeoutSeconds=%d",
+			 k->rv, WATCH_TIMEOUT_S);
+	snprintf(ca, sizeof(ca), "%s/ca.crt", k->secrets);
+	hdr = curl_slist_append(hdr, auth);
+	hdr = hdr ? curl_slist_append(hdr, "Accept: application/json") : NULL;
+	if (!hdr) {
+		snprintf(x->err, sizeof(x->err), "out of memory");
+		goto out;
+	}
+	curl_easy_setopt(x->c, CURLOPT_URL, url);
+	curl_easy_setopt(x->c, CURLOPT_PROTOCOLS_STR, "https");
+	curl_easy_setopt(x->c, CURLOPT_CAINFO, ca);
+	curl_easy_setopt(x->c, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(x->c, CURLOPT_SSL_VERIFYHOST, 2L);
+	curl_easy_setopt(x->c, CURLOPT_HTTPHEADER, hdr);
+	curl_easy_setopt(x->c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(x->c, CURLOPT_CONNECTTIMEOUT, CONNECT_TIMEOUT_S);
+	curl_easy_setopt(x->c, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(x->c, CURLOPT_WRITEFUNCTION, xfer_write);
+	curl_easy_setopt(x->c, CURLOPT_WRITEDATA, x);
+	curl_easy_setopt(x->c, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(x->c, CURLOPT_XFERINFOFUNCTION, xfer_progress);
+	curl_easy_setopt(x->c, CURLOPT_XFERINFODATA, x);
+	if (watch) {
+		curl_easy_setopt(x->c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+		curl_easy_setopt(x->c, CURLOPT_LOW_SPEED_TIME, (long)WATCH_TIMEOUT_S + 60);
+	} else {
+		curl_easy_setopt(x->c, CURLOPT_TIMEOUT, LIST_TIMEOUT_S);
+	}
+	count(k, &k->st.requests, k->st.connected);
+	rc = curl_easy_perform(x->c);
+	if (atomic_load(&k->stop)) {
+		out = STOPPED;
+		goto out;
+	}
+	curl_easy_getinfo(x->c, CURLINFO_RESPONSE_CODE, &x->code);
+	if (x->gone || x->code == 410) {
+		out = GONE;
+		if (!x->err[0])
+			snprintf(x->err, sizeof(x->err), "410 Gone");
+		goto out;
+	}
+	if (rc != CURLE_OK) {
+		if (!x->err[0])
+			snprintf(x->err, sizeof(x->err), "%s", curl_easy_strerror(rc));
+		goto out;
+	}
+	if (x->code != 200) {
+		snprintf(x->err, sizeof(x->err), "HTTP %ld%s%.200s", x->code,
+			 x->code == 401 || x->code == 403
+				 ? " (check the service account and its ClusterRole): "
+				 : ": ",
+			 x->body.p ? x->body.p : "");
+		goto out;
+	}
+	if (watch && x->line.len) {
+		snprintf(x->err, sizeof(x->err), "the watch stream ended within an event");
+		goto out;
+	}
+	out = OK;
+out:
+	curl_slist_free_all(hdr);
+	curl_free(sel);
+	free(auth);
+	free(token);
+	free(x->line.p);
+	x->line.p = NULL;
+	if (x->c)
+		curl_easy_cleanup(x->c);
+	x->c = NULL;
+	return out;
+}
+
+static bool do_list(struct cruise_k8s *k, char *err, size_t errlen)
+{
+	struct cruise_pod *pods;
+	size_t n;
+	struct xfer x;
+	enum outcome o = request(k, &x, false);
+	char rv[CRUISE_K8S_RV_LEN], n_s[24];
+	bool ok = false;
+
+	if (o != OK) {
+		snprintf(err, errlen, "list: %s", x.err);
+		goto out;
+	}
+	if (cruise_k8s_parse_list(x.body.p ? x.body.p : "", x.body.len, &pods, &n, rv, sizeof(rv),
+				  x.err, sizeof(x.err))) {
+		snprintf(err, errlen, "list: rejected the response: %s", x.err);
+		goto out;
+	}
+	snprintf(k->rv, sizeof(k->rv), "%s", rv);
+	replace(k, pods, n);
+	count(k, NULL, true);
+	changed(k);
+	snprintf(n_s, sizeof(n_s), "%zu", n);
+	cruise_log(CRUISE_LOG_INFO, "kubernetes: listed the node's pods", "node", k->node, "pods",
+		   n_s, "resource_version", rv, NULL);
+	ok = true;
+out:
+	free(x.body.p);
+	return ok;
+}
+
+/* Sleep for the backoff (or until stopped), then double it. */
+static void backoff(struct cruise_k8s *k, const char *why)
+{
+	unsigned int ms = k->backoff_ms - (k->backoff_ms / 5) * (rand_r(&k->seed) % 1000) / 1000;
+	struct timespec until;
+	char in[32];
+
+	count(k, &k->st.errors, false);
+	snprintf(in, sizeof(in), "%u ms", ms);
+	cruise_log(CRUISE_LOG_WARN, "kubernetes API: request failed; the bindings in force stay",
+		   "error", why, "retry_in", in, NULL);
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (until.tv_nsec >= 1000000000) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&k->lock);
+	while (!atomic_load(&k->stop) &&
+	       pthread_cond_timedwait(&k->wake, &k->lock, &until) != ETIMEDOUT)
+		;
+	pthread_mutex_unlock(&k->lock);
+	k->backoff_ms =
+		k->backoff_ms * 2 > k->o.backoff_max_ms ? k->o.backoff_max_ms : k->backoff_ms * 2;
+}
+
+static void *run(void *arg)
+{
+	struct cruise_k8s *k = arg;
+	char err[640];
+
+	k->backoff_ms = k->o.backoff_min_ms;
+	while (!atomic_load(&k->stop)) {
+		if (!do_list(k, err, sizeof(err))) {
+			if (!atomic_load(&k->stop))
+				backoff(k, err);
+			continue;
+		}
+		for (;;) {
+			struct xfer x;
+			enum outcome o = request(k, &x, true);
+
+			free(x.body.p);
+			if (x.got_event)
+				k->backoff_ms = k->o.backoff_min_ms; /* it works again */
+			if (o == STOPPED)
+				break;
+			if (o == OK)
+				continue; /* the server ended the watch: go on from the last rv */
+			if (o == GONE) {
+				cruise_log(
+					CRUISE_LOG_INFO,
+					"kubernetes API: watch expired (410 Gone), listing again",
+					NULL);
+				break;
+			}
+			snprintf(err, sizeof(err), "watch: %s", x.err);
+			backoff(k, err);
+			break;
+		}
+	}
+	return NULL;
+}
+
+struct cruise_k8s *cruise_k8s_start(const struct cruise_k8s_opts *o, char *err, size_t errlen)
+{
+	struct cruise_k8s *k;
+	pthread_condattr_t ca;
+
+	if (!o->host || !*o->host || !o->port || !*o->port) {
+		snprintf(err, errlen,
+			 "no API server: KUBERNETES_SERVICE_HOST and "
+			 "KUBERNETES_SERVICE_PORT are not set (is this a pod?)");
+		return NULL;
+	}
+	if (!o->node || !*o->node) {
+		snprintf(err, errlen,
+			 "no node name: set NODE_NAME (the downward API's "
+			 "spec.nodeName) or --node-name");
+		return NULL;
+	}
+	if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
+		snprintf(err, errlen, "cannot initialize libcurl");
+		return NULL;
+	}
+	k = calloc(1, sizeof(*k));
+	if (!k) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	k->o = *o;
+	k->host = strdup(o->host);
+	k->port = strdup(o->port);
+	k->secrets = strdup(o->secrets_dir ? o->secrets_dir : CRUISE_K8S_SECRETS);
+	k->node = strdup(o->node);
+	k->seed = (unsigned int)getpid() ^ (unsigned int)time(NULL);
+	k->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (!k->o.backoff_min_ms)
+		k->o.backoff_min_ms = 500;
+	if (k->o.backoff_max_ms < k->o.backoff_min_ms)
+		k->o.backoff_max_ms = k->o.backoff_min_ms;
+	pthread_mutex_init(&k->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&k->wake, &ca);
+	pthread_condattr_destroy(&ca);
+	if (!k->host || !k->port || !k->secrets || !k->node || k->efd < 0) {
+		snprintf(err, errlen, "out of memory or file descriptors");
+		cruise_k8s_stop(k);
+		return NULL;
+	}
+	if (pthread_create(&k->thread, NULL, run, k)) {
+		snprintf(err, errlen, "cannot start the API thread");
+		cruise_k8s_stop(k);
+		return NULL;
+	}
+	k->started = true;
+	return k;
+}
+
+int cruise_k8s_fd(const struct cruise_k8s *k)
+{
+	return k->efd;
+}
+
+int cruise_k8s_take(struct cruise_k8s *k, struct cruise_pod **pods, size_t *n)
+{
+	__u64 v;
+	int ret;
+
+	if (read(k->efd, &v, sizeof(v)) < 0) {
+		/* nothing new: a copy all the same, for a rescan */
+	}
+	pthread_mutex_lock(&k->lock);
+	ret = k->st.synced ? cruise_pods_copy(k->pods, k->n, pods) : -EAGAIN;
+	if (!ret)
+		*n = k->n;
+	pthread_mutex_unlock(&k->lock);
+	return ret;
+}
+
+void cruise_k8s_stats(struct cruise_k8s *k, struct cruise_k8s_stats *s)
+{
+	pthread_mutex_lock(&k->lock);
+	*s = k->st;
+	pthread_mutex_unlock(&k->lock);
+}
+
+void cruise_k8s_stop(struct cruise_k8s *k)
+{
+	if (!k)
+		return;
+	atomic_store(&k->stop, true);
+	pthread_mutex_lock(&k->lock);
+	pthread_cond_broadcast(&k->wake);
+	pthread_mutex_unlock(&k->lock);
+	if (k->started)
+		pthread_join(k->thread, NULL);
+	pthread_cond_destroy(&k->wake);
+	pthread_mutex_destroy(&k->lock);
+	cruise_pods_free(k->pods, k->n);
+	if (k->efd >= 0)
+		close(k->efd);
+	free(k->host);
+	free(k->port);
+	free(k->secrets);
+	free(k->node);
+	free(k);
+	curl_global_cleanup();
+}

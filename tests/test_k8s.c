@@ -1,0 +1,1138 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Pods bound to media by label, end to end: the real cruise-agent against the real kernel, the
+ * real pinned maps and real cgroups laid out under a test scope the way kubelet lays them out
+ * (cgroupfs and systemd drivers, every QoS class, containerd, CRI-O and Docker container names).
+ *
+ * No Kubernetes API server can run here, so the API is a small fake served by this program: HTTPS
+ * (libmicrohttpd with GnuTLS) with a certificate from a test CA made at test time with the openssl
+ * CLI, the bearer token checked, GET /api/v1/pods?fieldSelector=spec.nodeName=NODE answered with a
+ * PodList, and ...&watch=1&resourceVersion=RV with a chunked stream of ADDED, MODIFIED, DELETED and
+ * ERROR events from that version on. The test drives it: pods added, relabelled and deleted; the
+ * API down (503, open watches cut) and back; garbage, truncated, huge, wrong-typed and hostile
+ * responses; 410 Gone.
+ *
+ * Each test has its own scope cgroup, pin_dir, ports, temp dir and server; the teardown kills the
+ * agent, runs --uninstall, removes the cgroup tree and the files, also when the test failed.
+ * Waits poll the bindings map, the server's counters or the agent's log with a deadline.
+ *
+ * The agent is cruise-agent beside this program, or $CRUISE_AGENT. Run as root.
+ */
+#define _GNU_SOURCE
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <jansson.h>
+#include <microhttpd.h>
+
+#include "helpers.h"
+#include "loader.h"
+#include "snapshot.h"
+
+#define NSEC_PER_MSEC  1000000ULL
+#define NSEC_PER_SEC   1000000000ULL
+#define START_MS       5000
+#define BIND_MS	       1000 /* a pod change shows in the bindings map within this */
+#define BACKOFF_MAX_MS 2000 /* the agent's --k8s-backoff-max in these tests */
+#define MAX_PODS       16
+#define NODE	       "node-a"
+#define TOKEN	       "cruise-test-token-0123456789"
+
+static char agent_bin[PATH_MAX];
+
+/* the fake API server */
+
+struct fake_pod {
+	bool present;
+	char uid[64];
+	char name[64];
+	char qos[16];	 /* Guaranteed, Burstable, BestEffort */
+	char medium[32]; /* the cruise.io/medium label; "" none */
+	char mirror[64]; /* kubernetes.io/config.mirror annotation; "" none */
+};
+
+struct fake_event {
+	__u64 rv;
+	char *line; /* with its '\n' */
+	size_t len;
+};
+
+struct fake {
+	struct MHD_Daemon *d;
+	uint16_t port;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	__u64 rv; /* the current resourceVersion */
+	struct fake_pod pods[MAX_PODS];
+	struct fake_event *ev;
+	size_t n_ev, cap_ev;
+	bool down; /* 503 to everything, open watches cut */
+	bool stopping;
+	char *list_override; /* served as the list body while set */
+	unsigned int requests, lists, watches, unauthorized, bad_selector;
+};
+
+struct watch_state {
+	struct fake *f;
+	__u64 cursor; /* the last resourceVersion sent */
+	size_t idx;   /* the event being sent */
+	size_t off;   /* within it */
+};
+
+static json_t *pod_json(const struct fake *f, const struct fake_pod *p, __u64 rv)
+{
+	char rvs[24];
+	json_t *labels = json_object(), *meta, *ann = json_object();
+
+	snprintf(rvs, sizeof(rvs), "%llu", (unsigned long long)rv);
+	json_object_set_new(labels, "app", json_string("worker"));
+	if (p->medium[0])
+		json_object_set_new(labels, "cruise.io/medium", json_string(p->medium));
+	if (p->mirror[0])
+		json_object_set_new(ann, "kubernetes.io/config.mirror", json_string(p->mirror));
+	meta = json_pack("{s:s, s:s, s:s, s:s, s:o, s:o}", "name", p->name, "namespace", "jobs",
+			 "uid", p->uid, "resourceVersion", rvs, "labels", labels, "annotations",
+			 ann);
+	(void)f;
+	return json_pack("{s:s, s:s, s:o, s:{s:s}, s:{s:s, s:s}}", "kind", "Pod", "apiVersion",
+			 "v1", "metadata", meta, "spec", "nodeName", NODE, "status", "phase",
+			 "Running", "qosClass", p->qos);
+}
+
+/* Append one line to the event log (lock held). */
+static void fake_push_locked(struct fake *f, const char *line, size_t len)
+{
+	struct fake_event *e;
+
+	if (f->n_ev == f->cap_ev) {
+		f->cap_ev = f->cap_ev ? f->cap_ev * 2 : 64;
+		f->ev = realloc(f->ev, f->cap_ev * sizeof(*f->ev));
+		assert_non_null(f->ev);
+	}
+	e = &f->ev[f->n_ev++];
+	e->rv = ++f->rv;
+	e->line = malloc(len + 1);
+	assert_non_null(e->line);
+	memcpy(e->line, line, len);
+	e->line[len] = '\n';
+	e->len = len + 1;
+	pthread_cond_broadcast(&f->cond);
+}
+
+/* A raw line into every watch stream (hostile input, or an ERROR event). */
+static void fake_raw(struct fake *f, const char *line, size_t len)
+{
+	pthread_mutex_lock(&f->lock);
+	fake_push_locked(f, line, len);
+	pthread_mutex_unlock(&f->lock);
+}
+
+/* Pod i changes (ADDED, MODIFIED, DELETED), with an event unless silent. */
+static void fake_pod_event(struct fake *f, int i, const char *type, bool silent)
+{
+	json_t *ev;
+	char *line;
+
+	pthread_mutex_lock(&f->lock);
+	f->pods[i].present = strcmp(type, "DELETED");
+	if (silent) {
+		f->rv++;
+		pthread_mutex_unlock(&f->lock);
+		return;
+	}
+	ev = json_pack("{s:s, s:o}", "type", type, "object", pod_json(f, &f->pods[i], f->rv + 1));
+	line = json_dumps(ev, JSON_COMPACT);
+	assert_non_null(line);
+	fake_push_locked(f, line, strlen(line));
+	free(line);
+	json_decref(ev);
+	pthread_mutex_unlock(&f->lock);
+}
+
+static void fake_set(struct fake *f, bool *flag, bool v)
+{
+	pthread_mutex_lock(&f->lock);
+	*flag = v;
+	pthread_cond_broadcast(&f->cond);
+	pthread_mutex_unlock(&f->lock);
+}
+
+static void fake_list_override(struct fake *f, const char *body)
+{
+	pthread_mutex_lock(&f->lock);
+	free(f->list_override);
+	f->list_override = body ? strdup(body) : NULL;
+	pthread_mutex_unlock(&f->lock);
+}
+
+static unsigned int fake_count(struct fake *f, const unsigned int *counter)
+{
+	unsigned int v;
+
+	pthread_mutex_lock(&f->lock);
+	v = *counter;
+	pthread_mutex_unlock(&f->lock);
+	return v;
+}
+
+static char *fake_list_body(struct fake *f)
+{
+	json_t *items = json_array(), *list;
+	char rvs[24], *s;
+
+	for (int i = 0; i < MAX_PODS; i++)
+		if (f->pods[i].present)
+			json_array_append_new(items, pod_json(f, &f->pods[i], f->rv));
+	snprintf(rvs, sizeof(rvs), "%llu", (unsigned long long)f->rv);
+	list = json_pack("{s:s, s:s, s:{s:s}, s:o}", "kind", "PodList", "apiVersion", "v1",
+			 "metadata", "resourceVersion", rvs, "items", items);
+	s = json_dumps(list, JSON_COMPACT);
+	json_decref(list);
+	return s;
+}
+
+/* The watch stream: events after the cursor, as they come; cut when the server goes down. */
+static ssize_t watch_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct watch_state *w = cls;
+	struct fake *f = w->f;
+	ssize_t n = 0;
+
+	(void)pos;
+	pthread_mutex_lock(&f->lock);
+	for (;;) {
+		struct timespec until;
+
+		if (f->stopping || f->down) {
+			n = MHD_CONTENT_READER_END_WITH_ERROR;
+			break;
+		}
+		while (w->idx < f->n_ev && f->ev[w->idx].rv <= w->cursor)
+			w->idx++;
+		if (w->idx < f->n_ev) {
+			const struct fake_event *e = &f->ev[w->idx];
+
+			n = e->len - w->off < max ? e->len - w->off : max;
+			memcpy(buf, e->line + w->off, n);
+			w->off += n;
+			if (w->off == e->len) {
+				w->cursor = e->rv;
+				w->off = 0;
+			}
+			break;
+		}
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += 100 * NSEC_PER_MSEC;
+		if (until.tv_nsec >= (long)NSEC_PER_SEC) {
+			until.tv_sec++;
+			until.tv_nsec -= NSEC_PER_SEC;
+		}
+		pthread_cond_timedwait(&f->cond, &f->lock, &until);
+	}
+	pthread_mutex_unlock(&f->lock);
+	return n;
+}
+
+static enum MHD_Result respond(struct MHD_Connection *c, unsigned int status, char *body)
+{
+	struct MHD_Response *r =
+		MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+	enum MHD_Result ret;
+
+	MHD_add_response_header(r, "Content-Type", "application/json");
+	ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result fake_handle(void *cls, struct MHD_Connection *c, const char *url,
+				   const char *method, const char *version, const char *upload,
+				   size_t *upload_size, void **con_cls)
+{
+	static int first;
+	struct fake *f = cls;
+	const char *auth, *sel, *watch, *rv;
+	char want_sel[64];
+	struct watch_state *w;
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	(void)version, (void)upload, (void)upload_size;
+	if (!*con_cls) {
+		*con_cls = &first;
+		return MHD_YES;
+	}
+	auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+	sel = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "fieldSelector");
+	watch = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "watch");
+	rv = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "resourceVersion");
+	snprintf(want_sel, sizeof(want_sel), "spec.nodeName=%s", NODE);
+	pthread_mutex_lock(&f->lock);
+	f->requests++;
+	if (!auth || strcmp(auth, "Bearer " TOKEN)) {
+		f->unauthorized++;
+		pthread_mutex_unlock(&f->lock);
+		return respond(c, 401, strdup("{\"kind\":\"Status\",\"code\":401}"));
+	}
+	if (strcmp(method, "GET") || strcmp(url, "/api/v1/pods") || !sel || strcmp(sel, want_sel)) {
+		f->bad_selector++;
+		pthread_mutex_unlock(&f->lock);
+		return respond(c, 400, strdup("{\"kind\":\"Status\",\"code\":400}"));
+	}
+	if (f->down) {
+		pthread_mutex_unlock(&f->lock);
+		return respond(c, 503, strdup("{\"kind\":\"Status\",\"code\":503}"));
+	}
+	if (!watch || strcmp(watch, "1")) {
+		char *body = f->list_override ? strdup(f->list_override) : fake_list_body(f);
+
+		f->lists++;
+		pthread_mutex_unlock(&f->lock);
+		return respond(c, 200, body);
+	}
+	f->watches++;
+	pthread_mutex_unlock(&f->lock);
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return MHD_NO;
+	w->f = f;
+	w->cursor = rv ? strtoull(rv, NULL, 10) : 0;
+	r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, watch_read, w, free);
+	MHD_add_response_header(r, "Content-Type", "application/json");
+	ret = MHD_queue_response(c, 200, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static int fake_start(struct fake *f, const char *key, const char *cert)
+{
+	const union MHD_DaemonInfo *info;
+
+	pthread_mutex_init(&f->lock, NULL);
+	pthread_cond_init(&f->cond, NULL);
+	f->rv = 1000;
+	/* no MHD_USE_ERROR_LOG: the streams the agent cuts on purpose would fill the output */
+	f->d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+					MHD_USE_TLS,
+				0, NULL, NULL, fake_handle, f, MHD_OPTION_HTTPS_MEM_KEY, key,
+				MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_END);
+	if (!f->d)
+		return -1;
+	info = MHD_get_daemon_info(f->d, MHD_DAEMON_INFO_BIND_PORT);
+	f->port = info ? info->port : 0;
+	return f->port ? 0 : -1;
+}
+
+static void fake_stop(struct fake *f)
+{
+	if (!f->d)
+		return;
+	fake_set(f, &f->stopping, true);
+	MHD_stop_daemon(f->d);
+	f->d = NULL;
+	for (size_t i = 0; i < f->n_ev; i++)
+		free(f->ev[i].line);
+	free(f->ev);
+	free(f->list_override);
+	pthread_cond_destroy(&f->cond);
+	pthread_mutex_destroy(&f->lock);
+}
+
+/* the environment */
+
+struct env {
+	char name[64];
+	struct th_cgroup scope;
+	char pin_dir[PATH_MAX];
+	char tmp[256];
+	char secrets[PATH_MAX + 16]; /* token and ca.crt for the agent */
+	char conf[PATH_MAX + 16];
+	char log[PATH_MAX + 16];
+	uint16_t metrics_port;
+	struct th_listener l;
+	struct fake f;
+	pid_t agent;
+	struct cruise_maps maps;
+	bool maps_open;
+};
+
+static __u64 now_ns(void)
+{
+	return cruise_now_ns();
+}
+
+static double ms(__u64 ns)
+{
+	return (double)ns / NSEC_PER_MSEC;
+}
+
+static void write_text(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	assert_true(fputs(text, f) >= 0);
+	assert_int_equal(fclose(f), 0);
+}
+
+static char *tmp_path(const struct env *e, const char *name)
+{
+	static char buf[4][PATH_MAX + 64];
+	static int k;
+	char *p = buf[k++ % 4];
+
+	snprintf(p, PATH_MAX + 64, "%s/%s", e->tmp, name);
+	return p;
+}
+
+/* A test CA, a server certificate for 127.0.0.1 signed by it, and a second, unrelated CA. */
+static int make_certs(const struct env *e)
+{
+	char cmd[4096];
+
+	snprintf(
+		cmd, sizeof(cmd),
+		"cd %s && exec >openssl.log 2>&1 && "
+		"openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+		"-keyout ca.key -out ca.crt -subj /CN=cruise-test-ca -days 1 && "
+		"openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+		"-keyout other.key -out other-ca.crt -subj /CN=cruise-other-ca -days 1 && "
+		"openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+		"-keyout server.key -out server.csr -subj /CN=kubernetes && "
+		"printf 'subjectAltName=IP:127.0.0.1,DNS:kubernetes.default.svc\\n' >san.ext && "
+		"openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial "
+		"-out server.crt -days 1 -extfile san.ext && "
+		"mkdir -p sa wrong-ca && cp ca.crt sa/ca.crt && cp other-ca.crt wrong-ca/ca.crt && "
+		"printf '%s\\n' >sa/token && cp sa/token wrong-ca/token",
+		e->tmp, TOKEN);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static int env_teardown(void **state);
+
+static int env_setup(void **state)
+{
+	struct env *e = calloc(1, sizeof(*e));
+	char *key = NULL, *cert = NULL;
+	int err;
+
+	if (!e)
+		return -1;
+	e->l.fd = -1;
+	*state = e;
+	th_unique_name(e->name, sizeof(e->name), "cruise-k8s-test");
+	snprintf(e->pin_dir, sizeof(e->pin_dir), "/sys/fs/bpf/%s", e->name);
+	if (cruise_ensure_bpffs("/sys/fs/bpf"))
+		goto fail;
+	snprintf(e->tmp, sizeof(e->tmp), "/tmp/%s.XXXXXX", e->name);
+	if (!mkdtemp(e->tmp)) {
+		e->tmp[0] = '\0';
+		goto fail;
+	}
+	snprintf(e->secrets, sizeof(e->secrets), "%s/sa", e->tmp);
+	snprintf(e->conf, sizeof(e->conf), "%s/cruise.yaml", e->tmp);
+	snprintf(e->log, sizeof(e->log), "%s/agent.log", e->tmp);
+	if (make_certs(e)) {
+		fprintf(stderr, "openssl failed: %s\n", tmp_path(e, "openssl.log"));
+		goto fail;
+	}
+	key = th_slurp(tmp_path(e, "server.key"));
+	cert = th_slurp(tmp_path(e, "server.crt"));
+	err = fake_start(&e->f, key, cert);
+	free(key);
+	free(cert);
+	if (err) {
+		fprintf(stderr, "cannot start the fake API server (libmicrohttpd with TLS)\n");
+		goto fail;
+	}
+	if (th_agent_fixture(e->name, &e->scope, &e->metrics_port, &e->l))
+		goto fail;
+	return 0;
+fail:
+	env_teardown(state);
+	*state = NULL;
+	return -1;
+}
+
+static int env_teardown(void **state)
+{
+	struct env *e = *state;
+
+	if (!e)
+		return 0;
+	if (e->agent > 0) {
+		kill(e->agent, SIGKILL);
+		th_wait_exit(e->agent, 5000);
+	}
+	if (e->maps_open)
+		cruise_maps_close(&e->maps);
+	if (e->tmp[0]) {
+		const char *argv[] = {agent_bin, "--uninstall", "--pin-dir", e->pin_dir, NULL};
+		pid_t pid =
+			th_spawn(argv, tmp_path(e, "uninstall.log"), tmp_path(e, "uninstall.log"));
+
+		if (pid > 0)
+			th_wait_exit(pid, 10000);
+	}
+	fake_stop(&e->f);
+	th_listener_stop(&e->l);
+	if (e->scope.path[0])
+		th_cgroup_remove_tree(e->scope.path);
+	if (e->tmp[0])
+		th_rm_tree(e->tmp);
+	free(e);
+	*state = NULL;
+	return 0;
+}
+
+/* pods and their cgroups */
+
+enum layout { FS, SD }; /* kubelet's cgroupfs and systemd drivers */
+
+/* Pod i as the API shows it (not on the node until an event or a list). */
+static void fill_pod(struct env *e, int i, const char *qos, const char *medium)
+{
+	struct fake_pod *p = &e->f.pods[i];
+
+	snprintf(p->uid, sizeof(p->uid), "%08x-%04x-4%03x-8%03x-%012x", 0xc0ffee00 + i, i, i, i,
+		 (unsigned int)getpid());
+	snprintf(p->name, sizeof(p->name), "worker-%d", i);
+	snprintf(p->qos, sizeof(p->qos), "%s", qos);
+	snprintf(p->medium, sizeof(p->medium), "%s", medium ? medium : "");
+}
+
+/* Pod i's cgroup as kubelet makes it, with one container below; its id. */
+static __u64 make_pod_cgroup(struct env *e, int i, enum layout lay, const char *runtime)
+{
+	struct fake_pod *p = &e->f.pods[i];
+	char uid_[64], path[PATH_MAX + 256], cmd[PATH_MAX * 2 + 512], ctr[128];
+	const char *q = !strcmp(p->qos, "Burstable")	? "burstable"
+			: !strcmp(p->qos, "BestEffort") ? "besteffort"
+							: "";
+	__u64 id;
+
+	snprintf(uid_, sizeof(uid_), "%s", p->mirror[0] ? p->mirror : p->uid);
+	if (lay == FS) {
+		snprintf(path, sizeof(path), "%s/kubepods/%s%spod%s", e->scope.path, q,
+			 *q ? "/" : "", uid_);
+	} else {
+		for (char *c = uid_; *c; c++)
+			*c = *c == '-' ? '_' : *c;
+		if (*q)
+			snprintf(path, sizeof(path),
+				 "%s/kubepods.slice/kubepods-%s.slice/kubepods-%s-pod%s.slice",
+				 e->scope.path, q, q, uid_);
+		else
+			snprintf(path, sizeof(path), "%s/kubepods.slice/kubepods-pod%s.slice",
+				 e->scope.path, uid_);
+	}
+	/* containerd and CRI-O under systemd name a container <runtime>-<id>.scope; cgroupfs: <id>
+	 */
+	snprintf(ctr, sizeof(ctr), "%s%s%064x%s", lay == SD ? runtime : "", lay == SD ? "-" : "",
+		 0xabc + i, lay == SD ? ".scope" : "");
+	snprintf(cmd, sizeof(cmd), "mkdir -p '%s/%s'", path, ctr);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(cruise_cgroup_id(path, &id), 0);
+	return id;
+}
+
+static __u64 make_pod(struct env *e, int i, enum layout lay, const char *qos, const char *runtime,
+		      const char *medium)
+{
+	fill_pod(e, i, qos, medium);
+	return make_pod_cgroup(e, i, lay, runtime);
+}
+
+static char *container_of(const char *pod_path)
+{
+	static char buf[PATH_MAX];
+	char cmd[PATH_MAX + 512];
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd), "ls -d '%s'/*/ | head -1", pod_path);
+	f = popen(cmd, "r");
+	assert_non_null(f);
+	assert_non_null(fgets(buf, sizeof(buf), f));
+	pclose(f);
+	buf[strcspn(buf, "\n")] = '\0';
+	return buf;
+}
+
+/* the agent */
+
+static void conf_write(const struct env *e, bool pods)
+{
+	char text[8192], email[256];
+
+	if (pods)
+		snprintf(email, sizeof(email),
+			 "    pods:\n      matchLabels:\n"
+			 "        cruise.io/medium: email\n"
+			 "        app: worker\n");
+	else
+		snprintf(email, sizeof(email), "    cgroups: [\"%s/mail-*\"]\n", e->name);
+	snprintf(text, sizeof(text),
+		 "scope: /%s\n"
+		 "pin_dir: %s\n"
+		 "metrics: 127.0.0.1:%u\n"
+		 "targets:\n"
+		 "  - name: db\n"
+		 "    addresses: [127.0.0.1/32]\n"
+		 "    ports: [%u]\n"
+		 "media:\n"
+		 "  - name: push\n"
+		 "    rate: 100/s\n"
+		 "    cgroups: [\"%s/push-*\"]\n"
+		 "%s"
+		 "  - name: email\n"
+		 "    rate: 10/s\n"
+		 "%s",
+		 e->name, e->pin_dir, e->metrics_port, e->l.port, e->name,
+		 pods ? "    pods: {matchLabels: {cruise.io/medium: push}}\n" : "", email);
+	write_text(e->conf, text);
+}
+
+static bool agent_alive(struct env *e)
+{
+	int status;
+
+	if (e->agent <= 0)
+		return false;
+	if (waitpid(e->agent, &status, WNOHANG) != e->agent)
+		return true;
+	print_message("cruise-agent exited (status 0x%x)\n", status);
+	e->agent = 0;
+	return false;
+}
+
+static void dump_log(const struct env *e)
+{
+	char *text = th_slurp(e->log);
+	size_t n = strlen(text);
+
+	print_message("--- agent log (end)\n%s--- end\n", n > 8000 ? text + n - 8000 : text);
+	free(text);
+}
+
+static int log_count(const struct env *e, const char *needle)
+{
+	char *text = th_slurp(e->log);
+	int n = 0;
+
+	for (const char *p = text; (p = strstr(p, needle)); p++)
+		n++;
+	free(text);
+	return n;
+}
+
+/* Poll the log for needle; false after timeout_ms. */
+static bool wait_log(struct env *e, const char *needle, int timeout_ms)
+{
+	__u64 deadline = now_ns() + timeout_ms * NSEC_PER_MSEC;
+
+	do {
+		if (log_count(e, needle))
+			return true;
+		usleep(2000);
+	} while (now_ns() < deadline && agent_alive(e));
+	return log_count(e, needle) > 0;
+}
+
+static void agent_start(struct env *e, const char *secrets)
+{
+	char port[8];
+	const char *argv[] = {
+		agent_bin, "--config",		e->conf, "--node-name", NODE, "--k8s-secrets",
+		secrets,   "--k8s-backoff-max", "2000",	 NULL};
+	__u64 deadline = now_ns() + START_MS * NSEC_PER_MSEC;
+
+	snprintf(port, sizeof(port), "%u", e->f.port);
+	setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1", 1);
+	setenv("KUBERNETES_SERVICE_PORT", port, 1);
+	e->agent = th_spawn(argv, e->log, e->log);
+	assert_true(e->agent > 0);
+	for (;;) {
+		char *body = NULL;
+		int st = th_http_get(e->metrics_port, "/healthz", &body);
+
+		free(body);
+		if (st == 200 && log_count(e, "attached and pinned"))
+			break;
+		if (!agent_alive(e) || now_ns() > deadline) {
+			dump_log(e);
+			fail_msg("cruise-agent did not start within %d ms", START_MS);
+		}
+		usleep(2000);
+	}
+	if (!e->maps_open) {
+		assert_int_equal(cruise_maps_open_pinned(&e->maps, e->pin_dir), 0);
+		e->maps_open = true;
+	}
+}
+
+static __u32 medium_index(const struct env *e, const char *name)
+{
+	int i = th_medium_index(e->maps.media, name);
+
+	if (i < 0)
+		fail_msg("no active medium %s in cruise_media", name);
+	return i;
+}
+
+/* The medium a cgroup is bound to, or -1. */
+static int bound_to(const struct env *e, __u64 id)
+{
+	struct cruise_binding_key k = {.cgroup_id = id};
+	struct cruise_binding v;
+
+	return bpf_map_lookup_elem(e->maps.bindings, &k, &v) ? -1 : (int)v.medium;
+}
+
+/* Poll until the cgroup's binding is want (-1: unbound); the time it took, or 0 on timeout. */
+static __u64 wait_binding(const struct env *e, __u64 id, int want, int timeout_ms)
+{
+	__u64 t0 = now_ns(), deadline = t0 + timeout_ms * NSEC_PER_MSEC;
+
+	do {
+		if (bound_to(e, id) == want)
+			return now_ns() - t0 ?: 1;
+		usleep(500);
+	} while (now_ns() < deadline);
+	return 0;
+}
+
+static void expect_binding(struct env *e, __u64 id, int want, int timeout_ms, const char *what)
+{
+	__u64 took = wait_binding(e, id, want, timeout_ms);
+
+	if (!took) {
+		dump_log(e);
+		fail_msg("%s: cgroup %llu bound to %d, expected %d within %d ms", what,
+			 (unsigned long long)id, bound_to(e, id), want, timeout_ms);
+	}
+	print_message("  %s: %.1f ms\n", what, ms(took));
+}
+
+/* Agent CPU time (user + system) in clock ticks. */
+static long agent_cpu_ticks(const struct env *e)
+{
+	char path[64], *text, *p;
+	long ut = 0, st = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)e->agent);
+	text = th_slurp(path);
+	p = strrchr(text, ')');
+	assert_non_null(p);
+	/* fields 14 and 15, counted after the comm: state is field 3 */
+	assert_int_equal(
+		sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld", &ut, &st), 2);
+	free(text);
+	return ut + st;
+}
+
+/* One connect from the cgroup at path; returns the medium's connections counter delta. */
+static __u64 connects_counted(const struct env *e, const char *path, const char *medium)
+{
+	struct cruise_snapshot *s = calloc(1, sizeof(*s));
+	__u32 idx = medium_index(e, medium);
+	struct th_run_opts o = {.cgroup = path,
+				.addr = "127.0.0.1",
+				.port = e->l.port,
+				.workers = 1,
+				.duration_ns = NSEC_PER_SEC,
+				.max_per_worker = 1};
+	struct th_run r;
+	__u64 before = 0, after = 0;
+
+	assert_non_null(s);
+	assert_int_equal(cruise_snapshot_read(&e->maps, s), 0);
+	for (unsigned int i = 0; i < s->n_media; i++)
+		if (s->media[i].index == idx)
+			before = s->media[i].c.connections;
+	assert_int_equal(th_run_clients(&o, &r), 0);
+	assert_int_equal(r.ok, 1);
+	th_run_free(&r);
+	assert_int_equal(cruise_snapshot_read(&e->maps, s), 0);
+	for (unsigned int i = 0; i < s->n_media; i++)
+		if (s->media[i].index == idx)
+			after = s->media[i].c.connections;
+	free(s);
+	return after - before;
+}
+
+/* A standard start: pods 0-3 on the node in four layouts, a glob-bound cgroup beside them. */
+struct start {
+	__u64 pod[4];
+	struct th_cgroup glob;
+};
+
+static void standard_start(struct env *e, struct start *s)
+{
+	s->pod[0] = make_pod(e, 0, FS, "Guaranteed", NULL, "email");
+	s->pod[1] = make_pod(e, 1, SD, "Burstable", "crio", "email");
+	s->pod[2] = make_pod(e, 2, SD, "BestEffort", "cri-containerd", "push");
+	s->pod[3] = make_pod(e, 3, FS, "Burstable", NULL, NULL); /* selected by no medium */
+	for (int i = 0; i < 4; i++)
+		e->f.pods[i].present = true;
+	assert_int_equal(th_cgroup_create(&s->glob, &e->scope, "push-1"), 0);
+	conf_write(e, true);
+	agent_start(e, e->secrets);
+	expect_binding(e, s->pod[0], medium_index(e, "email"), 2000,
+		       "listed pod, cgroupfs, Guaranteed");
+	expect_binding(e, s->pod[1], medium_index(e, "email"), BIND_MS,
+		       "listed pod, systemd, Burstable, CRI-O");
+	expect_binding(e, s->pod[2], medium_index(e, "push"), BIND_MS,
+		       "listed pod, systemd, BestEffort, containerd");
+	expect_binding(e, s->glob.id, medium_index(e, "push"), BIND_MS, "glob-bound cgroup");
+	assert_int_equal(bound_to(e, s->pod[3]), -1);
+}
+
+static void assert_all_bound(struct env *e, const struct start *s, const char *when)
+{
+	int email = medium_index(e, "email"), push = medium_index(e, "push");
+
+	if (bound_to(e, s->pod[0]) != email || bound_to(e, s->pod[1]) != email ||
+	    bound_to(e, s->pod[2]) != push || bound_to(e, s->glob.id) != push) {
+		dump_log(e);
+		fail_msg("%s: a binding in force was dropped", when);
+	}
+}
+
+/* tests */
+
+/*
+ * Pods listed at start are bound in every layout; pods added, relabelled and deleted while the
+ * agent runs are bound and unbound within a second; a pod without a cgroup is reported and bound
+ * when its cgroup appears; the glob binding is never touched; a connect from a container cgroup is
+ * paced under its pod's medium; a static pod is found by its mirror's config hash.
+ */
+static void test_pods_follow(void **state)
+{
+	struct env *e = *state;
+	struct start s;
+	int email, push;
+	__u64 id, t0;
+	char path[PATH_MAX + 128];
+
+	standard_start(e, &s);
+	email = medium_index(e, "email");
+	push = medium_index(e, "push");
+	assert_true(fake_count(&e->f, &e->f.lists) >= 1);
+	assert_int_equal(fake_count(&e->f, &e->f.unauthorized), 0);
+	assert_int_equal(fake_count(&e->f, &e->f.bad_selector), 0);
+
+	/* a container cgroup below a bound pod is paced as the pod */
+	snprintf(path, sizeof(path), "%s/kubepods/pod%s", e->scope.path, e->f.pods[0].uid);
+	assert_int_equal(connects_counted(e, container_of(path), "email"), 1);
+
+	/* added while running: systemd Guaranteed containerd, cgroup first as kubelet does */
+	id = make_pod(e, 4, SD, "Guaranteed", "cri-containerd", "push");
+	fake_pod_event(&e->f, 4, "ADDED", false);
+	expect_binding(e, id, push, BIND_MS, "added pod bound");
+	/* relabelled to the other medium, then to none */
+	snprintf(e->f.pods[4].medium, sizeof(e->f.pods[4].medium), "email");
+	fake_pod_event(&e->f, 4, "MODIFIED", false);
+	expect_binding(e, id, email, BIND_MS, "relabelled pod moved to email");
+	e->f.pods[4].medium[0] = '\0';
+	fake_pod_event(&e->f, 4, "MODIFIED", false);
+	expect_binding(e, id, -1, BIND_MS, "pod relabelled out of every medium unbound");
+	/* the unselected pod gets a label */
+	snprintf(e->f.pods[3].medium, sizeof(e->f.pods[3].medium), "push");
+	fake_pod_event(&e->f, 3, "MODIFIED", false);
+	expect_binding(e, s.pod[3], push, BIND_MS, "labelled pod bound");
+	/* deleted */
+	fake_pod_event(&e->f, 1, "DELETED", false);
+	expect_binding(e, s.pod[1], -1, BIND_MS, "deleted pod unbound");
+
+	/* a pod whose cgroup does not exist yet: reported, not guessed; bound once it appears */
+	fill_pod(e, 5, "BestEffort", "email");
+	fake_pod_event(&e->f, 5, "ADDED", false);
+	assert_true(
+		wait_log(e, "\"msg\":\"pod cgroup not found; not paced until it appears\"", 2000));
+	/* reported once, although retried every second */
+	assert_int_equal(log_count(e, "jobs/worker-5"), 1);
+	t0 = now_ns();
+	id = make_pod_cgroup(e, 5, FS, NULL);
+	expect_binding(e, id, email, 2000, "pod bound after its cgroup appeared (1 s retry)");
+	print_message("  (%.0f ms after mkdir)\n", ms(now_ns() - t0));
+
+	/* a static pod: its cgroup is named by the mirror annotation's hash, not the API uid */
+	snprintf(e->f.pods[6].mirror, sizeof(e->f.pods[6].mirror), "%032x", 0x5747 + getpid());
+	id = make_pod(e, 6, SD, "Burstable", "crio", "push");
+	fake_pod_event(&e->f, 6, "ADDED", false);
+	expect_binding(e, id, push, BIND_MS, "static pod bound by its config hash");
+
+	/* all along, the pattern's binding and the untouched pods stayed */
+	assert_int_equal(bound_to(e, s.glob.id), push);
+	assert_int_equal(bound_to(e, s.pod[0]), email);
+	assert_int_equal(bound_to(e, s.pod[2]), push);
+	assert_true(agent_alive(e));
+}
+
+/*
+ * The API goes away (503, watches cut) for 3 s: the bindings stay, the agent retries on its
+ * backoff schedule (0.5 s doubling to 2 s here: at most 4 requests in 3 s; a busy loop would make
+ * thousands) and uses almost no CPU; when the API is back, changes made meanwhile are applied
+ * within the longest backoff plus a second.
+ */
+static void test_api_outage(void **state)
+{
+	struct env *e = *state;
+	struct start s;
+	unsigned int req0, req1;
+	long cpu0, cpu1;
+	__u64 t0, id;
+	int email;
+
+	standard_start(e, &s);
+	email = medium_index(e, "email");
+	/* let the watch settle */
+	assert_true(wait_log(e, "\"msg\":\"kubernetes: listed the node's pods\"", 1000));
+	cpu0 = agent_cpu_ticks(e);
+	req0 = fake_count(&e->f, &e->f.requests);
+	t0 = now_ns();
+	fake_set(&e->f, &e->f.down, true);
+	/* during the outage: a pod deleted, a pod added */
+	fake_pod_event(&e->f, 0, "DELETED", true);
+	id = make_pod(e, 7, FS, "Guaranteed", NULL, "email");
+	fake_pod_event(&e->f, 7, "ADDED", true);
+	while (now_ns() < t0 + 3 * NSEC_PER_SEC) {
+		assert_all_bound(e, &s, "during the outage");
+		assert_true(agent_alive(e));
+		usleep(20000);
+	}
+	req1 = fake_count(&e->f, &e->f.requests);
+	cpu1 = agent_cpu_ticks(e);
+	print_message("  outage of 3 s: %u requests, %ld ms of agent CPU\n", req1 - req0,
+		      (cpu1 - cpu0) * 1000 / sysconf(_SC_CLK_TCK));
+	assert_true(req1 - req0 >= 2); /* it does retry */
+	assert_true(req1 - req0 <= 6); /* on the backoff schedule */
+	assert_true((cpu1 - cpu0) * 1000 / sysconf(_SC_CLK_TCK) <= 100);
+	assert_true(
+		log_count(
+			e,
+			"\"msg\":\"kubernetes API: request failed; the bindings in force stay\"") >=
+		2);
+	assert_int_equal(bound_to(e, id), -1);
+
+	fake_set(&e->f, &e->f.down, false);
+	expect_binding(e, id, email, BACKOFF_MAX_MS + BIND_MS,
+		       "pod added during the outage bound after it");
+	expect_binding(e, s.pod[0], -1, BIND_MS, "pod deleted during the outage unbound after it");
+	assert_int_equal(bound_to(e, s.glob.id), medium_index(e, "push"));
+}
+
+/*
+ * One hostile line in the watch stream: the agent drops the stream and lists again after its
+ * backoff (waited for: a line sent before that list would be skipped by the next watch), alive,
+ * with every binding in place.
+ */
+static void hostile_line(struct env *e, const struct start *s, const char *line, size_t len,
+			 const char *what)
+{
+	unsigned int lists = fake_count(&e->f, &e->f.lists);
+	__u64 deadline = now_ns() + (BACKOFF_MAX_MS + 2000) * NSEC_PER_MSEC;
+
+	fake_raw(&e->f, line, len);
+	while (fake_count(&e->f, &e->f.lists) == lists && now_ns() < deadline)
+		usleep(2000);
+	if (fake_count(&e->f, &e->f.lists) == lists) {
+		dump_log(e);
+		fail_msg("no new list after the hostile line %.60s", what);
+	}
+	assert_true(agent_alive(e));
+	assert_all_bound(e, s, what);
+}
+
+/* Lines that must be rejected whole, leaving every binding in place. */
+static void hostile_lines(struct env *e, const struct start *s)
+{
+	static const char *const lines[] = {
+		"this is not json",
+		"{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"uid\":\"abc",
+		"{\"type\":\"DELETED\"}",
+		"{\"type\":\"DELETED\",\"object\":[]}",
+		"{\"type\":\"MODIFIED\",\"object\":{\"metadata\":{\"uid\":12345}}}",
+		"{\"type\":\"MODIFIED\",\"object\":{\"metadata\":{\"uid\":\"../../../../x\","
+		"\"resourceVersion\":\"1\",\"labels\":{\"cruise.io/medium\":\"email\"}}}}",
+		"{\"type\":\"MODIFIED\",\"object\":{\"metadata\":{\"uid\":\"aa\","
+		"\"resourceVersion\":"
+		"\"1\",\"labels\":{\"cruise.io/medium\":[\"email\"]}}}}",
+		"{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"uid\":\"aa\",\"resourceVersion\":"
+		"\"1\","
+		"\"labels\":\"cruise.io/medium=email\"}}}",
+		"{\"type\":\"EXPLODED\",\"object\":{}}",
+		"{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"uid\":\"aa\",\"uid\":\"bb\"}}}",
+		"[1,2,3]",
+		"{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":500,\"message\":"
+		"\"boom\"}}",
+	};
+	char *deep, *huge;
+	size_t n = 200000;
+
+	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
+		hostile_line(e, s, lines[i], strlen(lines[i]), lines[i]);
+	/* nested 200000 deep, and a 5 MiB event: refused by depth and size bounds */
+	deep = malloc(2 * n + 1);
+	assert_non_null(deep);
+	memset(deep, '[', n);
+	memset(deep + n, ']', n);
+	deep[2 * n] = '\0';
+	hostile_line(e, s, deep, 2 * n, "200000 nested lists");
+	free(deep);
+	huge = malloc(5 << 20);
+	assert_non_null(huge);
+	memset(huge, 'a', 5 << 20);
+	memcpy(huge, "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"uid\":\"", 46);
+	hostile_line(e, s, huge, 5 << 20, "a 5 MiB event");
+	free(huge);
+	assert_true(log_count(e, "a watch event larger than") == 1);
+}
+
+/*
+ * Malformed, truncated, wrong-typed, huge and hostile watch events and list bodies are rejected
+ * without a crash and without dropping the bindings in force; an ERROR 410 makes the agent list
+ * again at once; a good list after bad ones is applied.
+ */
+static void test_hostile_api(void **state)
+{
+	static const char *const bodies[] = {
+		"",
+		"{\"kind\":\"PodList\",\"metadata\":{\"resourceVersion\":\"5\"},\"items\":[{"
+		"\"metad",
+		"{\"kind\":\"PodList\",\"metadata\":{\"resourceVersion\":\"5\"},\"items\":{}}",
+		"{\"kind\":\"PodList\",\"items\":[]}",
+		"{\"kind\":\"PodList\",\"metadata\":{\"resourceVersion\":\"5\"},\"items\":[{}]}",
+		"{\"kind\":\"Status\",\"metadata\":{\"resourceVersion\":\"5\"},\"items\":[]}",
+		"null",
+	};
+	struct env *e = *state;
+	struct start s;
+	unsigned int lists;
+	__u64 deadline;
+
+	standard_start(e, &s);
+	hostile_lines(e, &s);
+
+	/* 410 Gone: listed again at once; a pod deleted without an event (compacted) goes */
+	fake_pod_event(&e->f, 2, "DELETED", true);
+	lists = fake_count(&e->f, &e->f.lists);
+	fake_raw(&e->f,
+		 "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":410,\"reason\":"
+		 "\"Expired\",\"message\":\"too old resource version\"}}",
+		 strlen("{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":410,"
+			"\"reason\":"
+			"\"Expired\",\"message\":\"too old resource version\"}}"));
+	expect_binding(e, s.pod[2], -1, BIND_MS,
+		       "410 Gone: listed again, silently deleted pod unbound");
+	assert_true(fake_count(&e->f, &e->f.lists) > lists);
+	assert_true(wait_log(e, "410 Gone", 100));
+
+	/* bad list bodies, one after another: nothing changes */
+	fake_pod_event(&e->f, 2, "ADDED", true);
+	for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+		fake_list_override(&e->f, bodies[i]);
+		lists = fake_count(&e->f, &e->f.lists);
+		if (i == 0)
+			fake_raw(&e->f, "{\"type\":\"ERROR\",\"object\":{\"code\":410}}",
+				 strlen("{\"type\":\"ERROR\",\"object\":{\"code\":410}}"));
+		deadline = now_ns() + (BACKOFF_MAX_MS + 2000) * NSEC_PER_MSEC;
+		while (fake_count(&e->f, &e->f.lists) == lists && now_ns() < deadline)
+			usleep(2000);
+		assert_true(fake_count(&e->f, &e->f.lists) > lists);
+		assert_true(agent_alive(e));
+		assert_int_equal(bound_to(e, s.pod[0]), medium_index(e, "email"));
+		assert_int_equal(bound_to(e, s.pod[1]), medium_index(e, "email"));
+		assert_int_equal(bound_to(e, s.pod[2]), -1);
+		assert_int_equal(bound_to(e, s.glob.id), medium_index(e, "push"));
+	}
+	assert_true(log_count(e, "list: rejected the response") >=
+		    (int)(sizeof(bodies) / sizeof(bodies[0])) - 1);
+	/* a good list again: pod 2, back in the API, is bound */
+	fake_list_override(&e->f, NULL);
+	expect_binding(e, s.pod[2], medium_index(e, "push"), BACKOFF_MAX_MS + BIND_MS,
+		       "good list after bad ones applied");
+}
+
+/* TLS is verified: with another CA the agent binds no pod (and says why); patterns still work. */
+static void test_wrong_ca(void **state)
+{
+	struct env *e = *state;
+	struct th_cgroup glob;
+	__u64 id;
+
+	id = make_pod(e, 0, FS, "Guaranteed", NULL, "email");
+	e->f.pods[0].present = true;
+	assert_int_equal(th_cgroup_create(&glob, &e->scope, "push-1"), 0);
+	conf_write(e, true);
+	agent_start(e, tmp_path(e, "wrong-ca"));
+	assert_true(wait_log(
+		e, "\"msg\":\"kubernetes API: request failed; the bindings in force stay\"", 3000));
+	assert_true(log_count(e, "SSL") + log_count(e, "certificate") > 0);
+	expect_binding(e, glob.id, medium_index(e, "push"), BIND_MS, "glob bound without the API");
+	assert_int_equal(bound_to(e, id), -1);
+	assert_int_equal(fake_count(&e->f, &e->f.requests), 0);
+}
+
+/* No medium selects pods: the API is never contacted, even when it is there. */
+static void test_no_pods_no_api(void **state)
+{
+	struct env *e = *state;
+	struct th_cgroup glob;
+
+	assert_int_equal(th_cgroup_create(&glob, &e->scope, "push-1"), 0);
+	conf_write(e, false);
+	agent_start(e, e->secrets);
+	expect_binding(e, glob.id, medium_index(e, "push"), BIND_MS, "glob bound");
+	assert_int_equal(fake_count(&e->f, &e->f.requests), 0);
+	assert_int_equal(log_count(e, "watching the pods"), 0);
+	/* and a reload that adds a pod selector starts the watch */
+	conf_write(e, true);
+	kill(e->agent, SIGHUP);
+	assert_true(wait_log(e, "\"msg\":\"kubernetes: listed the node's pods\"", 2000));
+	assert_true(fake_count(&e->f, &e->f.lists) >= 1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_pods_follow, env_setup, env_teardown),
+		cmocka_unit_test_setup_teardown(test_api_outage, env_setup, env_teardown),
+		cmocka_unit_test_setup_teardown(test_hostile_api, env_setup, env_teardown),
+		cmocka_unit_test_setup_teardown(test_wrong_ca, env_setup, env_teardown),
+		cmocka_unit_test_setup_teardown(test_no_pods_no_api, env_setup, env_teardown),
+	};
+
+	if (geteuid()) {
+		fprintf(stderr, "test_k8s: run as root (BPF programs, cgroups, bpffs)\n");
+		return 1;
+	}
+	if (th_find_beside("CRUISE_AGENT", "cruise-agent", agent_bin, sizeof(agent_bin))) {
+		fprintf(stderr, "test_k8s: no cruise-agent at %s (run make)\n", agent_bin);
+		return 1;
+	}
+	if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+		fprintf(stderr, "test_k8s: libmicrohttpd has no TLS\n");
+		return 1;
+	}
+	return cmocka_run_group_tests_name("pods bound by label, against a fake API (root)", tests,
+					   NULL, NULL);
+}
