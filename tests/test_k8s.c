@@ -84,7 +84,8 @@ struct fake {
 	struct fake_pod pods[MAX_PODS];
 	struct fake_event *ev;
 	size_t n_ev, cap_ev;
-	bool down; /* 503 to everything, open watches cut */
+	bool down;	 /* 503 to everything, open watches cut */
+	bool watch_ends; /* every watch answered 200 and ended at once */
 	bool stopping;
 	char *list_override; /* served as the list body while set */
 	unsigned int requests, lists, watches, unauthorized, bad_selector;
@@ -309,6 +310,10 @@ static enum MHD_Result fake_handle(void *cls, struct MHD_Connection *c, const ch
 		return respond(c, 200, body);
 	}
 	f->watches++;
+	if (f->watch_ends) {
+		pthread_mutex_unlock(&f->lock);
+		return respond(c, 200, strdup(""));
+	}
 	pthread_mutex_unlock(&f->lock);
 	w = calloc(1, sizeof(*w));
 	if (!w)
@@ -1072,6 +1077,38 @@ static void test_hostile_api(void **state)
 		       "good list after bad ones applied");
 }
 
+/*
+ * A server that ends every watch at once, with no event (or answers each with 410), does not make
+ * the agent loop: after the second such end in a row it waits its backoff. 3 s at most 8
+ * requests (a tight loop would make hundreds); the bindings stay.
+ */
+static void test_watch_ends_at_once(void **state)
+{
+	struct env *e = *state;
+	struct start s;
+	unsigned int req0, req1;
+	__u64 t0;
+
+	standard_start(e, &s);
+	assert_true(wait_log(e, "\"msg\":\"kubernetes: listed the node's pods\"", 1000));
+	fake_set(&e->f, &e->f.watch_ends, true);
+	/* a bad line ends the running watch; every later one ends at once */
+	fake_raw(&e->f, "not json", strlen("not json"));
+	req0 = fake_count(&e->f, &e->f.requests);
+	t0 = now_ns();
+	while (now_ns() < t0 + 3 * NSEC_PER_SEC) {
+		assert_true(agent_alive(e));
+		usleep(20000);
+	}
+	req1 = fake_count(&e->f, &e->f.requests);
+	print_message("  watches ending at once for 3 s: %u requests\n", req1 - req0);
+	assert_true(req1 - req0 >= 2);
+	assert_true(req1 - req0 <= 8);
+	assert_true(wait_log(e, "at once", 100));
+	assert_all_bound(e, &s, "with watches ending at once");
+	fake_set(&e->f, &e->f.watch_ends, false);
+}
+
 /* TLS is verified: with another CA the agent binds no pod (and says why); patterns still work. */
 static void test_wrong_ca(void **state)
 {
@@ -1117,6 +1154,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pods_follow, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_api_outage, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_api, env_setup, env_teardown),
+		cmocka_unit_test_setup_teardown(test_watch_ends_at_once, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_ca, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_no_pods_no_api, env_setup, env_teardown),
 	};
