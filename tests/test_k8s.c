@@ -753,6 +753,20 @@ static long agent_cpu_ticks(const struct env *e)
 	return ut + st;
 }
 
+/* Whether the agent's /metrics holds text. */
+static bool metrics_has(const struct env *e, const char *text)
+{
+	char *body = NULL;
+	bool has;
+
+	assert_int_equal(th_http_get(e->metrics_port, "/metrics", &body), 200);
+	has = strstr(body, text);
+	if (!has)
+		print_message("no \"%s\" in /metrics\n", text);
+	free(body);
+	return has;
+}
+
 /* One connect from the cgroup at path; returns the medium's connections counter delta. */
 static __u64 connects_counted(const struct env *e, const char *path, const char *medium)
 {
@@ -890,6 +904,10 @@ static void test_pods_follow(void **state)
 	assert_int_equal(bound_to(e, s.pod[0]), email);
 	assert_int_equal(bound_to(e, s.pod[2]), push);
 	assert_true(agent_alive(e));
+	/* pods 0, 2, 3, 5 and 6 bound, none missing, the API up */
+	assert_true(metrics_has(e, "cruise_pods_bound 5\n"));
+	assert_true(metrics_has(e, "cruise_pods_unresolved 0\n"));
+	assert_true(metrics_has(e, "cruise_k8s_api_up 1\n"));
 }
 
 /*
@@ -1141,6 +1159,7 @@ static void test_no_pods_no_api(void **state)
 	expect_binding(e, glob.id, medium_index(e, "push"), BIND_MS, "glob bound");
 	assert_int_equal(fake_count(&e->f, &e->f.requests), 0);
 	assert_int_equal(log_count(e, "watching the pods"), 0);
+	assert_false(metrics_has(e, "cruise_k8s_"));
 	/* and a reload that adds a pod selector starts the watch */
 	conf_write(e, true);
 	kill(e->agent, SIGHUP);
