@@ -630,11 +630,7 @@ static bool agent_alive(struct env *e)
 
 static void dump_log(const struct env *e)
 {
-	char *text = th_slurp(e->log);
-	size_t n = strlen(text);
-
-	print_message("--- agent log (end)\n%s--- end\n", n > 8000 ? text + n - 8000 : text);
-	free(text);
+	th_print_tail("agent log", e->log, 8000);
 }
 
 static int log_count(const struct env *e, const char *needle)
@@ -705,23 +701,12 @@ static __u32 medium_index(const struct env *e, const char *name)
 /* The medium a cgroup is bound to, or -1. */
 static int bound_to(const struct env *e, __u64 id)
 {
-	struct cruise_binding_key k = {.cgroup_id = id};
-	struct cruise_binding v;
-
-	return bpf_map_lookup_elem(e->maps.bindings, &k, &v) ? -1 : (int)v.medium;
+	return th_binding(e->maps.bindings, id);
 }
 
-/* Poll until the cgroup's binding is want (-1: unbound); the time it took, or 0 on timeout. */
 static __u64 wait_binding(const struct env *e, __u64 id, int want, int timeout_ms)
 {
-	__u64 t0 = now_ns(), deadline = t0 + timeout_ms * NSEC_PER_MSEC;
-
-	do {
-		if (bound_to(e, id) == want)
-			return now_ns() - t0 ?: 1;
-		usleep(500);
-	} while (now_ns() < deadline);
-	return 0;
+	return th_wait_binding(e->maps.bindings, id, want, timeout_ms, NULL);
 }
 
 static void expect_binding(struct env *e, __u64 id, int want, int timeout_ms, const char *what)
