@@ -970,6 +970,41 @@ static void hostile_line(struct env *e, const struct start *s, const char *line,
 	assert_all_bound(e, s, what);
 }
 
+/*
+ * An agent restarted while the API is down (a rolling update during an outage) keeps what the
+ * previous one bound for pods until it has a list: the node stays paced. Then it catches up.
+ */
+static void test_restart_api_down(void **state)
+{
+	struct env *e = *state;
+	struct start s;
+	unsigned int req0;
+	__u64 t0;
+
+	standard_start(e, &s);
+	kill(e->agent, SIGKILL);
+	th_wait_exit(e->agent, 5000);
+	e->agent = 0;
+	fake_set(&e->f, &e->f.down, true);
+	fake_pod_event(&e->f, 1, "DELETED", true);
+	req0 = fake_count(&e->f, &e->f.requests);
+	agent_start(e, e->secrets);
+	/* the new agent is up and failing to list: the bindings stay all along */
+	t0 = now_ns();
+	while (fake_count(&e->f, &e->f.requests) < req0 + 2 ||
+	       now_ns() < t0 + 1500 * NSEC_PER_MSEC) {
+		assert_all_bound(e, &s, "a new agent, the API down");
+		assert_true(agent_alive(e));
+		assert_true(now_ns() < t0 + 10 * NSEC_PER_SEC);
+		usleep(20000);
+	}
+	fake_set(&e->f, &e->f.down, false);
+	expect_binding(e, s.pod[1], -1, BACKOFF_MAX_MS + BIND_MS,
+		       "pod deleted while no agent watched unbound after the first list");
+	assert_int_equal(bound_to(e, s.pod[0]), medium_index(e, "email"));
+	assert_int_equal(bound_to(e, s.glob.id), medium_index(e, "push"));
+}
+
 /* Lines that must be rejected whole, leaving every binding in place. */
 static void hostile_lines(struct env *e, const struct start *s)
 {
@@ -1159,6 +1194,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_api_outage, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_api, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_watch_ends_at_once, env_setup, env_teardown),
+		cmocka_unit_test_setup_teardown(test_restart_api_down, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_ca, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_no_pods_no_api, env_setup, env_teardown),
 	};
