@@ -25,7 +25,7 @@ KERNEL_TESTS := test_pacing test_policy test_agent_parts test_agent test_cruisec
 	test_demo test_k8s
 TEST_BINS := $(OUTPUT)/test_gcra $(OUTPUT)/test_egress $(OUTPUT)/test_units $(OUTPUT)/test_config \
 	$(OUTPUT)/test_manifests $(OUTPUT)/check_manifests $(addprefix $(OUTPUT)/,$(KERNEL_TESTS))
-FUZZERS := $(OUTPUT)/fuzz_units $(OUTPUT)/fuzz_config
+FUZZERS := $(OUTPUT)/fuzz_units $(OUTPUT)/fuzz_config $(OUTPUT)/fuzz_k8s
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Iagent
 TEST_BPF_OBJS := $(OUTPUT)/egress_harness.bpf.o
 
@@ -120,6 +120,10 @@ $(OUTPUT)/fuzz_config: tests/fuzz_config.c agent/config.c agent/units.c agent/*.
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) tests/fuzz_config.c agent/config.c agent/units.c -o $@ \
 		-lcyaml -lyaml
 
+$(OUTPUT)/fuzz_k8s: tests/fuzz_k8s.c agent/k8s_pods.c agent/*.h | $(OUTPUT)
+	$(call msg,FUZZ,$@)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) tests/fuzz_k8s.c agent/k8s_pods.c -o $@ -ljansson
+
 $(OUTPUT)/test_gcra: tests/test_gcra.c include/*.h | $(OUTPUT)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $< -o $@ -lcmocka
@@ -146,7 +150,7 @@ test: all $(FUZZERS)
 
 FUZZ_SECONDS ?= 300
 fuzz: $(FUZZERS)
-	$(Q)for f in units config; do \
+	$(Q)for f in units config k8s; do \
 		mkdir -p $(OUTPUT)/corpus-$$f && cp tests/corpus/$$f/* $(OUTPUT)/corpus-$$f/ && \
 		$(OUTPUT)/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 \
 			$(OUTPUT)/corpus-$$f || exit 1; \

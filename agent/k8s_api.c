@@ -29,8 +29,10 @@
 #define TOKEN_MAX_BYTES	  (64u << 10)
 #define CONNECT_TIMEOUT_S 5L
 #define LIST_TIMEOUT_S	  60L
+/* a watch that ends sooner with no event is suspect (see run) */
+#define WATCH_QUICK_MS 1000
 /* asked of the server; a silent connection is dropped a minute after that */
-#define WATCH_TIMEOUT_S	  300
+#define WATCH_TIMEOUT_S 300
 
 struct cruise_k8s {
 	struct cruise_k8s_opts o;
@@ -463,9 +465,18 @@ static void backoff(struct cruise_k8s *k, const char *why)
 		k->backoff_ms * 2 > k->o.backoff_max_ms ? k->o.backoff_max_ms : k->backoff_ms * 2;
 }
 
+static __u64 mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void *run(void *arg)
 {
 	struct cruise_k8s *k = arg;
+	unsigned int quick = 0; /* watches in a row that ended at once, with no event */
 	char err[640];
 
 	k->backoff_ms = k->o.backoff_min_ms;
@@ -476,14 +487,35 @@ static void *run(void *arg)
 			continue;
 		}
 		for (;;) {
+			__u64 t0 = mono_ms();
 			struct xfer x;
 			enum outcome o = request(k, &x, true);
 
 			free(x.body.p);
 			if (x.got_event)
 				k->backoff_ms = k->o.backoff_min_ms; /* it works again */
+			/* errors back off anyway: count the clean ends only */
+			if ((o == OK || o == GONE) && !x.got_event &&
+			    mono_ms() - t0 < WATCH_QUICK_MS)
+				quick++;
+			else
+				quick = 0;
 			if (o == STOPPED)
 				break;
+			/*
+			 * A server that ends every watch at once (or answers each with 410)
+			 * would make a tight loop of requests: the second such end in a row
+			 * waits for the backoff like an error.
+			 */
+			if ((o == OK || o == GONE) && quick >= 2) {
+				snprintf(err, sizeof(err), "watch: %s at once, %u times in a row",
+					 o == GONE ? "410 Gone" : "the server ended the stream",
+					 quick);
+				backoff(k, err);
+				if (o == GONE)
+					break;
+				continue;
+			}
 			if (o == OK)
 				continue; /* the server ended the watch: go on from the last rv */
 			if (o == GONE) {

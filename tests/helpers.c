@@ -774,3 +774,39 @@ int th_agent_fixture(const char *name, struct th_cgroup *scope, uint16_t *metric
 		return -EADDRINUSE;
 	return th_listener_start(target, "127.0.0.1", true, 4096);
 }
+
+int th_binding(int bindings_fd, __u64 cgroup_id)
+{
+	struct cruise_binding_key k = { .cgroup_id = cgroup_id };
+	struct cruise_binding v;
+
+	return bpf_map_lookup_elem(bindings_fd, &k, &v) ? -1 : (int)v.medium;
+}
+
+__u64 th_wait_binding(int bindings_fd, __u64 cgroup_id, int want, int timeout_ms, int *got)
+{
+	__u64 t0 = cruise_now_ns(), deadline = t0 + timeout_ms * 1000000ULL;
+
+	do {
+		int m = th_binding(bindings_fd, cgroup_id);
+
+		if (m == want || (want == TH_ANY_MEDIUM && m >= 0)) {
+			if (got)
+				*got = m;
+			return cruise_now_ns() - t0 ?: 1;
+		}
+		usleep(500);
+	} while (cruise_now_ns() < deadline);
+	return 0;
+}
+
+void th_print_tail(const char *what, const char *path, size_t bytes)
+{
+	char *text = th_slurp(path);
+	size_t n = strlen(text);
+
+	printf("--- %s %s (end)\n%s--- end of %s\n", what, path, n > bytes ? text + n - bytes : text,
+	       what);
+	fflush(stdout);
+	free(text);
+}

@@ -142,6 +142,16 @@ int th_find_beside(const char *env, const char *name, char *buf, size_t len);
 struct th_listener;
 int th_agent_fixture(const char *name, struct th_cgroup *scope, uint16_t *metrics_port,
 		     struct th_listener *target);
+/* The medium the cgroup is bound to in cruise_bindings (by fd), or -1. */
+int th_binding(int bindings_fd, __u64 cgroup_id);
+#define TH_ANY_MEDIUM (-2)
+/*
+ * Poll until the cgroup's binding is want (-1: unbound; TH_ANY_MEDIUM: bound to any, stored in
+ * *got); the time it took (at least 1 ns), or 0 after timeout_ms.
+ */
+__u64 th_wait_binding(int bindings_fd, __u64 cgroup_id, int want, int timeout_ms, int *got);
+/* The last bytes of a file (a log) on stdout, framed. */
+void th_print_tail(const char *what, const char *path, size_t bytes);
 /* The index of the active medium name in cruise_media (by fd), or -1. */
 int th_medium_index(int media_fd, const char *name);
 

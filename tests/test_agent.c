@@ -149,12 +149,7 @@ static void describe_status(int status, char *buf, size_t len)
 
 static void dump_log(const struct env *e)
 {
-	char *text = th_slurp(e->log);
-	size_t n = strlen(text);
-
-	print_message("--- agent log %s (end)\n%s--- end of agent log\n", e->log,
-		      n > 6000 ? text + n - 6000 : text);
-	free(text);
+	th_print_tail("agent log", e->log, 6000);
 }
 
 /* Reap the agent if it exited on its own, and say so. */
@@ -490,27 +485,17 @@ static void read_medium(const struct env *e, const char *name, struct cruise_cou
 /* Poll cruise_bindings for the cgroup; the time it took, or 0 after timeout_ms. */
 static __u64 wait_bound(const struct env *e, __u64 cgroup_id, __u32 *medium, int timeout_ms)
 {
-	struct cruise_binding_key key = { .cgroup_id = cgroup_id };
-	__u64 t0 = now_ns(), deadline = t0 + timeout_ms * NSEC_PER_MSEC;
-	struct cruise_binding v;
+	int got = -1;
+	__u64 took = th_wait_binding(e->maps.bindings, cgroup_id, TH_ANY_MEDIUM, timeout_ms, &got);
 
-	do {
-		if (!bpf_map_lookup_elem(e->maps.bindings, &key, &v)) {
-			if (medium)
-				*medium = v.medium;
-			return now_ns() - t0 ?: 1;
-		}
-		usleep(500);
-	} while (now_ns() < deadline);
-	return 0;
+	if (took && medium)
+		*medium = got;
+	return took;
 }
 
 static bool is_bound(const struct env *e, __u64 cgroup_id)
 {
-	struct cruise_binding_key key = { .cgroup_id = cgroup_id };
-	struct cruise_binding v;
-
-	return !bpf_map_lookup_elem(e->maps.bindings, &key, &v);
+	return th_binding(e->maps.bindings, cgroup_id) >= 0;
 }
 
 /* A cgroup under the scope, removed by the teardown. */

@@ -84,7 +84,8 @@ struct fake {
 	struct fake_pod pods[MAX_PODS];
 	struct fake_event *ev;
 	size_t n_ev, cap_ev;
-	bool down; /* 503 to everything, open watches cut */
+	bool down;	 /* 503 to everything, open watches cut */
+	bool watch_ends; /* every watch answered 200 and ended at once */
 	bool stopping;
 	char *list_override; /* served as the list body while set */
 	unsigned int requests, lists, watches, unauthorized, bad_selector;
@@ -309,6 +310,10 @@ static enum MHD_Result fake_handle(void *cls, struct MHD_Connection *c, const ch
 		return respond(c, 200, body);
 	}
 	f->watches++;
+	if (f->watch_ends) {
+		pthread_mutex_unlock(&f->lock);
+		return respond(c, 200, strdup(""));
+	}
 	pthread_mutex_unlock(&f->lock);
 	w = calloc(1, sizeof(*w));
 	if (!w)
@@ -625,11 +630,7 @@ static bool agent_alive(struct env *e)
 
 static void dump_log(const struct env *e)
 {
-	char *text = th_slurp(e->log);
-	size_t n = strlen(text);
-
-	print_message("--- agent log (end)\n%s--- end\n", n > 8000 ? text + n - 8000 : text);
-	free(text);
+	th_print_tail("agent log", e->log, 8000);
 }
 
 static int log_count(const struct env *e, const char *needle)
@@ -700,23 +701,12 @@ static __u32 medium_index(const struct env *e, const char *name)
 /* The medium a cgroup is bound to, or -1. */
 static int bound_to(const struct env *e, __u64 id)
 {
-	struct cruise_binding_key k = {.cgroup_id = id};
-	struct cruise_binding v;
-
-	return bpf_map_lookup_elem(e->maps.bindings, &k, &v) ? -1 : (int)v.medium;
+	return th_binding(e->maps.bindings, id);
 }
 
-/* Poll until the cgroup's binding is want (-1: unbound); the time it took, or 0 on timeout. */
 static __u64 wait_binding(const struct env *e, __u64 id, int want, int timeout_ms)
 {
-	__u64 t0 = now_ns(), deadline = t0 + timeout_ms * NSEC_PER_MSEC;
-
-	do {
-		if (bound_to(e, id) == want)
-			return now_ns() - t0 ?: 1;
-		usleep(500);
-	} while (now_ns() < deadline);
-	return 0;
+	return th_wait_binding(e->maps.bindings, id, want, timeout_ms, NULL);
 }
 
 static void expect_binding(struct env *e, __u64 id, int want, int timeout_ms, const char *what)
@@ -746,6 +736,20 @@ static long agent_cpu_ticks(const struct env *e)
 		sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld", &ut, &st), 2);
 	free(text);
 	return ut + st;
+}
+
+/* Whether the agent's /metrics holds text. */
+static bool metrics_has(const struct env *e, const char *text)
+{
+	char *body = NULL;
+	bool has;
+
+	assert_int_equal(th_http_get(e->metrics_port, "/metrics", &body), 200);
+	has = strstr(body, text);
+	if (!has)
+		print_message("no \"%s\" in /metrics\n", text);
+	free(body);
+	return has;
 }
 
 /* One connect from the cgroup at path; returns the medium's connections counter delta. */
@@ -885,6 +889,10 @@ static void test_pods_follow(void **state)
 	assert_int_equal(bound_to(e, s.pod[0]), email);
 	assert_int_equal(bound_to(e, s.pod[2]), push);
 	assert_true(agent_alive(e));
+	/* pods 0, 2, 3, 5 and 6 bound, none missing, the API up */
+	assert_true(metrics_has(e, "cruise_pods_bound 5\n"));
+	assert_true(metrics_has(e, "cruise_pods_unresolved 0\n"));
+	assert_true(metrics_has(e, "cruise_k8s_api_up 1\n"));
 }
 
 /*
@@ -960,6 +968,41 @@ static void hostile_line(struct env *e, const struct start *s, const char *line,
 	}
 	assert_true(agent_alive(e));
 	assert_all_bound(e, s, what);
+}
+
+/*
+ * An agent restarted while the API is down (a rolling update during an outage) keeps what the
+ * previous one bound for pods until it has a list: the node stays paced. Then it catches up.
+ */
+static void test_restart_api_down(void **state)
+{
+	struct env *e = *state;
+	struct start s;
+	unsigned int req0;
+	__u64 t0;
+
+	standard_start(e, &s);
+	kill(e->agent, SIGKILL);
+	th_wait_exit(e->agent, 5000);
+	e->agent = 0;
+	fake_set(&e->f, &e->f.down, true);
+	fake_pod_event(&e->f, 1, "DELETED", true);
+	req0 = fake_count(&e->f, &e->f.requests);
+	agent_start(e, e->secrets);
+	/* the new agent is up and failing to list: the bindings stay all along */
+	t0 = now_ns();
+	while (fake_count(&e->f, &e->f.requests) < req0 + 2 ||
+	       now_ns() < t0 + 1500 * NSEC_PER_MSEC) {
+		assert_all_bound(e, &s, "a new agent, the API down");
+		assert_true(agent_alive(e));
+		assert_true(now_ns() < t0 + 10 * NSEC_PER_SEC);
+		usleep(20000);
+	}
+	fake_set(&e->f, &e->f.down, false);
+	expect_binding(e, s.pod[1], -1, BACKOFF_MAX_MS + BIND_MS,
+		       "pod deleted while no agent watched unbound after the first list");
+	assert_int_equal(bound_to(e, s.pod[0]), medium_index(e, "email"));
+	assert_int_equal(bound_to(e, s.glob.id), medium_index(e, "push"));
 }
 
 /* Lines that must be rejected whole, leaving every binding in place. */
@@ -1072,6 +1115,38 @@ static void test_hostile_api(void **state)
 		       "good list after bad ones applied");
 }
 
+/*
+ * A server that ends every watch at once, with no event (or answers each with 410), does not make
+ * the agent loop: after the second such end in a row it waits its backoff. 3 s at most 8
+ * requests (a tight loop would make hundreds); the bindings stay.
+ */
+static void test_watch_ends_at_once(void **state)
+{
+	struct env *e = *state;
+	struct start s;
+	unsigned int req0, req1;
+	__u64 t0;
+
+	standard_start(e, &s);
+	assert_true(wait_log(e, "\"msg\":\"kubernetes: listed the node's pods\"", 1000));
+	fake_set(&e->f, &e->f.watch_ends, true);
+	/* a bad line ends the running watch; every later one ends at once */
+	fake_raw(&e->f, "not json", strlen("not json"));
+	req0 = fake_count(&e->f, &e->f.requests);
+	t0 = now_ns();
+	while (now_ns() < t0 + 3 * NSEC_PER_SEC) {
+		assert_true(agent_alive(e));
+		usleep(20000);
+	}
+	req1 = fake_count(&e->f, &e->f.requests);
+	print_message("  watches ending at once for 3 s: %u requests\n", req1 - req0);
+	assert_true(req1 - req0 >= 2);
+	assert_true(req1 - req0 <= 8);
+	assert_true(wait_log(e, "at once", 100));
+	assert_all_bound(e, &s, "with watches ending at once");
+	fake_set(&e->f, &e->f.watch_ends, false);
+}
+
 /* TLS is verified: with another CA the agent binds no pod (and says why); patterns still work. */
 static void test_wrong_ca(void **state)
 {
@@ -1104,6 +1179,7 @@ static void test_no_pods_no_api(void **state)
 	expect_binding(e, glob.id, medium_index(e, "push"), BIND_MS, "glob bound");
 	assert_int_equal(fake_count(&e->f, &e->f.requests), 0);
 	assert_int_equal(log_count(e, "watching the pods"), 0);
+	assert_false(metrics_has(e, "cruise_k8s_"));
 	/* and a reload that adds a pod selector starts the watch */
 	conf_write(e, true);
 	kill(e->agent, SIGHUP);
@@ -1117,6 +1193,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pods_follow, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_api_outage, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_api, env_setup, env_teardown),
+		cmocka_unit_test_setup_teardown(test_watch_ends_at_once, env_setup, env_teardown),
+		cmocka_unit_test_setup_teardown(test_restart_api_down, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_ca, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_no_pods_no_api, env_setup, env_teardown),
 	};
