@@ -121,9 +121,15 @@ static int parse_labels(json_t *labels, struct cruise_pod *p, char *err, size_t 
 	json_t *v;
 	size_t n = json_object_size(labels);
 
-	if (n > CRUISE_POD_MAX_LABELS)
-		return fail(err, errlen, "pod %s: more than %d labels", p->name,
-			    CRUISE_POD_MAX_LABELS);
+	/*
+	 * Kubernetes does not bound the count: such a pod is kept unbound (and said so) rather
+	 * than failing the whole list, which would stop every pod update on the node.
+	 */
+	if (n > CRUISE_POD_MAX_LABELS) {
+		_Static_assert(CRUISE_POD_MAX_LABELS == 256, "the message below says 256");
+		p->skip = "more than 256 labels";
+		return 0;
+	}
 	if (!n)
 		return 0;
 	p->labels = calloc(n, sizeof(*p->labels));
@@ -145,6 +151,35 @@ static int parse_labels(json_t *labels, struct cruise_pod *p, char *err, size_t 
 			return -ENOMEM;
 	}
 	return 0;
+}
+
+/* kubelet's hash of a static pod's config: 32 lowercase hex digits */
+static bool config_hash_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n != 32)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return true;
+}
+
+/* Is the pod owned by a Node? Mirror pods are, so a user's pod cannot pose as one. */
+static bool owned_by_node(json_t *meta)
+{
+	json_t *refs = json_object_get(meta, "ownerReferences"), *ref;
+	size_t i;
+
+	json_array_foreach(refs, i, ref)
+	{
+		json_t *kind = json_object_get(ref, "kind");
+
+		if (json_is_string(kind) && !strcmp(json_string_value(kind), "Node"))
+			return true;
+	}
+	return false;
 }
 
 /* One Pod object; on error p is freed. */
@@ -177,10 +212,8 @@ static int parse_pod(json_t *obj, struct cruise_pod *p, char *rv, size_t rvlen, 
 	if (ann && !json_is_null(ann)) {
 		if (!json_is_object(ann) || opt_string(ann, "kubernetes.io/config.mirror", &mirror))
 			return fail(err, errlen, "pod %s: malformed annotations", p->name);
-		if (mirror && !uid_ok(mirror))
-			return fail(err, errlen, "pod %s: malformed config.mirror annotation",
-				    p->name);
-		if (mirror)
+		/* anything else is an ordinary pod with an odd annotation: its own UID names it */
+		if (mirror && config_hash_ok(mirror) && owned_by_node(meta))
 			snprintf(p->cg_uid, sizeof(p->cg_uid), "%s", mirror);
 	}
 	labels = json_object_get(meta, "labels");

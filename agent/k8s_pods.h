@@ -30,6 +30,7 @@ struct cruise_pod {
 	char name[CRUISE_POD_NAME_LEN];	 /* namespace/name */
 	enum cruise_pod_qos qos;
 	bool finished; /* phase Succeeded or Failed: its cgroup is gone or going */
+	const char *skip; /* why this pod is never bound (a static string), or NULL */
 	struct cruise_label *labels;
 	unsigned int n_labels;
 };

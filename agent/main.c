@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -175,6 +176,12 @@ struct agent {
 	struct pod_seen *seen; /* what was last logged of each selected pod */
 	size_t n_seen;
 	__u64 pods_unresolved;
+	/*
+	 * The metrics thread reads the API client's stats and the pod counts under k8s_lock: the
+	 * main loop stops (frees) the client and recounts the pods while a scrape may be running.
+	 */
+	pthread_mutex_t k8s_lock;
+	__u64 pods_bound;
 };
 
 /* A selected pod as last logged: bound (cgroup_id, medium) or not found (cgroup_id 0). */
@@ -184,7 +191,7 @@ struct pod_seen {
 	__u32 medium;
 };
 
-static struct agent agent;
+static struct agent agent = { .k8s_lock = PTHREAD_MUTEX_INITIALIZER };
 
 static char *read_file(const char *path)
 {
@@ -211,6 +218,7 @@ static int take_snapshot(void *ctx, struct cruise_snapshot *s)
 	s->config_generation = a->generation;
 	s->reload_failures = a->reload_failures;
 	s->log_suppressed = a->events ? cruise_eventlog_suppressed(a->events) : 0;
+	pthread_mutex_lock(&a->k8s_lock);
 	if (a->k8s) {
 		struct cruise_k8s_stats st;
 
@@ -218,9 +226,10 @@ static int take_snapshot(void *ctx, struct cruise_snapshot *s)
 		s->pods_configured = true;
 		s->k8s_connected = st.connected;
 		s->k8s_errors = st.errors;
-		s->pods_bound = a->pod_binds.n;
+		s->pods_bound = a->pods_bound;
 		s->pods_unresolved = a->pods_unresolved;
 	}
+	pthread_mutex_unlock(&a->k8s_lock);
 	return err;
 }
 
@@ -259,21 +268,35 @@ static const struct pod_seen *seen_find(const struct agent *a, const char *uid)
 	return NULL;
 }
 
+/* Is the cgroup path (from the cgroup2 root, "/a/b") at or under scope ("/", "/a")? */
+static bool under_scope(const char *scope, const char *path)
+{
+	size_t n = strlen(scope);
+
+	while (n > 1 && scope[n - 1] == '/')
+		n--;
+	if (n <= 1)
+		return true;
+	return !strncmp(path, scope, n) && (path[n] == '\0' || path[n] == '/');
+}
+
 /*
- * The bindings of the selected pods: each pod's medium by its labels, its cgroup by its UID under
- * the scope. A pod whose cgroup is not there is logged once and retried every second (kubelet
- * creates it after the API has the pod), never guessed. Logs each pod's changes.
+ * The bindings of the selected pods: each pod's medium by its labels, its cgroup by its UID in
+ * kubelet's layouts (which must lie under the scope). A pod whose cgroup is not there is logged
+ * once and retried every second (kubelet creates it after the API has the pod), never guessed.
+ * Logs each pod's changes.
  */
 static void pods_bind(struct agent *a)
 {
 	struct pod_seen *seen = calloc(a->n_pods ? a->n_pods : 1, sizeof(*seen));
 	char base[PATH_MAX + 1100], rel[512], full[PATH_MAX + 600], id[24];
 	size_t n_seen = 0;
+	__u64 unresolved = 0;
 
 	cruise_bind_set_free(&a->pod_binds);
-	a->pods_unresolved = 0;
 	if (!seen)
 		return;
+	/* kubelet's layouts under the scope (a --cgroup-root there), else from the cgroup2 root */
 	snprintf(base, sizeof(base), "%s%s", a->cgroup_root,
 		 strcmp(a->cfg->scope, "/") ? a->cfg->scope : "");
 	for (size_t i = 0; i < a->n_pods; i++) {
@@ -289,8 +312,14 @@ static void pods_bind(struct agent *a)
 		snprintf(now->uid, sizeof(now->uid), "%s", p->uid);
 		now->medium = a->applied.medium_index[c];
 		n_seen++;
-		if (cruise_pod_cgroup(base, p, rel, sizeof(rel), &now->cgroup_id)) {
-			a->pods_unresolved++;
+		if (!cruise_pod_cgroup(base, p, rel, sizeof(rel), &now->cgroup_id)) {
+			snprintf(full, sizeof(full), "%s/%s",
+				 strcmp(a->cfg->scope, "/") ? a->cfg->scope : "", rel);
+		} else if (!cruise_pod_cgroup(a->cgroup_root, p, rel, sizeof(rel),
+					      &now->cgroup_id)) {
+			snprintf(full, sizeof(full), "/%s", rel);
+		} else {
+			unresolved++;
 			if (!was || was->cgroup_id)
 				cruise_log(CRUISE_LOG_WARN,
 					   "pod cgroup not found; not paced until it appears",
@@ -298,8 +327,16 @@ static void pods_bind(struct agent *a)
 					   base, NULL);
 			continue;
 		}
-		snprintf(full, sizeof(full), "%s/%s", strcmp(a->cfg->scope, "/") ? a->cfg->scope : "",
-			 rel);
+		if (!under_scope(a->cfg->scope, full)) {
+			/* the programs attach at the scope: a binding outside it would do nothing */
+			unresolved++;
+			if (!was || was->cgroup_id)
+				cruise_log(CRUISE_LOG_WARN, "pod cgroup outside the scope; not paced",
+					   "pod", p->name, "cgroup", full, "scope", a->cfg->scope,
+					   NULL);
+			now->cgroup_id = 0; /* said once: the pod's cgroup_id 0 means not bound */
+			continue;
+		}
 		if (cruise_bind_add(&a->pod_binds, now->cgroup_id, now->medium, full))
 			continue;
 		if (!was || was->cgroup_id != now->cgroup_id || was->medium != now->medium) {
@@ -320,6 +357,10 @@ static void pods_bind(struct agent *a)
 	free(a->seen);
 	a->seen = seen;
 	a->n_seen = n_seen;
+	pthread_mutex_lock(&a->k8s_lock);
+	a->pods_unresolved = unresolved;
+	a->pods_bound = a->pod_binds.n;
+	pthread_mutex_unlock(&a->k8s_lock);
 }
 
 /* The bindings map from the patterns and the pods, as they are now. */
@@ -344,13 +385,18 @@ static int k8s_follow_config(struct agent *a)
 		.backoff_min_ms = K8S_BACKOFF_MIN_MS,
 		.backoff_max_ms = opts.k8s_backoff_max_ms,
 	};
+	struct cruise_k8s *k;
 	char err[256];
 
 	if (cruise_config_uses_pods(a->cfg) == !!a->k8s)
 		return 0;
 	if (a->k8s) {
-		cruise_k8s_stop(a->k8s);
+		pthread_mutex_lock(&a->k8s_lock);
+		k = a->k8s;
 		a->k8s = NULL;
+		a->pods_bound = a->pods_unresolved = 0;
+		pthread_mutex_unlock(&a->k8s_lock);
+		cruise_k8s_stop(k);
 		cruise_pods_free(a->pods, a->n_pods);
 		a->pods = NULL;
 		a->n_pods = 0;
@@ -359,11 +405,14 @@ static int k8s_follow_config(struct agent *a)
 		cruise_log(CRUISE_LOG_INFO, "no medium selects pods: stopped watching them", NULL);
 		return 0;
 	}
-	a->k8s = cruise_k8s_start(&o, err, sizeof(err));
-	if (!a->k8s) {
+	k = cruise_k8s_start(&o, err, sizeof(err));
+	if (!k) {
 		cruise_log(CRUISE_LOG_ERROR, "cannot watch pods", "error", err, NULL);
 		return -1;
 	}
+	pthread_mutex_lock(&a->k8s_lock);
+	a->k8s = k;
+	pthread_mutex_unlock(&a->k8s_lock);
 	cruise_log(CRUISE_LOG_INFO, "watching the pods of this node", "node", o.node, "api",
 		   o.host, NULL);
 	return 0;
@@ -375,8 +424,21 @@ static void k8s_changed(struct agent *a)
 	struct cruise_pod *pods;
 	size_t n;
 
-	if (cruise_k8s_take(a->k8s, &pods, &n))
+	/* an event of a client that a reload in the same epoll batch stopped */
+	if (!a->k8s || cruise_k8s_take(a->k8s, &pods, &n))
 		return;
+	for (size_t i = 0; i < n; i++) {
+		bool known = false;
+
+		if (!pods[i].skip)
+			continue;
+		/* said once per pod: the table comes again at every change on the node */
+		for (size_t j = 0; j < a->n_pods && !known; j++)
+			known = a->pods[j].skip && !strcmp(a->pods[j].uid, pods[i].uid);
+		if (!known)
+			cruise_log(CRUISE_LOG_WARN, "pod ignored: never bound to a medium", "pod",
+				   pods[i].name, "uid", pods[i].uid, "why", pods[i].skip, NULL);
+	}
 	cruise_pods_free(a->pods, a->n_pods);
 	a->pods = pods;
 	a->n_pods = n;

@@ -112,6 +112,11 @@ static json_t *pod_json(const struct fake *f, const struct fake_pod *p, __u64 rv
 	meta = json_pack("{s:s, s:s, s:s, s:s, s:o, s:o}", "name", p->name, "namespace", "jobs",
 			 "uid", p->uid, "resourceVersion", rvs, "labels", labels, "annotations",
 			 ann);
+	/* a mirror pod is owned by its node: only then does the agent trust the annotation */
+	if (p->mirror[0])
+		json_object_set_new(meta, "ownerReferences",
+				    json_pack("[{s:s, s:s, s:s, s:s}]", "apiVersion", "v1", "kind",
+					      "Node", "name", NODE, "uid", "node-uid"));
 	(void)f;
 	return json_pack("{s:s, s:s, s:o, s:{s:s}, s:{s:s, s:s}}", "kind", "Pod", "apiVersion",
 			 "v1", "metadata", meta, "spec", "nodeName", NODE, "status", "phase",
@@ -1051,6 +1056,37 @@ static void hostile_lines(struct env *e, const struct start *s)
 }
 
 /*
+ * A valid pod the agent cannot bind is kept out without failing the stream: one with 300 labels
+ * (Kubernetes sets no limit; the agent keeps 256) is ignored and said once, with no list again.
+ */
+static void odd_pods(struct env *e, const struct start *s)
+{
+	json_t *labels = json_object(), *ev;
+	unsigned int lists = fake_count(&e->f, &e->f.lists);
+	char key[32], *line;
+
+	for (int i = 0; i < 300; i++) {
+		snprintf(key, sizeof(key), "l%d", i);
+		json_object_set_new(labels, key, json_string("x"));
+	}
+	json_object_set_new(labels, "cruise.io/medium", json_string("email"));
+	ev = json_pack("{s:s, s:{s:s, s:{s:s, s:s, s:s, s:s, s:o, s:{s:s}}, s:{s:s}}}", "type",
+		       "ADDED", "object", "kind", "Pod", "metadata", "name", "many-labels",
+		       "namespace", "jobs", "uid", "0b0e-many-labels", "resourceVersion", "900",
+		       "labels", labels, "annotations", "kubernetes.io/config.mirror",
+		       "0123456789abcdef0123456789abcdef", "status", "phase", "Running");
+	line = json_dumps(ev, JSON_COMPACT);
+	assert_non_null(line);
+	fake_raw(&e->f, line, strlen(line));
+	assert_true(wait_log(e, "pod ignored: never bound to a medium", BIND_MS));
+	assert_int_equal(fake_count(&e->f, &e->f.lists), lists);
+	assert_int_equal(log_count(e, "pod ignored"), 1);
+	assert_int_equal(bound_to(e, s->pod[0]), medium_index(e, "email"));
+	free(line);
+	json_decref(ev);
+}
+
+/*
  * Malformed, truncated, wrong-typed, huge and hostile watch events and list bodies are rejected
  * without a crash and without dropping the bindings in force; an ERROR 410 makes the agent list
  * again at once; a good list after bad ones is applied.
@@ -1113,6 +1149,7 @@ static void test_hostile_api(void **state)
 	fake_list_override(&e->f, NULL);
 	expect_binding(e, s.pod[2], medium_index(e, "push"), BACKOFF_MAX_MS + BIND_MS,
 		       "good list after bad ones applied");
+	odd_pods(e, &s);
 }
 
 /*
