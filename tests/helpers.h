@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <linux/types.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 struct th_cgroup {
 	char path[PATH_MAX];
@@ -43,6 +44,7 @@ int th_listener_start(struct th_listener *l, const char *addr, bool accept_loop,
 void th_listener_stop(struct th_listener *l);
 
 struct th_conn {
+	__u64 ready_ns; /* CLOCK_MONOTONIC when the worker was ready for it (before th_run_opts.before) */
 	__u64 start_ns; /* CLOCK_MONOTONIC before connect() */
 	__u64 end_ns;	/* after connect() returned (or the non-blocking connect completed) */
 	int err;	/* 0 or the errno of the connect */
@@ -60,6 +62,14 @@ struct th_run_opts {
 	bool udp;	    /* send one UDP datagram per iteration instead of connecting TCP */
 	__u64 hold_open_ns; /* keep each connection open this long before closing */
 	__u64 start_at_ns;  /* CLOCK_MONOTONIC time to start at (0: now) */
+	int connect_timeout_ms; /* non-blocking connects give up after this (0: 60 s) */
+	/*
+	 * Called in the worker before its i-th connect (what the worker waits on before connecting:
+	 * a rate-control service, a schedule). Returns 0 to connect, an errno to record a failed
+	 * connect without connecting, or -1 to stop this worker. NULL: connect at once.
+	 */
+	int (*before)(const struct th_run_opts *o, int worker, int i, __u64 deadline_ns);
+	void *arg; /* for before */
 };
 
 struct th_run {
@@ -81,6 +91,18 @@ __u64 th_run_max_latency(const struct th_run *r);
 
 /* qsort comparator for __u64 */
 int th_u64_compare(const void *a, const void *b);
+/* Sort v and return its p50, p99 and max in ms (0 when n is 0). */
+void th_quantiles_ms(__u64 *v, int n, double *p50, double *p99, double *max);
+
+/*
+ * fork and exec argv (PATH searched), stdin from /dev/null, stdout and stderr appended to out and
+ * err; the child gets SIGKILL when the caller dies. Returns the pid or -errno.
+ */
+pid_t th_spawn(const char *const argv[], const char *out, const char *err);
+/* Wait for pid at most timeout_ms, then SIGKILL it. Returns the wait status, or -1. */
+int th_wait_exit(pid_t pid, int timeout_ms);
+/* A port nothing listens on now at addr ("127.0.0.1", "::1"): bound to 0, read back; 0 on error. */
+uint16_t th_free_port(const char *addr);
 
 /* A fresh name for test objects: prefix-pid-counter. */
 void th_unique_name(char *buf, size_t len, const char *prefix);
@@ -113,3 +135,5 @@ int th_env_medium(struct th_env *e, __u32 medium, double rate, __u64 burst, __u6
 		  __u32 max_conns, int refuse_errno, __u32 extra_flags);
 /* The kernel's jiffy in ns, from CONFIG_HZ as the programs read it. */
 __u64 th_jiffy_ns(void);
+/* One line for benchmark output: CPU model, CPUs online, kernel release and machine, HZ. */
+void th_machine(char *buf, size_t len);

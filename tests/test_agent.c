@@ -164,56 +164,14 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 
 /* processes */
 
-/* fork and exec argv (PATH searched) with stdout and stderr to files; the child dies with us. */
-static pid_t spawn(const char *const argv[], const char *out, const char *err)
-{
-	pid_t pid = fork();
-
-	if (pid == 0) {
-		int o = open(out, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-		int e = open(err, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-		int nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
-
-		if (o < 0 || e < 0 || nul < 0 || dup2(nul, 0) < 0 || dup2(o, 1) < 0 ||
-		    dup2(e, 2) < 0)
-			_exit(126);
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		execvp(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	return pid;
-}
-
-/* Wait for pid, at most timeout_ms; then kill it. Returns the wait status, or -1. */
-static int wait_exit(pid_t pid, int timeout_ms)
-{
-	__u64 deadline = now_ns() + timeout_ms * NSEC_PER_MSEC;
-	int status;
-
-	for (;;) {
-		pid_t w = waitpid(pid, &status, WNOHANG);
-
-		if (w == pid)
-			return status;
-		if (w < 0)
-			return -1;
-		if (now_ns() > deadline)
-			break;
-		usleep(1000);
-	}
-	kill(pid, SIGKILL);
-	waitpid(pid, &status, 0);
-	return -1;
-}
-
 /* Run a command to completion; its output in out (and err, if separate). Returns the exit code. */
 static int run_cmd(const char *const argv[], const char *out, const char *err)
 {
-	pid_t pid = spawn(argv, out, err ? err : out);
+	pid_t pid = th_spawn(argv, out, err ? err : out);
 	int status;
 
 	assert_true(pid > 0);
-	status = wait_exit(pid, 10000);
+	status = th_wait_exit(pid, 10000);
 	return status >= 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
@@ -258,7 +216,7 @@ static void agent_kill(struct env *e, int sig)
 	if (e->agent <= 0)
 		return;
 	kill(e->agent, sig);
-	e->agent_status = wait_exit(e->agent, 5000);
+	e->agent_status = th_wait_exit(e->agent, 5000);
 	e->agent = 0;
 }
 
@@ -555,7 +513,7 @@ static void agent_start_args(struct env *e, const char *log_format)
 
 	snprintf(name, sizeof(name), "agent-%d.log", e->n_logs++);
 	path_join(e->log, sizeof(e->log), e->tmp, name);
-	e->agent = spawn(argv, e->log, e->log);
+	e->agent = th_spawn(argv, e->log, e->log);
 	assert_true(e->agent > 0);
 	for (;;) {
 		char *text = slurp(e->log);
@@ -791,22 +749,6 @@ static void print_errors(const struct th_run *r)
 
 /* fixture */
 
-static uint16_t free_port(void)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET };
-	socklen_t len = sizeof(a);
-	uint16_t port = 0;
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd >= 0 && !bind(fd, (struct sockaddr *)&a, sizeof(a)) &&
-	    !getsockname(fd, (struct sockaddr *)&a, &len))
-		port = ntohs(a.sin_port);
-	if (fd >= 0)
-		close(fd);
-	return port;
-}
-
 static int env_teardown(void **state);
 
 static int env_setup(void **state)
@@ -838,7 +780,7 @@ static int env_setup(void **state)
 		fprintf(stderr, "scope cgroup %s: %s\n", e->name, strerror(-err));
 		goto fail;
 	}
-	e->metrics_port = free_port();
+	e->metrics_port = th_free_port("127.0.0.1");
 	if (!e->metrics_port || th_listener_start(&e->l, "127.0.0.1", true, 4096))
 		goto fail;
 	return 0;
@@ -1518,9 +1460,9 @@ static void test_check(void **state)
 
 	/* a bad config at start: non-zero exit, the same line, and nothing pinned */
 	unlink(err);
-	pid = spawn(start_bad, out, err);
+	pid = th_spawn(start_bad, out, err);
 	assert_true(pid > 0);
-	status = wait_exit(pid, START_MS);
+	status = th_wait_exit(pid, START_MS);
 	assert_true(status != -1);
 	assert_true(!WIFEXITED(status) || WEXITSTATUS(status) != 0);
 	assert_true(one_line(err, line, sizeof(line)));
