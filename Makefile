@@ -36,11 +36,11 @@ Q = @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-.PHONY: all test bench clean vmlinux demo format format-check fuzz
+.PHONY: all test bench bench-peers clean vmlinux demo format format-check fuzz
 .DELETE_ON_ERROR:
 .SECONDARY:
 
-all: $(SKELS) $(LIB_OBJS) $(BINS) $(TEST_BINS) $(OUTPUT)/bench_datapath
+all: $(SKELS) $(LIB_OBJS) $(BINS) $(TEST_BINS) $(OUTPUT)/bench_datapath $(OUTPUT)/bench_peers
 
 $(OUTPUT):
 	$(Q)mkdir -p $@
@@ -122,6 +122,11 @@ $(OUTPUT)/bench_datapath: tests/bench_datapath.c tests/helpers.c tests/helpers.h
 	$(Q)$(CC) $(CFLAGS) -Itests tests/bench_datapath.c tests/helpers.c $(OUTPUT)/loader.o -o $@ \
 		$(LDLIBS_BPF) -lpthread -lm
 
+$(OUTPUT)/bench_peers: tests/bench_peers.c tests/helpers.c tests/helpers.h $(OUTPUT)/loader.o | $(OUTPUT)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -Itests tests/bench_peers.c tests/helpers.c $(OUTPUT)/loader.o -o $@ \
+		$(LDLIBS_BPF) -lpthread -lm
+
 test: all $(FUZZERS)
 	$(Q)scripts/run-tests.sh $(OUTPUT)
 
@@ -135,6 +140,10 @@ fuzz: $(FUZZERS)
 
 bench: all
 	$(Q)scripts/bench.sh $(OUTPUT)
+
+# cruise against nginx limit_req, iptables hashlimit, no limiter and a sleep schedule (BENCHMARKS.md)
+bench-peers: all
+	$(Q)scripts/bench-peers.sh $(OUTPUT)
 
 # The best live showing until the PostgreSQL demo exists: paced clients, printed as they go.
 demo: all

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "helpers.h"
@@ -213,8 +214,13 @@ static void th_worker(const struct th_run_opts *o, int w, struct th_conn *slots)
 		_exit(2);
 	if (th_sockaddr(o->addr, o->port, &ss, &len))
 		_exit(3);
-	while (o->start_at_ns && cruise_now_ns() < o->start_at_ns)
-		usleep(100);
+	if (o->start_at_ns) {
+		struct timespec ts = { .tv_sec = o->start_at_ns / 1000000000ULL,
+				       .tv_nsec = o->start_at_ns % 1000000000ULL };
+
+		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+			;
+	}
 	deadline = cruise_now_ns() + o->duration_ns;
 	for (i = 0; i < o->max_per_worker && cruise_now_ns() < deadline; i++) {
 		struct th_conn *c = &slots[i];
