@@ -38,32 +38,32 @@
 #include "helpers.h"
 #include "loader.h"
 
-#define NSEC 1000000000ULL
-#define MEDIUM_KEY "workers" /* the nginx key every worker sends: never empty (trap 2) */
-#define CONNECT_TIMEOUT_MS 15000 /* bounds a connect stuck in SYN retransmits */
-#define MAX_ROWS 64
+#define NSEC		   1000000000ULL
+#define MEDIUM_KEY	   "workers" /* the nginx key every worker sends: never empty (trap 2) */
+#define CONNECT_TIMEOUT_MS 15000     /* bounds a connect stuck in SYN retransmits */
+#define MAX_ROWS	   64
 
 enum method { M_BASELINE, M_SLEEP, M_CRUISE, M_NGINX, M_HASHLIMIT, M_COUNT };
-static const char *const method_names[M_COUNT] = { "baseline", "sleep", "cruise", "nginx",
-						   "hashlimit" };
+static const char *const method_names[M_COUNT] = {"baseline", "sleep", "cruise", "nginx",
+						  "hashlimit"};
 
 /* Everything this run creates, for the cleanup (atexit, also after SIGINT/SIGTERM). */
 static struct {
-	char name[64];		/* unique: the parent cgroup's, the pin dirs', the chain's */
-	char tmp[128];		/* our temp dir */
+	char name[64]; /* unique: the parent cgroup's, the pin dirs', the chain's */
+	char tmp[128]; /* our temp dir */
 	char agent_bin[PATH_MAX];
 	struct th_cgroup parent, workers;
 	uint16_t pg_port;
-	pid_t pg_pid;		/* the postmaster */
+	pid_t pg_pid; /* the postmaster */
 	pid_t agent;
-	char pin_dir[128];	/* the running agent's */
+	char pin_dir[128]; /* the running agent's */
 	pid_t nginx;
 	uint16_t nginx_port;
-	char chain[29];		/* iptables chain; rule[] is our jump from OUTPUT */
+	char chain[29]; /* iptables chain; rule[] is our jump from OUTPUT */
 	bool rule;
-	int stats_fd;		/* BPF run-time statistics are on while it is open */
+	int stats_fd; /* BPF run-time statistics are on while it is open */
 	int cases;
-} bp = { .stats_fd = -1 };
+} bp = {.stats_fd = -1};
 
 static volatile sig_atomic_t stop;
 
@@ -146,8 +146,8 @@ static __u64 proc_stat_ns(pid_t pid, bool children, pid_t *ppid)
 	p = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
 	fclose(f);
 	/* after the comm: state ppid ... then fields 14-17 */
-	if (!p || sscanf(p + 2, "%*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %lld %lld", &pp,
-			 &ut, &st, &cut, &cst) != 5)
+	if (!p || sscanf(p + 2, "%*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %lld %lld",
+			 &pp, &ut, &st, &cut, &cst) != 5)
 		return 0;
 	if (ppid)
 		*ppid = pp;
@@ -234,19 +234,20 @@ static __u64 cruise_bpf_ns(void)
 
 /*
  * The machine's CPU. /proc/stat's user, system, irq and softirq are sampled by the tick: without
- * IRQ time accounting (this kernel) a tick bills its whole jiffy to what it interrupts. A timer
- * softirq runs right after the tick that raised it, so work done in it on an idle CPU (a held SYN
- * released by its retransmit timer, and the loopback delivery it triggers) is billed to nobody.
- * Idle time is not sampled: cpuidle counts the µs each CPU spent in an idle state, so wall time
- * minus that is all the work done, whoever it was billed to.
+ * IRQ time accounting (this kernel) a tick bills its whole jiffy to what it interrupts. Work that
+ * a timer starts right after a tick and that ends before the next one is never sampled: a held
+ * SYN released by its retransmit timer, the loopback handshake in that softirq, even the backend
+ * PostgreSQL forks for it (measured: with cruise, tick-billed busy time fell below PostgreSQL's own
+ * CPU). So no tick-sampled figure is used. Processes' CPU is the scheduler's exact runtime, and
+ * idle time is cpuidle's residency in µs: wall time minus that is all the work done, whoever it
+ * was billed to, softirq on idle CPUs included.
  */
 struct cpu_sample {
 	__u64 wall_ns;
-	__u64 idle_ns;	   /* cpuidle residency (or /proc/stat idle + iowait without cpuidle) */
-	__u64 ticks_ns;	   /* /proc/stat user + nice + system + irq + softirq + steal */
-	__u64 workers_ns;  /* reaped children: the workers */
+	__u64 idle_ns;	  /* cpuidle residency (or /proc/stat idle + iowait without cpuidle) */
+	__u64 workers_ns; /* reaped children: the workers */
 	__u64 pg_ns;
-	__u64 limiter_ns;  /* nginx or cruise-agent */
+	__u64 limiter_ns; /* nginx or cruise-agent */
 	__u64 bpf_ns;
 };
 
@@ -274,19 +275,17 @@ static __u64 cpuidle_ns(void)
 
 static void machine_sample(struct cpu_sample *s)
 {
-	unsigned long long v[8] = {};
-	__u64 tick = NSEC / sysconf(_SC_CLK_TCK);
-	FILE *f = fopen("/proc/stat", "r");
+	unsigned long long v[5] = {};
+	FILE *f = have_cpuidle ? NULL : fopen("/proc/stat", "r");
 
 	if (f) {
-		if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
-			   &v[4], &v[5], &v[6], &v[7]) != 8)
+		if (fscanf(f, "cpu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4]) !=
+		    5)
 			memset(v, 0, sizeof(v));
 		fclose(f);
 	}
 	s->wall_ns = cruise_now_ns();
-	s->ticks_ns = (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) * tick;
-	s->idle_ns = have_cpuidle ? cpuidle_ns() : (v[3] + v[4]) * tick;
+	s->idle_ns = have_cpuidle ? cpuidle_ns() : (v[3] + v[4]) * (NSEC / sysconf(_SC_CLK_TCK));
 }
 
 /* The machine-wide figures are taken inside the process ones: our own reading stays outside. */
@@ -346,7 +345,7 @@ static bool agent_bound(const char *log)
 static int cruise_start(double rate)
 {
 	char conf[192], log[192], text[2048];
-	const char *argv[] = { bp.agent_bin, "--config", conf, NULL };
+	const char *argv[] = {bp.agent_bin, "--config", conf, NULL};
 	int err;
 
 	snprintf(bp.pin_dir, sizeof(bp.pin_dir), "/sys/fs/bpf/%s-%d", bp.name, bp.cases);
@@ -368,17 +367,19 @@ static int cruise_start(double rate)
 		bp.agent = 0;
 		return -ECHILD;
 	}
-	return wait_ready(&bp.agent, agent_bound, log, "cruise-agent did not bind the workers' cgroup");
+	return wait_ready(&bp.agent, agent_bound, log,
+			  "cruise-agent did not bind the workers' cgroup");
 }
 
 static void cruise_stop(void)
 {
-	const char *argv[] = { bp.agent_bin, "--uninstall", "--pin-dir", bp.pin_dir, NULL };
+	const char *argv[] = {bp.agent_bin, "--uninstall", "--pin-dir", bp.pin_dir, NULL};
 
 	stop_child(&bp.agent);
 	if (bp.pin_dir[0]) {
 		if (run(argv))
-			fprintf(stderr, "bench-peers: cruise-agent --uninstall --pin-dir %s failed\n",
+			fprintf(stderr,
+				"bench-peers: cruise-agent --uninstall --pin-dir %s failed\n",
 				bp.pin_dir);
 		bp.pin_dir[0] = '\0';
 	}
@@ -399,7 +400,7 @@ static int nginx_ask(int *fd, const char *key)
 			 "GET /ask HTTP/1.1\r\nHost: peers\r\nX-Cruise-Medium: %s\r\n\r\n", key);
 
 	for (int attempt = 0; attempt < 2; attempt++) {
-		struct timeval tv = { .tv_sec = 30 };
+		struct timeval tv = {.tv_sec = 30};
 		struct sockaddr_storage ss;
 		socklen_t len;
 		size_t got = 0;
@@ -484,12 +485,13 @@ static int nginx_preflight(double rate)
 		return -err;
 	}
 	if (took < 0.8 * (n - 1) / rate * NSEC) {
-		fprintf(stderr, "bench-peers: nginx does not limit: %d requests at %.0f/s took %.1f ms\n",
+		fprintf(stderr,
+			"bench-peers: nginx does not limit: %d requests at %.0f/s took %.1f ms\n",
 			n, rate, took / 1e6);
 		return -EPROTO;
 	}
-	fprintf(stderr, "  nginx preflight: %d requests at %.0f/s took %.1f ms (limited)\n", n, rate,
-	       took / 1e6);
+	fprintf(stderr, "  nginx preflight: %d requests at %.0f/s took %.1f ms (limited)\n", n,
+		rate, took / 1e6);
 	return 0;
 }
 
@@ -511,8 +513,8 @@ static bool nginx_listening(const char *log)
 static int nginx_start(double rate)
 {
 	char prefix[160], path[192], text[4096], log[192];
-	const char *argv[] = { "nginx", "-p", prefix, "-c", path, "-e", log, NULL };
-	const char *dirs[] = { "", "/html", "/tmp" };
+	const char *argv[] = {"nginx", "-p", prefix, "-c", path, "-e", log, NULL};
+	const char *dirs[] = {"", "/html", "/tmp"};
 	int err;
 
 	snprintf(prefix, sizeof(prefix), "%s/nginx", bp.tmp);
@@ -525,11 +527,12 @@ static int nginx_start(double rate)
 	unlink(log);
 	bp.nginx_port = th_free_port("127.0.0.1");
 	/*
-	 * One process (master_process off): the master only supervises, so its CPU is the limiter's.
-	 * It runs as root in our 0755 prefix: no worker that cannot read its prefix (trap 3). The
-	 * limited location answers from a named location reached by try_files, since `return` would
-	 * run before limit_req (trap 1). burst: every worker's request waits, none is refused.
-	 * error_log at `error` as shipped: delays are logged at `warn`, refusals at `error`.
+	 * One process (master_process off): the master only supervises, so its CPU is the
+	 * limiter's. It runs as root in our 0755 prefix: no worker that cannot read its prefix
+	 * (trap 3). The limited location answers from a named location reached by try_files, since
+	 * `return` would run before limit_req (trap 1). burst: every worker's request waits, none
+	 * is refused. error_log at `error` as shipped: delays are logged at `warn`, refusals at
+	 * `error`.
 	 */
 	snprintf(text, sizeof(text),
 		 "daemon off;\nmaster_process off;\nworker_processes 1;\npid %s/nginx.pid;\n"
@@ -578,9 +581,10 @@ static int ipt_jump(const char *op)
 	/* the workers' cgroup as xt_cgroup wants it: its path from the cgroup2 root */
 	const char *cg = bp.workers.path + strlen(bp.parent.path) - strlen(bp.name) - 1;
 	char port[8];
-	const char *argv[] = { "iptables", "-w", op, "OUTPUT", "-o", "lo", "-p", "tcp", "--syn",
-			       "-d", "127.0.0.1", "--dport", port, "-m", "cgroup", "--path", cg,
-			       "-m", "comment", "--comment", bp.name, "-j", bp.chain, NULL };
+	const char *argv[] = {"iptables", "-w",	       op,	 "OUTPUT", "-o",	"lo",
+			      "-p",	  "tcp",       "--syn",	 "-d",	   "127.0.0.1", "--dport",
+			      port,	  "-m",	       "cgroup", "--path", cg,		"-m",
+			      "comment",  "--comment", bp.name,	 "-j",	   bp.chain,	NULL};
 
 	snprintf(port, sizeof(port), "%u", bp.pg_port);
 	return run(argv);
@@ -588,8 +592,8 @@ static int ipt_jump(const char *op)
 
 static void hashlimit_stop(void)
 {
-	const char *flush[] = { "iptables", "-w", "-F", bp.chain, NULL };
-	const char *del[] = { "iptables", "-w", "-X", bp.chain, NULL };
+	const char *flush[] = {"iptables", "-w", "-F", bp.chain, NULL};
+	const char *del[] = {"iptables", "-w", "-X", bp.chain, NULL};
 
 	if (bp.rule && !ipt_jump("-D"))
 		bp.rule = false;
@@ -600,12 +604,24 @@ static void hashlimit_stop(void)
 static int hashlimit_start(double rate)
 {
 	char upto[32], name[16];
-	const char *create[] = { "iptables", "-w", "-N", bp.chain, NULL };
+	const char *create[] = {"iptables", "-w", "-N", bp.chain, NULL};
 	/* burst 1: as the others, no connection above the rate */
-	const char *limit[] = { "iptables", "-w", "-A", bp.chain, "-m", "hashlimit",
-				"--hashlimit-upto", upto, "--hashlimit-burst", "1",
-				"--hashlimit-name", name, "-j", "RETURN", NULL };
-	const char *drop[] = { "iptables", "-w", "-A", bp.chain, "-j", "DROP", NULL };
+	const char *limit[] = {"iptables",
+			       "-w",
+			       "-A",
+			       bp.chain,
+			       "-m",
+			       "hashlimit",
+			       "--hashlimit-upto",
+			       upto,
+			       "--hashlimit-burst",
+			       "1",
+			       "--hashlimit-name",
+			       name,
+			       "-j",
+			       "RETURN",
+			       NULL};
+	const char *drop[] = {"iptables", "-w", "-A", bp.chain, "-j", "DROP", NULL};
 
 	snprintf(bp.chain, sizeof(bp.chain), "CRUISEPEERS%d", (int)getpid());
 	snprintf(name, sizeof(name), "cpeers%d", (int)getpid() % 100000000);
@@ -628,7 +644,7 @@ static int before_sleep(const struct th_run_opts *o, int worker, int i, __u64 de
 {
 	double rate = *(const double *)o->arg;
 	__u64 slot = o->start_at_ns + (__u64)(((double)i * o->workers + worker) * NSEC / rate);
-	struct timespec ts = { .tv_sec = slot / NSEC, .tv_nsec = slot % NSEC };
+	struct timespec ts = {.tv_sec = slot / NSEC, .tv_nsec = slot % NSEC};
 
 	if (slot >= deadline_ns)
 		return -1;
@@ -645,9 +661,9 @@ struct row {
 	double rate, secs;
 	double in_window, achieved; /* count in [start, start + secs) / secs; least squares */
 	int ok, failed;
-	double conn[3], wait[3];    /* ms: p50, p99, max */
+	double conn[3], wait[3]; /* ms: p50, p99, max */
 	/* µs per admitted connection */
-	double workers_us, limiter_us, bpf_us, unbilled_us, cpu_us, machine_us;
+	double workers_us, limiter_us, bpf_us, kernel_us, total_us;
 };
 
 static int limiter_start(enum method m, double rate)
@@ -699,23 +715,39 @@ static void row_stats(struct row *row, const struct th_run *r, __u64 start_ns)
 }
 
 /*
- * CPU per admitted connection: the workers' and the limiter process's (exact), plus the work the
- * tick billed to nobody (wall time not idle minus what ticks billed: mostly softirq run on idle
- * CPUs). The machine's busy time minus PostgreSQL's is the same "everything" with every other
- * process on the machine in it: shown, but only meaningful on a quiet machine.
+ * CPU per admitted connection. total: the machine's busy time (wall minus cpuidle residency) less
+ * the background rate measured just before, less PostgreSQL's processes. The workers' and the
+ * limiter process's shares are exact (scheduler runtime); what is left, "kernel", is work no
+ * process was billed for: softirq run on an idle CPU (where a timer releases a held SYN, and the
+ * loopback handshake it triggers), idle exits, and what remains of the background.
  */
-static void row_cpu(struct row *row, const struct cpu_sample *a, const struct cpu_sample *b)
+static void row_cpu(struct row *row, const struct cpu_sample *a, const struct cpu_sample *b,
+		    double background)
 {
-	double busy = (double)sysconf(_SC_NPROCESSORS_ONLN) * (b->wall_ns - a->wall_ns) -
-		      ((double)b->idle_ns - a->idle_ns);
+	double wall = b->wall_ns - a->wall_ns;
+	double busy =
+		(double)sysconf(_SC_NPROCESSORS_ONLN) * wall - ((double)b->idle_ns - a->idle_ns);
 	double per = row->ok ? 1e3 * row->ok : 1;
 
 	row->workers_us = (b->workers_ns - a->workers_ns) / per;
 	row->limiter_us = (b->limiter_ns - a->limiter_ns) / per;
 	row->bpf_us = (b->bpf_ns - a->bpf_ns) / per;
-	row->unbilled_us = (busy - ((double)b->ticks_ns - a->ticks_ns)) / per;
-	row->cpu_us = row->workers_us + row->limiter_us + row->unbilled_us;
-	row->machine_us = (busy - ((double)b->pg_ns - a->pg_ns)) / per;
+	row->total_us = (busy - background * wall - ((double)b->pg_ns - a->pg_ns)) / per;
+	row->kernel_us = row->total_us - row->workers_us - row->limiter_us;
+}
+
+/* The machine's busy CPUs (busy ns per ns) over 2 s with nothing of ours running. */
+static double background_rate(void)
+{
+	struct cpu_sample a, b;
+
+	machine_sample(&a);
+	for (int i = 0; i < 20 && !stop; i++)
+		usleep(100000);
+	machine_sample(&b);
+	return ((double)sysconf(_SC_NPROCESSORS_ONLN) * (b.wall_ns - a.wall_ns) -
+		((double)b.idle_ns - a.idle_ns)) /
+	       (b.wall_ns - a.wall_ns);
 }
 
 static int run_case(enum method m, int workers, double rate, double secs, struct row *row)
@@ -729,10 +761,13 @@ static int run_case(enum method m, int workers, double rate, double secs, struct
 		.max_per_worker = 5000 * secs + 10, /* above what this machine can do */
 		.nonblocking = true,
 		.connect_timeout_ms = CONNECT_TIMEOUT_MS,
-		.before = m == M_SLEEP ? before_sleep : m == M_NGINX ? before_nginx : NULL,
+		.before = m == M_SLEEP	 ? before_sleep
+			  : m == M_NGINX ? before_nginx
+					 : NULL,
 		.arg = &rate,
 	};
 	struct cpu_sample a, b;
+	double background;
 	struct th_run r;
 	int err;
 
@@ -742,6 +777,7 @@ static int run_case(enum method m, int workers, double rate, double secs, struct
 	row->rate = rate;
 	row->secs = secs;
 	bp.cases++;
+	background = background_rate();
 	err = limiter_start(m, rate);
 	if (err) {
 		limiter_stop();
@@ -758,7 +794,7 @@ static int run_case(enum method m, int workers, double rate, double secs, struct
 		return err;
 	}
 	row_stats(row, &r, o.start_at_ns);
-	row_cpu(row, &a, &b);
+	row_cpu(row, &a, &b, background);
 	th_run_free(&r);
 	return 0;
 }
@@ -769,8 +805,7 @@ static void print_header(FILE *f)
 {
 	fprintf(f, "| method | W | R/s | achieved/s (error %%) | least squares/s (error %%) "
 		   "| connect ms p50/p99/max | total wait ms p50/p99/max | admitted | failed "
-		   "| workers µs | limiter µs | unbilled µs | CPU µs | CPU - sleep µs "
-		   "| machine - PG µs |\n");
+		   "| workers µs | limiter µs | kernel µs | total µs | total - sleep µs |\n");
 	fprintf(f, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
 }
 
@@ -789,25 +824,27 @@ static void print_row(FILE *f, const struct row *x, const struct row *rows, int 
 	char rate[16] = "-", count[48], lsq[48], limiter[32] = "-", delta[16] = "-";
 
 	for (int i = 0; i < n; i++)
-		if (rows[i].m == M_SLEEP && rows[i].workers == x->workers && rows[i].rate == x->rate)
+		if (rows[i].m == M_SLEEP && rows[i].workers == x->workers &&
+		    rows[i].rate == x->rate)
 			ctl = &rows[i];
 	if (x->rate > 0)
 		snprintf(rate, sizeof(rate), "%.0f", x->rate);
 	rate_cell(count, sizeof(count), x->in_window, x->rate);
 	rate_cell(lsq, sizeof(lsq), x->achieved, x->rate);
-	if (x->m == M_CRUISE) /* BPF time is inside the workers' and the unbilled time already */
+	if (x->m == M_CRUISE) /* BPF time is inside the workers' and the kernel time already */
 		snprintf(limiter, sizeof(limiter), "%.1f (BPF %.1f)", x->limiter_us, x->bpf_us);
 	else if (x->m == M_NGINX)
 		snprintf(limiter, sizeof(limiter), "%.1f", x->limiter_us);
 	else if (x->m == M_HASHLIMIT)
 		snprintf(limiter, sizeof(limiter), "in kernel");
 	if (ctl && ctl != x)
-		snprintf(delta, sizeof(delta), "%+.1f", x->cpu_us - ctl->cpu_us);
-	fprintf(f, "| %s | %d | %s | %s | %s | %.2f/%.2f/%.1f | %.2f/%.2f/%.1f | %d | %d "
-		   "| %.1f | %s | %.1f | %.1f | %s | %.0f |\n",
+		snprintf(delta, sizeof(delta), "%+.0f", x->total_us - ctl->total_us);
+	fprintf(f,
+		"| %s | %d | %s | %s | %s | %.2f/%.2f/%.1f | %.2f/%.2f/%.1f | %d | %d "
+		"| %.1f | %s | %.0f | %.0f | %s |\n",
 		method_names[x->m], x->workers, rate, count, lsq, x->conn[0], x->conn[1],
 		x->conn[2], x->wait[0], x->wait[1], x->wait[2], x->ok, x->failed, x->workers_us,
-		limiter, x->unbilled_us, x->cpu_us, delta, x->machine_us);
+		limiter, x->kernel_us, x->total_us, delta);
 	fflush(f);
 }
 
@@ -869,21 +906,25 @@ static int setup(const char *pg_dir)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: bench_peers --pg-dir DIR --pg-port PORT --agent PATH [--scale F] "
-			"[--methods baseline,sleep,cruise,nginx,hashlimit]\n"
-			"Run by scripts/bench-peers.sh (make bench-peers), which starts PostgreSQL.\n");
+	fprintf(stderr,
+		"usage: bench_peers --pg-dir DIR --pg-port PORT --agent PATH [--scale F] "
+		"[--methods baseline,sleep,cruise,nginx,hashlimit]\n"
+		"Run by scripts/bench-peers.sh (make bench-peers), which starts PostgreSQL.\n");
 	exit(2);
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "pg-dir", required_argument, NULL, 'd' }, { "pg-port", required_argument, NULL, 'p' },
-		{ "agent", required_argument, NULL, 'a' },  { "scale", required_argument, NULL, 's' },
-		{ "methods", required_argument, NULL, 'm' }, { 0 },
+		{"pg-dir", required_argument, NULL, 'd'},
+		{"pg-port", required_argument, NULL, 'p'},
+		{"agent", required_argument, NULL, 'a'},
+		{"scale", required_argument, NULL, 's'},
+		{"methods", required_argument, NULL, 'm'},
+		{0},
 	};
-	static const double rates[] = { 10, 200, 2000 };
-	static const int workers[] = { 1, 8 };
+	static const double rates[] = {10, 200, 2000};
+	static const int workers[] = {1, 8};
 	static struct row rows[MAX_ROWS];
 	const char *pg_dir = NULL, *methods = "baseline,sleep,cruise,nginx,hashlimit";
 	char machine[512], load[128] = "?", *l;
