@@ -238,54 +238,32 @@ static __u64 cruise_bpf_ns(void)
  * a timer starts right after a tick and that ends before the next one is never sampled: a held
  * SYN released by its retransmit timer, the loopback handshake in that softirq, even the backend
  * PostgreSQL forks for it (measured: with cruise, tick-billed busy time fell below PostgreSQL's own
- * CPU). So no tick-sampled figure is used. Processes' CPU is the scheduler's exact runtime, and
- * idle time is cpuidle's residency in µs: wall time minus that is all the work done, whoever it
- * was billed to, softirq on idle CPUs included.
+ * CPU). So no tick-sampled figure is used. Processes' CPU is the scheduler's exact runtime. Idle
+ * time is not sampled either: with NO_HZ, /proc/stat's idle and iowait are the time each CPU
+ * spent idle, stopped by every interrupt and restarted after its softirqs, and include the idle
+ * period under way (cpuidle's residency does not, and a CPU can idle for seconds). Wall time minus
+ * that is all the work done, whoever it was billed to, softirq on idle CPUs included.
  */
 struct cpu_sample {
 	__u64 wall_ns;
-	__u64 idle_ns;	  /* cpuidle residency (or /proc/stat idle + iowait without cpuidle) */
+	__u64 idle_ns;	  /* /proc/stat idle + iowait */
 	__u64 workers_ns; /* reaped children: the workers */
 	__u64 pg_ns;
 	__u64 limiter_ns; /* nginx or cruise-agent */
 	__u64 bpf_ns;
 };
 
-static bool have_cpuidle;
-
-static __u64 cpuidle_ns(void)
-{
-	glob_t g;
-	__u64 sum = 0;
-
-	if (glob("/sys/devices/system/cpu/cpu[0-9]*/cpuidle/state[0-9]*/time", 0, NULL, &g))
-		return 0;
-	for (size_t i = 0; i < g.gl_pathc; i++) {
-		unsigned long long us = 0;
-		FILE *f = fopen(g.gl_pathv[i], "r");
-
-		if (f && fscanf(f, "%llu", &us) == 1)
-			sum += us * 1000;
-		if (f)
-			fclose(f);
-	}
-	globfree(&g);
-	return sum;
-}
-
 static void machine_sample(struct cpu_sample *s)
 {
 	unsigned long long v[5] = {};
-	FILE *f = have_cpuidle ? NULL : fopen("/proc/stat", "r");
+	FILE *f = fopen("/proc/stat", "r");
 
-	if (f) {
-		if (fscanf(f, "cpu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4]) !=
-		    5)
-			memset(v, 0, sizeof(v));
+	if (!f || fscanf(f, "cpu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4]) != 5)
+		memset(v, 0, sizeof(v));
+	if (f)
 		fclose(f);
-	}
 	s->wall_ns = cruise_now_ns();
-	s->idle_ns = have_cpuidle ? cpuidle_ns() : (v[3] + v[4]) * (NSEC / sysconf(_SC_CLK_TCK));
+	s->idle_ns = (v[3] + v[4]) * (NSEC / sysconf(_SC_CLK_TCK));
 }
 
 /* The machine-wide figures are taken inside the process ones: our own reading stays outside. */
@@ -715,7 +693,7 @@ static void row_stats(struct row *row, const struct th_run *r, __u64 start_ns)
 }
 
 /*
- * CPU per admitted connection. total: the machine's busy time (wall minus cpuidle residency) less
+ * CPU per admitted connection. total: the machine's busy time (wall minus idle time) less
  * the background rate measured just before, less PostgreSQL's processes. The workers' and the
  * limiter process's shares are exact (scheduler runtime); what is left, "kernel", is work no
  * process was billed for: softirq run on an idle CPU (where a timer releases a held SYN, and the
@@ -736,11 +714,25 @@ static void row_cpu(struct row *row, const struct cpu_sample *a, const struct cp
 	row->kernel_us = row->total_us - row->workers_us - row->limiter_us;
 }
 
-/* The machine's busy CPUs (busy ns per ns) over 2 s with nothing of ours running. */
+/*
+ * The machine's busy CPUs (busy ns per ns) over 2 s with nothing of ours running. First
+ * PostgreSQL must be done with the last run: after a saturated one it still accepts and forks for
+ * the connections left in its listen backlog, for up to a second or so (bounded here: 10 s).
+ */
 static double background_rate(void)
 {
 	struct cpu_sample a, b;
+	__u64 pg = pg_cpu_ns();
 
+	for (int i = 0; i < 50 && !stop; i++) {
+		__u64 now;
+
+		usleep(200000);
+		now = pg_cpu_ns();
+		if (now - pg <= 10000000ULL) /* at most one USER_HZ tick in 200 ms */
+			break;
+		pg = now;
+	}
 	machine_sample(&a);
 	for (int i = 0; i < 20 && !stop; i++)
 		usleep(100000);
@@ -900,7 +892,6 @@ static int setup(const char *pg_dir)
 	bp.stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
 	if (bp.stats_fd < 0)
 		return bp.stats_fd;
-	have_cpuidle = cpuidle_ns() > 0;
 	return 0;
 }
 
@@ -968,8 +959,7 @@ int main(int argc, char **argv)
 	l = slurp("/proc/loadavg");
 	snprintf(load, sizeof(load), "%.*s", (int)strcspn(l, " \n") + 5, l);
 	free(l);
-	printf("machine: %s; load average at start: %s; idle time from %s\n", machine, load,
-	       have_cpuidle ? "cpuidle residency" : "/proc/stat");
+	printf("machine: %s; load average at start: %s\n", machine, load);
 	printf("work: each worker connect()s (non-blocking, polled) to PostgreSQL on 127.0.0.1:%u "
 	       "and closes, in a loop\n\n",
 	       bp.pg_port);
