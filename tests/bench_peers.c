@@ -642,6 +642,7 @@ struct row {
 	double conn[3], wait[3]; /* ms: p50, p99, max */
 	/* µs per admitted connection */
 	double workers_us, limiter_us, bpf_us, kernel_us, total_us;
+	double background; /* busy CPUs just before, with nothing of ours running */
 };
 
 static int limiter_start(enum method m, double rate)
@@ -710,8 +711,14 @@ static void row_cpu(struct row *row, const struct cpu_sample *a, const struct cp
 	row->workers_us = (b->workers_ns - a->workers_ns) / per;
 	row->limiter_us = (b->limiter_ns - a->limiter_ns) / per;
 	row->bpf_us = (b->bpf_ns - a->bpf_ns) / per;
+	row->background = background;
 	row->total_us = (busy - background * wall - ((double)b->pg_ns - a->pg_ns)) / per;
 	row->kernel_us = row->total_us - row->workers_us - row->limiter_us;
+	fprintf(stderr,
+		"  %s: wall %.3f s busy %.3f s background %.3f s PostgreSQL %.3f s workers %.3f "
+		"s\n",
+		method_names[row->m], wall / 1e9, busy / 1e9, background * wall / 1e9,
+		((double)b->pg_ns - a->pg_ns) / 1e9, (b->workers_ns - a->workers_ns) / 1e9);
 }
 
 /*
@@ -797,8 +804,9 @@ static void print_header(FILE *f)
 {
 	fprintf(f, "| method | W | R/s | achieved/s (error %%) | least squares/s (error %%) "
 		   "| connect ms p50/p99/max | total wait ms p50/p99/max | admitted | failed "
-		   "| workers µs | limiter µs | kernel µs | total µs | total - sleep µs |\n");
-	fprintf(f, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+		   "| workers µs | limiter µs | workers + limiter µs | vs sleep µs | kernel µs "
+		   "| background CPUs |\n");
+	fprintf(f, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
 }
 
 /* "rate (error vs target)", or the rate alone without a target */
@@ -830,13 +838,14 @@ static void print_row(FILE *f, const struct row *x, const struct row *rows, int 
 	else if (x->m == M_HASHLIMIT)
 		snprintf(limiter, sizeof(limiter), "in kernel");
 	if (ctl && ctl != x)
-		snprintf(delta, sizeof(delta), "%+.0f", x->total_us - ctl->total_us);
+		snprintf(delta, sizeof(delta), "%+.1f",
+			 x->workers_us + x->limiter_us - ctl->workers_us - ctl->limiter_us);
 	fprintf(f,
 		"| %s | %d | %s | %s | %s | %.2f/%.2f/%.1f | %.2f/%.2f/%.1f | %d | %d "
-		"| %.1f | %s | %.0f | %.0f | %s |\n",
+		"| %.1f | %s | %.1f | %s | %.0f | %.2f |\n",
 		method_names[x->m], x->workers, rate, count, lsq, x->conn[0], x->conn[1],
 		x->conn[2], x->wait[0], x->wait[1], x->wait[2], x->ok, x->failed, x->workers_us,
-		limiter, x->kernel_us, x->total_us, delta);
+		limiter, x->workers_us + x->limiter_us, delta, x->kernel_us, x->background);
 	fflush(f);
 }
 
