@@ -805,8 +805,8 @@ static void print_header(FILE *f)
 	fprintf(f, "| method | W | R/s | achieved/s (error %%) | least squares/s (error %%) "
 		   "| connect ms p50/p99/max | total wait ms p50/p99/max | admitted | failed "
 		   "| workers µs | limiter µs | workers + limiter µs | vs sleep µs | kernel µs "
-		   "| background CPUs |\n");
-	fprintf(f, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+		   "| total µs | vs sleep µs | background CPUs |\n");
+	fprintf(f, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
 }
 
 /* "rate (error vs target)", or the rate alone without a target */
@@ -822,6 +822,7 @@ static void print_row(FILE *f, const struct row *x, const struct row *rows, int 
 {
 	const struct row *ctl = NULL;
 	char rate[16] = "-", count[48], lsq[48], limiter[32] = "-", delta[16] = "-";
+	char total_delta[16] = "-";
 
 	for (int i = 0; i < n; i++)
 		if (rows[i].m == M_SLEEP && rows[i].workers == x->workers &&
@@ -837,15 +838,18 @@ static void print_row(FILE *f, const struct row *x, const struct row *rows, int 
 		snprintf(limiter, sizeof(limiter), "%.1f", x->limiter_us);
 	else if (x->m == M_HASHLIMIT)
 		snprintf(limiter, sizeof(limiter), "in kernel");
-	if (ctl && ctl != x)
+	if (ctl && ctl != x) {
 		snprintf(delta, sizeof(delta), "%+.1f",
 			 x->workers_us + x->limiter_us - ctl->workers_us - ctl->limiter_us);
+		snprintf(total_delta, sizeof(total_delta), "%+.0f", x->total_us - ctl->total_us);
+	}
 	fprintf(f,
 		"| %s | %d | %s | %s | %s | %.2f/%.2f/%.1f | %.2f/%.2f/%.1f | %d | %d "
-		"| %.1f | %s | %.1f | %s | %.0f | %.2f |\n",
+		"| %.1f | %s | %.1f | %s | %.0f | %.0f | %s | %.2f |\n",
 		method_names[x->m], x->workers, rate, count, lsq, x->conn[0], x->conn[1],
 		x->conn[2], x->wait[0], x->wait[1], x->wait[2], x->ok, x->failed, x->workers_us,
-		limiter, x->workers_us + x->limiter_us, delta, x->kernel_us, x->background);
+		limiter, x->workers_us + x->limiter_us, delta, x->kernel_us, x->total_us,
+		total_delta, x->background);
 	fflush(f);
 }
 
