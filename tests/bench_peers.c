@@ -15,7 +15,6 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <ftw.h>
 #include <getopt.h>
 #include <glob.h>
@@ -25,8 +24,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -59,7 +56,7 @@ static struct {
 	char pin_dir[128]; /* the running agent's */
 	pid_t nginx;
 	uint16_t nginx_port;
-	char chain[29]; /* iptables chain; rule[] is our jump from OUTPUT */
+	char chain[29]; /* our iptables chain; rule: our jump to it from OUTPUT is in place */
 	bool rule;
 	int stats_fd; /* BPF run-time statistics are on while it is open */
 	int cases;
