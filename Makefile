@@ -37,11 +37,12 @@ Q = @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-.PHONY: all test bench clean vmlinux demo demo-datapath format format-check fuzz check-manifests
+.PHONY: all test bench bench-peers clean vmlinux demo demo-datapath format format-check fuzz \
+	check-manifests
 .DELETE_ON_ERROR:
 .SECONDARY:
 
-all: $(SKELS) $(LIB_OBJS) $(BINS) $(TEST_BINS) $(OUTPUT)/bench_datapath
+all: $(SKELS) $(LIB_OBJS) $(BINS) $(TEST_BINS) $(OUTPUT)/bench_datapath $(OUTPUT)/bench_peers
 
 $(OUTPUT):
 	$(Q)mkdir -p $@
@@ -145,6 +146,11 @@ $(OUTPUT)/bench_datapath: tests/bench_datapath.c tests/helpers.c tests/helpers.h
 	$(Q)$(CC) $(CFLAGS) -Itests tests/bench_datapath.c tests/helpers.c $(OUTPUT)/loader.o -o $@ \
 		$(LDLIBS_BPF) -lpthread -lm
 
+$(OUTPUT)/bench_peers: tests/bench_peers.c tests/helpers.c tests/helpers.h $(OUTPUT)/loader.o | $(OUTPUT)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -Itests tests/bench_peers.c tests/helpers.c $(OUTPUT)/loader.o -o $@ \
+		$(LDLIBS_BPF) -lpthread -lm
+
 test: all $(FUZZERS)
 	$(Q)scripts/run-tests.sh $(OUTPUT)
 
@@ -161,6 +167,10 @@ check-manifests: $(OUTPUT)/check_manifests
 
 bench: all
 	$(Q)scripts/bench.sh $(OUTPUT)
+
+# cruise against nginx limit_req, iptables hashlimit, no limiter and a sleep schedule (BENCHMARKS.md)
+bench-peers: all
+	$(Q)scripts/bench-peers.sh $(OUTPUT)
 
 # The demo: installs what it needs (apt, once), builds, then paces two groups of PostgreSQL
 # clients live (scripts/demo.sh). demo-datapath: the same without PostgreSQL, on a bare listener.

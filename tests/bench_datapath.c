@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/utsname.h>
 #include <unistd.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -107,26 +106,6 @@ static void stats_restore(void)
 		th_write_file(STATS_SYSCTL, stats_saved);
 }
 
-static void print_machine(void)
-{
-	char line[256], model[256] = "?";
-	struct utsname u;
-	FILE *f = fopen("/proc/cpuinfo", "r");
-
-	while (f && fgets(line, sizeof(line), f)) {
-		if (!strncmp(line, "model name", 10)) {
-			snprintf(model, sizeof(model), "%s", strchr(line, ':') + 2);
-			model[strcspn(model, "\n")] = '\0';
-			break;
-		}
-	}
-	if (f)
-		fclose(f);
-	uname(&u);
-	printf("machine: %s, %ld CPUs, Linux %s %s, HZ %llu\n\n", model, sysconf(_SC_NPROCESSORS_ONLN),
-	       u.release, u.machine, 1000000000ULL / th_jiffy_ns());
-}
-
 /* Established-connection traffic from a bound cgroup: the egress fast path, one run per send. */
 static __u64 bulk_traffic(const struct th_cgroup *cg, int packets)
 {
@@ -215,7 +194,7 @@ static int bench_rates(double fast_ns)
 		struct th_cgroup cg;
 		struct th_run r;
 		__u64 *lat, syn0, syns, admitted, total_ns = 0;
-		double per[CRUISE_PROG_COUNT], runs[CRUISE_PROG_COUNT], syn_ns, rate;
+		double per[CRUISE_PROG_COUNT], runs[CRUISE_PROG_COUNT], syn_ns, rate, p50, p99, max;
 		__u32 medium = 0;
 		int n = 0;
 
@@ -262,13 +241,12 @@ static int bench_rates(double fast_ns)
 		for (int k = 0; lat && k < r.n; k++)
 			if (!r.conns[k].err)
 				lat[n++] = r.conns[k].end_ns - r.conns[k].start_ns;
-		qsort(lat, n, sizeof(*lat), th_u64_compare);
+		th_quantiles_ms(lat, n, &p50, &p99, &max);
 		rate = th_run_rate(&r);
 		printf("| %.0f | %d | %.2f | %+.3f | %.2f | %.2f | %.2f | %d | %.0f | %.0f | %.0f | %.0f "
 		       "| %.0f | %.2f/%.2f/%.2f/%.2f | %.0f |\n",
 		       c->rate, c->workers, rate, 100 * (rate / c->rate - 1),
-		       n ? lat[n / 2] / 1e6 : 0, n ? lat[(n * 99) / 100] / 1e6 : 0,
-		       n ? lat[n - 1] / 1e6 : 0, r.failed, per[CRUISE_PROG_CONNECT4],
+		       p50, p99, max, r.failed, per[CRUISE_PROG_CONNECT4],
 		       per[CRUISE_PROG_SOCKOPS], per[CRUISE_PROG_EGRESS], syn_ns,
 		       per[CRUISE_PROG_SOCK_RELEASE], runs[CRUISE_PROG_CONNECT4],
 		       runs[CRUISE_PROG_SOCKOPS], runs[CRUISE_PROG_EGRESS],
@@ -347,6 +325,7 @@ static int demo(void)
 int main(int argc, char **argv)
 {
 	bool demo_mode = argc > 1 && !strcmp(argv[1], "--demo");
+	char machine[512];
 	double fast_ns = 0;
 	struct th_cgroup cg;
 	int err;
@@ -369,7 +348,8 @@ int main(int argc, char **argv)
 		th_env_teardown(&env);
 		return 1;
 	}
-	print_machine();
+	th_machine(machine, sizeof(machine));
+	printf("machine: %s\n\n", machine);
 	th_env_medium(&env, 0, 0, 0, 0, 0, 0, 0);
 	if (!th_env_worker_cgroup(&env, &cg, NULL, 0)) {
 		bench_fast_path(&cg, &fast_ns);

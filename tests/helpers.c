@@ -16,7 +16,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/prctl.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -64,48 +64,6 @@ char *th_slurp(const char *path)
 	if (!buf)
 		abort();
 	return buf;
-}
-
-/* fork and exec argv (PATH searched) with stdout and stderr to files; the child dies with us. */
-pid_t th_spawn(const char *const argv[], const char *out, const char *err)
-{
-	pid_t pid = fork();
-
-	if (pid == 0) {
-		int o = open(out, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-		int e = open(err, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-		int nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
-
-		if (o < 0 || e < 0 || nul < 0 || dup2(nul, 0) < 0 || dup2(o, 1) < 0 ||
-		    dup2(e, 2) < 0)
-			_exit(126);
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		execvp(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	return pid;
-}
-
-/* Wait for pid, at most timeout_ms; then kill it. Returns the wait status, or -1. */
-int th_wait_exit(pid_t pid, int timeout_ms)
-{
-	__u64 deadline = cruise_now_ns() + timeout_ms * 1000000ULL;
-	int status;
-
-	for (;;) {
-		pid_t w = waitpid(pid, &status, WNOHANG);
-
-		if (w == pid)
-			return status;
-		if (w < 0)
-			return -1;
-		if (cruise_now_ns() > deadline)
-			break;
-		usleep(1000);
-	}
-	kill(pid, SIGKILL);
-	waitpid(pid, &status, 0);
-	return -1;
 }
 
 /* GET path from the agent's metrics port; the status, body in *body (free it), or -1. */
@@ -164,24 +122,6 @@ int th_http_get(uint16_t port, const char *path, char **body)
 	free(buf);
 	return status;
 }
-
-/* A TCP port on 127.0.0.1 free a moment ago. */
-uint16_t th_free_port(void)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET };
-	socklen_t len = sizeof(a);
-	uint16_t port = 0;
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd >= 0 && !bind(fd, (struct sockaddr *)&a, sizeof(a)) &&
-	    !getsockname(fd, (struct sockaddr *)&a, &len))
-		port = ntohs(a.sin_port);
-	if (fd >= 0)
-		close(fd);
-	return port;
-}
-
 
 int th_cgroup_create(struct th_cgroup *cg, const struct th_cgroup *parent, const char *name)
 {
@@ -330,7 +270,7 @@ static int th_connect_once(const struct th_run_opts *o, const struct sockaddr_st
 			socklen_t elen = sizeof(err);
 
 			err = 0;
-			if (poll(&p, 1, 60000) != 1)
+			if (poll(&p, 1, o->connect_timeout_ms ?: 60000) != 1)
 				err = ETIMEDOUT;
 			else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen))
 				err = errno;
@@ -371,8 +311,16 @@ static void th_worker(const struct th_run_opts *o, int w, struct th_conn *slots)
 		if (o->period_ns)
 			th_sleep_until(start + i * o->period_ns);
 		c->worker = w;
+		c->ready_ns = cruise_now_ns();
+		c->err = o->before ? o->before(o, w, i, deadline) : 0;
+		if (c->err < 0) {
+			c->ready_ns = 0;
+			break;
+		}
 		c->start_ns = cruise_now_ns();
-		if (o->open_fn)
+		if (c->err)
+			; /* before() recorded a failure without a connect */
+		else if (o->open_fn)
 			c->err = o->open_fn(o->arg, w, &conn);
 		else
 			c->err = th_connect_once(o, &ss, len, &fd);
@@ -438,7 +386,7 @@ int th_run_clients(const struct th_run_opts *o, struct th_run *r)
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < total; i++) {
-		if (!shared[i].start_ns)
+		if (!shared[i].ready_ns)
 			continue;
 		r->conns[r->n++] = shared[i];
 	}
@@ -556,6 +504,72 @@ double th_run_rate(const struct th_run *r)
 		return 0;
 	slope = (n * sum_it - sum_i * sum_t) / (n * sum_ii - sum_i * sum_i);
 	return slope > 0 ? 1 / slope : 0;
+}
+
+void th_quantiles_ms(__u64 *v, int n, double *p50, double *p99, double *max)
+{
+	qsort(v, n, sizeof(*v), th_u64_compare);
+	*p50 = n ? v[n / 2] / 1e6 : 0;
+	*p99 = n ? v[(n * 99) / 100] / 1e6 : 0;
+	*max = n ? v[n - 1] / 1e6 : 0;
+}
+
+pid_t th_spawn(const char *const argv[], const char *out, const char *err)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		int o = open(out, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		int e = open(err, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		int nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+		if (o < 0 || e < 0 || nul < 0 || dup2(nul, 0) < 0 || dup2(o, 1) < 0 ||
+		    dup2(e, 2) < 0)
+			_exit(126);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		execvp(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	return pid < 0 ? -errno : pid;
+}
+
+int th_wait_exit(pid_t pid, int timeout_ms)
+{
+	__u64 deadline = cruise_now_ns() + timeout_ms * 1000000ULL;
+	int status;
+
+	for (;;) {
+		pid_t w = waitpid(pid, &status, WNOHANG);
+
+		if (w == pid)
+			return status;
+		if (w < 0)
+			return -1;
+		if (cruise_now_ns() > deadline)
+			break;
+		usleep(1000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	return -1;
+}
+
+uint16_t th_free_port(const char *addr)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	uint16_t port = 0;
+	int fd;
+
+	if (th_sockaddr(addr, 0, &ss, &len))
+		return 0;
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return 0;
+	if (!bind(fd, (struct sockaddr *)&ss, len) && !getsockname(fd, (struct sockaddr *)&ss, &len))
+		port = ntohs(((struct sockaddr_in *)&ss)->sin_port); /* same place in sockaddr_in6 */
+	close(fd);
+	return port;
 }
 
 __u64 th_run_max_latency(const struct th_run *r)
@@ -769,7 +783,7 @@ int th_agent_fixture(const char *name, struct th_cgroup *scope, uint16_t *metric
 		fprintf(stderr, "scope cgroup %s: %s\n", name, strerror(-err));
 		return err;
 	}
-	*metrics_port = th_free_port();
+	*metrics_port = th_free_port("127.0.0.1");
 	if (!*metrics_port)
 		return -EADDRINUSE;
 	return th_listener_start(target, "127.0.0.1", true, 4096);
@@ -809,4 +823,24 @@ void th_print_tail(const char *what, const char *path, size_t bytes)
 	       what);
 	fflush(stdout);
 	free(text);
+}
+
+void th_machine(char *buf, size_t len)
+{
+	char line[256], model[256] = "?";
+	struct utsname u;
+	FILE *f = fopen("/proc/cpuinfo", "r");
+
+	while (f && fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, "model name", 10)) {
+			snprintf(model, sizeof(model), "%s", strchr(line, ':') + 2);
+			model[strcspn(model, "\n")] = '\0';
+			break;
+		}
+	}
+	if (f)
+		fclose(f);
+	uname(&u);
+	snprintf(buf, len, "%s, %ld CPUs, Linux %s %s, HZ %llu", model,
+		 sysconf(_SC_NPROCESSORS_ONLN), u.release, u.machine, 1000000000ULL / th_jiffy_ns());
 }

@@ -44,6 +44,7 @@ int th_listener_start(struct th_listener *l, const char *addr, bool accept_loop,
 void th_listener_stop(struct th_listener *l);
 
 struct th_conn {
+	__u64 ready_ns; /* CLOCK_MONOTONIC when the worker was ready for it (before th_run_opts.before) */
 	__u64 start_ns; /* CLOCK_MONOTONIC before connect() */
 	__u64 end_ns;	/* after connect() returned (or the non-blocking connect completed) */
 	int err;	/* 0 or the errno of the connect */
@@ -71,9 +72,16 @@ struct th_run_opts {
 	__u64 hold_open_ns; /* keep each connection open this long before closing */
 	__u64 start_at_ns;  /* CLOCK_MONOTONIC time to start at (0: now) */
 	__u64 period_ns;    /* each worker starts its connects on its own schedule (0: back to back) */
+	int connect_timeout_ms; /* non-blocking connects give up after this (0: 60 s) */
 	th_open_fn open_fn; /* instead of a TCP connect to addr and port (then both unused) */
 	th_close_fn close_fn;
-	void *arg; /* open_fn's */
+	/*
+	 * Called in the worker before its i-th connect (what the worker waits on before connecting:
+	 * a rate-control service, a schedule). Returns 0 to connect, an errno to record a failed
+	 * connect without connecting, or -1 to stop this worker. NULL: connect at once.
+	 */
+	int (*before)(const struct th_run_opts *o, int worker, int i, __u64 deadline_ns);
+	void *arg; /* for open_fn and before */
 };
 
 struct th_run {
@@ -114,6 +122,18 @@ __u64 th_run_max_latency(const struct th_run *r);
 
 /* qsort comparator for __u64 */
 int th_u64_compare(const void *a, const void *b);
+/* Sort v and return its p50, p99 and max in ms (0 when n is 0). */
+void th_quantiles_ms(__u64 *v, int n, double *p50, double *p99, double *max);
+
+/*
+ * fork and exec argv (PATH searched), stdin from /dev/null, stdout and stderr appended to out and
+ * err; the child gets SIGKILL when the caller dies. Returns the pid or -errno.
+ */
+pid_t th_spawn(const char *const argv[], const char *out, const char *err);
+/* Wait for pid at most timeout_ms, then SIGKILL it. Returns the wait status, or -1. */
+int th_wait_exit(pid_t pid, int timeout_ms);
+/* A port nothing listens on now at addr ("127.0.0.1", "::1"): bound to 0, read back; 0 on error. */
+uint16_t th_free_port(const char *addr);
 
 /* A fresh name for test objects: prefix-pid-counter. */
 void th_unique_name(char *buf, size_t len, const char *prefix);
@@ -121,14 +141,8 @@ void th_unique_name(char *buf, size_t len, const char *prefix);
 int th_write_file(const char *path, const char *s);
 /* The whole file, NUL-terminated; "" when it does not exist. */
 char *th_slurp(const char *path);
-/* fork and exec argv (PATH searched) with stdout and stderr to files; the child dies with us. */
-pid_t th_spawn(const char *const argv[], const char *out, const char *err);
-/* Wait for pid, at most timeout_ms; then kill it. Returns the wait status, or -1. */
-int th_wait_exit(pid_t pid, int timeout_ms);
 /* GET path from 127.0.0.1:port (HTTP/1.0); the status, body in *body (free it), or -1. */
 int th_http_get(uint16_t port, const char *path, char **body);
-/* A TCP port on 127.0.0.1 free a moment ago. */
-uint16_t th_free_port(void);
 /* Remove path and every cgroup below it, children first (for trees a test made). */
 void th_cgroup_remove_tree(const char *path);
 /* Remove a directory of files and everything in it. */
@@ -184,3 +198,5 @@ int th_env_medium(struct th_env *e, __u32 medium, double rate, __u64 burst, __u6
 		  __u32 max_conns, int refuse_errno, __u32 extra_flags);
 /* The kernel's jiffy in ns, from CONFIG_HZ as the programs read it. */
 __u64 th_jiffy_ns(void);
+/* One line for benchmark output: CPU model, CPUs online, kernel release and machine, HZ. */
+void th_machine(char *buf, size_t len);

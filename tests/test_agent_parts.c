@@ -708,24 +708,6 @@ struct http_reply {
 	char *body;
 };
 
-/* A port nothing listens on now: bound to port 0, read back, let go. */
-static uint16_t free_port(const char *addr)
-{
-	struct sockaddr_storage ss;
-	socklen_t len;
-	uint16_t port;
-	int fd;
-
-	assert_int_equal(th_sockaddr(addr, 0, &ss, &len), 0);
-	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_true(fd >= 0);
-	assert_int_equal(bind(fd, (struct sockaddr *)&ss, len), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&ss, &len), 0);
-	port = ntohs(((struct sockaddr_in *)&ss)->sin_port); /* same place in sockaddr_in6 */
-	close(fd);
-	return port;
-}
-
 static void header_value(const char *head, const char *name, char *buf, size_t len)
 {
 	size_t n = strlen(name);
@@ -867,7 +849,7 @@ static void test_http_fake(void **state)
 	src->healthy = true;
 	want = expose_to_string(&src->s);
 	for (size_t i = 0; i < sizeof(listens) / sizeof(listens[0]); i++) {
-		uint16_t port = free_port(connect_to[i]);
+		uint16_t port = th_free_port(connect_to[i]);
 		struct cruise_http *h;
 
 		snprintf(listen_at, sizeof(listen_at), "%s:%u", listens[i], port);
@@ -1086,7 +1068,7 @@ static void test_k_metrics(void **state)
 
 	if (k->m.media < 0)
 		assert_int_equal(cruise_maps_open_pinned(&k->m, k->e.pin_dir), 0);
-	port = free_port("127.0.0.1");
+	port = th_free_port("127.0.0.1");
 	snprintf(listen_at, sizeof(listen_at), "127.0.0.1:%u", port);
 	k->healthy = true;
 	h = cruise_http_start(listen_at, k_take, k_healthy, k, err, sizeof(err));

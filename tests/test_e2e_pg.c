@@ -211,7 +211,7 @@ static int e2e_setup(void **state)
 	if (mkdir(e->dir, 0755) && errno != EEXIST)
 		goto fail;
 
-	e->pg_port = th_free_port();
+	e->pg_port = th_free_port("127.0.0.1");
 	assert_true(e->pg_port > 0);
 	snprintf(port, sizeof(port), "%u", e->pg_port);
 	/* each session logged with the server's ms clock: what the server saw, when */
