@@ -151,7 +151,8 @@ $(OUTPUT)/bench_peers: tests/bench_peers.c tests/helpers.c tests/helpers.h $(OUT
 	$(Q)$(CC) $(CFLAGS) -Itests tests/bench_peers.c tests/helpers.c $(OUTPUT)/loader.o -o $@ \
 		$(LDLIBS_BPF) -lpthread -lm
 
-test: all $(FUZZERS)
+# the style is checked first: clang-format 14 from Debian, .clang-format at the root
+test: all $(FUZZERS) format-check
 	$(Q)scripts/run-tests.sh $(OUTPUT)
 
 FUZZ_SECONDS ?= 300

@@ -27,7 +27,8 @@ static int assign_media(const struct cruise_maps *m, const struct cruise_config 
 	for (unsigned int c = 0; c < cfg->n_media; c++) {
 		a->medium_index[c] = CRUISE_MAX_MEDIA;
 		for (__u32 i = 0; i < CRUISE_MAX_MEDIA; i++) {
-			if (!taken[i] && !strncmp(cur[i].name, cfg->media[c].name, CRUISE_NAME_LEN)) {
+			if (!taken[i] &&
+			    !strncmp(cur[i].name, cfg->media[c].name, CRUISE_NAME_LEN)) {
 				a->medium_index[c] = i;
 				taken[i] = true;
 				break;
@@ -46,8 +47,8 @@ static int assign_media(const struct cruise_maps *m, const struct cruise_config 
 					continue;
 				memset(&zero, 0, sizeof(zero));
 				if (bpf_map_update_elem(m->state, &i, &zero, BPF_ANY)) {
-					snprintf(err, errlen, "cannot reset cruise_state[%u]: %s", i,
-						 strerror(errno));
+					snprintf(err, errlen, "cannot reset cruise_state[%u]: %s",
+						 i, strerror(errno));
 					return -errno;
 				}
 				a->medium_index[c] = i;
@@ -102,7 +103,8 @@ static void deactivate_removed(const struct cruise_maps *m, const struct cruise_
 
 		for (unsigned int c = 0; c < n_media; c++)
 			used |= a->medium_index[c] == i;
-		if (used || bpf_map_lookup_elem(m->media, &i, &v) || !(v.flags & CRUISE_MEDIUM_ACTIVE))
+		if (used || bpf_map_lookup_elem(m->media, &i, &v) ||
+		    !(v.flags & CRUISE_MEDIUM_ACTIVE))
 			continue;
 		v.flags &= ~CRUISE_MEDIUM_ACTIVE;
 		if (!bpf_map_update_elem(m->media, &i, &v, BPF_ANY))
@@ -291,8 +293,9 @@ int cruise_apply_bindings(const struct cruise_maps *m, const char *cgroup_root,
 	}
 	if (want.conflicts) {
 		snprintf(id, sizeof(id), "%zu", want.conflicts);
-		cruise_log(CRUISE_LOG_WARN, "cgroups matched by patterns of two media; the first wins",
-			   "count", id, NULL);
+		cruise_log(CRUISE_LOG_WARN,
+			   "cgroups matched by patterns of two media; the first wins", "count", id,
+			   NULL);
 	}
 	free(stale);
 	cruise_bind_set_free(&want);

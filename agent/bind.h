@@ -36,8 +36,8 @@ const struct cruise_bound *cruise_bind_find(const struct cruise_bind_set *s, __u
 
 /*
  * An inotify instance watching the directories under root where a cgroup the rules could match may
- * appear or vanish (as deep as the longest pattern). cruise_bind_watch_refresh re-adds watches after
- * a rescan; cruise_bind_watch_drain empties the fd and says whether anything changed.
+ * appear or vanish (as deep as the longest pattern). cruise_bind_watch_refresh re-adds watches
+ * after a rescan; cruise_bind_watch_drain empties the fd and says whether anything changed.
  */
 struct cruise_bind_watch;
 struct cruise_bind_watch *cruise_bind_watch_new(const char *root);

@@ -426,7 +426,7 @@ nul:
 /* Pass 1: syntax, and the line of every path. */
 static int walk(struct ctx *c, const char *data, size_t len)
 {
-	struct walk w = {.depth = 0};
+	struct walk w = { .depth = 0 };
 	unsigned int docs = 0;
 	yaml_parser_t p;
 	yaml_event_t ev;
@@ -610,7 +610,7 @@ static const char *event_name_kind(const char *s)
 static int cyaml_error(struct ctx *c, cyaml_err_t e, const struct cylog *l)
 {
 	const char *msg = l->msg ? l->msg : "";
-	struct strbuf path = {NULL, 0, 0};
+	struct strbuf path = { NULL, 0, 0 };
 	char q[QBUF], keys[160];
 	const char *arg;
 	int ret;
@@ -1106,7 +1106,7 @@ const char *cruise_label_value_problem(const char *value)
 
 static const char *node_kind(const yaml_node_t *n)
 {
-	return n->type == YAML_MAPPING_NODE  ? "a mapping"
+	return n->type == YAML_MAPPING_NODE    ? "a mapping"
 	       : n->type == YAML_SEQUENCE_NODE ? "a list"
 					       : "a single value";
 }
@@ -1150,8 +1150,7 @@ static int collect_labels(struct ctx *c, unsigned int m, struct cruise_cfg_mediu
 	sel = NULL;
 	if (media && media->type == YAML_SEQUENCE_NODE &&
 	    m < (unsigned int)(media->data.sequence.items.top - media->data.sequence.items.start))
-		sel = map_get(&d,
-			      yaml_document_get_node(&d, media->data.sequence.items.start[m]),
+		sel = map_get(&d, yaml_document_get_node(&d, media->data.sequence.items.start[m]),
 			      "pods");
 	sel = map_get(&d, sel, "matchLabels");
 	if (!sel) {
@@ -1170,7 +1169,8 @@ static int collect_labels(struct ctx *c, unsigned int m, struct cruise_cfg_mediu
 		const char *key = (const char *)k->data.scalar.value;
 
 		if (v->type != YAML_SCALAR_NODE) {
-			ret = fail_line(c, path, line, "label \"%s\": expected a single value, found %s",
+			ret = fail_line(c, path, line,
+					"label \"%s\": expected a single value, found %s",
 					quote(key, q, sizeof(q)), node_kind(v));
 			goto out;
 		}
@@ -1258,7 +1258,7 @@ static int check_cgroup_dups(struct ctx *c, const struct cruise_config *cfg)
 		return -ENOMEM;
 	for (m = 0, k = 0; m < cfg->n_media; m++)
 		for (i = 0; i < cfg->media[m].n_cgroups; i++)
-			v[k++] = (struct cg_ref){cfg->media[m].cgroups[i], m, i};
+			v[k++] = (struct cg_ref){ cfg->media[m].cgroups[i], m, i };
 	qsort(v, n, sizeof(*v), cg_ref_cmp);
 	for (k = 1; k < n; k++) {
 		/* the second of each run of equal patterns */
@@ -1388,9 +1388,12 @@ err:
 int cruise_config_parse(const char *name, const char *data, size_t len, struct cruise_config **out,
 			char *err, size_t errlen)
 {
-	struct ctx c = {.name = name ? name : "config", .err = err, .errlen = errlen, .data = data,
-			.len = len};
-	struct cylog log = {.msg = NULL};
+	struct ctx c = { .name = name ? name : "config",
+			 .err = err,
+			 .errlen = errlen,
+			 .data = data,
+			 .len = len };
+	struct cylog log = { .msg = NULL };
 	const cyaml_config_t cy = {
 		.log_fn = cylog_fn,
 		.log_ctx = &log,

@@ -53,7 +53,7 @@ struct cruise_config {
 };
 
 /* Limits of a medium, for the config and for cruisectl set */
-#define CRUISE_BURST_MAX 1000000
+#define CRUISE_BURST_MAX       1000000
 #define CRUISE_MAX_WAIT_MAX_NS (120 * 1000000000ULL) /* the kernel caps a SYN timeout at 120 s */
 
 #define CRUISE_DEFAULT_PIN_DIR "/sys/fs/bpf/cruise"

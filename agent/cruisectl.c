@@ -34,7 +34,7 @@
 
 #define NSEC_PER_USEC 1000ULL
 #define NSEC_PER_MSEC 1000000ULL
-#define NSEC_PER_SEC 1000000000ULL
+#define NSEC_PER_SEC  1000000000ULL
 
 #define LINE_LEN 8192
 /* user input quoted in a message: escaped (one line whatever it holds) and cut */
@@ -150,8 +150,7 @@ static int take_snapshot(const struct cruise_maps *m, struct cruise_snapshot *s)
 }
 
 /* A medium's name; one without a name goes by its index, as in /metrics. */
-static const char *medium_label(const struct cruise_medium *cfg, __u32 index, char *buf,
-				size_t len)
+static const char *medium_label(const struct cruise_medium *cfg, __u32 index, char *buf, size_t len)
 {
 	size_t n = strnlen(cfg->name, sizeof(cfg->name));
 
@@ -173,9 +172,9 @@ static const struct cruise_snapshot_medium *find_index(const struct cruise_snaps
 /* status and top: one table, totals or per-second rates */
 
 struct row {
-	char time[16], name[CRUISE_NAME_LEN + 16], rate[32], burst[24], max_wait[24],
-		max_conns[24], dry_run[8], open[24], backlog[24], conns[32], delayed[32], mean[24],
-		ref_wait[32], ref_conns[32];
+	char time[16], name[CRUISE_NAME_LEN + 16], rate[32], burst[24], max_wait[24], max_conns[24],
+		dry_run[8], open[24], backlog[24], conns[32], delayed[32], mean[24], ref_wait[32],
+		ref_conns[32];
 };
 
 static int name_width(const struct cruise_snapshot *s)
@@ -204,9 +203,15 @@ static void print_row(FILE *f, const struct row *r, int name_w)
 static void print_header(FILE *f, int name_w, bool rates, bool time_col)
 {
 	struct row h = {
-		.name = "MEDIUM", .rate = "RATE", .burst = "BURST", .max_wait = "MAX_WAIT",
-		.max_conns = "MAX_CONNS", .dry_run = "DRY_RUN", .open = "OPEN",
-		.backlog = "BACKLOG", .mean = "MEAN_DELAY",
+		.name = "MEDIUM",
+		.rate = "RATE",
+		.burst = "BURST",
+		.max_wait = "MAX_WAIT",
+		.max_conns = "MAX_CONNS",
+		.dry_run = "DRY_RUN",
+		.open = "OPEN",
+		.backlog = "BACKLOG",
+		.mean = "MEAN_DELAY",
 	};
 
 	if (time_col)
@@ -248,8 +253,7 @@ static void fill_totals(struct row *r, const struct cruise_snapshot_medium *m)
 	snprintf(r->conns, sizeof(r->conns), "%llu", (unsigned long long)c->connections);
 	snprintf(r->delayed, sizeof(r->delayed), "%llu", (unsigned long long)c->delayed);
 	fill_mean(r->mean, sizeof(r->mean), c->delay_ns, c->delayed);
-	snprintf(r->ref_wait, sizeof(r->ref_wait), "%llu",
-		 (unsigned long long)c->refused_max_wait);
+	snprintf(r->ref_wait, sizeof(r->ref_wait), "%llu", (unsigned long long)c->refused_max_wait);
 	snprintf(r->ref_conns, sizeof(r->ref_conns), "%llu",
 		 (unsigned long long)c->refused_max_conns);
 }
@@ -612,11 +616,8 @@ out:
 enum set_key { SET_RATE, SET_BURST, SET_MAX_WAIT, SET_MAX_CONNS, SET_DRY_RUN, SET_N };
 
 static const char *const set_keys[SET_N] = {
-	[SET_RATE] = "rate",
-	[SET_BURST] = "burst",
-	[SET_MAX_WAIT] = "max_wait",
-	[SET_MAX_CONNS] = "max_conns",
-	[SET_DRY_RUN] = "dry_run",
+	[SET_RATE] = "rate",	       [SET_BURST] = "burst",	  [SET_MAX_WAIT] = "max_wait",
+	[SET_MAX_CONNS] = "max_conns", [SET_DRY_RUN] = "dry_run",
 };
 
 struct set_values {
@@ -694,7 +695,7 @@ static int parse_set_args(char **args, unsigned int n, struct set_values *v)
 			break;
 		}
 		continue;
-bad:
+	bad:
 		fail("set: %s: %s", set_keys[k], err);
 		return -EINVAL;
 	}
@@ -751,9 +752,9 @@ static void list_media(const struct cruise_snapshot *s, char *buf, size_t len)
 
 	buf[0] = '\0';
 	for (unsigned int i = 0; i < s->n_media && n + 1 < len; i++) {
-		int w = snprintf(buf + n, len - n, "%s%s", i ? ", " : "",
-				 medium_label(&s->media[i].cfg, s->media[i].index, name,
-					      sizeof(name)));
+		int w = snprintf(
+			buf + n, len - n, "%s%s", i ? ", " : "",
+			medium_label(&s->media[i].cfg, s->media[i].index, name, sizeof(name)));
 
 		n = w < 0 ? len : n + (size_t)w;
 	}
@@ -776,8 +777,8 @@ static int cmd_set(void)
 	if (take_snapshot(&m, &s))
 		goto out;
 	for (unsigned int i = 0; i < s.n_media && !sm; i++)
-		if (!strcmp(opts.args[0], medium_label(&s.media[i].cfg, s.media[i].index, name,
-							sizeof(name))))
+		if (!strcmp(opts.args[0],
+			    medium_label(&s.media[i].cfg, s.media[i].index, name, sizeof(name))))
 			sm = &s.media[i];
 	if (!sm) {
 		list_media(&s, known, sizeof(known));
@@ -949,7 +950,10 @@ static int cmd_bindings(void)
 			continue;
 		}
 		printf("%-*llu  %-*s  %s\n", id_w, (unsigned long long)r->cgroup_id, name_w,
-		       r->label, r->path ? r->path : r->path_err == -ENOENT ? "(gone)" : "?");
+		       r->label,
+		       r->path			? r->path
+		       : r->path_err == -ENOENT ? "(gone)"
+						: "?");
 	}
 	if (opts.out == OUT_JSON)
 		printf("]}\n");
@@ -1088,13 +1092,13 @@ static int on_event(void *ctx, void *data, size_t size)
 	if ((!sm || cruise_now_ns() - c->names->taken_ns > NSEC_PER_SEC) &&
 	    !cruise_snapshot_read(c->maps, c->names))
 		sm = find_index(c->names, e.medium);
-	cruise_event_format(&e, opts.out == OUT_JSON ? CRUISE_LOG_JSON : CRUISE_LOG_TEXT,
-			    sm ? medium_label(&sm->cfg, sm->index, name, sizeof(name)) : NULL,
-			    c->have_root && !cruise_cgroup_path(c->root, e.cgroup_id, path,
-								 sizeof(path))
-				    ? path
-				    : NULL,
-			    line, sizeof(line));
+	cruise_event_format(
+		&e, opts.out == OUT_JSON ? CRUISE_LOG_JSON : CRUISE_LOG_TEXT,
+		sm ? medium_label(&sm->cfg, sm->index, name, sizeof(name)) : NULL,
+		c->have_root && !cruise_cgroup_path(c->root, e.cgroup_id, path, sizeof(path))
+			? path
+			: NULL,
+		line, sizeof(line));
 	printf("%s\n", line);
 	if (flush_out()) {
 		c->write_failed = true;
@@ -1210,8 +1214,9 @@ static const struct argp_option common_options[] = {
 	{},
 };
 
-static const struct argp common_argp = { common_options, parse_common, NULL, NULL,
-					 NULL, NULL, NULL };
+static const struct argp common_argp = {
+	common_options, parse_common, NULL, NULL, NULL, NULL, NULL
+};
 
 static const struct argp_child common_children[] = {
 	{ &common_argp, 0, NULL, 0 },
@@ -1236,7 +1241,9 @@ static error_t parse_sub(int key, char *arg, struct argp_state *state)
 }
 
 #define OUTPUT_OPTION(what)                                                                        \
-	{ "output", OPT_OUTPUT, "FORMAT", 0, "text (default) or json: " what, 0 }
+	{                                                                                          \
+		"output", OPT_OUTPUT, "FORMAT", 0, "text (default) or json: " what, 0              \
+	}
 
 static const struct argp_option status_options[] = {
 	OUTPUT_OPTION("one JSON document"),
@@ -1244,7 +1251,9 @@ static const struct argp_option status_options[] = {
 };
 
 static const struct argp status_argp = {
-	status_options, parse_sub, NULL,
+	status_options,
+	parse_sub,
+	NULL,
 	"Show every active medium: its limits (rate, burst, max_wait, max_conns, dry-run), its "
 	"open connections, its backlog (how far its next slot is ahead of now: a connect now "
 	"would wait that long, less its burst) and its counters since cruise was loaded: "
@@ -1254,7 +1263,9 @@ static const struct argp status_argp = {
 	"  cruisectl status\n"
 	"  cruisectl status -o json | jq '.media[] | {name, connections, refused_max_wait}'\n"
 	"  cruisectl --pin-dir /sys/fs/bpf/cruise-staging status",
-	common_children, NULL, NULL
+	common_children,
+	NULL,
+	NULL
 };
 
 static const struct argp_option top_options[] = {
@@ -1265,7 +1276,9 @@ static const struct argp_option top_options[] = {
 };
 
 static const struct argp top_argp = {
-	top_options, parse_sub, NULL,
+	top_options,
+	parse_sub,
+	NULL,
 	"The status table refreshed every second, with the counters as rates per second over the "
 	"last interval, until q or Ctrl-C. When stdout is not a terminal, prints plain lines "
 	"(a TIME column, the header once, no escape codes) for logs and scripts.\v"
@@ -1273,11 +1286,15 @@ static const struct argp top_argp = {
 	"  cruisectl top\n"
 	"  cruisectl top --interval 5\n"
 	"  cruisectl top -n 60 > pacing.log   one minute of plain lines",
-	common_children, NULL, NULL
+	common_children,
+	NULL,
+	NULL
 };
 
 static const struct argp set_argp = {
-	NULL, parse_sub, "MEDIUM KEY=VALUE...",
+	NULL,
+	parse_sub,
+	"MEDIUM KEY=VALUE...",
 	"Change a medium's limits now, in one map update: the medium keeps its pacing state, so "
 	"no burst slips through. Prints the old and the new values. Every KEY=VALUE is checked "
 	"before anything is written:\n"
@@ -1292,7 +1309,9 @@ static const struct argp set_argp = {
 	"  cruisectl set push rate=100/s\n"
 	"  cruisectl set email rate=20/s burst=5 max_wait=2s\n"
 	"  cruisectl set push dry_run=on",
-	common_children, NULL, NULL
+	common_children,
+	NULL,
+	NULL
 };
 
 static const struct argp_option list_options[] = {
@@ -1301,23 +1320,31 @@ static const struct argp_option list_options[] = {
 };
 
 static const struct argp bindings_argp = {
-	list_options, parse_sub, NULL,
+	list_options,
+	parse_sub,
+	NULL,
 	"Show the cgroups bound to media, by cgroup id, with their paths under the cgroup2 mount. "
 	"A cgroup that no longer exists is marked (gone): the agent unbinds it at its next scan.\v"
 	"EXAMPLES:\n"
 	"  cruisectl bindings\n"
 	"  cruisectl bindings -o json",
-	common_children, NULL, NULL
+	common_children,
+	NULL,
+	NULL
 };
 
 static const struct argp targets_argp = {
-	list_options, parse_sub, NULL,
+	list_options,
+	parse_sub,
+	NULL,
 	"Show the database addresses (with prefix length) and ports whose connections are paced. "
 	"IPv4 targets also match IPv4-mapped IPv6 destinations (::ffff:a.b.c.d).\v"
 	"EXAMPLES:\n"
 	"  cruisectl targets\n"
 	"  cruisectl targets -o json",
-	common_children, NULL, NULL
+	common_children,
+	NULL,
+	NULL
 };
 
 static const struct argp_option events_options[] = {
@@ -1331,7 +1358,9 @@ static const struct argp_option events_options[] = {
 };
 
 static const struct argp events_argp = {
-	events_options, parse_sub, NULL,
+	events_options,
+	parse_sub,
+	NULL,
 	"Follow refusal events live, one line each (the agent's log format), until Ctrl-C, "
 	"--count or --timeout. Events that wait in the ring buffer come first.\n"
 	"\n"
@@ -1342,7 +1371,9 @@ static const struct argp events_argp = {
 	"  cruisectl events\n"
 	"  cruisectl events -o json --count 10\n"
 	"  cruisectl events --count 1 --timeout 5",
-	common_children, NULL, NULL
+	common_children,
+	NULL,
+	NULL
 };
 
 static const struct command commands[] = {
@@ -1378,7 +1409,9 @@ static error_t parse_top(int key, char *arg, struct argp_state *state)
 }
 
 static const struct argp top_level_argp = {
-	common_options, parse_top, "COMMAND [ARGS...]",
+	common_options,
+	parse_top,
+	"COMMAND [ARGS...]",
 	"cruisectl: look at and adjust cruise's connection pacing, straight from the maps pinned "
 	"under " CRUISE_DEFAULT_PIN_DIR " (--pin-dir), with or without a running cruise-agent. "
 	"Run it as root.\v"
@@ -1397,7 +1430,9 @@ static const struct argp top_level_argp = {
 	"  cruisectl bindings\n"
 	"  cruisectl events --count 10\n"
 	"  cruisectl set --help         what a command takes",
-	NULL, NULL, NULL
+	NULL,
+	NULL,
+	NULL
 };
 
 int main(int argc, char **argv)

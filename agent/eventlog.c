@@ -27,9 +27,9 @@
 #include "eventlog.h"
 #include "units.h"
 
-#define NSEC_PER_SEC 1000000000ULL
+#define NSEC_PER_SEC  1000000000ULL
 #define NSEC_PER_MSEC 1000000ULL
-#define LINE_MAX_LEN 8192
+#define LINE_MAX_LEN  8192
 
 static __u64 clock_ns(clockid_t clk)
 {
@@ -324,8 +324,8 @@ void cruise_event_format(const struct cruise_event *e, enum cruise_log_format fm
 
 /* cgroup id to path: a walk of the tree, cached */
 
-#define CG_CACHE_SLOTS 256
-#define CG_MAX_DEPTH 32
+#define CG_CACHE_SLOTS	 256
+#define CG_MAX_DEPTH	 32
 #define CG_MISS_RETRY_NS NSEC_PER_SEC /* a cgroup not found is looked for again after this */
 
 struct cg_entry {

@@ -199,8 +199,8 @@ void cruise_expose(FILE *out, const struct cruise_snapshot *s)
 	per_medium(out, s, "cruise_connections_total", "counter",
 		   "Connects to a database target from a cgroup bound to the medium.",
 		   v_connections);
-	per_medium(out, s, "cruise_delayed_total", "counter",
-		   "Connects held until their slot.", v_delayed);
+	per_medium(out, s, "cruise_delayed_total", "counter", "Connects held until their slot.",
+		   v_delayed);
 	refused(out, s);
 	delay_histogram(out, s);
 	per_medium(out, s, "cruise_open_connections", "gauge",
@@ -227,7 +227,8 @@ void cruise_expose(FILE *out, const struct cruise_snapshot *s)
 	single(out, "cruise_k8s_api_up", "gauge",
 	       "1 when the Kubernetes API answered the agent's last request.", s->k8s_connected);
 	single(out, "cruise_k8s_api_errors_total", "counter",
-	       "Kubernetes API requests that failed or whose response was rejected.", s->k8s_errors);
+	       "Kubernetes API requests that failed or whose response was rejected.",
+	       s->k8s_errors);
 	single(out, "cruise_pods_bound", "gauge",
 	       "Pods on this node selected by a medium and bound by their cgroup.", s->pods_bound);
 	single(out, "cruise_pods_unresolved", "gauge",
@@ -355,8 +356,10 @@ static int parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *s
 			goto bad;
 		hlen = colon - s;
 		if (memchr(s, ':', hlen)) {
-			snprintf(err, errlen, "bad listen address \"%s\": put an IPv6 address in "
-					      "brackets, as [::1]:9464", s);
+			snprintf(err, errlen,
+				 "bad listen address \"%s\": put an IPv6 address in "
+				 "brackets, as [::1]:9464",
+				 s);
 			return -EINVAL;
 		}
 		memmove(host, s, hlen < sizeof(host) ? hlen : 0);

@@ -26,9 +26,10 @@ struct cruise_http;
  * while healthy() says so, else 503) on "host:port" with libmicrohttpd in its own thread. Other
  * paths: 404; other methods: 405. Returns NULL with err set on a bad address or a busy port.
  */
-struct cruise_http *cruise_http_start(const char *listen, int (*take)(void *ctx,
-								      struct cruise_snapshot *s),
-				      bool (*healthy)(void *ctx), void *ctx, char *err, size_t errlen);
+struct cruise_http *cruise_http_start(const char *listen,
+				      int (*take)(void *ctx, struct cruise_snapshot *s),
+				      bool (*healthy)(void *ctx), void *ctx, char *err,
+				      size_t errlen);
 void cruise_http_stop(struct cruise_http *h);
 
 #endif /* CRUISE_EXPOSITION_H */

@@ -273,7 +273,7 @@ static size_t xfer_write(char *data, size_t size, size_t nmemb, void *ud)
 static char *read_token(const char *dir, char *err, size_t errlen)
 {
 	char path[4096];
-	struct buf b = {.max = TOKEN_MAX_BYTES};
+	struct buf b = { .max = TOKEN_MAX_BYTES };
 	char chunk[4096];
 	size_t n;
 	FILE *f;

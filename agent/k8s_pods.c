@@ -401,8 +401,8 @@ int cruise_pod_cgroup(const char *base, const struct cruise_pod *p, char *rel, s
 		      __u64 *cgroup_id)
 {
 	/* QoS levels, Guaranteed first (no level of its own); the pod's own class leads */
-	static const char *const fs_qos[] = {"", "burstable/", "besteffort/"};
-	static const char *const sd_qos[] = {"", "-burstable", "-besteffort"};
+	static const char *const fs_qos[] = { "", "burstable/", "besteffort/" };
+	static const char *const sd_qos[] = { "", "-burstable", "-besteffort" };
 	char uid_[CRUISE_POD_UID_LEN], path[4096];
 	int first = p->qos == CRUISE_QOS_BURSTABLE ? 1 : p->qos == CRUISE_QOS_BESTEFFORT ? 2 : 0;
 	struct stat st;

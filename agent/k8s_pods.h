@@ -29,7 +29,7 @@ struct cruise_pod {
 	char cg_uid[CRUISE_POD_UID_LEN]; /* kubelet's: a static pod's config hash, else uid */
 	char name[CRUISE_POD_NAME_LEN];	 /* namespace/name */
 	enum cruise_pod_qos qos;
-	bool finished; /* phase Succeeded or Failed: its cgroup is gone or going */
+	bool finished;	  /* phase Succeeded or Failed: its cgroup is gone or going */
 	const char *skip; /* why this pod is never bound (a static string), or NULL */
 	struct cruise_label *labels;
 	unsigned int n_labels;

@@ -29,8 +29,8 @@ static const char *const prog_names[CRUISE_PROG_COUNT] = {
 };
 
 const char *const cruise_map_names[] = {
-	"cruise_targets", "cruise_bindings", "cruise_media", "cruise_state",
-	"cruise_counters", "cruise_events", "cruise_socks", NULL,
+	"cruise_targets",  "cruise_bindings", "cruise_media", "cruise_state",
+	"cruise_counters", "cruise_events",   "cruise_socks", NULL,
 };
 
 const char *cruise_prog_name(enum cruise_prog_index i)
@@ -332,7 +332,8 @@ int cruise_unpin_maps(struct cruise_handle *h)
 	struct bpf_map *map;
 	int err = 0;
 
-	bpf_object__for_each_map(map, h->skel->obj) {
+	bpf_object__for_each_map(map, h->skel->obj)
+	{
 		if (!bpf_map__is_pinned(map))
 			continue;
 		if (bpf_map__unpin(map, NULL) && !err)
@@ -395,7 +396,8 @@ int cruise_set_medium(struct cruise_handle *h, __u32 medium, const struct cruise
 
 int cruise_get_medium(struct cruise_handle *h, __u32 medium, struct cruise_medium *m)
 {
-	return bpf_map_lookup_elem(bpf_map__fd(h->skel->maps.cruise_media), &medium, m) ? -errno : 0;
+	return bpf_map_lookup_elem(bpf_map__fd(h->skel->maps.cruise_media), &medium, m) ? -errno
+											: 0;
 }
 
 int cruise_bind_cgroup(struct cruise_handle *h, __u64 cgroup_id, __u32 medium)
@@ -446,5 +448,5 @@ out:
 int cruise_read_state(struct cruise_handle *h, __u32 medium, struct cruise_medium_state *st)
 {
 	return bpf_map_lookup_elem(bpf_map__fd(h->skel->maps.cruise_state), &medium, st) ? -errno
-											    : 0;
+											 : 0;
 }

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* Load, pin, attach and configure the cruise datapath; shared by the agent, the CLI and the tests. */
+/* Load, pin, attach and configure the cruise datapath; for the agent, the CLI and the tests. */
 #ifndef CRUISE_LOADER_H
 #define CRUISE_LOADER_H
 

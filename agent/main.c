@@ -41,7 +41,7 @@
 #define BPFFS_ROOT "/sys/fs/bpf"
 /* refusal log lines per medium: a second's worth, and bursts */
 #define EVENT_LOG_PER_SEC 10
-#define EVENT_LOG_BURST 20
+#define EVENT_LOG_BURST	  20
 /* a full rescan of the cgroup tree this often, in case an inotify event was missed */
 #define RESCAN_SECONDS 10
 /* Kubernetes API: retry after 0.5 s, doubling up to 30 s (as client-go's reflector) */
@@ -63,7 +63,8 @@ static struct opts {
 static const char doc[] =
 	"cruise-agent: kernel-level connection pacing for databases.\n"
 	"\n"
-	"Loads the cruise BPF programs, pins them under the config's pin_dir, binds worker cgroups\n"
+	"Loads the cruise BPF programs, pins them under the config's pin_dir, binds worker "
+	"cgroups\n"
 	"to media and keeps them paced. Runs in the foreground and logs to stderr.\n"
 	"\n"
 	"EXAMPLES:\n"
@@ -76,15 +77,17 @@ static const struct argp_option options[] = {
 	{ "config", 'c', "FILE", 0, "Run with this config file", 0 },
 	{ "check", 'k', "FILE", 0, "Validate FILE and exit: 0 if good, 1 with one error line", 0 },
 	{ "uninstall", 'u', NULL, 0, "Detach and remove everything cruise pinned, then exit", 0 },
-	{ "pin-dir", 'p', "DIR", 0, "Pin directory for --uninstall (default: the config's, or "
-				    CRUISE_DEFAULT_PIN_DIR ")", 0 },
+	{ "pin-dir", 'p', "DIR", 0,
+	  "Pin directory for --uninstall (default: the config's, or " CRUISE_DEFAULT_PIN_DIR ")",
+	  0 },
 	{ "log-format", 'l', "FORMAT", 0, "json (default) or text", 0 },
 	{ "verbose", 'v', NULL, 0, "Debug logs, libbpf's included", 0 },
 	{ "node-name", 'n', "NAME", 0,
 	  "This node, for media that select pods (default: $NODE_NAME, from the downward API)", 0 },
 	{ "k8s-secrets", 's', "DIR", 0,
 	  "Service-account token and ca.crt (default: $CRUISE_K8S_SECRETS or " CRUISE_K8S_SECRETS
-	  "); the API server is $KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT", 0 },
+	  "); the API server is $KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT",
+	  0 },
 	{ "k8s-backoff-max", 'b', "MS", 0,
 	  "Longest wait between retries while the Kubernetes API is away (default 30000)", 0 },
 	{},
@@ -162,7 +165,7 @@ struct agent {
 	struct cruise_http *http;
 	char cgroup_root[PATH_MAX];
 	char config_dir[PATH_MAX];
-	char *config_text; /* what the running config was loaded from, to spot changes */
+	char *config_text;   /* what the running config was loaded from, to spot changes */
 	char *rejected_text; /* the last config rejected: not retried until it changes */
 	__u64 generation;
 	__u64 reload_failures;
@@ -328,12 +331,12 @@ static void pods_bind(struct agent *a)
 			continue;
 		}
 		if (!under_scope(a->cfg->scope, full)) {
-			/* the programs attach at the scope: a binding outside it would do nothing */
+			/* the programs attach at the scope: a binding outside it does nothing */
 			unresolved++;
 			if (!was || was->cgroup_id)
-				cruise_log(CRUISE_LOG_WARN, "pod cgroup outside the scope; not paced",
-					   "pod", p->name, "cgroup", full, "scope", a->cfg->scope,
-					   NULL);
+				cruise_log(CRUISE_LOG_WARN,
+					   "pod cgroup outside the scope; not paced", "pod",
+					   p->name, "cgroup", full, "scope", a->cfg->scope, NULL);
 			now->cgroup_id = 0; /* said once: the pod's cgroup_id 0 means not bound */
 			continue;
 		}
@@ -413,8 +416,8 @@ static int k8s_follow_config(struct agent *a)
 	pthread_mutex_lock(&a->k8s_lock);
 	a->k8s = k;
 	pthread_mutex_unlock(&a->k8s_lock);
-	cruise_log(CRUISE_LOG_INFO, "watching the pods of this node", "node", o.node, "api",
-		   o.host, NULL);
+	cruise_log(CRUISE_LOG_INFO, "watching the pods of this node", "node", o.node, "api", o.host,
+		   NULL);
 	return 0;
 }
 
@@ -504,7 +507,8 @@ static void reload(struct agent *a, bool forced)
 	a->rejected_text = NULL;
 	if (strcmp(cfg->pin_dir, a->cfg->pin_dir) || strcmp(cfg->scope, a->cfg->scope) ||
 	    strcmp(cfg->metrics, a->cfg->metrics))
-		cruise_log(CRUISE_LOG_WARN, "scope, pin_dir and metrics change at restart only", NULL);
+		cruise_log(CRUISE_LOG_WARN, "scope, pin_dir and metrics change at restart only",
+			   NULL);
 	if (apply(a, cfg, text)) {
 		a->reload_failures++;
 		cruise_config_free(cfg);
@@ -556,8 +560,8 @@ static int run_loop(struct agent *a)
 	cfd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	ep = epoll_create1(EPOLL_CLOEXEC);
 	if (sfd < 0 || tfd < 0 || cfd < 0 || ep < 0 || timerfd_settime(tfd, 0, &tick, NULL)) {
-		cruise_log(CRUISE_LOG_ERROR, "cannot set up the main loop", "error", strerror(errno),
-			   NULL);
+		cruise_log(CRUISE_LOG_ERROR, "cannot set up the main loop", "error",
+			   strerror(errno), NULL);
 		return 1;
 	}
 	/* the directory, not the file: a ConfigMap update swaps a symlink */
@@ -694,7 +698,8 @@ static int start(struct agent *a)
 	ret = cruise_load(&a->h, cfg->pin_dir);
 	if (ret) {
 		fprintf(stderr,
-			"cruise-agent: cannot load the datapath with the maps pinned under %s: %s%s\n",
+			"cruise-agent: cannot load the datapath with the maps pinned under %s: "
+			"%s%s\n",
 			cfg->pin_dir, strerror(-ret),
 			ret == -EINVAL ? " (maps pinned by another cruise version have another "
 					 "layout: run cruise-agent --uninstall, then start again)"
@@ -718,11 +723,12 @@ static int start(struct agent *a)
 		fprintf(stderr, "cruise-agent: %s\n", err);
 		goto fail_applied;
 	}
-	cruise_log(CRUISE_LOG_INFO, "attached and pinned", "scope", scope, "links",
-		   a->cfg->pin_dir, NULL);
+	cruise_log(CRUISE_LOG_INFO, "attached and pinned", "scope", scope, "links", a->cfg->pin_dir,
+		   NULL);
 	/* a medium selects pods but they cannot be watched (no API, no node name): say it now */
 	if (cruise_config_uses_pods(a->cfg) && !a->k8s) {
-		fprintf(stderr, "cruise-agent: a medium selects pods, but they cannot be watched\n");
+		fprintf(stderr,
+			"cruise-agent: a medium selects pods, but they cannot be watched\n");
 		goto fail_applied;
 	}
 	a->events = cruise_eventlog_new(a->maps.events, stderr, opts.log_format, a->cgroup_root,
@@ -745,7 +751,7 @@ static int start(struct agent *a)
 	}
 	return 0;
 fail_applied:
-	/* what is pinned stays: an earlier agent's enforcement is not torn down by a failed start */
+	/* what is pinned stays: a failed start does not tear down an earlier agent's pacing */
 	cruise_config_free(cfg);
 	free(text);
 	return 1;

@@ -13,10 +13,10 @@
 
 struct cruise_snapshot_medium {
 	__u32 index;
-	struct cruise_medium cfg;     /* cfg.name is the medium's name */
-	struct cruise_counters c;     /* summed over CPUs */
+	struct cruise_medium cfg; /* cfg.name is the medium's name */
+	struct cruise_counters c; /* summed over CPUs */
 	__s64 open_conns;
-	__u64 backlog_ns; /* how far the medium's next slot is ahead of now (0: a connect goes now) */
+	__u64 backlog_ns; /* how far the next slot is ahead of now (0: a connect goes now) */
 };
 
 struct cruise_snapshot {
@@ -27,13 +27,13 @@ struct cruise_snapshot {
 	unsigned int progs_attached;
 	__u64 config_generation;
 	__u64 reload_failures;
-	__u64 events_lost;	/* summed from the counters */
+	__u64 events_lost;    /* summed from the counters */
 	__u64 log_suppressed; /* refusal log lines suppressed by the rate limit */
 	/* pods selected by labels; exposed only when a medium selects pods */
 	bool pods_configured;
-	bool k8s_connected;   /* the API answered the last request */
-	__u64 k8s_errors;     /* failed requests and rejected responses */
-	__u64 pods_bound;     /* pods selected and bound by their cgroup */
+	bool k8s_connected;    /* the API answered the last request */
+	__u64 k8s_errors;      /* failed requests and rejected responses */
+	__u64 pods_bound;      /* pods selected and bound by their cgroup */
 	__u64 pods_unresolved; /* pods selected whose cgroup was not found (yet) */
 };
 

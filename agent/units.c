@@ -100,10 +100,10 @@ int cruise_parse_rate(const char *s, __u64 *interval_ns, char *err, size_t errle
 	static const struct {
 		const char *name;
 		__u64 ns;
-	} units[] = {{"s", NSEC_PER_SEC},
-		     {"m", NSEC_PER_MIN},
-		     {"h", NSEC_PER_HOUR},
-		     {"d", NSEC_PER_DAY}};
+	} units[] = { { "s", NSEC_PER_SEC },
+		      { "m", NSEC_PER_MIN },
+		      { "h", NSEC_PER_HOUR },
+		      { "d", NSEC_PER_DAY } };
 	const char *p = s;
 	__u64 count = 0, unit_ns = 0, q, r;
 	unsigned int i;
@@ -148,8 +148,8 @@ int cruise_parse_duration(const char *s, __u64 *ns, char *err, size_t errlen)
 	static const struct {
 		const char *name;
 		__u64 ns;
-	} units[] = {{"ns", 1},		  {"us", NSEC_PER_USEC}, {"ms", NSEC_PER_MSEC},
-		     {"s", NSEC_PER_SEC}, {"m", NSEC_PER_MIN},	 {"h", NSEC_PER_HOUR}};
+	} units[] = { { "ns", 1 },	     { "us", NSEC_PER_USEC }, { "ms", NSEC_PER_MSEC },
+		      { "s", NSEC_PER_SEC }, { "m", NSEC_PER_MIN },   { "h", NSEC_PER_HOUR } };
 	const char *p = s;
 	__u64 v = 0, unit_ns = 0;
 	unsigned int i;
@@ -188,21 +188,21 @@ static const struct {
 	const char *name;
 	int errnum;
 } errnos[] = {
-	{"ECONNREFUSED", ECONNREFUSED},
-	{"ETIMEDOUT", ETIMEDOUT},
-	{"EAGAIN", EAGAIN},
-	{"ECONNRESET", ECONNRESET},
-	{"ECONNABORTED", ECONNABORTED},
-	{"ENETUNREACH", ENETUNREACH},
-	{"EHOSTUNREACH", EHOSTUNREACH},
-	{"ENETDOWN", ENETDOWN},
-	{"EHOSTDOWN", EHOSTDOWN},
-	{"EPERM", EPERM},
-	{"EACCES", EACCES},
-	{"ENOBUFS", ENOBUFS},
-	{"EBUSY", EBUSY},
-	{"EADDRNOTAVAIL", EADDRNOTAVAIL},
-	{"EADDRINUSE", EADDRINUSE},
+	{ "ECONNREFUSED", ECONNREFUSED },
+	{ "ETIMEDOUT", ETIMEDOUT },
+	{ "EAGAIN", EAGAIN },
+	{ "ECONNRESET", ECONNRESET },
+	{ "ECONNABORTED", ECONNABORTED },
+	{ "ENETUNREACH", ENETUNREACH },
+	{ "EHOSTUNREACH", EHOSTUNREACH },
+	{ "ENETDOWN", ENETDOWN },
+	{ "EHOSTDOWN", EHOSTDOWN },
+	{ "EPERM", EPERM },
+	{ "EACCES", EACCES },
+	{ "ENOBUFS", ENOBUFS },
+	{ "EBUSY", EBUSY },
+	{ "EADDRNOTAVAIL", EADDRNOTAVAIL },
+	{ "EADDRINUSE", EADDRINUSE },
 };
 
 int cruise_parse_errno(const char *name, int *errnum, char *err, size_t errlen)
@@ -264,8 +264,8 @@ range:
 
 int cruise_parse_bool(const char *s, bool *out, char *err, size_t errlen)
 {
-	static const char *const yes[] = {"on", "true", "yes", "1"};
-	static const char *const no[] = {"off", "false", "no", "0"};
+	static const char *const yes[] = { "on", "true", "yes", "1" };
+	static const char *const no[] = { "off", "false", "no", "0" };
 	unsigned int i;
 
 	for (i = 0; i < ARRAY_SIZE(yes); i++) {
@@ -366,10 +366,10 @@ void cruise_format_rate(__u64 interval_ns, char *buf, size_t len)
 	static const struct {
 		char name;
 		__u64 ns;
-	} units[] = {{'s', NSEC_PER_SEC},
-		     {'m', NSEC_PER_MIN},
-		     {'h', NSEC_PER_HOUR},
-		     {'d', NSEC_PER_DAY}};
+	} units[] = { { 's', NSEC_PER_SEC },
+		      { 'm', NSEC_PER_MIN },
+		      { 'h', NSEC_PER_HOUR },
+		      { 'd', NSEC_PER_DAY } };
 	__u64 n, pow, whole, frac;
 	unsigned __int128 v;
 	unsigned int i, d;
@@ -419,8 +419,8 @@ void cruise_format_duration(__u64 ns, char *buf, size_t len)
 	static const struct {
 		const char *name;
 		__u64 ns;
-	} units[] = {{"h", NSEC_PER_HOUR},  {"m", NSEC_PER_MIN},   {"s", NSEC_PER_SEC},
-		     {"ms", NSEC_PER_MSEC}, {"us", NSEC_PER_USEC}, {"ns", 1}};
+	} units[] = { { "h", NSEC_PER_HOUR },  { "m", NSEC_PER_MIN },	{ "s", NSEC_PER_SEC },
+		      { "ms", NSEC_PER_MSEC }, { "us", NSEC_PER_USEC }, { "ns", 1 } };
 	unsigned int i;
 
 	if (!buf || !len)

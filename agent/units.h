@@ -36,7 +36,7 @@ int cruise_parse_bool(const char *s, bool *out, char *err, size_t errlen);
 /* An address with an optional prefix length: "127.0.0.1/32", "10.0.0.0/8", "::1/128", "::1"
  * (no length: the full address). Host bits must be zero ("10.0.0.1/8" is rejected). */
 struct cruise_prefix {
-	int family; /* AF_INET or AF_INET6 */
+	int family;    /* AF_INET or AF_INET6 */
 	__u8 addr[16]; /* 4 bytes for AF_INET */
 	unsigned int len;
 };

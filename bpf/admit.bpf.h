@@ -56,7 +56,7 @@ static __always_inline void cruise_track(struct bpf_sock *sk, struct cruise_medi
 
 	s = bpf_sk_storage_get(&cruise_socks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!s) {
-		/* no memory for the socket's state: it cannot be released later, so do not count it */
+		/* no memory for the socket's state: it cannot be released, so it is not counted */
 		__sync_fetch_and_add(&st->open_conns, -1);
 		return;
 	}
@@ -143,11 +143,11 @@ static __always_inline int cruise_connect(struct bpf_sock_addr *ctx, struct crui
 
 	if (reason != CRUISE_REASON_NONE) {
 		err = m->refuse_errno > 0 ? m->refuse_errno : CRUISE_DEFAULT_ERRNO;
-		cruise_count(reason == CRUISE_REASON_MAX_CONNS ? &c->refused_max_conns :
-								  &c->refused_max_wait,
+		cruise_count(reason == CRUISE_REASON_MAX_CONNS ? &c->refused_max_conns
+							       : &c->refused_max_wait,
 			     1);
-		cruise_report_refusal(c, medium, cgroup_id, reason, dry ? 0 : err, v.wait_ns, dry, dst,
-				      family);
+		cruise_report_refusal(c, medium, cgroup_id, reason, dry ? 0 : err, v.wait_ns, dry,
+				      dst, family);
 		if (!dry) {
 			bpf_set_retval(-err);
 			return 0;

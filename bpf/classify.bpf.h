@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* Which connects cruise paces: a TCP connect to a target, from a bound cgroup or its descendants. */
+/* Which connects cruise paces: TCP to a target, from a bound cgroup or its descendants. */
 #ifndef CRUISE_CLASSIFY_BPF_H
 #define CRUISE_CLASSIFY_BPF_H
 

@@ -6,11 +6,11 @@
 #include <bpf/bpf_endian.h>
 
 /* uapi constants that vmlinux.h, being BTF, does not carry */
-#define AF_INET 2
-#define AF_INET6 10
+#define AF_INET	    2
+#define AF_INET6    10
 #define SOCK_STREAM 1
-#define SOL_TCP 6
-#define TCP_SYNCNT 7
+#define SOL_TCP	    6
+#define TCP_SYNCNT  7
 
 #include "hold.bpf.h"
 

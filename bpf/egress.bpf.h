@@ -17,8 +17,9 @@
 
 /*
  * Verdict for a packet of a socket in SYN_SENT. The first SYN leaves only at its slot: a hold is
- * never early. A retransmitted SYN passes within slack_ns (a jiffy) of it: its timer fires after the
- * slot by design (cruise_hold.h), and dropping it again would let TCP's backoff double the wait.
+ * never early. A retransmitted SYN passes within slack_ns (a jiffy) of it: its timer fires after
+ * the slot by design (cruise_hold.h), and dropping it again would let TCP's backoff double the
+ * wait.
  */
 static __always_inline int cruise_egress_verdict(struct cruise_sk *s, __u64 now, __u64 slack_ns)
 {

@@ -36,8 +36,8 @@ static __always_inline void cruise_release(struct cruise_sk *s)
 __noinline __u64 cruise_plan_hold_packed(__u64 wait_ns, __u64 jiffy_ns, __u32 linear,
 					 __u32 syn_retries, __u32 hz)
 {
-	struct cruise_hold_plan p = cruise_hold_plan_bounded(wait_ns, jiffy_ns, linear, syn_retries,
-							     hz);
+	struct cruise_hold_plan p =
+		cruise_hold_plan_bounded(wait_ns, jiffy_ns, linear, syn_retries, hz);
 
 	return (__u64)p.stages << 32 | p.stage_jiffies;
 }
@@ -87,8 +87,8 @@ static __always_inline int cruise_sockops(struct bpf_sock_ops *skops)
 		s = bpf_sk_storage_get(&cruise_socks, sk, 0, 0);
 		if (!s || !(s->flags & CRUISE_SK_COUNTED))
 			return 1;
-		bpf_sock_ops_cb_flags_set(skops,
-					  skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
+		bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags |
+							 BPF_SOCK_OPS_STATE_CB_FLAG);
 		if (s->flags & CRUISE_SK_HELD)
 			cruise_plan_hold(skops, sk, s);
 		return 1;

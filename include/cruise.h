@@ -14,11 +14,11 @@
 
 #define CRUISE_ABI_VERSION 1
 
-#define CRUISE_MAX_MEDIA 64
-#define CRUISE_MAX_TARGETS 1024
+#define CRUISE_MAX_MEDIA    64
+#define CRUISE_MAX_TARGETS  1024
 #define CRUISE_MAX_BINDINGS 16384
-#define CRUISE_NAME_LEN 32
-#define CRUISE_COMM_LEN 16
+#define CRUISE_NAME_LEN	    32
+#define CRUISE_COMM_LEN	    16
 /* Cgroup levels walked up from a socket's cgroup to find a bound ancestor. */
 #define CRUISE_MAX_CGROUP_DEPTH 16
 
@@ -31,8 +31,10 @@ enum cruise_reason {
 };
 
 /* cruise_medium.flags */
-#define CRUISE_MEDIUM_ACTIVE (1u << 0)  /* slot in use; inactive media pace nothing */
-#define CRUISE_MEDIUM_DRY_RUN (1u << 1) /* count what would be delayed or refused, enforce nothing */
+/* slot in use; inactive media pace nothing */
+#define CRUISE_MEDIUM_ACTIVE (1u << 0)
+/* count what would be delayed or refused, enforce nothing */
+#define CRUISE_MEDIUM_DRY_RUN (1u << 1)
 
 /*
  * Database targets, in an LPM trie. Every address is stored as IPv6 (IPv4 as ::ffff:a.b.c.d) after
@@ -75,9 +77,9 @@ struct cruise_medium {
 /* Pacing state of one medium; only the programs write it, so a limit change never resets it. */
 struct cruise_medium_state {
 	struct bpf_spin_lock lock;
-	__u16 held_last; /* the last reservation was held: its lateness is ours (cruise_gcra.h) */
-	__u16 dry_last;	 /* the last reservation was a dry run: its backlog is fictional */
-	__u64 tat_ns;	 /* theoretical arrival time, bpf_ktime_get_ns() clock */
+	__u16 held_last;   /* the last reservation was held: its lateness is ours (cruise_gcra.h) */
+	__u16 dry_last;	   /* the last reservation was a dry run: its backlog is fictional */
+	__u64 tat_ns;	   /* theoretical arrival time, bpf_ktime_get_ns() clock */
 	__u64 interval_ns; /* the interval tat was scheduled with (cruise_gcra_retune) */
 	__s64 open_conns;
 };
@@ -86,7 +88,7 @@ struct cruise_medium_state {
  * Upper bounds of the delay histogram's buckets, in ms (Prometheus "le"); the last bucket is +Inf.
  * Admitted connects with no hold fall in the first bucket.
  */
-#define CRUISE_DELAY_BUCKETS 12
+#define CRUISE_DELAY_BUCKETS	      12
 #define CRUISE_DELAY_BUCKET_BOUNDS_MS 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000
 
 /* Per-CPU counters per medium; user space sums the CPUs. */
@@ -122,15 +124,15 @@ struct cruise_event {
 
 /* Flags in cruise_sk.flags */
 #define CRUISE_SK_COUNTED (1u << 0) /* counted in open_conns: release it exactly once */
-#define CRUISE_SK_HELD (1u << 1)    /* SYN held until slot_ns */
+#define CRUISE_SK_HELD	  (1u << 1) /* SYN held until slot_ns */
 
 /* Per-socket state of an admitted connection (socket-local storage). */
 struct cruise_sk {
-	__u64 slot_ns;	 /* the SYN may leave from here on */
+	__u64 slot_ns; /* the SYN may leave from here on */
 	__u32 medium;
-	__u32 flags;	 /* CRUISE_SK_*; changed atomically */
+	__u32 flags;	     /* CRUISE_SK_*; changed atomically */
 	__u32 stage_jiffies; /* SYN timeout answered at every TIMEOUT_INIT */
-	__u32 syns;	 /* SYN transmissions seen at egress */
+	__u32 syns;	     /* SYN transmissions seen at egress */
 };
 
 #endif /* CRUISE_H */

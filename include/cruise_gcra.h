@@ -29,14 +29,14 @@
 #define __always_inline inline __attribute__((always_inline))
 #endif
 
-#define CRUISE_U64_MAX (~(__u64)0)
+#define CRUISE_U64_MAX	    (~(__u64)0)
 #define CRUISE_NSEC_PER_SEC 1000000000ULL
 
 struct cruise_gcra_limits {
 	__u64 interval_ns; /* T; 0 means no pacing */
 	__u64 burst;
 	__u64 max_wait_ns;
-	__u64 credit_ns; /* how far behind tat a reservation may continue the schedule */
+	__u64 credit_ns;   /* how far behind tat a reservation may continue the schedule */
 	__u64 hold_min_ns; /* waits above this are held; cruise holds every wait (0) */
 };
 
@@ -119,8 +119,8 @@ cruise_gcra_reserve(struct cruise_gcra_state *st, __u64 now, const struct cruise
  * A rate change keeps the state, so it lets no burst through. When the rate drops, the backlog is
  * rescaled to keep the same number of connections waiting: kept in time, a backlog scheduled at the
  * old rate would let the larger burst allowance of the new interval (burst x T) admit at once what
- * the old one had queued. When the rate rises, the backlog is kept as it is: the connections already
- * held keep their slots, and new ones queue behind them. Returns whether the state changed.
+ * the old one had queued. When the rate rises, the backlog is kept as it is: the connections
+ * already held keep their slots, and new ones queue behind them. Returns whether the state changed.
  */
 static __always_inline bool cruise_gcra_retune(struct cruise_gcra_state *st, __u64 now,
 					       const struct cruise_gcra_limits *l)

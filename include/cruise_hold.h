@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * How a connect is held (DESIGN.md section 2): the first SYN is dropped at egress and TCP
- * retransmits it when the SYN timeout that sockops answered fires. Pure functions, shared by BPF and
- * the unit tests.
+ * retransmits it when the SYN timeout that sockops answered fires. Pure functions, shared by BPF
+ * and the unit tests.
  *
  * Timing, measured here: a SYN timeout answered R jiffies fires R + 1 jiffies after it is armed
  * (the timer wheel rounds up by one), so the first fires R + 1 - phase after the connect, phase
@@ -38,7 +38,7 @@ static __always_inline __u64 cruise_div_round_up(__u64 a, __u64 b)
  * many retransmits leave at equal intervals.
  */
 static __always_inline struct cruise_hold_plan cruise_hold_plan(__u64 wait_ns, __u64 jiffy_ns,
-								 __u32 linear)
+								__u32 linear)
 {
 	struct cruise_hold_plan p;
 	__u64 w = cruise_div_round_up(wait_ns, jiffy_ns);
@@ -50,8 +50,8 @@ static __always_inline struct cruise_hold_plan cruise_hold_plan(__u64 wait_ns, _
 	if (target <= CRUISE_WHEEL_FINE_JIFFIES)
 		return p;
 	/* at most 6 candidates: linear is 4 by default */
-	for (n = cruise_div_round_up(target, CRUISE_WHEEL_FINE_JIFFIES); n <= (__u64)linear + 1 && n <= 8;
-	     n++) {
+	for (n = cruise_div_round_up(target, CRUISE_WHEEL_FINE_JIFFIES);
+	     n <= (__u64)linear + 1 && n <= 8; n++) {
 		__u64 s = cruise_div_round_up(target, n);
 
 		if (n * s - target < best_excess) {
@@ -65,9 +65,9 @@ static __always_inline struct cruise_hold_plan cruise_hold_plan(__u64 wait_ns, _
 
 /*
  * TCP's SYN clock for a socket that gets no answer, in jiffies after its first SYN, as measured on
- * our kernels. The retransmit timer answered R fires R + 1 jiffies after it is armed; it stays R for
- * the first linear + 1 fires, then doubles, capped at rto_max. At fire k (retransmits done: k - 1)
- * the socket gives up when k - 1 >= TCP_SYNCNT + linear, or when k >= 2 and the time since the
+ * our kernels. The retransmit timer answered R fires R + 1 jiffies after it is armed; it stays R
+ * for the first linear + 1 fires, then doubles, capped at rto_max. At fire k (retransmits done: k -
+ * 1) the socket gives up when k - 1 >= TCP_SYNCNT + linear, or when k >= 2 and the time since the
  * first SYN reaches tcp_model_timeout(TCP_SYNCNT, R): (2^(n+1) - 1) * R, the doubling stopping at
  * rto_max. With tcp_syn_retries 6 both rules give 131 s; with 1 the time rule gives 3 s. Closed
  * forms, no loops: the verifier could not follow loops over retransmits.
@@ -242,7 +242,7 @@ CRUISE_SUBPROG __u64 cruise_syn_give_up(__u64 r, __u32 n, __u32 linear, __u64 rt
  * or the netns's tcp_syn_retries, hz the kernel's HZ (an unheld socket's base is 1 s).
  */
 CRUISE_SUBPROG __u32 cruise_hold_syncnt(__u32 stage_jiffies, __u32 stages, __u32 syn_retries,
-				       __u32 linear, __u32 hz)
+					__u32 linear, __u32 hz)
 {
 	__u64 rto_max = CRUISE_TCP_RTO_MAX_SEC * (__u64)hz, r = stage_jiffies, budget, t_hold;
 	__u32 k_max;
@@ -285,11 +285,8 @@ CRUISE_SUBPROG __u32 cruise_hold_syncnt(__u32 stage_jiffies, __u32 stages, __u32
  * unheld give-up time (a low tcp_syn_retries) the hold is split into linear + 1 equal coarse
  * stages instead, which give up about 1.4 holds after the first SYN.
  */
-static __always_inline struct cruise_hold_plan cruise_hold_plan_bounded(__u64 wait_ns,
-									 __u64 jiffy_ns,
-									 __u32 linear,
-									 __u32 syn_retries,
-									 __u32 hz)
+static __always_inline struct cruise_hold_plan
+cruise_hold_plan_bounded(__u64 wait_ns, __u64 jiffy_ns, __u32 linear, __u32 syn_retries, __u32 hz)
 {
 	struct cruise_hold_plan p = cruise_hold_plan(wait_ns, jiffy_ns, linear);
 	__u64 rto_max = CRUISE_TCP_RTO_MAX_SEC * (__u64)hz, target = (__u64)p.stage_jiffies + 1;

@@ -162,9 +162,11 @@ static void bench_fast_path(const struct th_cgroup *cg, double *ns)
 	read_prog_stats(b);
 	runs = b[CRUISE_PROG_EGRESS].run_cnt - a[CRUISE_PROG_EGRESS].run_cnt;
 	*ns = runs ? (double)(b[CRUISE_PROG_EGRESS].run_time_ns -
-			      a[CRUISE_PROG_EGRESS].run_time_ns) / runs
+			      a[CRUISE_PROG_EGRESS].run_time_ns) /
+			      runs
 		   : 0;
-	printf("egress fast path (established connection, 64-byte sends): %llu runs, %.1f ns/run\n\n",
+	printf("egress fast path (established connection, 64-byte sends): %llu runs, %.1f "
+	       "ns/run\n\n",
 	       (unsigned long long)runs, *ns);
 }
 
@@ -177,7 +179,8 @@ struct rate_case {
 static int bench_rates(double fast_ns)
 {
 	static const struct rate_case cases[] = {
-		{ 10, 1, 5 }, { 10, 8, 5 }, { 200, 1, 3 }, { 200, 8, 3 }, { 2000, 1, 3 }, { 2000, 8, 3 },
+		{ 10, 1, 5 },  { 10, 8, 5 },   { 200, 1, 3 },
+		{ 200, 8, 3 }, { 2000, 1, 3 }, { 2000, 8, 3 },
 	};
 	const char *names[CRUISE_PROG_COUNT] = { "connect4", "connect6", "sockops", "egress",
 						 "release" };
@@ -232,10 +235,12 @@ static int bench_rates(double fast_ns)
 		syn_ns = 0;
 		if (syns) {
 			double other = (double)(b[CRUISE_PROG_EGRESS].run_cnt -
-						a[CRUISE_PROG_EGRESS].run_cnt) - syns;
+						a[CRUISE_PROG_EGRESS].run_cnt) -
+				       syns;
 			syn_ns = ((double)(b[CRUISE_PROG_EGRESS].run_time_ns -
 					   a[CRUISE_PROG_EGRESS].run_time_ns) -
-				  (other > 0 ? other : 0) * fast_ns) / syns;
+				  (other > 0 ? other : 0) * fast_ns) /
+				 syns;
 		}
 		lat = calloc(r.n ? r.n : 1, sizeof(*lat));
 		for (int k = 0; lat && k < r.n; k++)
@@ -243,14 +248,15 @@ static int bench_rates(double fast_ns)
 				lat[n++] = r.conns[k].end_ns - r.conns[k].start_ns;
 		th_quantiles_ms(lat, n, &p50, &p99, &max);
 		rate = th_run_rate(&r);
-		printf("| %.0f | %d | %.2f | %+.3f | %.2f | %.2f | %.2f | %d | %.0f | %.0f | %.0f | %.0f "
+		printf("| %.0f | %d | %.2f | %+.3f | %.2f | %.2f | %.2f | %d | %.0f | %.0f | %.0f "
+		       "| %.0f "
 		       "| %.0f | %.2f/%.2f/%.2f/%.2f | %.0f |\n",
-		       c->rate, c->workers, rate, 100 * (rate / c->rate - 1),
-		       p50, p99, max, r.failed, per[CRUISE_PROG_CONNECT4],
-		       per[CRUISE_PROG_SOCKOPS], per[CRUISE_PROG_EGRESS], syn_ns,
-		       per[CRUISE_PROG_SOCK_RELEASE], runs[CRUISE_PROG_CONNECT4],
-		       runs[CRUISE_PROG_SOCKOPS], runs[CRUISE_PROG_EGRESS],
-		       runs[CRUISE_PROG_SOCK_RELEASE], admitted ? (double)total_ns / admitted : 0);
+		       c->rate, c->workers, rate, 100 * (rate / c->rate - 1), p50, p99, max,
+		       r.failed, per[CRUISE_PROG_CONNECT4], per[CRUISE_PROG_SOCKOPS],
+		       per[CRUISE_PROG_EGRESS], syn_ns, per[CRUISE_PROG_SOCK_RELEASE],
+		       runs[CRUISE_PROG_CONNECT4], runs[CRUISE_PROG_SOCKOPS],
+		       runs[CRUISE_PROG_EGRESS], runs[CRUISE_PROG_SOCK_RELEASE],
+		       admitted ? (double)total_ns / admitted : 0);
 		fflush(stdout);
 		free(lat);
 		th_run_free(&r);
@@ -270,7 +276,8 @@ static int demo(void)
 
 	th_env_medium(&env, 0, rates[0], 10, 2000000000ULL, 0, 0, 0);
 	th_env_medium(&env, 1, rates[1], 2, 2000000000ULL, 0, 0, 0);
-	if (th_env_worker_cgroup(&env, &push, NULL, 0) || th_env_worker_cgroup(&env, &email, NULL, 1))
+	if (th_env_worker_cgroup(&env, &push, NULL, 0) ||
+	    th_env_worker_cgroup(&env, &email, NULL, 1))
 		return -1;
 	printf("cruise demo: two worker groups connect as fast as they can to 127.0.0.1:%u;\n"
 	       "the kernel paces push at %.0f/s and email at %.0f/s. Ctrl-C stops it.\n\n",

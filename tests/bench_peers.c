@@ -41,8 +41,8 @@
 #define MAX_ROWS	   64
 
 enum method { M_BASELINE, M_SLEEP, M_CRUISE, M_NGINX, M_HASHLIMIT, M_COUNT };
-static const char *const method_names[M_COUNT] = {"baseline", "sleep", "cruise", "nginx",
-						  "hashlimit"};
+static const char *const method_names[M_COUNT] = { "baseline", "sleep", "cruise", "nginx",
+						   "hashlimit" };
 
 /* Everything this run creates, for the cleanup (atexit, also after SIGINT/SIGTERM). */
 static struct {
@@ -60,7 +60,7 @@ static struct {
 	bool rule;
 	int stats_fd; /* BPF run-time statistics are on while it is open */
 	int cases;
-} bp = {.stats_fd = -1};
+} bp = { .stats_fd = -1 };
 
 static volatile sig_atomic_t stop;
 
@@ -320,7 +320,7 @@ static bool agent_bound(const char *log)
 static int cruise_start(double rate)
 {
 	char conf[192], log[192], text[2048];
-	const char *argv[] = {bp.agent_bin, "--config", conf, NULL};
+	const char *argv[] = { bp.agent_bin, "--config", conf, NULL };
 	int err;
 
 	snprintf(bp.pin_dir, sizeof(bp.pin_dir), "/sys/fs/bpf/%s-%d", bp.name, bp.cases);
@@ -348,7 +348,7 @@ static int cruise_start(double rate)
 
 static void cruise_stop(void)
 {
-	const char *argv[] = {bp.agent_bin, "--uninstall", "--pin-dir", bp.pin_dir, NULL};
+	const char *argv[] = { bp.agent_bin, "--uninstall", "--pin-dir", bp.pin_dir, NULL };
 
 	stop_child(&bp.agent);
 	if (bp.pin_dir[0]) {
@@ -375,7 +375,7 @@ static int nginx_ask(int *fd, const char *key)
 			 "GET /ask HTTP/1.1\r\nHost: peers\r\nX-Cruise-Medium: %s\r\n\r\n", key);
 
 	for (int attempt = 0; attempt < 2; attempt++) {
-		struct timeval tv = {.tv_sec = 30};
+		struct timeval tv = { .tv_sec = 30 };
 		struct sockaddr_storage ss;
 		socklen_t len;
 		size_t got = 0;
@@ -488,8 +488,8 @@ static bool nginx_listening(const char *log)
 static int nginx_start(double rate)
 {
 	char prefix[160], path[192], text[4096], log[192];
-	const char *argv[] = {"nginx", "-p", prefix, "-c", path, "-e", log, NULL};
-	const char *dirs[] = {"", "/html", "/tmp"};
+	const char *argv[] = { "nginx", "-p", prefix, "-c", path, "-e", log, NULL };
+	const char *dirs[] = { "", "/html", "/tmp" };
 	int err;
 
 	snprintf(prefix, sizeof(prefix), "%s/nginx", bp.tmp);
@@ -556,10 +556,10 @@ static int ipt_jump(const char *op)
 	/* the workers' cgroup as xt_cgroup wants it: its path from the cgroup2 root */
 	const char *cg = bp.workers.path + strlen(bp.parent.path) - strlen(bp.name) - 1;
 	char port[8];
-	const char *argv[] = {"iptables", "-w",	       op,	 "OUTPUT", "-o",	"lo",
-			      "-p",	  "tcp",       "--syn",	 "-d",	   "127.0.0.1", "--dport",
-			      port,	  "-m",	       "cgroup", "--path", cg,		"-m",
-			      "comment",  "--comment", bp.name,	 "-j",	   bp.chain,	NULL};
+	const char *argv[] = { "iptables", "-w",	op,	  "OUTPUT", "-o",	 "lo",
+			       "-p",	   "tcp",	"--syn",  "-d",	    "127.0.0.1", "--dport",
+			       port,	   "-m",	"cgroup", "--path", cg,		 "-m",
+			       "comment",  "--comment", bp.name,  "-j",	    bp.chain,	 NULL };
 
 	snprintf(port, sizeof(port), "%u", bp.pg_port);
 	return run(argv);
@@ -567,8 +567,8 @@ static int ipt_jump(const char *op)
 
 static void hashlimit_stop(void)
 {
-	const char *flush[] = {"iptables", "-w", "-F", bp.chain, NULL};
-	const char *del[] = {"iptables", "-w", "-X", bp.chain, NULL};
+	const char *flush[] = { "iptables", "-w", "-F", bp.chain, NULL };
+	const char *del[] = { "iptables", "-w", "-X", bp.chain, NULL };
 
 	if (bp.rule && !ipt_jump("-D"))
 		bp.rule = false;
@@ -579,24 +579,24 @@ static void hashlimit_stop(void)
 static int hashlimit_start(double rate)
 {
 	char upto[32], name[16];
-	const char *create[] = {"iptables", "-w", "-N", bp.chain, NULL};
+	const char *create[] = { "iptables", "-w", "-N", bp.chain, NULL };
 	/* burst 1: as the others, no connection above the rate */
-	const char *limit[] = {"iptables",
-			       "-w",
-			       "-A",
-			       bp.chain,
-			       "-m",
-			       "hashlimit",
-			       "--hashlimit-upto",
-			       upto,
-			       "--hashlimit-burst",
-			       "1",
-			       "--hashlimit-name",
-			       name,
-			       "-j",
-			       "RETURN",
-			       NULL};
-	const char *drop[] = {"iptables", "-w", "-A", bp.chain, "-j", "DROP", NULL};
+	const char *limit[] = { "iptables",
+				"-w",
+				"-A",
+				bp.chain,
+				"-m",
+				"hashlimit",
+				"--hashlimit-upto",
+				upto,
+				"--hashlimit-burst",
+				"1",
+				"--hashlimit-name",
+				name,
+				"-j",
+				"RETURN",
+				NULL };
+	const char *drop[] = { "iptables", "-w", "-A", bp.chain, "-j", "DROP", NULL };
 
 	snprintf(bp.chain, sizeof(bp.chain), "CRUISEPEERS%d", (int)getpid());
 	snprintf(name, sizeof(name), "cpeers%d", (int)getpid() % 100000000);
@@ -619,7 +619,7 @@ static int before_sleep(const struct th_run_opts *o, int worker, int i, __u64 de
 {
 	double rate = *(const double *)o->arg;
 	__u64 slot = o->start_at_ns + (__u64)(((double)i * o->workers + worker) * NSEC / rate);
-	struct timespec ts = {.tv_sec = slot / NSEC, .tv_nsec = slot % NSEC};
+	struct timespec ts = { .tv_sec = slot / NSEC, .tv_nsec = slot % NSEC };
 
 	if (slot >= deadline_ns)
 		return -1;
@@ -917,15 +917,15 @@ static void usage(void)
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"pg-dir", required_argument, NULL, 'd'},
-		{"pg-port", required_argument, NULL, 'p'},
-		{"agent", required_argument, NULL, 'a'},
-		{"scale", required_argument, NULL, 's'},
-		{"methods", required_argument, NULL, 'm'},
-		{0},
+		{ "pg-dir", required_argument, NULL, 'd' },
+		{ "pg-port", required_argument, NULL, 'p' },
+		{ "agent", required_argument, NULL, 'a' },
+		{ "scale", required_argument, NULL, 's' },
+		{ "methods", required_argument, NULL, 'm' },
+		{ 0 },
 	};
-	static const double rates[] = {10, 200, 2000};
-	static const int workers[] = {1, 8};
+	static const double rates[] = { 10, 200, 2000 };
+	static const int workers[] = { 1, 8 };
 	static struct row rows[MAX_ROWS];
 	const char *pg_dir = NULL, *methods = "baseline,sleep,cruise,nginx,hashlimit";
 	char machine[512], load[128] = "?", *l;

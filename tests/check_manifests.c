@@ -221,7 +221,7 @@ static void check_probe(struct checker *c, const char *file, yaml_document_t *d,
 static void check_container(struct checker *c, const char *file, yaml_document_t *d,
 			    yaml_node_t *pod, yaml_node_t *ctr)
 {
-	static const char *const caps[] = {"BPF", "PERFMON", "NET_ADMIN", "SYS_ADMIN"};
+	static const char *const caps[] = { "BPF", "PERFMON", "NET_ADMIN", "SYS_ADMIN" };
 	yaml_node_t *add = path(d, ctr, "securityContext.capabilities.add");
 	yaml_node_t *mounts = get(d, ctr, "volumeMounts"), *env = get(d, ctr, "env");
 	bool bpffs = false, cgroup = false, bidirectional = false, node = false;
@@ -415,7 +415,7 @@ static void check_configmap(struct checker *c)
 
 int cruise_check_manifests(const char *dir, FILE *report)
 {
-	struct checker c = {.report = report};
+	struct checker c = { .report = report };
 	char sa[256];
 
 	load_dir(&c, dir);

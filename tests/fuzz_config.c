@@ -37,7 +37,8 @@ static void check(const struct cruise_config *cfg)
 		const struct cruise_cfg_medium *m = &cfg->media[i];
 
 		if (!m->name || strlen(m->name) >= CRUISE_NAME_LEN || !m->interval_ns ||
-		    m->burst > 1000000 || m->max_wait_ns > 120000000000ULL || (!m->n_cgroups && !m->n_labels))
+		    m->burst > 1000000 || m->max_wait_ns > 120000000000ULL ||
+		    (!m->n_cgroups && !m->n_labels))
 			abort();
 		for (j = 0; j < m->n_labels; j++)
 			if (cruise_label_key_problem(m->labels[j].key) ||

@@ -17,8 +17,9 @@ static void check(const struct cruise_pod *p)
 	const char *uids[] = { p->uid, p->cg_uid };
 
 	for (int k = 0; k < 2; k++) {
-		if (!uids[k][0] || strspn(uids[k], "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-						   "0123456789-") != strlen(uids[k]))
+		if (!uids[k][0] ||
+		    strspn(uids[k], "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				    "0123456789-") != strlen(uids[k]))
 			abort();
 	}
 	for (unsigned int i = 0; i < p->n_labels; i++)

@@ -190,8 +190,8 @@ static void fuzz_count(const char *s, __u64 max, char *err, size_t errlen)
 
 static void fuzz_bool(const char *s, char *err, size_t errlen)
 {
-	static const char *const yes[] = {"on", "true", "yes", "1"};
-	static const char *const no[] = {"off", "false", "no", "0"};
+	static const char *const yes[] = { "on", "true", "yes", "1" };
+	static const char *const no[] = { "off", "false", "no", "0" };
 	bool b = false;
 	unsigned int i;
 	int ret = cruise_parse_bool(s, &b, err, errlen);

@@ -488,8 +488,8 @@ double th_run_rate(const struct th_run *r)
 			ends[n++] = r->conns[i].end_ns;
 	qsort(ends, n, sizeof(*ends), th_u64_compare);
 	/*
-	 * Least-squares slope of completion time over completion index: unlike (n - 1) / span, it is
-	 * not biased by the hold lateness of the last connect.
+	 * Least-squares slope of completion time over completion index: unlike (n - 1) / span, it
+	 * is not biased by the hold lateness of the last connect.
 	 */
 	for (int k = 0; k < n; k++) {
 		double t = (double)(ends[k] - ends[0]) / 1e9;
@@ -566,8 +566,10 @@ uint16_t th_free_port(const char *addr)
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return 0;
-	if (!bind(fd, (struct sockaddr *)&ss, len) && !getsockname(fd, (struct sockaddr *)&ss, &len))
-		port = ntohs(((struct sockaddr_in *)&ss)->sin_port); /* same place in sockaddr_in6 */
+	if (!bind(fd, (struct sockaddr *)&ss, len) &&
+	    !getsockname(fd, (struct sockaddr *)&ss, &len))
+		port = ntohs(
+			((struct sockaddr_in *)&ss)->sin_port); /* same place in sockaddr_in6 */
 	close(fd);
 	return port;
 }
@@ -697,7 +699,8 @@ __u64 th_jiffy_ns(void)
 		return jiffy;
 	/* what libbpf resolves CONFIG_HZ from; USER_HZ from sysconf is not the kernel's HZ */
 	f = popen("(zcat /proc/config.gz 2>/dev/null || cat /boot/config-$(uname -r)) "
-		  "| grep '^CONFIG_HZ='", "r");
+		  "| grep '^CONFIG_HZ='",
+		  "r");
 	if (f) {
 		if (fgets(line, sizeof(line), f) && atoi(line + strlen("CONFIG_HZ=")) > 0)
 			jiffy = 1000000000ULL / atoi(line + strlen("CONFIG_HZ="));
@@ -819,8 +822,8 @@ void th_print_tail(const char *what, const char *path, size_t bytes)
 	char *text = th_slurp(path);
 	size_t n = strlen(text);
 
-	printf("--- %s %s (end)\n%s--- end of %s\n", what, path, n > bytes ? text + n - bytes : text,
-	       what);
+	printf("--- %s %s (end)\n%s--- end of %s\n", what, path,
+	       n > bytes ? text + n - bytes : text, what);
 	fflush(stdout);
 	free(text);
 }
@@ -842,5 +845,6 @@ void th_machine(char *buf, size_t len)
 		fclose(f);
 	uname(&u);
 	snprintf(buf, len, "%s, %ld CPUs, Linux %s %s, HZ %llu", model,
-		 sysconf(_SC_NPROCESSORS_ONLN), u.release, u.machine, 1000000000ULL / th_jiffy_ns());
+		 sysconf(_SC_NPROCESSORS_ONLN), u.release, u.machine,
+		 1000000000ULL / th_jiffy_ns());
 }

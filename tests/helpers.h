@@ -44,7 +44,8 @@ int th_listener_start(struct th_listener *l, const char *addr, bool accept_loop,
 void th_listener_stop(struct th_listener *l);
 
 struct th_conn {
-	__u64 ready_ns; /* CLOCK_MONOTONIC when the worker was ready for it (before th_run_opts.before) */
+	__u64 ready_ns; /* CLOCK_MONOTONIC when the worker was ready for it (before
+			   th_run_opts.before) */
 	__u64 start_ns; /* CLOCK_MONOTONIC before connect() */
 	__u64 end_ns;	/* after connect() returned (or the non-blocking connect completed) */
 	int err;	/* 0 or the errno of the connect */
@@ -63,17 +64,17 @@ struct th_run_opts {
 	const char *addr;   /* "127.0.0.1", "::1", "::ffff:127.0.0.1" */
 	uint16_t port;
 	int workers;
-	__u64 duration_ns; /* each worker stops starting connects after this */
+	__u64 duration_ns;  /* each worker stops starting connects after this */
 	int max_per_worker; /* bound on connects per worker */
 	bool nonblocking;   /* connect with O_NONBLOCK and poll for completion */
 	bool abandon;	    /* O_NONBLOCK connect closed at once, still in progress (EINPROGRESS) */
 	__u64 fail_pause_ns; /* pause after a failed connect, as a client's retry would */
-	bool udp;	    /* send one UDP datagram per iteration instead of connecting TCP */
-	__u64 hold_open_ns; /* keep each connection open this long before closing */
-	__u64 start_at_ns;  /* CLOCK_MONOTONIC time to start at (0: now) */
-	__u64 period_ns;    /* each worker starts its connects on its own schedule (0: back to back) */
+	bool udp;	     /* send one UDP datagram per iteration instead of connecting TCP */
+	__u64 hold_open_ns;  /* keep each connection open this long before closing */
+	__u64 start_at_ns;   /* CLOCK_MONOTONIC time to start at (0: now) */
+	__u64 period_ns; /* each worker starts its connects on its own schedule (0: back to back) */
 	int connect_timeout_ms; /* non-blocking connects give up after this (0: 60 s) */
-	th_open_fn open_fn; /* instead of a TCP connect to addr and port (then both unused) */
+	th_open_fn open_fn;	/* instead of a TCP connect to addr and port (then both unused) */
 	th_close_fn close_fn;
 	/*
 	 * Called in the worker before its i-th connect (what the worker waits on before connecting:

@@ -44,18 +44,18 @@
 #include "snapshot.h"
 
 #define NSEC_PER_MSEC 1000000ULL
-#define NSEC_PER_SEC 1000000000ULL
+#define NSEC_PER_SEC  1000000000ULL
 
-#define RATE_TOL 0.02		  /* achieved vs configured rate */
-#define MEASURE_MIN_NS (2 * NSEC_PER_SEC) /* the span a rate is measured over, at least */
-#define WINDOW_NS (100 * NSEC_PER_MSEC)	  /* burst window */
-#define WINDOW_SLACK 2			  /* connects a window may hold above rate x 0.1 */
-#define START_MS 5000			  /* the agent attaches and serves within this */
-#define WAIT_MS 2000			  /* a reload or a refusal line shows within this */
-#define WORKERS 4
-#define MAX_CGROUPS 8
-#define RATE_LINE 11 /* the line of "rate:" in conf_text */
-#define EXTRA_LINE 12 /* the first extra medium line */
+#define RATE_TOL       0.02		     /* achieved vs configured rate */
+#define MEASURE_MIN_NS (2 * NSEC_PER_SEC)    /* the span a rate is measured over, at least */
+#define WINDOW_NS      (100 * NSEC_PER_MSEC) /* burst window */
+#define WINDOW_SLACK   2		     /* connects a window may hold above rate x 0.1 */
+#define START_MS       5000		     /* the agent attaches and serves within this */
+#define WAIT_MS	       2000		     /* a reload or a refusal line shows within this */
+#define WORKERS	       4
+#define MAX_CGROUPS    8
+#define RATE_LINE      11 /* the line of "rate:" in conf_text */
+#define EXTRA_LINE     12 /* the first extra medium line */
 
 static char agent_bin[PATH_MAX];
 
@@ -562,8 +562,7 @@ static double rate_in(const struct th_run *r, __u64 from, __u64 to, int *n, __u6
 }
 
 /* Assert the rate over [from, to) is within RATE_TOL of want, measured over >= 2 s. */
-static void assert_rate(const struct th_run *r, __u64 from, __u64 to, double want,
-			const char *what)
+static void assert_rate(const struct th_run *r, __u64 from, __u64 to, double want, const char *what)
 {
 	__u64 span;
 	double got;
@@ -672,8 +671,8 @@ static int env_teardown(void **state)
 		path_join(out, sizeof(out), e->tmp, "teardown-uninstall.log");
 		rc = run_cmd(argv, out, NULL);
 		if (rc)
-			fprintf(stderr, "teardown: --uninstall --pin-dir %s: exit %d\n",
-				e->pin_dir, rc);
+			fprintf(stderr, "teardown: --uninstall --pin-dir %s: exit %d\n", e->pin_dir,
+				rc);
 	}
 	th_listener_stop(&e->l);
 	/* children first, then the scope */
@@ -724,8 +723,8 @@ static void test_bind_new_cgroup(void **state)
 	assert_false(is_bound(e, other->id));
 	/* logged with its path relative to the cgroup2 mount */
 	snprintf(rel, sizeof(rel), "\"cgroup\":\"/%s/push-1\"", e->name);
-	assert_true(wait_line(e, "\"msg\":\"bound cgroup\"", rel, 1, WAIT_MS, line,
-			      sizeof(line)) >= 0);
+	assert_true(wait_line(e, "\"msg\":\"bound cgroup\"", rel, 1, WAIT_MS, line, sizeof(line)) >=
+		    0);
 
 	run_opts(&o, e, w->path, WORKERS, 2200 * NSEC_PER_MSEC, 40);
 	assert_int_equal(th_run_clients(&o, &r), 0);
@@ -859,8 +858,8 @@ static void test_sigkill_keeps_pacing(void **state)
 	assert_rate(&b->r, 0, ~0ULL, 50, "whole run, agent SIGKILLed at 1 s");
 	assert_rate(&b->r, t_kill, ~0ULL, 50, "after the SIGKILL");
 	worst = max_in_window(&b->r, t_kill, WINDOW_NS);
-	print_message("  most connects in a 100 ms window after the kill: %d (at most %d)\n",
-		      worst, 5 + WINDOW_SLACK);
+	print_message("  most connects in a 100 ms window after the kill: %d (at most %d)\n", worst,
+		      5 + WINDOW_SLACK);
 	assert_true(worst <= 5 + WINDOW_SLACK);
 
 	/* the maps are reused: every connect of the run counted, none reset */
@@ -1247,7 +1246,8 @@ static void test_bad_config_rename(void **state)
 	assert_old_config_enforced(e, w);
 	rejected = count_lines(e, "\"msg\":\"config rejected", NULL);
 	print_message("  after the swap file: rejections logged %d, cruise_reload_failures_total "
-		      "%.0f\n", rejected, scrape(e, "cruise_reload_failures_total"));
+		      "%.0f\n",
+		      rejected, scrape(e, "cruise_reload_failures_total"));
 	assert_int_equal(rejected, 1);
 	assert_int_equal((long long)scrape(e, "cruise_reload_failures_total"), 1);
 

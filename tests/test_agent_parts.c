@@ -36,7 +36,7 @@
 #include "snapshot.h"
 
 #define NSEC_PER_MSEC 1000000ULL
-#define NSEC_PER_SEC 1000000000ULL
+#define NSEC_PER_SEC  1000000000ULL
 
 /* a flat JSON object parsed back: enough to check our own lines */
 
@@ -403,7 +403,7 @@ static char *expose_to_string(const struct cruise_snapshot *s)
 /* unit: exposition */
 
 #define ESC_NAME "pu\"sh\\x\ny"
-#define ML "medium=\"pu\\\"sh\\\\x\\ny\""
+#define ML	 "medium=\"pu\\\"sh\\\\x\\ny\""
 
 static void fill_one_medium(struct cruise_snapshot *s)
 {
@@ -739,8 +739,8 @@ static void http_req(const char *addr, uint16_t port, const char *method, const 
 	assert_true(fd >= 0);
 	assert_int_equal(connect(fd, (struct sockaddr *)&ss, sl), 0);
 	snprintf(req, sizeof(req),
-		 "%s %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n%s\r\n", method,
-		 path, strcmp(method, "POST") ? "" : "Content-Length: 0\r\n");
+		 "%s %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n%s\r\n", method, path,
+		 strcmp(method, "POST") ? "" : "Content-Length: 0\r\n");
 	assert_int_equal(write(fd, req, strlen(req)), (ssize_t)strlen(req));
 	for (;;) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
@@ -794,9 +794,21 @@ static bool fake_healthy(void *ctx)
 static void test_http_listen_errors(void **state)
 {
 	static const char *const bad[] = {
-		"", "nonsense", "127.0.0.1", "127.0.0.1:0", "127.0.0.1:65536", "::1:9464",
-		"[::1]9464", "[::1:9464", "localhost:9464", "1.2.3.4.5:80", "127.0.0.1:-1",
-		"127.0.0.1:94x4", "127.0.0.1:09464", "[127.0.0.1]:80", ":",
+		"",
+		"nonsense",
+		"127.0.0.1",
+		"127.0.0.1:0",
+		"127.0.0.1:65536",
+		"::1:9464",
+		"[::1]9464",
+		"[::1:9464",
+		"localhost:9464",
+		"1.2.3.4.5:80",
+		"127.0.0.1:-1",
+		"127.0.0.1:94x4",
+		"127.0.0.1:09464",
+		"[127.0.0.1]:80",
+		":",
 	};
 	struct sockaddr_storage ss;
 	struct fake_src src;
@@ -809,8 +821,8 @@ static void test_http_listen_errors(void **state)
 	memset(&src, 0, sizeof(src));
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		err[0] = '\0';
-		assert_null(cruise_http_start(bad[i], fake_take, fake_healthy, &src, err,
-					      sizeof(err)));
+		assert_null(
+			cruise_http_start(bad[i], fake_take, fake_healthy, &src, err, sizeof(err)));
 		print_message("\"%s\": %s\n", bad[i], err);
 		assert_true(err[0]);
 		assert_null(strchr(err, '\n'));
@@ -901,12 +913,12 @@ struct kstate {
 	time_t started;
 };
 
-#define K_RATE 100 /* per second */
+#define K_RATE		 100		      /* per second */
 #define K_PACED_MAX_WAIT (50 * NSEC_PER_MSEC) /* first: one worker, held, never refused */
-#define K_MAX_WAIT (5 * NSEC_PER_MSEC) /* then under one interval: even one worker is refused */
-#define K_INTERVAL (NSEC_PER_SEC / K_RATE)
-#define K_LOG_PER_SEC 5
-#define K_LOG_BURST 30
+#define K_MAX_WAIT	 (5 * NSEC_PER_MSEC) /* then under one interval: even one worker is refused */
+#define K_INTERVAL	 (NSEC_PER_SEC / K_RATE)
+#define K_LOG_PER_SEC	 5
+#define K_LOG_BURST	 30
 
 static int k_setup(void **state)
 {
@@ -1080,10 +1092,11 @@ static void test_k_metrics(void **state)
 	assert_string_equal(r.ctype, "text/plain; version=0.0.4; charset=utf-8");
 	check_exposition(r.body, &ck);
 	assert_true(sample(r.body, "cruise_connections_total{medium=\"medium0\"}") == k->n);
-	assert_true(sample(r.body, "cruise_refused_total{medium=\"medium0\",reason=\"max_wait\"}")
-		    == k->failed);
-	assert_true(sample(r.body, "cruise_refused_total{medium=\"medium0\",reason=\"max_conns\"}")
-		    == 0);
+	assert_true(
+		sample(r.body, "cruise_refused_total{medium=\"medium0\",reason=\"max_wait\"}") ==
+		k->failed);
+	assert_true(sample(r.body,
+			   "cruise_refused_total{medium=\"medium0\",reason=\"max_conns\"}") == 0);
 	assert_true(sample(r.body, "cruise_delay_seconds_count{medium=\"medium0\"}") == k->ok);
 	assert_true(sample(r.body, "cruise_rate_limit{medium=\"medium0\"}") == K_RATE);
 	assert_true(sample(r.body, "cruise_connections_total{medium=\"medium7\"}") == 0);
@@ -1239,8 +1252,10 @@ static void k_count_text(FILE *out, char **buf, int *lines, int *reports, int *s
 		q = strchr(p, '\n');
 		if (!strncmp(p + 24, " warn  connect refused medium=0 ", 32)) {
 			(*lines)++;
-		} else if (!strncmp(p + 24, " warn  refusal log lines suppressed medium=0 "
-					    "suppressed=", 56)) {
+		} else if (!strncmp(p + 24,
+				    " warn  refusal log lines suppressed medium=0 "
+				    "suppressed=",
+				    56)) {
 			(*reports)++;
 			*suppressed += atoi(p + 24 + 56);
 		} else {
@@ -1340,19 +1355,14 @@ static void test_k_cgroup_path(void **state)
 int main(void)
 {
 	const struct CMUnitTest unit[] = {
-		cmocka_unit_test(test_expose_one_medium),
-		cmocka_unit_test(test_expose_media),
-		cmocka_unit_test(test_event_json_v4),
-		cmocka_unit_test(test_event_json_v6),
-		cmocka_unit_test(test_event_text),
-		cmocka_unit_test(test_http_listen_errors),
+		cmocka_unit_test(test_expose_one_medium), cmocka_unit_test(test_expose_media),
+		cmocka_unit_test(test_event_json_v4),	  cmocka_unit_test(test_event_json_v6),
+		cmocka_unit_test(test_event_text),	  cmocka_unit_test(test_http_listen_errors),
 		cmocka_unit_test(test_http_fake),
 	};
 	const struct CMUnitTest kernel[] = {
-		cmocka_unit_test(test_k_snapshot),
-		cmocka_unit_test(test_k_metrics),
-		cmocka_unit_test(test_k_eventlog),
-		cmocka_unit_test(test_k_eventlog_reports),
+		cmocka_unit_test(test_k_snapshot),    cmocka_unit_test(test_k_metrics),
+		cmocka_unit_test(test_k_eventlog),    cmocka_unit_test(test_k_eventlog_reports),
 		cmocka_unit_test(test_k_cgroup_path),
 	};
 	int failed;

@@ -102,7 +102,7 @@ static void test_sample(void **state)
 	const struct cruise_cfg_medium *m;
 	const struct cruise_cfg_target *t;
 	char path[512], err[ERRSZ];
-	static const __u8 lo6[16] = {[15] = 1};
+	static const __u8 lo6[16] = { [15] = 1 };
 
 	(void)state;
 	sample_path(path, sizeof(path));
@@ -754,8 +754,7 @@ static void test_pods(void **state)
 		"    rate: 10/s\n"                                                                 \
 		"    pods:\n"                                                                      \
 		"      matchLabels: " sel "\n"
-	expect_error(POD_MEDIUM("{}"), 9, "media[0].pods.matchLabels",
-		     "empty; at least one label");
+	expect_error(POD_MEDIUM("{}"), 9, "media[0].pods.matchLabels", "empty; at least one label");
 	expect_error(POD_MEDIUM("[app]"), 9, "media[0].pods.matchLabels",
 		     "expected a mapping, found a list");
 	expect_error(POD_MEDIUM("{app: [x]}"), 9, "media[0].pods.matchLabels",
@@ -770,9 +769,10 @@ static void test_pods(void **state)
 		     "the name must be 1 to 63");
 	expect_error(POD_MEDIUM("{app: \"x y\"}"), 9, "media[0].pods.matchLabels",
 		     "label app value \"x y\"");
-	expect_error(POD_MEDIUM("{app: "
-				"a234567890123456789012345678901234567890123456789012345678901234}"),
-		     9, "media[0].pods.matchLabels", "at most 63 characters");
+	expect_error(
+		POD_MEDIUM("{app: "
+			   "a234567890123456789012345678901234567890123456789012345678901234}"),
+		9, "media[0].pods.matchLabels", "at most 63 characters");
 	expect_error(POD_MEDIUM("{app: x, app: y}"), 9, "media[0].pods.matchLabels",
 		     "label app is given twice");
 	expect_error(TARGETS "media:\n"

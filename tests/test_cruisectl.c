@@ -42,13 +42,13 @@
 #include "loader.h"
 
 #define NSEC_PER_MSEC 1000000ULL
-#define NSEC_PER_SEC 1000000000ULL
+#define NSEC_PER_SEC  1000000000ULL
 
-#define RATE_TOL 0.02 /* an achieved rate is within 2% of the configured one */
+#define RATE_TOL       0.02		   /* an achieved rate is within 2% of the configured one */
 #define CTL_TIMEOUT_NS (30 * NSEC_PER_SEC) /* no cruisectl run of these tests takes longer */
-#define OUT_MAX (256 * 1024)
-#define NOBODY 65534
-#define NOTHING_HERE "/sys/fs/bpf/cruise-test-nothing-here" /* never created */
+#define OUT_MAX	       (256 * 1024)
+#define NOBODY	       65534
+#define NOTHING_HERE   "/sys/fs/bpf/cruise-test-nothing-here" /* never created */
 
 static char ctl_path[PATH_MAX];
 /* a pin directory with nothing in it, made by a test; removed by the teardown, also on failure */
@@ -425,8 +425,9 @@ static double rel_err(double got, double want)
 /* 1. Help for the tool and every command, with examples; no maps needed. */
 static void test_help(void **state)
 {
-	static const char *const cmds[] = { "status", "top", "set", "bindings", "targets",
-					    "events" };
+	static const char *const cmds[] = {
+		"status", "top", "set", "bindings", "targets", "events"
+	};
 	struct ctl *c = malloc(sizeof(*c));
 	char usage[64];
 
@@ -537,8 +538,8 @@ static void test_set_fields(void **state)
 
 	/* and back; --pin-dir after the command works as well */
 	assert_int_equal(ctl_run(c, NULL,
-				 ARGS("set", "medium0", "dry_run=off", "max_conns=0",
-				      "--pin-dir", e->pin_dir),
+				 ARGS("set", "medium0", "dry_run=off", "max_conns=0", "--pin-dir",
+				      e->pin_dir),
 				 0),
 			 0);
 	read_media(e, after);
@@ -754,7 +755,7 @@ static void test_targets(void **state)
 	printf("%s", c->out);
 	assert_true(json_valid(c->out));
 	assert_non_null(strstr(c->out, "\"family\":\"ipv4\",\"address\":\"127.0.0.1\","
-					"\"prefix_len\":32"));
+				       "\"prefix_len\":32"));
 	free(c);
 }
 
@@ -896,8 +897,8 @@ static void top_on_pty(struct th_env *e, const char *how)
 	}
 	assert_int_equal(tcgetattr(slave, &after), 0);
 	printf("  top on a terminal, stopped by %s: exit %d, lflag %#x -> %#x (raw) -> %#x\n", how,
-	       WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st), before.c_lflag,
-	       during.c_lflag, after.c_lflag);
+	       WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st), before.c_lflag, during.c_lflag,
+	       after.c_lflag);
 	if (!strcmp(how, "q")) {
 		assert_true(WIFEXITED(st));
 		assert_int_equal(WEXITSTATUS(st), 0);
@@ -947,9 +948,8 @@ static void test_events(void **state)
 	snprintf(dest, sizeof(dest), "dest=127.0.0.1:%u", e->l4.port);
 	snprintf(cgroup, sizeof(cgroup), "cgroup=%s", rel_path(&cg));
 
-	assert_int_equal(ctl_spawn(c, e->pin_dir, ARGS("events", "--count", "1", "--timeout", "5"),
-				   0),
-			 0);
+	assert_int_equal(
+		ctl_spawn(c, e->pin_dir, ARGS("events", "--count", "1", "--timeout", "5"), 0), 0);
 	usleep(300000); /* following the ring by now */
 	assert_int_equal(th_run_clients(&o, &r), 0);
 	printf("  clients: %d connects, %d refused\n", r.n, r.failed);
@@ -977,9 +977,8 @@ static void test_events(void **state)
 	t0 = cruise_now_ns();
 	assert_int_equal(ctl_run(c, e->pin_dir, ARGS("events", "--timeout", "1"), 0), 0);
 	assert_int_equal(c->out_n, 0);
-	assert_int_equal(ctl_run(c, e->pin_dir, ARGS("events", "--count", "1", "--timeout", "1"),
-			 0),
-			 1);
+	assert_int_equal(
+		ctl_run(c, e->pin_dir, ARGS("events", "--count", "1", "--timeout", "1"), 0), 1);
 	printf("  %s", c->err);
 	assert_true(cruise_now_ns() - t0 >= 2 * NSEC_PER_SEC);
 	assert_int_equal(count_lines(c->err), 1);
@@ -1054,8 +1053,7 @@ static void find_ctl(const char *argv0)
 	else
 		self[n] = '\0';
 	*strrchr(self, '/') = '\0';
-	snprintf(ctl_path, sizeof(ctl_path), "%.*s/cruisectl", (int)(sizeof(ctl_path) - 16),
-		 self);
+	snprintf(ctl_path, sizeof(ctl_path), "%.*s/cruisectl", (int)(sizeof(ctl_path) - 16), self);
 }
 
 /* An optional argument selects tests by name (a cmocka glob pattern). */

@@ -45,9 +45,9 @@
 #include "snapshot.h"
 
 #define NSEC_PER_MSEC 1000000ULL
-#define NSEC_PER_SEC 1000000000ULL
-#define RATE_TOL 0.02
-#define START_MS 10000 /* the server starts, the agent binds, within this */
+#define NSEC_PER_SEC  1000000000ULL
+#define RATE_TOL      0.02
+#define START_MS      10000 /* the server starts, the agent binds, within this */
 
 /* the media of the config, in its order */
 enum e2e_group { G_PUSH, G_EMAIL, G_POOL, G_REFUSE, G_FREE, G_N };
@@ -129,7 +129,9 @@ static void dump_file(const char *what, const char *path)
 	size_t n = text ? strlen(text) : 0;
 
 	print_message("--- %s %s (end)\n%s--- end\n", what, path,
-		      n > 4000 ? text + n - 4000 : text ? text : "");
+		      n > 4000 ? text + n - 4000
+		      : text   ? text
+			       : "");
 	free(text);
 }
 
@@ -485,9 +487,10 @@ static void test_two_media_and_unbound(void **state)
 		int n = server_sessions(e, group_name[g], since_ms - 1000, &t);
 
 		excess = server_excess(t, n, group_rate[g], 0);
-		print_message("server saw %d %s sessions; worst span excess over rate x span + burst "
-			      "%.2f (allowed %.0f)\n",
-			      n, group_name[g], excess, span_slack(group_rate[g]));
+		print_message(
+			"server saw %d %s sessions; worst span excess over rate x span + burst "
+			"%.2f (allowed %.0f)\n",
+			n, group_name[g], excess, span_slack(group_rate[g]));
 		assert_int_equal(n, r->ok);
 		assert_true(excess <= span_slack(group_rate[g]));
 		free(t);

@@ -39,15 +39,16 @@
 #include "loader.h"
 
 #define NSEC_PER_MSEC 1000000ULL
-#define NSEC_PER_SEC 1000000000ULL
+#define NSEC_PER_SEC  1000000000ULL
 
 /*
  * The harness's clock and slack. The production program passes one jiffy as the slack (4 ms at
  * this machine's HZ=250); the verdict takes it as a parameter, so any value tests it.
  */
-#define T0_NS (1000 * NSEC_PER_SEC) /* any nonzero time: 0 makes the harness read the real clock */
+/* any nonzero time: 0 makes the harness read the real clock */
+#define T0_NS	 (1000 * NSEC_PER_SEC)
 #define SLACK_NS (4 * NSEC_PER_MSEC)
-#define SLOT_NS (T0_NS + 100 * NSEC_PER_MSEC)
+#define SLOT_NS	 (T0_NS + 100 * NSEC_PER_MSEC)
 
 #define REPEAT 1000
 
@@ -56,8 +57,8 @@
  * notification), written out rather than taken from egress.bpf.h so that the tests check what
  * the kernel will do with the verdict, not only that the code returns its own constants.
  */
-#define EGRESS_DROP 0	 /* CRUISE_EGRESS_DROP_RETRANSMIT: TCP keeps its backoff */
-#define EGRESS_PASS 1	 /* CRUISE_EGRESS_PASS */
+#define EGRESS_DROP    0 /* CRUISE_EGRESS_DROP_RETRANSMIT: TCP keeps its backoff */
+#define EGRESS_PASS    1 /* CRUISE_EGRESS_PASS */
 #define EGRESS_DROP_CN 2 /* CRUISE_EGRESS_DROP_FIRST: TCP takes the SYN as sent, arms its timer */
 
 /* What BPF_PROG_TEST_RUN takes for a cgroup_skb program: the frame from its Ethernet header. */

@@ -178,8 +178,8 @@ static void assert_rate(__u64 n, __u64 rate)
 
 static void test_closed_loop_credit(void **state)
 {
-	static const __u64 rates[] = {100, 200, 1000};
-	static const enum lateness kinds[] = {LATE_UP_TO_2J, LATE_1J_TO_2J, LATE_2J};
+	static const __u64 rates[] = { 100, 200, 1000 };
+	static const enum lateness kinds[] = { LATE_UP_TO_2J, LATE_1J_TO_2J, LATE_2J };
 	size_t r, k;
 
 	(void)state;
@@ -206,7 +206,7 @@ static void test_closed_loop_no_credit(void **state)
 
 static void test_burst(void **state)
 {
-	static const __u64 bursts[] = {0, 1, 5, 20};
+	static const __u64 bursts[] = { 0, 1, 5, 20 };
 	__u64 interval = NSEC / 10;
 	size_t i;
 
@@ -263,7 +263,7 @@ static __u64 slots[MAX_SLOTS];
 
 static void test_credit_only_after_hold(void **state)
 {
-	static const __u64 rates[] = {10, 200, 1000, 10000};
+	static const __u64 rates[] = { 10, 200, 1000, 10000 };
 	struct cruise_gcra_limits l;
 	struct cruise_gcra_state st;
 	__u64 tat = T0, interval, credit_max, n;
@@ -601,8 +601,8 @@ static void test_clock_edges(void **state)
 
 static void test_held_flag(void **state)
 {
-	static const __u64 waits[] = {0, 1, JIFFY_NS - 1, JIFFY_NS, JIFFY_NS + 1, 2 * JIFFY_NS};
-	static const __u64 hold_mins[] = {0, JIFFY_NS};
+	static const __u64 waits[] = { 0, 1, JIFFY_NS - 1, JIFFY_NS, JIFFY_NS + 1, 2 * JIFFY_NS };
+	static const __u64 hold_mins[] = { 0, JIFFY_NS };
 	__u64 interval = 10 * MSEC;
 	struct cruise_gcra_limits l = limits(interval, 0, NSEC);
 	struct cruise_gcra_state st;
@@ -712,18 +712,18 @@ static void test_hold_plan(void **state)
 		__u32 stage_jiffies, stages;
 	} cases[] = {
 		/* ceil(wait) + 1 <= 63: one fine stage answering the wait in jiffies */
-		{1, 1, 1},
-		{62, 62, 1},
+		{ 1, 1, 1 },
+		{ 62, 62, 1 },
 		/* 64 = 2 x 32: two stages answering 31 */
-		{63, 31, 2},
+		{ 63, 31, 2 },
 		/* 101: 2 x 51 (1 over) ties with 3 x 34 (1 over); fewer stages win */
-		{100, 50, 2},
+		{ 100, 50, 2 },
 		/* 250: 4 x 63 is 2 over, 5 x 50 is exact */
-		{249, 49, 5},
+		{ 249, 49, 5 },
 		/* 315 = 5 x 63: the longest chain with stock linear 4 */
-		{314, 62, 5},
+		{ 314, 62, 5 },
 		/* 316 needs 6 fine stages: one coarse stage */
-		{315, 315, 1},
+		{ 315, 315, 1 },
 	};
 	struct cruise_hold_plan p;
 	__u64 w;
@@ -814,8 +814,8 @@ static __u64 ref_give_up(__u64 r, __u32 n, __u32 linear, __u64 rto_max)
 }
 
 /* SYN timeouts: tiny, the chain's, around the unheld base, around rto_max / 2 and rto_max */
-static const __u64 syn_bases[] = { 1,	 2,    3,     7,     37,    59,    62,    100,  249,
-				   250,	 251,  1000,  14999, 15000, 15001, 29999, 30000, 30001 };
+static const __u64 syn_bases[] = { 1,	2,   3,	   7,	  37,	 59,	62,    100,   249,
+				   250, 251, 1000, 14999, 15000, 15001, 29999, 30000, 30001 };
 
 static void test_syn_clock(void **state)
 {
@@ -876,7 +876,8 @@ static void test_syn_clock(void **state)
  */
 static void check_syncnt(__u64 wait_ns, __u32 retries, __u32 linear)
 {
-	struct cruise_hold_plan p = cruise_hold_plan_bounded(wait_ns, JIFFY_NS, linear, retries, HZ);
+	struct cruise_hold_plan p =
+		cruise_hold_plan_bounded(wait_ns, JIFFY_NS, linear, retries, HZ);
 	__u32 n = cruise_hold_syncnt(p.stage_jiffies, p.stages, retries, linear, HZ), least = 1;
 	__u64 unheld = ref_give_up(HZ, retries, linear, RTO_MAX);
 	__u64 budget = unheld + (__u64)p.stages * (p.stage_jiffies + 1);
@@ -890,10 +891,12 @@ static void check_syncnt(__u64 wait_ns, __u32 retries, __u32 linear)
 	if (linear == LINEAR && hold * 2 <= unheld * 5)
 		assert_true(ref_give_up(p.stage_jiffies, least, linear, RTO_MAX) <= budget);
 	if (ref_give_up(p.stage_jiffies, least, linear, RTO_MAX) <= budget && held > budget)
-		fail_msg("wait %llu ns, retries %u, linear %u: plan %ux%u, TCP_SYNCNT %u: held gives up "
-			 "at %llu, unheld %llu + hold %u", (unsigned long long)wait_ns, retries, linear,
-			 p.stages, p.stage_jiffies, n, (unsigned long long)held,
-			 (unsigned long long)unheld, p.stages * (p.stage_jiffies + 1));
+		fail_msg("wait %llu ns, retries %u, linear %u: plan %ux%u, TCP_SYNCNT %u: held "
+			 "gives up "
+			 "at %llu, unheld %llu + hold %u",
+			 (unsigned long long)wait_ns, retries, linear, p.stages, p.stage_jiffies, n,
+			 (unsigned long long)held, (unsigned long long)unheld,
+			 p.stages * (p.stage_jiffies + 1));
 	if (n < CRUISE_SYNCNT_MAX && held <= budget &&
 	    ref_give_up(p.stage_jiffies, n + 1, linear, RTO_MAX) > held)
 		assert_true(ref_give_up(p.stage_jiffies, n + 1, linear, RTO_MAX) > budget);

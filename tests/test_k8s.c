@@ -495,7 +495,7 @@ static int env_teardown(void **state)
 	if (e->maps_open)
 		cruise_maps_close(&e->maps);
 	if (e->tmp[0]) {
-		const char *argv[] = {agent_bin, "--uninstall", "--pin-dir", e->pin_dir, NULL};
+		const char *argv[] = { agent_bin, "--uninstall", "--pin-dir", e->pin_dir, NULL };
 		pid_t pid =
 			th_spawn(argv, tmp_path(e, "uninstall.log"), tmp_path(e, "uninstall.log"));
 
@@ -554,8 +554,7 @@ static __u64 make_pod_cgroup(struct env *e, int i, enum layout lay, const char *
 			snprintf(path, sizeof(path), "%s/kubepods.slice/kubepods-pod%s.slice",
 				 e->scope.path, uid_);
 	}
-	/* containerd and CRI-O under systemd name a container <runtime>-<id>.scope; cgroupfs: <id>
-	 */
+	/* containerd, CRI-O under systemd: <runtime>-<id>.scope; cgroupfs: <id> */
 	snprintf(ctr, sizeof(ctr), "%s%s%064x%s", lay == SD ? runtime : "", lay == SD ? "-" : "",
 		 0xabc + i, lay == SD ? ".scope" : "");
 	snprintf(cmd, sizeof(cmd), "mkdir -p '%s/%s'", path, ctr);
@@ -667,7 +666,8 @@ static void agent_start(struct env *e, const char *secrets)
 	char port[8];
 	const char *argv[] = {
 		agent_bin, "--config",		e->conf, "--node-name", NODE, "--k8s-secrets",
-		secrets,   "--k8s-backoff-max", "2000",	 NULL};
+		secrets,   "--k8s-backoff-max", "2000",	 NULL
+	};
 	__u64 deadline = now_ns() + START_MS * NSEC_PER_MSEC;
 
 	snprintf(port, sizeof(port), "%u", e->f.port);
@@ -762,12 +762,12 @@ static __u64 connects_counted(const struct env *e, const char *path, const char 
 {
 	struct cruise_snapshot *s = calloc(1, sizeof(*s));
 	__u32 idx = medium_index(e, medium);
-	struct th_run_opts o = {.cgroup = path,
-				.addr = "127.0.0.1",
-				.port = e->l.port,
-				.workers = 1,
-				.duration_ns = NSEC_PER_SEC,
-				.max_per_worker = 1};
+	struct th_run_opts o = { .cgroup = path,
+				 .addr = "127.0.0.1",
+				 .port = e->l.port,
+				 .workers = 1,
+				 .duration_ns = NSEC_PER_SEC,
+				 .max_per_worker = 1 };
 	struct th_run r;
 	__u64 before = 0, after = 0;
 

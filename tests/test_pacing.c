@@ -48,10 +48,10 @@
 #include "loader.h"
 
 #define NSEC_PER_MSEC 1000000ULL
-#define NSEC_PER_SEC 1000000000ULL
+#define NSEC_PER_SEC  1000000000ULL
 
-#define RATE_TOL 0.02 /* achieved rate vs configured: 2% */
-#define MAX_WAIT_NS (5 * NSEC_PER_SEC) /* large: no test here wants a refusal */
+#define RATE_TOL	    0.02		/* achieved rate vs configured: 2% */
+#define MAX_WAIT_NS	    (5 * NSEC_PER_SEC)	/* large: no test here wants a refusal */
 #define CONNECT_OVERHEAD_NS (2 * NSEC_PER_MSEC) /* an unheld loopback connect, generously */
 
 /* linux/tcp.h: an unheld socket's first SYN timeout (TCP_TIMEOUT_INIT) */
@@ -419,14 +419,14 @@ static void dead_child(int to_parent, int from_parent, const char *cgroup)
 	char go;
 
 	alarm(DEAD_CHILD_ALARM_SEC);
-#define STEP(n, expr)                                                                             \
-	do {                                                                                      \
-		int __e = (expr);                                                                 \
-		if (__e < 0) {                                                                    \
-			res.stage = (n);                                                          \
-			res.err = -__e;                                                           \
-			goto out;                                                                 \
-		}                                                                                 \
+#define STEP(n, expr)                                                                              \
+	do {                                                                                       \
+		int __e = (expr);                                                                  \
+		if (__e < 0) {                                                                     \
+			res.stage = (n);                                                           \
+			res.err = -__e;                                                            \
+			goto out;                                                                  \
+		}                                                                                  \
 	} while (0)
 	STEP(1, unshare(CLONE_NEWNET) ? -errno : 0);
 	STEP(2, lo_up());

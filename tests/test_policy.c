@@ -40,11 +40,11 @@
 #include "loader.h"
 
 #define NSEC_PER_MSEC 1000000ULL
-#define NSEC_PER_SEC 1000000000ULL
+#define NSEC_PER_SEC  1000000000ULL
 
 /* The specification's figures, not measured ones. */
-#define RATE_TOL 0.02	 /* an achieved rate is within 2% of the configured one */
-#define UNPACED_FACTOR 5 /* "not paced": well above the medium's rate */
+#define RATE_TOL       0.02 /* an achieved rate is within 2% of the configured one */
+#define UNPACED_FACTOR 5    /* "not paced": well above the medium's rate */
 
 /* How long the open count may take to settle after the last close (softirq work on loopback). */
 #define SETTLE_NS (1 * NSEC_PER_SEC)
@@ -205,7 +205,7 @@ struct pol {
 	struct th_env *e;
 	struct th_listener extra; /* a listener that is not a target */
 	struct rst_listener rst;
-	int dead_fd;		  /* holds a port on which nothing listens */
+	int dead_fd; /* holds a port on which nothing listens */
 	struct th_run runs[4];
 	struct th_run pruns[4];
 	struct th_job jobs[POL_MAX_JOBS];
@@ -640,10 +640,9 @@ static void test_open_count_churn(void **state)
 	resets = count_err(&j[3].r, ECONNRESET);
 	print_message("churn: plain v4 %d, v6 %d, peer refused %d/%d, reset %d/%d, "
 		      "max_wait refused %d/%d, abandoned %d/%d, max_conns refused %d/%d\n",
-		      j[0].r.n, j[1].r.n, count_err(&j[2].r, ECONNREFUSED),
-		      j[2].r.n, resets, j[3].r.n, j[4].r.failed, j[4].r.n,
-		      count_err(&j[5].r, EINPROGRESS), j[5].r.n, j[6].r.failed,
-		      j[6].r.n);
+		      j[0].r.n, j[1].r.n, count_err(&j[2].r, ECONNREFUSED), j[2].r.n, resets,
+		      j[3].r.n, j[4].r.failed, j[4].r.n, count_err(&j[5].r, EINPROGRESS), j[5].r.n,
+		      j[6].r.failed, j[6].r.n);
 
 	/* each case happened as intended */
 	assert_int_equal(j[0].r.failed, 0);
@@ -658,8 +657,7 @@ static void test_open_count_churn(void **state)
 	assert_true(j[6].r.failed > 0);
 	assert_int_equal(count_err(&j[6].r, EAGAIN), j[6].r.failed);
 	/* thousands of opens and closes in all */
-	assert_true(j[0].r.n + j[1].r.n + j[2].r.n + j[3].r.n + j[4].r.n +
-			    j[5].r.n + j[6].r.n >=
+	assert_true(j[0].r.n + j[1].r.n + j[2].r.n + j[3].r.n + j[4].r.n + j[5].r.n + j[6].r.n >=
 		    2000);
 	/* medium 2 really held them (all but the first) when they were abandoned */
 	assert_true(counters_of(e, 2).delayed >= (__u64)j[5].r.n - 1);
@@ -678,8 +676,8 @@ static void test_open_count_churn(void **state)
  * count is read.
  */
 #define KEEP_DEAD 5
-#define KEEP_RST 5
-#define KEEP_EST 3
+#define KEEP_RST  5
+#define KEEP_EST  3
 
 struct keep_result {
 	int dead_refused; /* ECONNREFUSED from the peer */
@@ -842,8 +840,7 @@ static void test_two_media_independent(void **state)
 	/* the runs overlapped for most of their time */
 	assert_true(j[0].r.first_end_ns < j[1].r.last_end_ns &&
 		    j[1].r.first_end_ns < j[0].r.last_end_ns);
-	print_message("medium 0: %d connects; medium 1: %d connects\n", j[0].r.n,
-		      j[1].r.n);
+	print_message("medium 0: %d connects; medium 1: %d connects\n", j[0].r.n, j[1].r.n);
 	assert_rate("medium 0 at 20/s", th_run_rate(&j[0].r), rate0);
 	assert_rate("medium 1 at 80/s", th_run_rate(&j[1].r), rate1);
 	/* each medium counted its own cgroup's connects only */
@@ -954,9 +951,8 @@ static void test_dry_run(void **state)
 	__s64 open;
 	double achieved;
 
-	assert_int_equal(th_env_medium(e, 0, rate, 0, 200 * NSEC_PER_MSEC, 0, 0,
-				       CRUISE_MEDIUM_DRY_RUN),
-			 0);
+	assert_int_equal(
+		th_env_medium(e, 0, rate, 0, 200 * NSEC_PER_MSEC, 0, 0, CRUISE_MEDIUM_DRY_RUN), 0);
 	assert_int_equal(th_env_worker_cgroup(e, &cg, NULL, 0), 0);
 	o.cgroup = cg.path;
 
@@ -1051,8 +1047,8 @@ static void test_ipv6(void **state)
 	po.port = e->l4.port;
 	assert_int_equal(th_run_clients(&po, prm), 0);
 	assert_int_equal(ev_collect(e, &p->ev), 0);
-	print_message("refused: to ::1 %d/%d, to ::ffff:127.0.0.1 %d/%d; events %d\n",
-		      pr6->failed, pr6->n, prm->failed, prm->n, p->ev.n);
+	print_message("refused: to ::1 %d/%d, to ::ffff:127.0.0.1 %d/%d; events %d\n", pr6->failed,
+		      pr6->n, prm->failed, prm->n, p->ev.n);
 	assert_true(pr6->failed > 0);
 	assert_int_equal(count_err(pr6, ECONNREFUSED), pr6->failed);
 	/* medium 1's schedule is still ahead from the ::1 run: these are refused from the first */
@@ -1098,6 +1094,6 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ipv6, pol_setup, pol_teardown),
 	};
 
-	return cmocka_run_group_tests_name("cruise policy (real programs, cgroups, sockets)",
-					   tests, NULL, NULL);
+	return cmocka_run_group_tests_name("cruise policy (real programs, cgroups, sockets)", tests,
+					   NULL, NULL);
 }

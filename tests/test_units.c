@@ -546,10 +546,10 @@ static void test_count(void **state)
 			cruise_parse_count(count_cases[i].in, count_cases[i].max, &v, NULL, 0),
 			count_cases[i].ret);
 	}
-	assert_int_equal(cruise_parse_count("65536", 65535, &(__u64){0}, err, sizeof(err)),
+	assert_int_equal(cruise_parse_count("65536", 65535, &(__u64){ 0 }, err, sizeof(err)),
 			 -ERANGE);
 	assert_string_equal(err, "bad count \"65536\": above the maximum, 65535");
-	assert_int_equal(cruise_parse_count("-1", 65535, &(__u64){0}, err, sizeof(err)), -EINVAL);
+	assert_int_equal(cruise_parse_count("-1", 65535, &(__u64){ 0 }, err, sizeof(err)), -EINVAL);
 	assert_string_equal(
 		err, "bad count \"-1\": expected a decimal integer without sign or leading zero");
 }
@@ -558,10 +558,10 @@ static void test_count(void **state)
 
 static void test_bool(void **state)
 {
-	static const char *const yes[] = {"on", "true", "yes", "1"};
-	static const char *const no[] = {"off", "false", "no", "0"};
-	static const char *const bad[] = {"",	 "ON",	 "True", "YES",	   "2",	   "y",	  "n",
-					  "on ", " yes", "01",	 "enable", "nope", "tru", "-1"};
+	static const char *const yes[] = { "on", "true", "yes", "1" };
+	static const char *const no[] = { "off", "false", "no", "0" };
+	static const char *const bad[] = { "",	  "ON",	  "True", "YES",    "2",    "y",   "n",
+					   "on ", " yes", "01",	  "enable", "nope", "tru", "-1" };
 	char err[256];
 	unsigned int i;
 	bool b;
