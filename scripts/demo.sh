@@ -29,7 +29,7 @@ pins=/sys/fs/bpf/$name
 pgdir=$tmp/pg
 agent_pid= worker_pids=()
 
-# A TCP port nothing listens on, below the ephemeral range (32768-60999): no client socket takes it.
+# A TCP port nothing listens on, below the ephemeral range (32768-60999) that clients take.
 free_port() {
 	local p
 	for _ in $(seq 50); do
