@@ -203,6 +203,10 @@ static int parse_pod(json_t *obj, struct cruise_pod *p, char *rv, size_t rvlen, 
 		snprintf(rv, rvlen, "%s", v ? v : "");
 	}
 	snprintf(p->name, sizeof(p->name), "%.150s/%.150s", ns ? ns : "?", name ? name : "?");
+	/* the name goes into one-line messages and logs: no control characters from the API */
+	for (char *c = p->name; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
 	if (!uid || !uid_ok(uid))
 		return fail(err, errlen, "pod %s: missing or malformed metadata.uid", p->name);
 	snprintf(p->uid, sizeof(p->uid), "%s", uid);
