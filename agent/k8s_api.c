@@ -179,8 +179,8 @@ struct xfer {
 	struct buf body; /* a list, or an error's status */
 	struct buf line; /* a watch: the event being received */
 	bool gone;	 /* 410, as a status or as an ERROR event */
-	bool got_event;
-	char err[512]; /* why the transfer was cut by us */
+	bool got_event;	 /* a pod event (not a bookmark) */
+	char err[512];	 /* why the transfer was cut by us */
 };
 
 static int xfer_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
@@ -228,7 +228,10 @@ static bool watch_line(struct xfer *x, const char *s, size_t len)
 		break;
 	}
 	snprintf(x->k->rv, sizeof(x->k->rv), "%s", ev.rv);
-	x->got_event = true;
+	/* a bookmark only moves rv: a server (or proxy) that sends one and ends the watch must
+	 * still count as ending it at once */
+	if (ev.type != CRUISE_K8S_BOOKMARK)
+		x->got_event = true;
 	count(x->k, &x->k->st.events, true);
 	changed(x->k);
 	return true;
@@ -476,7 +479,7 @@ static __u64 mono_ms(void)
 static void *run(void *arg)
 {
 	struct cruise_k8s *k = arg;
-	unsigned int quick = 0; /* watches in a row that ended at once, with no event */
+	unsigned int quick = 0; /* watches in a row that ended at once, with no pod event */
 	char err[640];
 
 	k->backoff_ms = k->o.backoff_min_ms;

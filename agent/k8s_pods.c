@@ -389,7 +389,13 @@ static const char *label_of(const struct cruise_pod *p, const char *key)
 
 int cruise_pod_medium(const struct cruise_config *cfg, const struct cruise_pod *p)
 {
-	for (unsigned int m = 0; m < cfg->n_media; m++) {
+	return cruise_pod_medium_from(cfg, p, 0);
+}
+
+int cruise_pod_medium_from(const struct cruise_config *cfg, const struct cruise_pod *p,
+			   unsigned int first)
+{
+	for (unsigned int m = first; m < cfg->n_media; m++) {
 		const struct cruise_cfg_medium *cm = &cfg->media[m];
 		unsigned int i;
 

@@ -69,6 +69,9 @@ int cruise_k8s_parse_event(const char *buf, size_t len, struct cruise_k8s_event 
 
 /* The first medium (config order) whose selector the pod's labels satisfy, or -1. */
 int cruise_pod_medium(const struct cruise_config *cfg, const struct cruise_pod *p);
+/* The same, among the media from index first on (to find a second medium that selects p). */
+int cruise_pod_medium_from(const struct cruise_config *cfg, const struct cruise_pod *p,
+			   unsigned int first);
 
 /*
  * The pod's cgroup under base (the scope, absolute), by kubelet's layouts: cgroupfs driver

@@ -343,9 +343,16 @@ static void pods_bind(struct agent *a)
 		if (cruise_bind_add(&a->pod_binds, now->cgroup_id, now->medium, full))
 			continue;
 		if (!was || was->cgroup_id != now->cgroup_id || was->medium != now->medium) {
+			int other = cruise_pod_medium_from(a->cfg, p, c + 1);
+
 			snprintf(id, sizeof(id), "%llu", (unsigned long long)now->cgroup_id);
 			cruise_log(CRUISE_LOG_INFO, "pod selected", "pod", p->name, "uid", p->uid,
 				   "medium", medium, "cgroup", full, "cgroup_id", id, NULL);
+			if (other >= 0)
+				cruise_log(CRUISE_LOG_WARN,
+					   "pod selected by two media; the first one paces it",
+					   "pod", p->name, "medium", medium, "also",
+					   a->cfg->media[other].name, NULL);
 		}
 	}
 	for (size_t i = 0; i < a->n_seen; i++) {

@@ -84,8 +84,9 @@ struct fake {
 	struct fake_pod pods[MAX_PODS];
 	struct fake_event *ev;
 	size_t n_ev, cap_ev;
-	bool down;	 /* 503 to everything, open watches cut */
-	bool watch_ends; /* every watch answered 200 and ended at once */
+	bool down;		 /* 503 to everything, open watches cut */
+	bool watch_ends;	 /* every watch answered 200 and ended at once */
+	bool ends_with_bookmark; /* ... after one BOOKMARK event */
 	bool stopping;
 	char *list_override; /* served as the list body while set */
 	unsigned int requests, lists, watches, unauthorized, bad_selector;
@@ -316,8 +317,16 @@ static enum MHD_Result fake_handle(void *cls, struct MHD_Connection *c, const ch
 	}
 	f->watches++;
 	if (f->watch_ends) {
+		char *body = NULL;
+
+		if (f->ends_with_bookmark &&
+		    asprintf(&body,
+			     "{\"type\":\"BOOKMARK\",\"object\":{\"kind\":\"Pod\",\"apiVersion\":"
+			     "\"v1\",\"metadata\":{\"resourceVersion\":\"%llu\"}}}\n",
+			     (unsigned long long)f->rv) < 0)
+			body = NULL;
 		pthread_mutex_unlock(&f->lock);
-		return respond(c, 200, strdup(""));
+		return respond(c, 200, body ? body : strdup(""));
 	}
 	pthread_mutex_unlock(&f->lock);
 	w = calloc(1, sizeof(*w));
@@ -1153,9 +1162,9 @@ static void test_hostile_api(void **state)
 }
 
 /*
- * A server that ends every watch at once, with no event (or answers each with 410), does not make
- * the agent loop: after the second such end in a row it waits its backoff. 3 s at most 8
- * requests (a tight loop would make hundreds); the bindings stay.
+ * A server that ends every watch at once, with no event or only a bookmark (or answers each with
+ * 410), does not make the agent loop: after the second such end in a row it waits its backoff.
+ * 3 s at most 8 requests (a tight loop would make hundreds); the bindings stay.
  */
 static void test_watch_ends_at_once(void **state)
 {
@@ -1181,6 +1190,20 @@ static void test_watch_ends_at_once(void **state)
 	assert_true(req1 - req0 <= 8);
 	assert_true(wait_log(e, "at once", 100));
 	assert_all_bound(e, &s, "with watches ending at once");
+
+	/* the same after one bookmark each: a bookmark is not a pod event */
+	fake_set(&e->f, &e->f.ends_with_bookmark, true);
+	req0 = fake_count(&e->f, &e->f.requests);
+	t0 = now_ns();
+	while (now_ns() < t0 + 3 * NSEC_PER_SEC) {
+		assert_true(agent_alive(e));
+		usleep(20000);
+	}
+	req1 = fake_count(&e->f, &e->f.requests);
+	print_message("  watches ending after one bookmark for 3 s: %u requests\n", req1 - req0);
+	assert_true(req1 - req0 <= 8);
+	assert_all_bound(e, &s, "with watches ending after a bookmark");
+	fake_set(&e->f, &e->f.ends_with_bookmark, false);
 	fake_set(&e->f, &e->f.watch_ends, false);
 }
 
