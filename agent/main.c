@@ -318,7 +318,8 @@ static void pods_bind(struct agent *a)
 		if (!cruise_pod_cgroup(base, p, rel, sizeof(rel), &now->cgroup_id)) {
 			snprintf(full, sizeof(full), "%s/%s",
 				 strcmp(a->cfg->scope, "/") ? a->cfg->scope : "", rel);
-		} else if (!cruise_pod_cgroup(a->cgroup_root, p, rel, sizeof(rel),
+		} else if (strcmp(a->cfg->scope, "/") &&
+			   !cruise_pod_cgroup(a->cgroup_root, p, rel, sizeof(rel),
 					      &now->cgroup_id)) {
 			snprintf(full, sizeof(full), "/%s", rel);
 		} else {
