@@ -128,6 +128,6 @@ for p in "${worker_pids[@]}"; do wait "$p" || true; done
 worker_pids=()
 echo
 for g in push email; do
-	printf 'demo: %-5s pgbench: %s\n' "$g" "$(grep -E '^number of transactions actually|^tps' \
+	printf 'demo: %-5s pgbench over the whole run, dry run included: %s\n' "$g" "$(grep -E '^number of transactions actually|^tps' \
 		"$tmp/pgbench-$g.log" | tr '\n' ' ')"
 done
