@@ -114,15 +114,9 @@ static void dump(const char *what, const char *path)
 static int run(const char *const argv[])
 {
 	char log[192];
-	pid_t pid;
-	int status;
 
 	snprintf(log, sizeof(log), "%s/cmd.log", bp.tmp);
-	pid = th_spawn(argv, log, log);
-	if (pid < 0)
-		return -1;
-	status = th_wait_exit(pid, 10000);
-	return status >= 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	return th_run_cmd(argv, log, log, 10000);
 }
 
 /* CPU accounting */

@@ -554,6 +554,17 @@ int th_wait_exit(pid_t pid, int timeout_ms)
 	return -1;
 }
 
+int th_run_cmd(const char *const argv[], const char *out, const char *err, int timeout_ms)
+{
+	pid_t pid = th_spawn(argv, out, err);
+	int status;
+
+	if (pid < 0)
+		return -1;
+	status = th_wait_exit(pid, timeout_ms);
+	return status >= 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
 uint16_t th_free_port(const char *addr)
 {
 	struct sockaddr_storage ss;

@@ -133,6 +133,8 @@ void th_quantiles_ms(__u64 *v, int n, double *p50, double *p99, double *max);
 pid_t th_spawn(const char *const argv[], const char *out, const char *err);
 /* Wait for pid at most timeout_ms, then SIGKILL it. Returns the wait status, or -1. */
 int th_wait_exit(pid_t pid, int timeout_ms);
+/* th_spawn, then th_wait_exit: the exit code, or -1 (not started, killed, or died of a signal). */
+int th_run_cmd(const char *const argv[], const char *out, const char *err, int timeout_ms);
 /* A port nothing listens on now at addr ("127.0.0.1", "::1"): bound to 0, read back; 0 on error. */
 uint16_t th_free_port(const char *addr);
 

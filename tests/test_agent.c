@@ -130,12 +130,7 @@ static int write_file(const char *path, const char *text)
 /* Run a command to completion; its output in out (and err, if separate). Returns the exit code. */
 static int run_cmd(const char *const argv[], const char *out, const char *err)
 {
-	pid_t pid = th_spawn(argv, out, err ? err : out);
-	int status;
-
-	assert_true(pid > 0);
-	status = th_wait_exit(pid, 10000);
-	return status >= 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	return th_run_cmd(argv, out, err ? err : out, 10000);
 }
 
 static void describe_status(int status, char *buf, size_t len)

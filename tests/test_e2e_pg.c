@@ -112,17 +112,6 @@ static void conninfo(const struct e2e *e, const char *app, char *buf, size_t len
 		 e->pg_port, app);
 }
 
-static int run_script(const char *const argv[], const char *log)
-{
-	pid_t pid = th_spawn(argv, log, log);
-	int st;
-
-	if (pid < 0)
-		return -1;
-	st = th_wait_exit(pid, 60000);
-	return st >= 0 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 static void dump_file(const char *what, const char *path)
 {
 	char *text = th_slurp(path);
@@ -223,7 +212,7 @@ static int e2e_setup(void **state)
 	pg_sh_start[2] = e->pgdir;
 	pg_sh_start[3] = port;
 	pg_sh_start[4] = NULL;
-	if (run_script(pg_sh_start, setup_log)) {
+	if (th_run_cmd(pg_sh_start, setup_log, setup_log, 60000)) {
 		dump_file("pg.sh", setup_log);
 		goto fail;
 	}
@@ -275,13 +264,13 @@ static int e2e_teardown(void **state)
 	if (access(e->pin_dir, F_OK) == 0) {
 		const char *argv[] = { agent_bin, "--uninstall", "--pin-dir", e->pin_dir, NULL };
 
-		run_script(argv, log);
+		th_run_cmd(argv, log, log, 60000);
 		rmdir(e->pin_dir);
 	}
 	if (e->pg_started) {
 		const char *argv[] = { pg_sh, "stop", e->pgdir, NULL };
 
-		run_script(argv, log);
+		th_run_cmd(argv, log, log, 60000);
 	}
 	for (int g = G_N - 1; g >= 0; g--)
 		if (e->cg_made[g])
@@ -586,7 +575,7 @@ static int psql_once(const struct e2e *e, char *err, size_t len)
 	char cmd[PATH_MAX * 2], out[PATH_MAX + 16];
 	const char *argv[] = { "sh", "-c", cmd, NULL };
 	char *text;
-	int st;
+	int rc;
 
 	snprintf(out, sizeof(out), "%s/psql.err", e->dir);
 	unlink(out);
@@ -594,13 +583,13 @@ static int psql_once(const struct e2e *e, char *err, size_t len)
 		 "echo $$ > %s/cgroup.procs && exec psql -X -h 127.0.0.1 -p %u -U postgres "
 		 "-d postgres -Atc 'SELECT 1'",
 		 e->cg[G_REFUSE].path, e->pg_port);
-	st = th_wait_exit(th_spawn(argv, "/dev/null", out), 30000);
+	rc = th_run_cmd(argv, "/dev/null", out, 30000);
 	text = th_slurp(out);
 	assert_non_null(text);
 	snprintf(err, len, "%s", text);
 	free(text);
 	unlink(out);
-	return st >= 0 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	return rc;
 }
 
 static int refusal_lines(const struct e2e *e)

@@ -505,11 +505,8 @@ static int env_teardown(void **state)
 		cruise_maps_close(&e->maps);
 	if (e->tmp[0]) {
 		const char *argv[] = { agent_bin, "--uninstall", "--pin-dir", e->pin_dir, NULL };
-		pid_t pid =
-			th_spawn(argv, tmp_path(e, "uninstall.log"), tmp_path(e, "uninstall.log"));
 
-		if (pid > 0)
-			th_wait_exit(pid, 10000);
+		th_run_cmd(argv, tmp_path(e, "uninstall.log"), tmp_path(e, "uninstall.log"), 10000);
 	}
 	fake_stop(&e->f);
 	th_listener_stop(&e->l);
@@ -1161,6 +1158,21 @@ static void test_hostile_api(void **state)
 	odd_pods(e, &s);
 }
 
+/* The API requests the agent makes in the next 3 s, while it stays alive. */
+static unsigned int requests_in_3s(struct env *e, const char *what)
+{
+	unsigned int req0 = fake_count(&e->f, &e->f.requests), n;
+	__u64 t0 = now_ns();
+
+	while (now_ns() < t0 + 3 * NSEC_PER_SEC) {
+		assert_true(agent_alive(e));
+		usleep(20000);
+	}
+	n = fake_count(&e->f, &e->f.requests) - req0;
+	print_message("  %s for 3 s: %u requests\n", what, n);
+	return n;
+}
+
 /*
  * A server that ends every watch at once, with no event or only a bookmark (or answers each with
  * 410), does not make the agent loop: after the second such end in a row it waits its backoff.
@@ -1170,38 +1182,22 @@ static void test_watch_ends_at_once(void **state)
 {
 	struct env *e = *state;
 	struct start s;
-	unsigned int req0, req1;
-	__u64 t0;
+	unsigned int n;
 
 	standard_start(e, &s);
 	assert_true(wait_log(e, "\"msg\":\"kubernetes: listed the node's pods\"", 1000));
 	fake_set(&e->f, &e->f.watch_ends, true);
 	/* a bad line ends the running watch; every later one ends at once */
 	fake_raw(&e->f, "not json", strlen("not json"));
-	req0 = fake_count(&e->f, &e->f.requests);
-	t0 = now_ns();
-	while (now_ns() < t0 + 3 * NSEC_PER_SEC) {
-		assert_true(agent_alive(e));
-		usleep(20000);
-	}
-	req1 = fake_count(&e->f, &e->f.requests);
-	print_message("  watches ending at once for 3 s: %u requests\n", req1 - req0);
-	assert_true(req1 - req0 >= 2);
-	assert_true(req1 - req0 <= 8);
+	n = requests_in_3s(e, "watches ending at once");
+	assert_true(n >= 2);
+	assert_true(n <= 8);
 	assert_true(wait_log(e, "at once", 100));
 	assert_all_bound(e, &s, "with watches ending at once");
 
 	/* the same after one bookmark each: a bookmark is not a pod event */
 	fake_set(&e->f, &e->f.ends_with_bookmark, true);
-	req0 = fake_count(&e->f, &e->f.requests);
-	t0 = now_ns();
-	while (now_ns() < t0 + 3 * NSEC_PER_SEC) {
-		assert_true(agent_alive(e));
-		usleep(20000);
-	}
-	req1 = fake_count(&e->f, &e->f.requests);
-	print_message("  watches ending after one bookmark for 3 s: %u requests\n", req1 - req0);
-	assert_true(req1 - req0 <= 8);
+	assert_true(requests_in_3s(e, "watches ending after one bookmark") <= 8);
 	assert_all_bound(e, &s, "with watches ending after a bookmark");
 	fake_set(&e->f, &e->f.ends_with_bookmark, false);
 	fake_set(&e->f, &e->f.watch_ends, false);
