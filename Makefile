@@ -17,9 +17,9 @@ SKELS := $(OUTPUT)/cruise.skel.h
 LIB_OBJS := $(OUTPUT)/loader.o
 # agent code shared by cruise-agent, cruisectl and the tests, one concern per file
 AGENT_SRCS := agent/units.c agent/config.c agent/snapshot.c agent/exposition.c agent/eventlog.c \
-	agent/log.c agent/bind.c agent/apply.c agent/k8s_pods.c agent/k8s_api.c
+	agent/log.c agent/bind.c agent/apply.c agent/k8s_pods.c agent/k8s_api.c agent/fleet.c
 AGENT_OBJS := $(patsubst agent/%.c,$(OUTPUT)/%.o,$(AGENT_SRCS))
-LDLIBS_AGENT := $(LDLIBS_BPF) -lcyaml -lyaml -lmicrohttpd -lcurl -ljansson -lpthread
+LDLIBS_AGENT := $(LDLIBS_BPF) -lcyaml -lyaml -lmicrohttpd -lcurl -ljansson -lhiredis -lpthread
 BINS := $(OUTPUT)/cruise-agent $(OUTPUT)/cruisectl
 KERNEL_TESTS := test_pacing test_policy test_agent_parts test_agent test_cruisectl test_e2e_pg \
 	test_demo test_k8s
@@ -68,6 +68,14 @@ $(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o
 $(OUTPUT)/loader.o: agent/loader.c agent/loader.h include/*.h $(SKELS) | $(OUTPUT)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+# the fleet allocator's Lua source, as a C string
+$(OUTPUT)/fleet_lua.h: agent/fleet.lua | $(OUTPUT)
+	$(call msg,GEN,$@)
+	$(Q){ echo 'static const char cruise_fleet_lua[] ='; \
+	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/\t"/' -e 's/$$/\\n"/' $<; echo ';'; } > $@
+
+$(OUTPUT)/fleet.o: $(OUTPUT)/fleet_lua.h
 
 $(OUTPUT)/%.o: agent/%.c agent/*.h include/*.h $(SKELS) | $(OUTPUT)
 	$(call msg,CC,$@)

@@ -8,6 +8,7 @@
 #include <bpf/bpf.h>
 
 #include "apply.h"
+#include "fleet.h"
 #include "log.h"
 
 /* Stable index for each configured medium: its own by name, else a slot never named, else one
@@ -83,6 +84,17 @@ static int write_media(const struct cruise_maps *m, const struct cruise_config *
 		v.refuse_errno = cm->refuse_errno;
 		v.flags = CRUISE_MEDIUM_ACTIVE | (cm->dry_run ? CRUISE_MEDIUM_DRY_RUN : 0);
 		snprintf(v.name, sizeof(v.name), "%s", cm->name);
+		if (cm->fleet) {
+			/* a fleet medium keeps the share it leased; never the whole fleet rate */
+			struct cruise_medium cur;
+			struct cruise_fleet_lease l;
+			bool have = !bpf_map_lookup_elem(m->media, &i, &cur);
+
+			cruise_fleet_initial(cfg->fleet, cm, have ? &cur : NULL, &l);
+			v.interval_ns = l.interval_ns;
+			v.fallback_interval_ns = l.fallback_interval_ns;
+			v.lease_end_ns = l.lease_end_ns;
+		}
 		/* one update: the medium's state is kept, so no burst slips through */
 		if (bpf_map_update_elem(m->media, &i, &v, BPF_ANY)) {
 			snprintf(err, errlen, "cannot write cruise_media[%u] (%s): %s", i, cm->name,

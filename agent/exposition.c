@@ -81,20 +81,29 @@ static void family(FILE *out, const char *name, const char *type, const char *he
 	fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-/* One sample per medium: name{medium="..."} value */
-static void per_medium(FILE *out, const struct cruise_snapshot *s, const char *name,
-		       const char *type, const char *help,
-		       void (*value)(char *buf, size_t len, const struct cruise_snapshot_medium *m))
+typedef void (*value_fn)(char *buf, size_t len, const struct cruise_snapshot_medium *m);
+
+/* One sample per medium (fleet media only with fleet_only): name{medium="..."} value */
+static void some_media(FILE *out, const struct cruise_snapshot *s, const char *name,
+		       const char *type, const char *help, value_fn value, bool fleet_only)
 {
 	char v[64];
 
 	family(out, name, type, help);
 	for (unsigned int i = 0; i < s->n_media; i++) {
+		if (fleet_only && !s->media[i].fleet)
+			continue;
 		value(v, sizeof(v), &s->media[i]);
 		fprintf(out, "%s{", name);
 		put_medium(out, &s->media[i]);
 		fprintf(out, "} %s\n", v);
 	}
+}
+
+static void per_medium(FILE *out, const struct cruise_snapshot *s, const char *name,
+		       const char *type, const char *help, value_fn value)
+{
+	some_media(out, s, name, type, help, value, false);
 }
 
 static void v_connections(char *b, size_t n, const struct cruise_snapshot_medium *m)
@@ -112,12 +121,62 @@ static void v_open(char *b, size_t n, const struct cruise_snapshot_medium *m)
 	snprintf(b, n, "%" PRId64, (int64_t)m->open_conns);
 }
 
-static void v_rate(char *b, size_t n, const struct cruise_snapshot_medium *m)
+static void rate_of(char *b, size_t n, __u64 interval_ns)
 {
-	if (!m->cfg.interval_ns)
+	if (!interval_ns)
 		snprintf(b, n, "0");
 	else
-		snprintf(b, n, "%.9g", 1e9 / (double)m->cfg.interval_ns);
+		snprintf(b, n, "%.9g", 1e9 / (double)interval_ns);
+}
+
+static void v_rate(char *b, size_t n, const struct cruise_snapshot_medium *m)
+{
+	rate_of(b, n, m->interval_ns);
+}
+
+static void v_share(char *b, size_t n, const struct cruise_snapshot_medium *m)
+{
+	rate_of(b, n, m->cfg.interval_ns);
+}
+
+static void v_fallback(char *b, size_t n, const struct cruise_snapshot_medium *m)
+{
+	rate_of(b, n, m->cfg.fallback_interval_ns);
+}
+
+static void v_leased(char *b, size_t n, const struct cruise_snapshot_medium *m)
+{
+	snprintf(b, n, "%d", !m->fallback);
+}
+
+static void v_lease_left(char *b, size_t n, const struct cruise_snapshot_medium *m)
+{
+	fmt_seconds(b, n, m->lease_left_ns);
+}
+
+static void v_fleet_rate(char *b, size_t n, const struct cruise_snapshot_medium *m)
+{
+	fmt_fixed(b, n, m->f.rate_milli, 3);
+}
+
+static void v_demand(char *b, size_t n, const struct cruise_snapshot_medium *m)
+{
+	fmt_fixed(b, n, m->f.demand_milli, 3);
+}
+
+static void v_wants_more(char *b, size_t n, const struct cruise_snapshot_medium *m)
+{
+	snprintf(b, n, "%d", m->f.wants_more);
+}
+
+static void v_nodes(char *b, size_t n, const struct cruise_snapshot_medium *m)
+{
+	snprintf(b, n, "%" PRIu64, (uint64_t)m->f.nodes);
+}
+
+static void v_fallback_total(char *b, size_t n, const struct cruise_snapshot_medium *m)
+{
+	snprintf(b, n, "%" PRIu64, (uint64_t)m->c.fallback);
 }
 
 static void v_backlog(char *b, size_t n, const struct cruise_snapshot_medium *m)
@@ -194,6 +253,48 @@ static void single(FILE *out, const char *name, const char *type, const char *he
 	fprintf(out, "%s %" PRIu64 "\n", name, (uint64_t)v);
 }
 
+/* Fleet media (fleet: true) and the store, only with a fleet block. */
+static void fleet(FILE *out, const struct cruise_snapshot *s)
+{
+	some_media(out, s, "cruise_fleet_rate", "gauge",
+		   "The fleet rate in force for all nodes together (the lowest of the nodes' "
+		   "configs), connections per second; 0 before the first allocation.",
+		   v_fleet_rate, true);
+	some_media(out, s, "cruise_fleet_share", "gauge",
+		   "This node's leased share of the fleet rate, connections per second.", v_share,
+		   true);
+	some_media(out, s, "cruise_fleet_fallback_rate", "gauge",
+		   "The rate this node's datapath falls back to when its lease ends.", v_fallback,
+		   true);
+	some_media(out, s, "cruise_fleet_leased", "gauge",
+		   "1 while this node holds a lease, 0 while it paces at its fallback.", v_leased,
+		   true);
+	some_media(out, s, "cruise_fleet_lease_seconds", "gauge",
+		   "Seconds left on this node's lease (0: ended).", v_lease_left, true);
+	some_media(out, s, "cruise_fleet_demand", "gauge",
+		   "Connection attempts per second on this node, held and refused ones included.",
+		   v_demand, true);
+	some_media(out, s, "cruise_fleet_wants_more", "gauge",
+		   "1 when this node's workers are held back by its share (held, refused, backlog).",
+		   v_wants_more, true);
+	some_media(out, s, "cruise_fleet_nodes", "gauge",
+		   "Nodes counted in the last allocation (those whose lease ended included until "
+		   "forget_after).",
+		   v_nodes, true);
+	some_media(out, s, "cruise_fleet_fallback_connections_total", "counter",
+		   "Connects the datapath decided at the fallback rate because the lease had ended.",
+		   v_fallback_total, true);
+	single(out, "cruise_fleet_store_up", "gauge",
+	       "1 when the fleet store (Redis) answered the last refresh.", s->fleet_store_up);
+	single(out, "cruise_fleet_store_errors_total", "counter",
+	       "Failed connects and commands to the fleet store, and rejected replies.",
+	       s->fleet_store_errors);
+	single(out, "cruise_fleet_nodes_forgotten_total", "counter",
+	       "Nodes this agent saw forgotten after forget_after (their fallback no longer "
+	       "counted in the budget).",
+	       s->fleet_nodes_forgotten);
+}
+
 void cruise_expose(FILE *out, const struct cruise_snapshot *s)
 {
 	per_medium(out, s, "cruise_connections_total", "counter",
@@ -206,7 +307,9 @@ void cruise_expose(FILE *out, const struct cruise_snapshot *s)
 	per_medium(out, s, "cruise_open_connections", "gauge",
 		   "Open connections of the medium (what max_conns limits).", v_open);
 	per_medium(out, s, "cruise_rate_limit", "gauge",
-		   "Configured rate in connections per second (0: not paced).", v_rate);
+		   "Rate in force on this node in connections per second (0: not paced); for a "
+		   "fleet medium its share, or its fallback once the lease ended.",
+		   v_rate);
 	per_medium(out, s, "cruise_backlog_seconds", "gauge",
 		   "How far the medium's next slot is ahead of now (0: a connect goes at once).",
 		   v_backlog);
@@ -222,6 +325,8 @@ void cruise_expose(FILE *out, const struct cruise_snapshot *s)
 	       "Refusal events the ring buffer had no room for.", s->events_lost);
 	single(out, "cruise_log_suppressed_total", "counter",
 	       "Refusal log lines suppressed by the log rate limit.", s->log_suppressed);
+	if (s->fleet_configured)
+		fleet(out, s);
 	if (!s->pods_configured)
 		return;
 	single(out, "cruise_k8s_api_up", "gauge",

@@ -32,6 +32,7 @@
 #include "cruise.skel.h"
 #include "eventlog.h"
 #include "exposition.h"
+#include "fleet.h"
 #include "k8s_api.h"
 #include "k8s_pods.h"
 #include "loader.h"
@@ -185,6 +186,8 @@ struct agent {
 	 */
 	pthread_mutex_t k8s_lock;
 	__u64 pods_bound;
+	/* the fleet thread, from the first config with a fleet block on */
+	struct cruise_fleet *fleet;
 };
 
 /* A selected pod as last logged: bound (cgroup_id, medium) or not found (cgroup_id 0). */
@@ -233,6 +236,7 @@ static int take_snapshot(void *ctx, struct cruise_snapshot *s)
 		s->pods_unresolved = a->pods_unresolved;
 	}
 	pthread_mutex_unlock(&a->k8s_lock);
+	cruise_fleet_snapshot(a->fleet, s);
 	return err;
 }
 
@@ -481,9 +485,17 @@ static int apply(struct agent *a, struct cruise_config *cfg, char *text)
 		cruise_format_duration(cfg->media[c].max_wait_ns, wait, sizeof(wait));
 		snprintf(idx, sizeof(idx), "%u", applied.medium_index[c]);
 		cruise_log(CRUISE_LOG_INFO, "medium configured", "medium", cfg->media[c].name,
-			   "index", idx, "rate", rate, "max_wait", wait, "dry_run",
-			   cfg->media[c].dry_run ? "true" : "false", NULL);
+			   "index", idx, cfg->media[c].fleet ? "fleet_rate" : "rate", rate,
+			   "max_wait", wait, "dry_run", cfg->media[c].dry_run ? "true" : "false",
+			   NULL);
 	}
+	if (cfg->fleet && !a->fleet) {
+		a->fleet = cruise_fleet_start(&a->maps, err, sizeof(err));
+		if (!a->fleet)
+			cruise_log(CRUISE_LOG_ERROR, "cannot start the fleet thread; fleet media pace "
+				   "at their fallback", "error", err, NULL);
+	}
+	cruise_fleet_configure(a->fleet, cfg, &a->applied);
 	k8s_follow_config(a);
 	update_bindings(a, a->generation == 1);
 	snprintf(gen, sizeof(gen), "%llu", (unsigned long long)a->generation);
@@ -546,6 +558,18 @@ static void k8s_poll(struct agent *a, int ep, int *kfd)
 		add_fd(ep, fd);
 }
 
+/* The fleet thread's fd in the loop once there is one (a reload may start it). */
+static void fleet_poll(struct agent *a, int ep, int *ffd)
+{
+	int fd = cruise_fleet_fd(a->fleet);
+
+	if (fd == *ffd)
+		return;
+	*ffd = fd;
+	if (fd >= 0)
+		add_fd(ep, fd);
+}
+
 /* The signals the main loop reads from a signalfd; blocked in every thread. */
 static void agent_signals(sigset_t *mask)
 {
@@ -557,7 +581,7 @@ static void agent_signals(sigset_t *mask)
 
 static int run_loop(struct agent *a)
 {
-	int ep, sfd, tfd, cfd, efd, wfd, kfd = -1;
+	int ep, sfd, tfd, cfd, efd, wfd, kfd = -1, ffd = -1;
 	struct itimerspec tick = { .it_interval = { 1, 0 }, .it_value = { 1, 0 } };
 	__u64 ticks = 0;
 	sigset_t mask;
@@ -587,6 +611,7 @@ static int run_loop(struct agent *a)
 		int n;
 
 		k8s_poll(a, ep, &kfd);
+		fleet_poll(a, ep, &ffd);
 		n = epoll_wait(ep, evs, 8, -1);
 
 		if (n < 0 && errno != EINTR)
@@ -633,6 +658,8 @@ static int run_loop(struct agent *a)
 					update_bindings(a, false);
 			} else if (fd == kfd) {
 				k8s_changed(a);
+			} else if (fd == ffd) {
+				cruise_fleet_apply(a->fleet, &a->maps, a->cfg, &a->applied);
 			}
 		}
 	}
@@ -790,6 +817,7 @@ int main(int argc, char **argv)
 	if (!ret)
 		ret = run_loop(&agent);
 	cruise_http_stop(agent.http);
+	cruise_fleet_stop(agent.fleet);
 	cruise_k8s_stop(agent.k8s);
 	cruise_pods_free(agent.pods, agent.n_pods);
 	cruise_bind_set_free(&agent.pod_binds);

@@ -167,6 +167,7 @@ int cruise_snapshot_read(const struct cruise_maps *m, struct cruise_snapshot *s)
 		struct cruise_gcra_state gs;
 		struct cruise_counters sum;
 		struct cruise_medium cfg;
+		__u64 now;
 
 		if (bpf_map_lookup_elem(m->media, &i, &cfg)) {
 			err = -errno;
@@ -187,14 +188,19 @@ int cruise_snapshot_read(const struct cruise_maps *m, struct cruise_snapshot *s)
 		sm->cfg = cfg;
 		sm->c = sum;
 		sm->open_conns = st.open_conns;
+		now = monotonic_ns();
+		sm->interval_ns = cruise_lease_interval(cfg.interval_ns, cfg.lease_end_ns,
+							cfg.fallback_interval_ns, now, &sm->fallback);
+		sm->fleet = cfg.lease_end_ns != 0;
+		sm->lease_left_ns = cruise_sat_sub(cfg.lease_end_ns, now);
 		memset(&lim, 0, sizeof(lim));
-		lim.interval_ns = cfg.interval_ns;
+		lim.interval_ns = sm->interval_ns;
 		lim.burst = cfg.burst;
 		lim.max_wait_ns = cfg.max_wait_ns;
 		gs.tat_ns = st.tat_ns;
 		gs.interval_ns = st.interval_ns;
 		gs.held_last = st.held_last;
-		sm->backlog_ns = cruise_gcra_backlog(&gs, monotonic_ns(), &lim);
+		sm->backlog_ns = cruise_gcra_backlog(&gs, now, &lim);
 		s->n_media++;
 	}
 	free(per);

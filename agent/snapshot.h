@@ -11,12 +11,26 @@
 
 #include "cruise.h"
 
+/* What the agent's fleet thread last learned of a fleet medium; zero when read by cruisectl. */
+struct cruise_snapshot_fleet {
+	bool known;	    /* an allocation was seen since the agent started */
+	bool wants_more;    /* this node's workers want more than its share */
+	__u64 rate_milli;   /* the fleet rate in force (the lowest of the nodes' configs), per 1000 s */
+	__u64 demand_milli; /* connection attempts per 1000 s on this node */
+	__u64 nodes;	    /* nodes in the last allocation */
+};
+
 struct cruise_snapshot_medium {
 	__u32 index;
 	struct cruise_medium cfg; /* cfg.name is the medium's name */
 	struct cruise_counters c; /* summed over CPUs */
 	__s64 open_conns;
-	__u64 backlog_ns; /* how far the next slot is ahead of now (0: a connect goes now) */
+	__u64 backlog_ns;  /* how far the next slot is ahead of now (0: a connect goes now) */
+	__u64 interval_ns; /* in force now: cfg.interval_ns, or a fleet medium's fallback */
+	bool fleet;	   /* a fleet medium: cfg.interval_ns is this node's leased share */
+	bool fallback;	   /* a fleet medium whose lease has ended: it paces at its fallback */
+	__u64 lease_left_ns;
+	struct cruise_snapshot_fleet f;
 };
 
 struct cruise_snapshot {
@@ -35,6 +49,11 @@ struct cruise_snapshot {
 	__u64 k8s_errors;      /* failed requests and rejected responses */
 	__u64 pods_bound;      /* pods selected and bound by their cgroup */
 	__u64 pods_unresolved; /* pods selected whose cgroup was not found (yet) */
+	/* the fleet store; exposed only with a fleet block */
+	bool fleet_configured;
+	bool fleet_store_up;	   /* the last refresh got its replies */
+	__u64 fleet_store_errors;  /* failed connects, commands and rejected replies */
+	__u64 fleet_nodes_forgotten; /* nodes this agent saw forgotten after forget_after */
 };
 
 /* Map fds, by the maps' names: from a loaded skeleton or from the pins (cruisectl). */

@@ -85,7 +85,7 @@ static __always_inline int cruise_connect(struct bpf_sock_addr *ctx, struct crui
 	struct cruise_medium *m;
 	__u32 medium, reason = CRUISE_REASON_NONE;
 	__u64 cgroup_id, now, jiffy;
-	bool dry, over_conns;
+	bool dry, over_conns, fallback;
 	__s32 err;
 
 	if (!cruise_is_target(dst))
@@ -101,12 +101,14 @@ static __always_inline int cruise_connect(struct bpf_sock_addr *ctx, struct crui
 
 	dry = m->flags & CRUISE_MEDIUM_DRY_RUN;
 	jiffy = cruise_jiffy_ns();
-	lim.interval_ns = m->interval_ns;
+	now = bpf_ktime_get_ns();
+	/* a fleet share holds until its lease ends; then this node's fallback, with no agent */
+	lim.interval_ns = cruise_lease_interval(m->interval_ns, m->lease_end_ns,
+						m->fallback_interval_ns, now, &fallback);
 	lim.burst = m->burst;
 	lim.max_wait_ns = m->max_wait_ns;
-	lim.credit_ns = cruise_gcra_credit(m->interval_ns, jiffy);
+	lim.credit_ns = cruise_gcra_credit(lim.interval_ns, jiffy);
 	lim.hold_min_ns = 0; /* hold every wait: a connect never leaves before its slot */
-	now = bpf_ktime_get_ns();
 
 	bpf_spin_lock(&st->lock);
 	over_conns = m->max_conns && st->open_conns >= (__s64)m->max_conns;
@@ -136,6 +138,8 @@ static __always_inline int cruise_connect(struct bpf_sock_addr *ctx, struct crui
 	bpf_spin_unlock(&st->lock);
 
 	cruise_count(&c->connections, 1);
+	if (fallback)
+		cruise_count(&c->fallback, 1);
 	if (over_conns)
 		reason = CRUISE_REASON_MAX_CONNS;
 	else if (!v.admit)

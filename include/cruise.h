@@ -12,7 +12,7 @@
 #include <linux/types.h>
 #endif
 
-#define CRUISE_ABI_VERSION 1
+#define CRUISE_ABI_VERSION 2
 
 #define CRUISE_MAX_MEDIA    64
 #define CRUISE_MAX_TARGETS  1024
@@ -71,6 +71,14 @@ struct cruise_medium {
 	__s32 refuse_errno;
 	__u32 flags; /* CRUISE_MEDIUM_* */
 	__u32 pad;
+	/*
+	 * Fleet media: interval_ns is this node's leased share, good until lease_end_ns
+	 * (bpf_ktime_get_ns clock); from then on the datapath paces at fallback_interval_ns by
+	 * itself, so a node whose agent died or lost the store gives its share back on time.
+	 * lease_end_ns 0: no lease, interval_ns always.
+	 */
+	__u64 lease_end_ns;
+	__u64 fallback_interval_ns;
 	char name[CRUISE_NAME_LEN];
 };
 
@@ -102,6 +110,7 @@ struct cruise_counters {
 	__u64 dry_run_passed; /* would have been delayed or refused, let through by dry-run */
 	__u64 closed;	      /* admitted connections that have ended */
 	__u64 events_lost;    /* refusal events the ring buffer had no room for */
+	__u64 fallback;	      /* connects decided at the fallback rate: the lease had ended */
 	__u64 delay_buckets[CRUISE_DELAY_BUCKETS]; /* admitted connects by hold, not cumulative */
 };
 

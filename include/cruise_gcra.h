@@ -119,8 +119,10 @@ cruise_gcra_reserve(struct cruise_gcra_state *st, __u64 now, const struct cruise
  * A rate change keeps the state, so it lets no burst through. When the rate drops, the backlog is
  * rescaled to keep the same number of connections waiting: kept in time, a backlog scheduled at the
  * old rate would let the larger burst allowance of the new interval (burst x T) admit at once what
- * the old one had queued. When the rate rises, the backlog is kept as it is: the connections
- * already held keep their slots, and new ones queue behind them. Returns whether the state changed.
+ * the old one had queued. When the rate rises, the connections already held keep their slots and
+ * the next one is due one new interval after the last reservation (tat - old interval), not one old
+ * interval: a fleet share that grows from nearly nothing must not leave its node waiting out the
+ * old, long interval. Returns whether the state changed.
  */
 static __always_inline bool cruise_gcra_retune(struct cruise_gcra_state *st, __u64 now,
 					       const struct cruise_gcra_limits *l)
@@ -136,8 +138,23 @@ static __always_inline bool cruise_gcra_retune(struct cruise_gcra_state *st, __u
 		backlog = cruise_sat_add(cruise_sat_mul(queued, l->interval_ns),
 					 cruise_sat_mul(backlog % old, l->interval_ns) / old);
 		st->tat_ns = cruise_sat_add(now, backlog);
+	} else if (old && l->interval_ns && l->interval_ns < old && st->tat_ns > now) {
+		st->tat_ns = cruise_sat_add(st->tat_ns - old < st->tat_ns ? st->tat_ns - old : 0,
+					    l->interval_ns);
 	}
 	return true;
+}
+
+/*
+ * The interval in force for a medium at now: a fleet medium's leased share until its lease ends,
+ * then its fallback (lease_end_ns 0: no lease, always interval_ns).
+ */
+static __always_inline __u64 cruise_lease_interval(__u64 interval_ns, __u64 lease_end_ns,
+						   __u64 fallback_interval_ns, __u64 now,
+						   bool *fallback)
+{
+	*fallback = lease_end_ns && now >= lease_end_ns;
+	return *fallback ? fallback_interval_ns : interval_ns;
 }
 
 /* How far the next slot is ahead of now: the medium's backlog (0 when it could go at once). */
