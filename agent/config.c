@@ -11,20 +11,25 @@
  *    '2'" frames) is captured and turned back into a path, whose line comes from the walk; the
  *    lines libcyaml prints itself are those of nearby events, not of the offending key.
  * 3. The strings are parsed with units.h and the whole is checked (limits, duplicates, scope),
- *    into a config allocated here; libcyaml's data is freed either way.
+ *    into a config allocated here; libcyaml's data is freed either way. fleet.password_file is
+ *    read here too, so that a missing password is an error with a line, not a failure later.
  *
  * Every error is one line, "FILE:LINE: FIELD: problem", with user input quoted and escaped.
  */
-#define _GNU_SOURCE /* vasprintf */
+#define _GNU_SOURCE /* vasprintf, explicit_bzero */
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <fnmatch.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <cyaml/cyaml.h>
 #include <yaml.h>
@@ -61,12 +66,26 @@ struct raw_medium {
 	char **cgroups;
 	unsigned int n_cgroups;
 	struct raw_pods *pods;
+	char *fleet;
+	char *fallback_rate;
 };
 
 /* pods: {matchLabels: {...}}: the labels are read from the document itself (collect_labels),
  * since a libcyaml schema names every key in advance. */
 struct raw_pods {
 	char unused;
+};
+
+struct raw_fleet {
+	char *redis;
+	char *node;
+	char *key_prefix;
+	char *refresh;
+	char *lease;
+	char *forget_after;
+	char *password_file;
+	char *username;
+	char *expected_nodes;
 };
 
 struct raw_config {
@@ -77,6 +96,7 @@ struct raw_config {
 	unsigned int n_targets;
 	struct raw_medium *media;
 	unsigned int n_media;
+	struct raw_fleet *fleet;
 };
 
 #define REQ CYAML_FLAG_POINTER
@@ -118,11 +138,26 @@ static const cyaml_schema_field_t medium_fields[] = {
 	CYAML_FIELD_SEQUENCE_COUNT("cgroups", OPT, struct raw_medium, cgroups, n_cgroups,
 				   &string_entry, 0, CYAML_UNLIMITED),
 	CYAML_FIELD_MAPPING_PTR("pods", OPT, struct raw_medium, pods, pods_fields),
+	STR_FIELD("fleet", OPT, struct raw_medium, fleet),
+	STR_FIELD("fallback_rate", OPT, struct raw_medium, fallback_rate),
 	CYAML_FIELD_END,
 };
 
 static const cyaml_schema_value_t medium_entry = {
 	CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, struct raw_medium, medium_fields),
+};
+
+static const cyaml_schema_field_t fleet_fields[] = {
+	STR_FIELD("redis", REQ, struct raw_fleet, redis),
+	STR_FIELD("node", OPT, struct raw_fleet, node),
+	STR_FIELD("key_prefix", OPT, struct raw_fleet, key_prefix),
+	STR_FIELD("refresh", OPT, struct raw_fleet, refresh),
+	STR_FIELD("lease", OPT, struct raw_fleet, lease),
+	STR_FIELD("forget_after", OPT, struct raw_fleet, forget_after),
+	STR_FIELD("password_file", OPT, struct raw_fleet, password_file),
+	STR_FIELD("username", OPT, struct raw_fleet, username),
+	STR_FIELD("expected_nodes", OPT, struct raw_fleet, expected_nodes),
+	CYAML_FIELD_END,
 };
 
 static const cyaml_schema_field_t top_fields[] = {
@@ -131,6 +166,7 @@ static const cyaml_schema_field_t top_fields[] = {
 	STR_FIELD("metrics", OPT, struct raw_config, metrics),
 	LIST_FIELD("targets", struct raw_config, targets, &target_entry),
 	LIST_FIELD("media", struct raw_config, media, &medium_entry),
+	CYAML_FIELD_MAPPING_PTR("fleet", OPT, struct raw_config, fleet, fleet_fields),
 	CYAML_FIELD_END,
 };
 
@@ -579,6 +615,8 @@ static void known_keys(const char *path, char *buf, size_t len)
 	else if (!strncmp(path, "media[", 6) && strchr(path, '.') &&
 		 !strcmp(strchr(path, '.'), ".pods"))
 		f = pods_fields;
+	else if (!strcmp(path, "fleet"))
+		f = fleet_fields;
 	buf[0] = '\0';
 	for (; f && f->key && n < len; f++)
 		n += snprintf(buf + n, len - n, "%s%s", n ? ", " : "; expected one of ", f->key);
@@ -809,6 +847,366 @@ static int parse_scope(struct ctx *c, const char *s, char **out)
 	return norm_cgroup(c, "scope", s, out);
 }
 
+/* fleet: limits; the agent's lease logic (fleet.c) relies on them */
+#define FLEET_REFRESH_MIN_NS (10 * 1000000ULL)
+#define FLEET_REFRESH_MAX_NS (60 * NSEC_PER_SEC)
+#define FLEET_LEASE_MAX_NS   (600 * NSEC_PER_SEC)
+#define FLEET_NODES_MAX	     100000
+#define FLEET_NODE_MAX	     63
+#define FLEET_PREFIX_MAX     64
+#define FLEET_USER_MAX	     128
+#define PASSWORD_MAX	     4096
+#define REDIS_FORMS                                                                                \
+	"expected HOST:PORT, HOST a DNS name, an IPv4 address or [IPv6] (\"redis:6379\", "         \
+	"\"[fd00::5]:6379\"), or a unix socket path (\"/run/redis/redis.sock\")"
+
+static bool chars_ok(const char *s, const char *extra)
+{
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && !strchr(extra, *s))
+			return false;
+	return true;
+}
+
+/*
+ * An IPv4 address, or a DNS name: labels of 1 to 63 letters, digits and '-' (not at either end),
+ * 253 characters in all. A numeric last label is refused, so that "10.0.0.256" is not looked up.
+ */
+static bool redis_host_ok(const char *s, size_t n)
+{
+	unsigned char addr[4];
+	char host[254];
+	size_t i, start = 0;
+	bool numeric = true;
+
+	if (!n || n >= sizeof(host))
+		return false;
+	memcpy(host, s, n);
+	host[n] = '\0';
+	if (inet_pton(AF_INET, host, addr) == 1)
+		return true;
+	for (i = 0; i <= n; i++) {
+		if (i == n || host[i] == '.') {
+			if (i == start || i - start > 63 || host[start] == '-' ||
+			    host[i - 1] == '-')
+				return false;
+			if (i < n)
+				numeric = true;
+			start = i + 1;
+			continue;
+		}
+		if (!isalnum((unsigned char)host[i]) && host[i] != '-')
+			return false;
+		if (!isdigit((unsigned char)host[i]))
+			numeric = false;
+	}
+	return !numeric;
+}
+
+static int check_redis(struct ctx *c, const char *s)
+{
+	const char *path = "fleet.redis", *port, *rb;
+	unsigned int line = line_of(c, path);
+	struct sockaddr_un sa;
+	unsigned char addr[16];
+	char q[QBUF], q2[QBUF], host[INET6_ADDRSTRLEN];
+	__u64 v;
+
+	if (!*s)
+		return fail_line(c, path, line, "empty; " REDIS_FORMS);
+	if (s[0] == '/') {
+		if (strlen(s) >= sizeof(sa.sun_path))
+			return fail_line(c, path, line,
+					 "\"%s\": longer than %zu characters, the most for a unix "
+					 "socket path",
+					 quote(s, q, sizeof(q)), sizeof(sa.sun_path) - 1);
+		return 0;
+	}
+	if (s[0] == '[') {
+		/* "[v6]:port": the address's colons are not the port's */
+		rb = strchr(s, ']');
+		if (!rb || (size_t)(rb - s - 1) >= sizeof(host))
+			goto bad_host;
+		memcpy(host, s + 1, rb - s - 1);
+		host[rb - s - 1] = '\0';
+		if (inet_pton(AF_INET6, host, addr) != 1)
+			goto bad_host;
+		if (!rb[1])
+			goto no_port;
+		if (rb[1] != ':')
+			goto bad_host;
+		port = rb + 2;
+	} else {
+		port = strrchr(s, ':');
+		if (!port)
+			goto no_port;
+		if (!redis_host_ok(s, port - s))
+			goto bad_host;
+		port++;
+	}
+	if (cruise_parse_count(port, 65535, &v, NULL, 0) || !v)
+		return fail_line(c, path, line, "\"%s\": bad port \"%s\": expected 1 to 65535",
+				 quote(s, q, sizeof(q)), quote(port, q2, sizeof(q2)));
+	return 0;
+no_port:
+	return fail_line(c, path, line, "\"%s\": no port; " REDIS_FORMS, quote(s, q, sizeof(q)));
+bad_host:
+	return fail_line(c, path, line, "\"%s\": bad host; " REDIS_FORMS, quote(s, q, sizeof(q)));
+}
+
+/* NULL when s can name a node in the fleet (it goes into Redis keys and metrics), else why not. */
+static const char *node_problem(const char *s)
+{
+	if (!*s)
+		return "empty";
+	if (strlen(s) > FLEET_NODE_MAX)
+		return "longer than 63 characters";
+	if (!chars_ok(s, "._-"))
+		return "only letters, digits, '.', '_' and '-' are allowed";
+	return NULL;
+}
+
+/* No node configured: $NODE_NAME (the downward API on Kubernetes), else the host name. */
+static int default_node(struct ctx *c, char **out)
+{
+	const char *path = "fleet.node", *env = getenv("NODE_NAME"), *why;
+	char host[256], q[QBUF];
+	int ret = 0;
+
+	if (env && *env) {
+		if ((why = node_problem(env)))
+			return fail_line(c, path, line_of(c, path),
+					 "not given, and $NODE_NAME \"%s\" cannot be the default: "
+					 "%s; set node",
+					 quote(env, q, sizeof(q)), why);
+		*out = xstrdup(env, &ret);
+		return ret;
+	}
+	if (gethostname(host, sizeof(host)))
+		return fail_line(c, path, line_of(c, path),
+				 "not given, no $NODE_NAME, and no host name (%s); set node",
+				 strerror(errno));
+	host[sizeof(host) - 1] = '\0';
+	if ((why = node_problem(host)))
+		return fail_line(c, path, line_of(c, path),
+				 "not given, no $NODE_NAME, and the host name \"%s\" cannot be the "
+				 "default: %s; set node",
+				 quote(host, q, sizeof(q)), why);
+	*out = xstrdup(host, &ret);
+	return ret;
+}
+
+/* fleet.KEY, a duration within [min, max], or def when not given. */
+static int fleet_duration(struct ctx *c, const char *key, const char *s, __u64 def, __u64 min,
+			  __u64 max, __u64 *out)
+{
+	char path[32], uerr[384], q[QBUF], lim[32];
+
+	*out = def;
+	if (!s)
+		return 0;
+	snprintf(path, sizeof(path), "fleet.%s", key);
+	if (cruise_parse_duration(s, out, uerr, sizeof(uerr)))
+		return fail_line(c, path, line_of(c, path), "%s", uerr);
+	if (*out < min) {
+		cruise_format_duration(min, lim, sizeof(lim));
+		return fail_line(c, path, line_of(c, path), "\"%s\" is below the minimum, %s",
+				 quote(s, q, sizeof(q)), lim);
+	}
+	if (*out > max) {
+		cruise_format_duration(max, lim, sizeof(lim));
+		return fail_line(c, path, line_of(c, path), "\"%s\" is above the maximum, %s",
+				 quote(s, q, sizeof(q)), lim);
+	}
+	return 0;
+}
+
+/*
+ * The password: the first line of file, without trailing whitespace. Only a regular file is
+ * read (opened non-blocking): a FIFO or a device could hold up the load, or never end.
+ */
+static int read_password(struct ctx *c, const char *file, char **out)
+{
+	const char *path = "fleet.password_file";
+	unsigned int line = line_of(c, path);
+	char buf[PASSWORD_MAX + 1], q[QBUF];
+	const char *nl;
+	size_t n = 0, len;
+	struct stat st;
+	int fd, e = 0;
+
+	fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0) {
+		e = errno;
+		return fail_line(c, path, line, "cannot read \"%s\": %s", quote(file, q, sizeof(q)),
+				 strerror(e));
+	}
+	if (fstat(fd, &st)) {
+		e = errno;
+	} else if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return fail_line(c, path, line, "cannot read \"%s\": not a regular file",
+				 quote(file, q, sizeof(q)));
+	}
+	while (!e && n < sizeof(buf)) {
+		ssize_t k = read(fd, buf + n, sizeof(buf) - n);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			e = errno;
+		if (k <= 0)
+			break;
+		n += k;
+	}
+	close(fd);
+	if (e)
+		return fail_line(c, path, line, "cannot read \"%s\": %s", quote(file, q, sizeof(q)),
+				 strerror(e));
+	nl = memchr(buf, '\n', n);
+	len = nl ? (size_t)(nl - buf) : n;
+	while (len && isspace((unsigned char)buf[len - 1]))
+		len--;
+	/* the password itself is never printed */
+	if (!nl && n == sizeof(buf))
+		e = fail_line(c, path, line, "\"%s\": the first line is longer than %d bytes",
+			      quote(file, q, sizeof(q)), PASSWORD_MAX);
+	else if (!len)
+		e = fail_line(c, path, line,
+			      "\"%s\": the first line is empty; expected the password",
+			      quote(file, q, sizeof(q)));
+	else if (memchr(buf, '\0', len))
+		e = fail_line(c, path, line, "\"%s\": a NUL byte in the password",
+			      quote(file, q, sizeof(q)));
+	else if (!(*out = strndup(buf, len)))
+		e = -ENOMEM;
+	explicit_bzero(buf, sizeof(buf));
+	return e;
+}
+
+static int parse_fleet(struct ctx *c, const struct raw_fleet *r, struct cruise_cfg_fleet *f)
+{
+	char uerr[384], q[QBUF], d[32];
+	const char *path, *why;
+	__u64 v;
+	int ret;
+
+	ret = check_redis(c, r->redis);
+	if (ret)
+		return ret;
+	f->redis = xstrdup(r->redis, &ret);
+	if (ret)
+		return ret;
+
+	if (r->node) {
+		path = "fleet.node";
+		if ((why = node_problem(r->node)))
+			return fail_line(c, path, line_of(c, path), "\"%s\": %s",
+					 quote(r->node, q, sizeof(q)), why);
+		f->node = xstrdup(r->node, &ret);
+	} else {
+		ret = default_node(c, &f->node);
+	}
+	if (ret)
+		return ret;
+
+	/* keys are "{prefix:medium}": braces would move them to another Redis Cluster slot */
+	path = "fleet.key_prefix";
+	if (r->key_prefix && (!*r->key_prefix || strlen(r->key_prefix) > FLEET_PREFIX_MAX ||
+			      !chars_ok(r->key_prefix, "._:-")))
+		return fail_line(c, path, line_of(c, path),
+				 "\"%s\": expected 1 to %d letters, digits, '.', '_', ':' and '-'",
+				 quote(r->key_prefix, q, sizeof(q)), FLEET_PREFIX_MAX);
+	f->key_prefix = xstrdup(r->key_prefix ? r->key_prefix : CRUISE_FLEET_DEFAULT_PREFIX, &ret);
+	if (ret)
+		return ret;
+
+	ret = fleet_duration(c, "refresh", r->refresh, CRUISE_FLEET_DEFAULT_REFRESH_NS,
+			     FLEET_REFRESH_MIN_NS, FLEET_REFRESH_MAX_NS, &f->refresh_ns);
+	if (!ret)
+		ret = fleet_duration(c, "lease", r->lease, CRUISE_FLEET_DEFAULT_LEASE_NS, 0,
+				     FLEET_LEASE_MAX_NS, &f->lease_ns);
+	if (!ret)
+		ret = fleet_duration(c, "forget_after", r->forget_after,
+				     CRUISE_FLEET_DEFAULT_FORGET_NS, 0, CRUISE_DURATION_MAX_NS,
+				     &f->forget_after_ns);
+	if (ret)
+		return ret;
+	/*
+	 * A lease outlives two refreshes: one late or lost refresh does not drop the node. The
+	 * defaults agree with each other, so a key named below was given.
+	 */
+	if (f->lease_ns <= 2 * f->refresh_ns) {
+		cruise_format_duration(2 * f->refresh_ns, d, sizeof(d));
+		if (r->lease)
+			return fail_line(c, "fleet.lease", line_of(c, "fleet.lease"),
+					 "\"%s\" must be more than 2 x refresh (%s)",
+					 quote(r->lease, q, sizeof(q)), d);
+		return fail_line(c, "fleet.refresh", line_of(c, "fleet.refresh"),
+				 "\"%s\": 2 x refresh (%s) is not below the lease (default 2s); "
+				 "set a longer lease",
+				 quote(r->refresh, q, sizeof(q)), d);
+	}
+	/* a node is forgotten only once its lease has run out */
+	if (f->forget_after_ns < f->lease_ns) {
+		cruise_format_duration(f->lease_ns, d, sizeof(d));
+		if (r->forget_after)
+			return fail_line(c, "fleet.forget_after", line_of(c, "fleet.forget_after"),
+					 "\"%s\" is shorter than the lease (%s)",
+					 quote(r->forget_after, q, sizeof(q)), d);
+		return fail_line(c, "fleet.lease", line_of(c, "fleet.lease"),
+				 "\"%s\" is longer than forget_after (default 1m); set "
+				 "forget_after to at least the lease",
+				 quote(r->lease, q, sizeof(q)));
+	}
+
+	f->expected_nodes = CRUISE_FLEET_DEFAULT_EXPECTED_NODES;
+	if (r->expected_nodes) {
+		path = "fleet.expected_nodes";
+		if (cruise_parse_count(r->expected_nodes, FLEET_NODES_MAX, &v, uerr, sizeof(uerr)))
+			return fail_line(c, path, line_of(c, path), "%s", uerr);
+		if (!v)
+			return fail_line(c, path, line_of(c, path), "\"0\": expected 1 to %d",
+					 FLEET_NODES_MAX);
+		f->expected_nodes = v;
+	}
+
+	if (r->username) {
+		const unsigned char *u = (const unsigned char *)r->username;
+
+		path = "fleet.username";
+		if (!*u)
+			return fail_line(c, path, line_of(c, path), "empty");
+		if (strlen(r->username) > FLEET_USER_MAX)
+			return fail_line(c, path, line_of(c, path), "longer than %d characters",
+					 FLEET_USER_MAX);
+		for (; *u; u++)
+			if (*u <= ' ' || *u == 0x7f)
+				return fail_line(c, path, line_of(c, path),
+						 "\"%s\": no spaces or control characters",
+						 quote(r->username, q, sizeof(q)));
+		if (!r->password_file)
+			return fail_line(c, path, line_of(c, path),
+					 "a username needs password_file (Redis AUTH takes both)");
+		f->username = xstrdup(r->username, &ret);
+		if (ret)
+			return ret;
+	}
+
+	if (r->password_file) {
+		path = "fleet.password_file";
+		if (r->password_file[0] != '/')
+			return fail_line(c, path, line_of(c, path),
+					 "\"%s\": expected an absolute path",
+					 quote(r->password_file, q, sizeof(q)));
+		f->password_file = xstrdup(r->password_file, &ret);
+		if (ret)
+			return ret;
+		ret = read_password(c, r->password_file, &f->password);
+	}
+	return ret;
+}
+
 /* v4 as ::ffff:a.b.c.d, the way the datapath's trie keys it, to find a target given twice */
 static void prefix_key(const struct cruise_prefix *p, __u8 addr[16], unsigned int *len)
 {
@@ -958,7 +1356,7 @@ static bool under_scope(char *pattern, const char *scope)
 static int collect_labels(struct ctx *c, unsigned int m, struct cruise_cfg_medium *out);
 
 static int parse_medium(struct ctx *c, unsigned int m, const struct raw_medium *r,
-			const char *scope, struct cruise_cfg_medium *out)
+			const char *scope, bool have_fleet, struct cruise_cfg_medium *out)
 {
 	char path[96], uerr[384], q[QBUF], q2[QBUF];
 	unsigned int i, j;
@@ -1013,6 +1411,32 @@ static int parse_medium(struct ctx *c, unsigned int m, const struct raw_medium *
 		snprintf(path, sizeof(path), "media[%u].dry_run", m);
 		if (cruise_parse_bool(r->dry_run, &out->dry_run, uerr, sizeof(uerr)))
 			return fail_line(c, path, line_of(c, path), "%s", uerr);
+	}
+
+	if (r->fleet) {
+		snprintf(path, sizeof(path), "media[%u].fleet", m);
+		if (cruise_parse_bool(r->fleet, &out->fleet, uerr, sizeof(uerr)))
+			return fail_line(c, path, line_of(c, path), "%s", uerr);
+		if (out->fleet && !have_fleet)
+			return fail_line(
+				c, path, line_of(c, path),
+				"fleet: true needs a top-level fleet: block (redis, node, ...)");
+	}
+	if (r->fallback_rate) {
+		snprintf(path, sizeof(path), "media[%u].fallback_rate", m);
+		if (!out->fleet)
+			return fail_line(c, path, line_of(c, path),
+					 "only with fleet: true (a node's rate while it holds no "
+					 "share of the fleet's)");
+		if (cruise_parse_rate(r->fallback_rate, &out->fallback_interval_ns, uerr,
+				      sizeof(uerr)))
+			return fail_line(c, path, line_of(c, path), "%s", uerr);
+		/* one node alone never paces faster than the whole fleet may */
+		if (out->fallback_interval_ns < out->interval_ns)
+			return fail_line(c, path, line_of(c, path),
+					 "\"%s\" is above the medium's rate, \"%s\"",
+					 quote(r->fallback_rate, q, sizeof(q)),
+					 quote(r->rate, q2, sizeof(q2)));
 	}
 
 	snprintf(path, sizeof(path), "media[%u].cgroups", m);
@@ -1306,6 +1730,16 @@ static int convert(struct ctx *c, const struct raw_config *r, struct cruise_conf
 	ret = check_metrics(c, cfg->metrics);
 	if (ret)
 		goto err;
+	if (r->fleet) {
+		cfg->fleet = calloc(1, sizeof(*cfg->fleet));
+		if (!cfg->fleet) {
+			ret = -ENOMEM;
+			goto err;
+		}
+		ret = parse_fleet(c, r->fleet, cfg->fleet);
+		if (ret)
+			goto err;
+	}
 
 	if (!r->n_targets) {
 		ret = fail_line(c, "targets", line_of(c, "targets"),
@@ -1361,7 +1795,8 @@ static int convert(struct ctx *c, const struct raw_config *r, struct cruise_conf
 	}
 	for (i = 0; i < r->n_media; i++) {
 		cfg->n_media++;
-		ret = parse_medium(c, i, &r->media[i], cfg->scope, &cfg->media[i]);
+		ret = parse_medium(c, i, &r->media[i], cfg->scope, r->fleet != NULL,
+				   &cfg->media[i]);
 		if (ret)
 			goto err;
 		for (j = 0; j < i; j++) {
@@ -1524,6 +1959,17 @@ void cruise_config_free(struct cruise_config *cfg)
 			free(cfg->media[i].labels[j].value);
 		}
 		free(cfg->media[i].labels);
+	}
+	if (cfg->fleet) {
+		free(cfg->fleet->redis);
+		free(cfg->fleet->node);
+		free(cfg->fleet->key_prefix);
+		free(cfg->fleet->username);
+		if (cfg->fleet->password)
+			explicit_bzero(cfg->fleet->password, strlen(cfg->fleet->password));
+		free(cfg->fleet->password);
+		free(cfg->fleet->password_file);
+		free(cfg->fleet);
 	}
 	free(cfg->targets);
 	free(cfg->media);

@@ -50,16 +50,17 @@ struct cruise_cfg_medium {
  * Durations in ns; every field filled (defaults applied) by the parser.
  */
 struct cruise_cfg_fleet {
-	char *redis;	     /* "host:port" (host a name or an IP, "[v6]:port") or a socket path */
-	char *node;	     /* this agent's name in the fleet: default $NODE_NAME, else hostname */
-	char *key_prefix;    /* default "cruise" */
-	__u64 refresh_ns;    /* default 500 ms */
-	__u64 lease_ns;	     /* default 2 s; more than 2 x refresh */
+	char *redis;	  /* "host:port" (host a name or an IP, "[v6]:port") or a socket path */
+	char *node;	  /* this agent's name in the fleet: default $NODE_NAME, else hostname */
+	char *key_prefix; /* default "cruise" */
+	__u64 refresh_ns; /* default 500 ms */
+	__u64 lease_ns;	  /* default 2 s; more than 2 x refresh */
 	__u64 forget_after_ns; /* default 1 m; at least lease */
-	char *username;	     /* Redis ACL user; NULL: the default user */
-	char *password;	     /* read from password_file at load; NULL: none */
-	char *password_file; /* as configured, for messages; NULL: none */
-	__u32 expected_nodes; /* cold start without fallback_rate: rate / expected_nodes (default 10) */
+	char *username;	       /* Redis ACL user; NULL: the default user */
+	char *password;	       /* read from password_file at load; NULL: none */
+	char *password_file;   /* as configured, for messages; NULL: none */
+	/* cold start without fallback_rate: rate / expected_nodes (default 10) */
+	__u32 expected_nodes;
 };
 
 struct cruise_config {
@@ -77,13 +78,13 @@ struct cruise_config {
 #define CRUISE_BURST_MAX       1000000
 #define CRUISE_MAX_WAIT_MAX_NS (120 * 1000000000ULL) /* the kernel caps a SYN timeout at 120 s */
 
-#define CRUISE_DEFAULT_PIN_DIR "/sys/fs/bpf/cruise"
+#define CRUISE_DEFAULT_PIN_DIR		    "/sys/fs/bpf/cruise"
 #define CRUISE_FLEET_DEFAULT_PREFIX	    "cruise"
 #define CRUISE_FLEET_DEFAULT_REFRESH_NS	    (500 * 1000000ULL)
 #define CRUISE_FLEET_DEFAULT_LEASE_NS	    (2 * 1000000000ULL)
 #define CRUISE_FLEET_DEFAULT_FORGET_NS	    (60 * 1000000000ULL)
 #define CRUISE_FLEET_DEFAULT_EXPECTED_NODES 10
-#define CRUISE_DEFAULT_METRICS "127.0.0.1:9464"
+#define CRUISE_DEFAULT_METRICS		    "127.0.0.1:9464"
 
 /*
  * Load and validate path. On error returns a negative errno and writes one line to err:

@@ -274,16 +274,18 @@ static void fleet(FILE *out, const struct cruise_snapshot *s)
 	some_media(out, s, "cruise_fleet_demand", "gauge",
 		   "Connection attempts per second on this node, held and refused ones included.",
 		   v_demand, true);
-	some_media(out, s, "cruise_fleet_wants_more", "gauge",
-		   "1 when this node's workers are held back by its share (held, refused, backlog).",
-		   v_wants_more, true);
+	some_media(
+		out, s, "cruise_fleet_wants_more", "gauge",
+		"1 when this node's workers are held back by its share (held, refused, backlog).",
+		v_wants_more, true);
 	some_media(out, s, "cruise_fleet_nodes", "gauge",
 		   "Nodes counted in the last allocation (those whose lease ended included until "
 		   "forget_after).",
 		   v_nodes, true);
-	some_media(out, s, "cruise_fleet_fallback_connections_total", "counter",
-		   "Connects the datapath decided at the fallback rate because the lease had ended.",
-		   v_fallback_total, true);
+	some_media(
+		out, s, "cruise_fleet_fallback_connections_total", "counter",
+		"Connects the datapath decided at the fallback rate because the lease had ended.",
+		v_fallback_total, true);
 	single(out, "cruise_fleet_store_up", "gauge",
 	       "1 when the fleet store (Redis) answered the last refresh.", s->fleet_store_up);
 	single(out, "cruise_fleet_store_errors_total", "counter",

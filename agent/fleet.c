@@ -26,11 +26,11 @@
 
 #define NSEC		 1000000000ULL
 #define MSEC		 1000000ULL
-#define WINDOW_NS	 (2 * NSEC) /* attempts/s are measured over at least this */
-#define HISTORY		 64	    /* samples kept per medium: 2 s at a 50 ms refresh */
+#define WINDOW_NS	 (2 * NSEC)  /* attempts/s are measured over at least this */
+#define HISTORY		 64	     /* samples kept per medium: 2 s at a 50 ms refresh */
 #define LOG_EVERY_NS	 (10 * NSEC) /* the same complaint at most this often */
-#define HEADROOM_PERCENT 5	    /* a node that wants less than its share gets this much more */
-#define HEADROOM_MILLI	 200	    /* ... and 0.2 connections/s, so that an idle node starts */
+#define HEADROOM_PERCENT 5	     /* a node that wants less than its share gets this much more */
+#define HEADROOM_MILLI	 200	     /* ... and 0.2 connections/s, so that an idle node starts */
 
 __u64 cruise_fleet_milli(__u64 interval_ns)
 {
@@ -58,7 +58,8 @@ __s64 cruise_fleet_want(const struct cruise_fleet_demand *d)
 	if (d->d_refused || (d->interval_ns && d->backlog_ns > d->interval_ns) ||
 	    (d->d_delayed && 4 * d->d_delayed > d->d_attempts))
 		return CRUISE_FLEET_WANTS_MORE;
-	if (!d->window_ns) /* nothing measured yet (the agent just started): keep what is in force */
+	if (!d->window_ns) /* nothing measured yet (the agent just started): keep what is in force
+			    */
 		return (__s64)cruise_fleet_milli(d->interval_ns);
 	rate = cruise_sat_mul(d->attempts, 1000 * NSEC) / d->window_ns;
 	return (__s64)(rate + rate * HEADROOM_PERCENT / 100 + HEADROOM_MILLI);
@@ -70,15 +71,15 @@ void cruise_fleet_initial(const struct cruise_cfg_fleet *fc, const struct cruise
 	__u64 cold = cm->fallback_interval_ns;
 
 	if (!cold)
-		cold = cruise_sat_mul(cm->interval_ns, fc && fc->expected_nodes ? fc->expected_nodes
-										  : 1);
+		cold = cruise_sat_mul(cm->interval_ns,
+				      fc && fc->expected_nodes ? fc->expected_nodes : 1);
 	if (cur && cur->lease_end_ns && !strncmp(cur->name, cm->name, CRUISE_NAME_LEN)) {
 		/* what this node learned before (also an earlier agent's), never above the rate */
 		out->interval_ns = cruise_max(cur->interval_ns, cm->interval_ns);
-		out->fallback_interval_ns = cm->fallback_interval_ns
-						    ? cm->fallback_interval_ns
-						    : cruise_max(cur->fallback_interval_ns,
-								 cm->interval_ns);
+		out->fallback_interval_ns =
+			cm->fallback_interval_ns
+				? cm->fallback_interval_ns
+				: cruise_max(cur->fallback_interval_ns, cm->interval_ns);
 		out->lease_end_ns = cur->lease_end_ns;
 		return;
 	}
@@ -192,7 +193,8 @@ static void disconnect(struct cruise_fleet *f)
 	f->sha[0] = '\0';
 }
 
-/* Next reconnect after the backoff, with +-25% jitter so that a fleet does not come back at once. */
+/* Next reconnect after the backoff, with +-25% jitter so that a fleet does not come back at once.
+ */
 static void back_off(struct cruise_fleet *f)
 {
 	__u64 ms = f->backoff_ms ? f->backoff_ms : CRUISE_FLEET_BACKOFF_MIN_MS;
@@ -387,10 +389,11 @@ static void take_reply(struct cruise_fleet *f, const struct fleet_settings *s, s
 		if (e->type != REDIS_REPLY_STRING)
 			continue;
 		snprintf(who, sizeof(who), "%.*s", (int)e->len, e->str);
-		cruise_log(CRUISE_LOG_WARN,
-			   "fleet node forgotten after forget_after: its share goes to the others; "
-			   "if its programs still run, they pace at its fallback outside the budget",
-			   "medium", m->name, "node", who, NULL);
+		cruise_log(
+			CRUISE_LOG_WARN,
+			"fleet node forgotten after forget_after: its share goes to the others; "
+			"if its programs still run, they pace at its fallback outside the budget",
+			"medium", m->name, "node", who, NULL);
 		pthread_mutex_lock(&f->lock);
 		f->forgotten++;
 		pthread_mutex_unlock(&f->lock);
@@ -445,14 +448,15 @@ static void refresh(struct cruise_fleet *f, const struct fleet_settings *s)
 		for (unsigned int k = 0; k < snap->n_media && m->live; k++) {
 			const struct cruise_snapshot_medium *sm = &snap->media[k];
 
-			if (sm->index != m->index || strncmp(sm->cfg.name, m->name, CRUISE_NAME_LEN))
+			if (sm->index != m->index ||
+			    strncmp(sm->cfg.name, m->name, CRUISE_NAME_LEN))
 				continue;
 			sample(m, sm, now, &d);
 			c->m = m;
 			c->want_milli = cruise_fleet_want(&d);
-			c->demand_milli = d.window_ns ? cruise_sat_mul(d.attempts, 1000 * NSEC) /
-								d.window_ns
-						      : 0;
+			c->demand_milli =
+				d.window_ns ? cruise_sat_mul(d.attempts, 1000 * NSEC) / d.window_ns
+					    : 0;
 			snprintf(c->rate, sizeof(c->rate), "%llu",
 				 (unsigned long long)cruise_fleet_milli(m->interval_ns));
 			snprintf(c->want, sizeof(c->want), "%lld", (long long)c->want_milli);

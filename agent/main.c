@@ -492,8 +492,10 @@ static int apply(struct agent *a, struct cruise_config *cfg, char *text)
 	if (cfg->fleet && !a->fleet) {
 		a->fleet = cruise_fleet_start(&a->maps, err, sizeof(err));
 		if (!a->fleet)
-			cruise_log(CRUISE_LOG_ERROR, "cannot start the fleet thread; fleet media pace "
-				   "at their fallback", "error", err, NULL);
+			cruise_log(CRUISE_LOG_ERROR,
+				   "cannot start the fleet thread; fleet media pace "
+				   "at their fallback",
+				   "error", err, NULL);
 	}
 	cruise_fleet_configure(a->fleet, cfg, &a->applied);
 	k8s_follow_config(a);

@@ -189,8 +189,9 @@ int cruise_snapshot_read(const struct cruise_maps *m, struct cruise_snapshot *s)
 		sm->c = sum;
 		sm->open_conns = st.open_conns;
 		now = monotonic_ns();
-		sm->interval_ns = cruise_lease_interval(cfg.interval_ns, cfg.lease_end_ns,
-							cfg.fallback_interval_ns, now, &sm->fallback);
+		sm->interval_ns =
+			cruise_lease_interval(cfg.interval_ns, cfg.lease_end_ns,
+					      cfg.fallback_interval_ns, now, &sm->fallback);
 		sm->fleet = cfg.lease_end_ns != 0;
 		sm->lease_left_ns = cruise_sat_sub(cfg.lease_end_ns, now);
 		memset(&lim, 0, sizeof(lim));

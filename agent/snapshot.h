@@ -13,9 +13,10 @@
 
 /* What the agent's fleet thread last learned of a fleet medium; zero when read by cruisectl. */
 struct cruise_snapshot_fleet {
-	bool known;	    /* an allocation was seen since the agent started */
-	bool wants_more;    /* this node's workers want more than its share */
-	__u64 rate_milli;   /* the fleet rate in force (the lowest of the nodes' configs), per 1000 s */
+	bool known;	  /* an allocation was seen since the agent started */
+	bool wants_more;  /* this node's workers want more than its share */
+	__u64 rate_milli; /* the fleet rate in force (the lowest of the nodes' configs), per 1000 s
+			   */
 	__u64 demand_milli; /* connection attempts per 1000 s on this node */
 	__u64 nodes;	    /* nodes in the last allocation */
 };
@@ -51,8 +52,8 @@ struct cruise_snapshot {
 	__u64 pods_unresolved; /* pods selected whose cgroup was not found (yet) */
 	/* the fleet store; exposed only with a fleet block */
 	bool fleet_configured;
-	bool fleet_store_up;	   /* the last refresh got its replies */
-	__u64 fleet_store_errors;  /* failed connects, commands and rejected replies */
+	bool fleet_store_up;	     /* the last refresh got its replies */
+	__u64 fleet_store_errors;    /* failed connects, commands and rejected replies */
 	__u64 fleet_nodes_forgotten; /* nodes this agent saw forgotten after forget_after */
 };
 

@@ -794,6 +794,360 @@ static void test_pods(void **state)
 #undef POD_MEDIUM
 }
 
+/* ---- fleet: one rate per medium for all agents, shares leased through Redis ---- */
+
+/* Lines 9-10: the smallest fleet block. */
+#define FLEET                                                                                      \
+	"fleet:\n"                                                                                 \
+	"  redis: 127.0.0.1:6379\n"
+
+/* The value of an environment variable, to put back after a test changes it. */
+struct env_save {
+	const char *name;
+	char *value; /* NULL: was unset */
+};
+
+static struct env_save env_set(const char *name, const char *value)
+{
+	const char *old = getenv(name);
+	struct env_save s = { name, old ? strdup(old) : NULL };
+
+	if (value)
+		assert_int_equal(setenv(name, value, 1), 0);
+	else
+		assert_int_equal(unsetenv(name), 0);
+	return s;
+}
+
+static void env_restore(struct env_save *s)
+{
+	if (s->value)
+		setenv(s->name, s->value, 1);
+	else
+		unsetenv(s->name);
+	free(s->value);
+}
+
+/* A temporary file holding text; its path in path (a "/tmp/test_config.XXXXXX" buffer). */
+static void temp_file(char *path, const char *text)
+{
+	int fd = mkstemp(path);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+}
+
+static void test_fleet(void **state)
+{
+	char pw[] = "/tmp/test_config.XXXXXX", yaml[2048];
+	struct cruise_config *cfg;
+	const struct cruise_cfg_fleet *f;
+
+	(void)state;
+	/* the first line only, without its trailing whitespace and \r\n */
+	temp_file(pw, "s3cr et \t\r\nnot this\n");
+	snprintf(yaml, sizeof(yaml),
+		 TARGETS "media:\n"
+			 "  - name: email\n"
+			 "    rate: 60/s\n"
+			 "    cgroups: [workers/email]\n"
+			 "    fleet: true\n"
+			 "    fallback_rate: 10/s\n"
+			 "  - name: push\n"
+			 "    rate: 100/s\n"
+			 "    cgroups: [workers/push]\n"
+			 "    fleet: yes\n"
+			 "  - name: batch\n"
+			 "    rate: 1/s\n"
+			 "    cgroups: [workers/batch]\n"
+			 "    fleet: false\n"
+			 "fleet:\n"
+			 "  redis: redis.cruise.svc.cluster.local:6380\n"
+			 "  node: node-a.zone_1\n"
+			 "  key_prefix: \"prod:cruise\"\n"
+			 "  refresh: 250ms\n"
+			 "  lease: 1s\n"
+			 "  forget_after: 1s\n"
+			 "  password_file: %s\n"
+			 "  username: cruise\n"
+			 "  expected_nodes: 100000\n",
+		 pw);
+	cfg = parse_ok(yaml);
+	unlink(pw);
+	f = cfg->fleet;
+	assert_non_null(f);
+	assert_string_equal(f->redis, "redis.cruise.svc.cluster.local:6380");
+	assert_string_equal(f->node, "node-a.zone_1");
+	assert_string_equal(f->key_prefix, "prod:cruise");
+	assert_int_equal(f->refresh_ns, 250 * MSEC);
+	assert_int_equal(f->lease_ns, NSEC);
+	assert_int_equal(f->forget_after_ns, NSEC);
+	assert_string_equal(f->password_file, pw);
+	assert_string_equal(f->password, "s3cr et");
+	assert_string_equal(f->username, "cruise");
+	assert_int_equal(f->expected_nodes, 100000);
+
+	assert_true(cfg->media[0].fleet);
+	assert_int_equal(cfg->media[0].interval_ns, 16666667); /* rounded */
+	assert_int_equal(cfg->media[0].fallback_interval_ns, NSEC / 10);
+	assert_true(cfg->media[1].fleet);
+	assert_int_equal(cfg->media[1].fallback_interval_ns, 0);
+	assert_false(cfg->media[2].fleet);
+	cruise_config_free(cfg);
+
+	/* without the block: no fleet, no medium in one */
+	cfg = parse_ok(TARGETS MEDIUM_A);
+	assert_null(cfg->fleet);
+	assert_false(cfg->media[0].fleet);
+	assert_int_equal(cfg->media[0].fallback_interval_ns, 0);
+	cruise_config_free(cfg);
+
+	/* a fallback rate may equal the rate; [v6]:port; a block no medium uses is allowed */
+	cfg = parse_ok(TARGETS "media:\n"
+			       "  - name: a\n"
+			       "    rate: 10/s\n"
+			       "    cgroups: [workers/a]\n"
+			       "    fleet: on\n"
+			       "    fallback_rate: 600/m\n"
+			       "fleet: {redis: \"[fd00::5]:6379\", node: b}\n");
+	assert_string_equal(cfg->fleet->redis, "[fd00::5]:6379");
+	assert_int_equal(cfg->media[0].fallback_interval_ns, NSEC / 10);
+	cruise_config_free(cfg);
+	cfg = parse_ok(TARGETS MEDIUM_A FLEET "  node: b\n");
+	assert_non_null(cfg->fleet);
+	assert_false(cfg->media[0].fleet);
+	cruise_config_free(cfg);
+}
+
+static void test_fleet_defaults(void **state)
+{
+	struct env_save env = env_set("NODE_NAME", "node-from-env");
+	struct cruise_config *cfg = parse_ok(TARGETS MEDIUM_A FLEET);
+	const struct cruise_cfg_fleet *f = cfg->fleet;
+	char host[256];
+
+	(void)state;
+	assert_string_equal(f->redis, "127.0.0.1:6379");
+	assert_string_equal(f->node, "node-from-env");
+	assert_string_equal(f->key_prefix, CRUISE_FLEET_DEFAULT_PREFIX);
+	assert_string_equal(f->key_prefix, "cruise");
+	assert_int_equal(f->refresh_ns, 500 * MSEC);
+	assert_int_equal(f->lease_ns, 2 * NSEC);
+	assert_int_equal(f->forget_after_ns, 60 * NSEC);
+	assert_int_equal(f->expected_nodes, CRUISE_FLEET_DEFAULT_EXPECTED_NODES);
+	assert_null(f->username);
+	assert_null(f->password);
+	assert_null(f->password_file);
+	cruise_config_free(cfg);
+
+	/* node given: $NODE_NAME is not looked at, even when it is no good */
+	setenv("NODE_NAME", "not a node", 1);
+	cfg = parse_ok(TARGETS MEDIUM_A FLEET "  node: n1\n");
+	assert_string_equal(cfg->fleet->node, "n1");
+	cruise_config_free(cfg);
+	expect_error(TARGETS MEDIUM_A FLEET, 9, "fleet.node",
+		     "not given, and $NODE_NAME \"not a node\" cannot be the default: only "
+		     "letters, digits, '.', '_' and '-' are allowed; set node");
+
+	/* no $NODE_NAME (or an empty one): the host name, when it can be a node's */
+	assert_int_equal(gethostname(host, sizeof(host)), 0);
+	host[sizeof(host) - 1] = '\0';
+	setenv("NODE_NAME", "", 1);
+	if (cruise_config_parse(NAME, TARGETS MEDIUM_A FLEET, strlen(TARGETS MEDIUM_A FLEET), &cfg,
+				NULL, 0) == 0) {
+		assert_string_equal(cfg->fleet->node, host);
+		cruise_config_free(cfg);
+	}
+	unsetenv("NODE_NAME");
+	if (cruise_config_parse(NAME, TARGETS MEDIUM_A FLEET, strlen(TARGETS MEDIUM_A FLEET), &cfg,
+				NULL, 0) == 0) {
+		assert_string_equal(cfg->fleet->node, host);
+		cruise_config_free(cfg);
+	}
+	env_restore(&env);
+}
+
+static void test_fleet_redis(void **state)
+{
+	struct cruise_config *cfg;
+
+	(void)state;
+	cfg = parse_ok(TARGETS MEDIUM_A "fleet:\n"
+					"  redis: /run/redis/redis.sock\n"
+					"  node: a\n");
+	assert_string_equal(cfg->fleet->redis, "/run/redis/redis.sock");
+	cruise_config_free(cfg);
+	cfg = parse_ok(TARGETS MEDIUM_A "fleet: {redis: \"redis:6379\", node: a}\n");
+	assert_string_equal(cfg->fleet->redis, "redis:6379");
+	cruise_config_free(cfg);
+
+#define REDIS(v) TARGETS MEDIUM_A "fleet:\n  node: a\n  redis: " v "\n"
+	expect_error(REDIS("127.0.0.1"), 11, "fleet.redis",
+		     "\"127.0.0.1\": no port; expected HOST:PORT, HOST a DNS name, an IPv4 "
+		     "address or [IPv6] (\"redis:6379\", \"[fd00::5]:6379\"), or a unix socket "
+		     "path (\"/run/redis/redis.sock\")");
+	expect_error(REDIS("127.0.0.1:0"), 11, "fleet.redis",
+		     "\"127.0.0.1:0\": bad port \"0\": expected 1 to 65535");
+	expect_error(REDIS("redis:70000"), 11, "fleet.redis",
+		     "\"redis:70000\": bad port \"70000\": expected 1 to 65535");
+	expect_error(REDIS("\"redis:\""), 11, "fleet.redis", "bad port \"\"");
+	expect_error(REDIS("\"\""), 11, "fleet.redis", "empty; expected HOST:PORT");
+	expect_error(REDIS(""), 11, "fleet.redis", "empty; expected HOST:PORT");
+	expect_error(REDIS("\"::1:6379\""), 11, "fleet.redis", "\"::1:6379\": bad host; expected");
+	expect_error(REDIS("\"[::1]\""), 11, "fleet.redis", "\"[::1]\": no port");
+	expect_error(REDIS("\"[::1]6379\""), 11, "fleet.redis", "bad host");
+	expect_error(REDIS("10.0.0.256:6379"), 11, "fleet.redis", "bad host");
+	expect_error(REDIS("redis_1:6379"), 11, "fleet.redis", "bad host");
+	expect_error(REDIS("-redis:6379"), 11, "fleet.redis", "bad host");
+	expect_error(REDIS("/run/"
+			   "0123456789012345678901234567890123456789012345678901234567890123456789"
+			   "0123456789012345678901234567890123456789.sock"),
+		     11, "fleet.redis", "longer than 107 characters, the most for a unix socket");
+	expect_error(TARGETS MEDIUM_A "fleet:\n  node: a\n", 9, "fleet.redis",
+		     "missing (required)");
+#undef REDIS
+}
+
+static void test_fleet_durations(void **state)
+{
+	struct cruise_config *cfg;
+
+	(void)state;
+	/* the limits themselves */
+	cfg = parse_ok(TARGETS MEDIUM_A FLEET "  node: a\n"
+					      "  refresh: 10ms\n"
+					      "  lease: 21ms\n"
+					      "  forget_after: 24h\n");
+	assert_int_equal(cfg->fleet->refresh_ns, 10 * MSEC);
+	assert_int_equal(cfg->fleet->lease_ns, 21 * MSEC);
+	assert_int_equal(cfg->fleet->forget_after_ns, 24 * 3600 * NSEC);
+	cruise_config_free(cfg);
+	cfg = parse_ok(TARGETS MEDIUM_A FLEET "  node: a\n"
+					      "  refresh: 60s\n"
+					      "  lease: 10m\n"
+					      "  forget_after: 10m\n");
+	assert_int_equal(cfg->fleet->lease_ns, 600 * NSEC);
+	cruise_config_free(cfg);
+
+	expect_error(TARGETS MEDIUM_A FLEET "  node: a\n"
+					    "  refresh: 1s\n"
+					    "  lease: 2s\n",
+		     13, "fleet.lease", "\"2s\" must be more than 2 x refresh (2s)");
+	/* the default lease: the refresh is at fault */
+	expect_error(TARGETS MEDIUM_A FLEET "  node: a\n"
+					    "  refresh: 1s\n",
+		     12, "fleet.refresh",
+		     "\"1s\": 2 x refresh (2s) is not below the lease (default 2s); set a longer "
+		     "lease");
+	expect_error(TARGETS MEDIUM_A FLEET "  node: a\n"
+					    "  lease: 10s\n"
+					    "  forget_after: 9s\n",
+		     13, "fleet.forget_after", "\"9s\" is shorter than the lease (10s)");
+	expect_error(TARGETS MEDIUM_A FLEET "  node: a\n"
+					    "  lease: 2m\n",
+		     12, "fleet.lease",
+		     "\"2m\" is longer than forget_after (default 1m); set forget_after to at "
+		     "least the lease");
+	expect_error(TARGETS MEDIUM_A FLEET "  refresh: 9ms\n", 11, "fleet.refresh",
+		     "\"9ms\" is below the minimum, 10ms");
+	expect_error(TARGETS MEDIUM_A FLEET "  refresh: 61s\n", 11, "fleet.refresh",
+		     "\"61s\" is above the maximum, 1m");
+	expect_error(TARGETS MEDIUM_A FLEET "  lease: 601s\n", 11, "fleet.lease",
+		     "\"601s\" is above the maximum, 10m");
+	expect_error(TARGETS MEDIUM_A FLEET "  forget_after: 25h\n", 11, "fleet.forget_after",
+		     "bad duration \"25h\": longer than the maximum, 24h");
+	expect_error(TARGETS MEDIUM_A FLEET "  refresh: fast\n", 11, "fleet.refresh",
+		     "bad duration \"fast\"");
+}
+
+static void test_fleet_fields(void **state)
+{
+	(void)state;
+	expect_error(TARGETS MEDIUM_A FLEET "  node: a\n"
+					    "  colour: blue\n",
+		     12, "fleet.colour",
+		     "unknown key; expected one of redis, node, key_prefix, refresh, lease, "
+		     "forget_after, password_file, username, expected_nodes");
+	expect_error(TARGETS MEDIUM_A "fleet: redis:6379\n", 9, "fleet",
+		     "expected a mapping, found a single value");
+	expect_error(TARGETS MEDIUM_A FLEET "  node: [a]\n", 11, "fleet.node",
+		     "expected a single value, found a list");
+	expect_error(TARGETS MEDIUM_A FLEET "  node: \"node a\"\n", 11, "fleet.node",
+		     "\"node a\": only letters, digits, '.', '_' and '-' are allowed");
+	expect_error(TARGETS MEDIUM_A FLEET "  node: \"\"\n", 11, "fleet.node", "\"\": empty");
+	expect_error(TARGETS MEDIUM_A FLEET
+		     "  node: a234567890123456789012345678901234567890123456789012345678901234\n",
+		     11, "fleet.node", "longer than 63 characters");
+	expect_error(TARGETS MEDIUM_A FLEET "  key_prefix: \"{cruise}\"\n", 11, "fleet.key_prefix",
+		     "\"{cruise}\": expected 1 to 64 letters, digits, '.', '_', ':' and '-'");
+	expect_error(TARGETS MEDIUM_A FLEET "  key_prefix: \"\"\n", 11, "fleet.key_prefix",
+		     "expected 1 to 64");
+	expect_error(TARGETS MEDIUM_A FLEET "  expected_nodes: 0\n", 11, "fleet.expected_nodes",
+		     "\"0\": expected 1 to 100000");
+	expect_error(TARGETS MEDIUM_A FLEET "  expected_nodes: 100001\n", 11,
+		     "fleet.expected_nodes", "bad count \"100001\": above the maximum, 100000");
+}
+
+static void test_fleet_password(void **state)
+{
+	char pw[] = "/tmp/test_config.XXXXXX", yaml[1024];
+
+	(void)state;
+	expect_error(TARGETS MEDIUM_A FLEET "  node: a\n"
+					    "  password_file: /nonexistent/redis-password\n",
+		     12, "fleet.password_file",
+		     "cannot read \"/nonexistent/redis-password\": No such file or directory");
+	expect_error(TARGETS MEDIUM_A FLEET "  password_file: redis-password\n", 11,
+		     "fleet.password_file", "\"redis-password\": expected an absolute path");
+	expect_error(TARGETS MEDIUM_A FLEET "  password_file: /tmp\n", 11, "fleet.password_file",
+		     "cannot read \"/tmp\": not a regular file");
+	expect_error(TARGETS MEDIUM_A FLEET "  node: a\n"
+					    "  username: cruise\n",
+		     12, "fleet.username",
+		     "a username needs password_file (Redis AUTH takes both)");
+
+	/* an empty first line is no password, even if a second line follows */
+	temp_file(pw, " \r\nsecret\n");
+	snprintf(yaml, sizeof(yaml), TARGETS MEDIUM_A FLEET "  password_file: %s\n", pw);
+	expect_error(yaml, 11, "fleet.password_file",
+		     "the first line is empty; expected the password");
+	snprintf(yaml, sizeof(yaml),
+		 TARGETS MEDIUM_A FLEET "  password_file: %s\n"
+					"  username: \"a b\"\n",
+		 pw);
+	expect_error(yaml, 12, "fleet.username", "\"a b\": no spaces or control characters");
+	snprintf(yaml, sizeof(yaml),
+		 TARGETS MEDIUM_A FLEET "  password_file: %s\n"
+					"  username: \"\"\n",
+		 pw);
+	expect_error(yaml, 12, "fleet.username", "empty");
+	unlink(pw);
+}
+
+static void test_fleet_media(void **state)
+{
+	(void)state;
+	expect_error(TARGETS MEDIUM_A "    fleet: true\n", 9, "media[0].fleet",
+		     "fleet: true needs a top-level fleet: block (redis, node, ...)");
+	expect_error(TARGETS MEDIUM_A "    fleet: sometimes\n" FLEET, 9, "media[0].fleet",
+		     "bad boolean \"sometimes\"");
+	expect_error(TARGETS MEDIUM_A "    fallback_rate: 1/s\n" FLEET, 9, "media[0].fallback_rate",
+		     "only with fleet: true");
+	expect_error(TARGETS MEDIUM_A "    fleet: false\n"
+				      "    fallback_rate: 1/s\n" FLEET,
+		     10, "media[0].fallback_rate", "only with fleet: true");
+	expect_error(TARGETS MEDIUM_A "    fleet: true\n"
+				      "    fallback_rate: 11/s\n" FLEET,
+		     10, "media[0].fallback_rate", "\"11/s\" is above the medium's rate, \"10/s\"");
+	expect_error(TARGETS MEDIUM_A "    fleet: true\n"
+				      "    fallback_rate: 0/s\n" FLEET,
+		     10, "media[0].fallback_rate", "bad rate \"0/s\": rate must be above 0");
+	expect_error(TARGETS MEDIUM_A "    flet: true\n" FLEET, 9, "media[0].flet",
+		     "unknown key; expected one of name, rate, burst, max_wait, max_conns, "
+		     "refuse_errno, dry_run, cgroups, pods, fleet, fallback_rate");
+}
+
 static void test_error_buffers(void **state)
 {
 	static const char yaml[] = TARGETS MEDIUM_A "  - name: b\n"
@@ -847,6 +1201,13 @@ int main(void)
 		cmocka_unit_test(test_bad_top_level),
 		cmocka_unit_test(test_bad_yaml),
 		cmocka_unit_test(test_pods),
+		cmocka_unit_test(test_fleet),
+		cmocka_unit_test(test_fleet_defaults),
+		cmocka_unit_test(test_fleet_redis),
+		cmocka_unit_test(test_fleet_durations),
+		cmocka_unit_test(test_fleet_fields),
+		cmocka_unit_test(test_fleet_password),
+		cmocka_unit_test(test_fleet_media),
 		cmocka_unit_test(test_error_buffers),
 	};
 	/* clang-format on */
