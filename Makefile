@@ -22,7 +22,7 @@ AGENT_OBJS := $(patsubst agent/%.c,$(OUTPUT)/%.o,$(AGENT_SRCS))
 LDLIBS_AGENT := $(LDLIBS_BPF) -lcyaml -lyaml -lmicrohttpd -lcurl -ljansson -lhiredis -lpthread
 BINS := $(OUTPUT)/cruise-agent $(OUTPUT)/cruisectl
 KERNEL_TESTS := test_pacing test_policy test_agent_parts test_agent test_cruisectl test_e2e_pg \
-	test_demo test_k8s
+	test_demo test_k8s test_fleet
 TEST_BINS := $(OUTPUT)/test_gcra $(OUTPUT)/test_egress $(OUTPUT)/test_units $(OUTPUT)/test_config \
 	$(OUTPUT)/test_manifests $(OUTPUT)/check_manifests $(addprefix $(OUTPUT)/,$(KERNEL_TESTS))
 FUZZERS := $(OUTPUT)/fuzz_units $(OUTPUT)/fuzz_config $(OUTPUT)/fuzz_k8s
@@ -37,12 +37,13 @@ Q = @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-.PHONY: all test bench bench-peers clean vmlinux demo demo-datapath format format-check fuzz \
+.PHONY: all test bench bench-peers bench-fleet clean vmlinux demo demo-datapath format format-check fuzz \
 	check-manifests
 .DELETE_ON_ERROR:
 .SECONDARY:
 
-all: $(SKELS) $(LIB_OBJS) $(BINS) $(TEST_BINS) $(OUTPUT)/bench_datapath $(OUTPUT)/bench_peers
+all: $(SKELS) $(LIB_OBJS) $(BINS) $(TEST_BINS) $(OUTPUT)/bench_datapath $(OUTPUT)/bench_peers \
+	$(OUTPUT)/bench_fleet
 
 $(OUTPUT):
 	$(Q)mkdir -p $@
@@ -98,6 +99,7 @@ $(OUTPUT)/test_demo: $(OUTPUT)/cruise-agent $(OUTPUT)/cruisectl
 $(OUTPUT)/test_e2e_pg: CFLAGS += $(shell pkg-config --cflags libpq)
 $(OUTPUT)/test_e2e_pg: LDLIBS_TEST += $(shell pkg-config --libs libpq)
 $(OUTPUT)/test_k8s: $(OUTPUT)/cruise-agent
+$(OUTPUT)/test_fleet: $(OUTPUT)/cruise-agent
 
 $(OUTPUT)/test_units: tests/test_units.c $(OUTPUT)/units.o | $(OUTPUT)
 	$(call msg,CC,$@)
@@ -159,6 +161,13 @@ $(OUTPUT)/bench_peers: tests/bench_peers.c tests/helpers.c tests/helpers.h $(OUT
 	$(Q)$(CC) $(CFLAGS) -Itests tests/bench_peers.c tests/helpers.c $(OUTPUT)/loader.o -o $@ \
 		$(LDLIBS_BPF) -lpthread -lm
 
+# the fleet allocator (agent/fleet.lua) in a throwaway redis-server, N nodes x M media
+$(OUTPUT)/bench_fleet: bench/bench_fleet.c $(OUTPUT)/fleet_lua.h tests/helpers.c tests/helpers.h \
+		$(OUTPUT)/loader.o | $(OUTPUT)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -Itests bench/bench_fleet.c tests/helpers.c $(OUTPUT)/loader.o -o $@ \
+		$(LDLIBS_BPF) -lhiredis -lpthread -lm
+
 # the style is checked first: clang-format 14 from Debian, .clang-format at the root
 test: all $(FUZZERS) format-check
 	$(Q)scripts/run-tests.sh $(OUTPUT)
@@ -181,6 +190,10 @@ bench: all
 bench-peers: all
 	$(Q)scripts/bench-peers.sh $(OUTPUT)
 
+# the fleet allocator's cost in Redis at 100 to 10,000 nodes (BENCHMARKS.md; about 2 minutes)
+bench-fleet: $(OUTPUT)/bench_fleet
+	$(Q)$(OUTPUT)/bench_fleet $(BENCH_FLEET_ARGS)
+
 # The demo: installs what it needs (apt, once), builds, then paces two groups of PostgreSQL
 # clients live (scripts/demo.sh). demo-datapath: the same without PostgreSQL, on a bare listener.
 demo:
@@ -195,10 +208,12 @@ vmlinux:
 	$(Q)scripts/gen-vmlinux.sh
 
 format:
-	$(Q)clang-format -i bpf/*.c bpf/*.h include/*.h agent/*.c agent/*.h tests/*.c tests/*.h
+	$(Q)clang-format -i bpf/*.c bpf/*.h include/*.h agent/*.c agent/*.h tests/*.c tests/*.h \
+		bench/*.c
 
 format-check:
-	$(Q)clang-format --dry-run --Werror bpf/*.c bpf/*.h include/*.h agent/*.c agent/*.h tests/*.c tests/*.h
+	$(Q)clang-format --dry-run --Werror bpf/*.c bpf/*.h include/*.h agent/*.c agent/*.h tests/*.c tests/*.h \
+		bench/*.c
 
 clean:
 	$(Q)rm -rf $(OUTPUT)

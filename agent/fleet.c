@@ -282,7 +282,7 @@ static int connect_store(struct cruise_fleet *f, const struct fleet_settings *s)
 static void sample(struct fleet_medium *m, const struct cruise_snapshot_medium *sm, __u64 now,
 		   struct cruise_fleet_demand *d)
 {
-	unsigned int oldest = m->head, k;
+	unsigned int oldest = m->head, first, k;
 
 	memset(d, 0, sizeof(*d));
 	d->backlog_ns = sm->backlog_ns;
@@ -292,9 +292,10 @@ static void sample(struct fleet_medium *m, const struct cruise_snapshot_medium *
 		d->d_delayed = sm->c.delayed - m->last_delayed;
 		d->d_refused = sm->c.refused_max_wait - m->last_refused;
 		/* the newest sample at least WINDOW_NS old, else the oldest one */
-		oldest = (m->head + HISTORY - m->n_hist) % HISTORY;
+		first = (m->head + HISTORY - m->n_hist) % HISTORY;
+		oldest = first;
 		for (unsigned int i = 0; i < m->n_hist; i++) {
-			k = (oldest + i) % HISTORY;
+			k = (first + i) % HISTORY;
 			if (now - m->hist[k].t < WINDOW_NS)
 				break;
 			oldest = k;
@@ -551,10 +552,14 @@ static void *fleet_main(void *arg)
 	pthread_mutex_lock(&f->lock);
 	while (!f->stop) {
 		struct timespec ts;
+		__u64 at = next;
 
-		if (f->set_generation == 0 || now_ns() < next) {
-			__u64 at = f->set_generation ? next : now_ns() + NSEC;
-
+		/* away from the store: try again when the backoff ends, not at the next tick */
+		if (!f->rc && f->retry_at_ns && f->retry_at_ns < at)
+			at = f->retry_at_ns;
+		if (f->set_generation == 0 || now_ns() < at) {
+			if (!f->set_generation)
+				at = now_ns() + NSEC;
 			ts.tv_sec = at / NSEC;
 			ts.tv_nsec = at % NSEC;
 			pthread_cond_timedwait(&f->wake, &f->lock, &ts);
@@ -585,6 +590,8 @@ static void *fleet_main(void *arg)
 		if (s.redis)
 			refresh(f, &s);
 		pthread_mutex_lock(&f->lock);
+		if (now_ns() < next)
+			continue; /* a reconnect between ticks */
 		next += s.refresh_ns ? s.refresh_ns : NSEC;
 		if (next < now_ns())
 			next = now_ns() + (s.refresh_ns ? s.refresh_ns : NSEC);

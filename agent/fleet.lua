@@ -6,13 +6,17 @@
 -- KEYS[2] leases  zset  node -> lease end (ms, Redis clock), nodes holding a share
 -- KEYS[3] forget  zset  node -> when it is forgotten (ms), nodes whose lease ended
 -- KEYS[4] rates   zset  node -> the fleet rate in that node's config (the lowest wins)
--- KEYS[5] agg     hash  claims (sum of what every counted node may use now), small_sum, small_n
+-- KEYS[5] agg     hash  claims (sum of what every counted node may use now), small_sum, small_n,
+--                       born (when this allocation started: the store was empty)
 --
 -- ARGV: node, rate, want (-1: as much as it can get), fallback (0: rate / nodes), lease_ms,
 --       forget_ms, fb_now (the rate this node's kernel falls back to now: caps its first share)
 --
 -- Safety: claims = sum of unexpired shares + fallbacks of nodes whose lease ended but are not yet
 -- forgotten; a share is granted only out of rate - claims of the others, and shrinks at once.
+-- A store that starts empty (new, restarted, failed over) cannot see the nodes pacing at their
+-- fallback until they call again (their reconnects back off up to a lease): for two leases after
+-- born, no node's share exceeds the fallback its kernel uses now.
 -- Fairness (max-min, converging over refreshes): nodes that want less than the level are "small"
 -- and get what they want; the others get level = (rate - small wants) / (nodes - small nodes).
 -- Cost: O(log nodes) (zset updates) plus at most 32 expiries and 32 forgets per call.
@@ -82,8 +86,9 @@ local function rebuild()
 	return claims, small_sum, small_n
 end
 
-local a = redis.call('HMGET', agg, 'claims', 'small_sum', 'small_n')
+local a = redis.call('HMGET', agg, 'claims', 'small_sum', 'small_n', 'born')
 local claims, small_sum, small_n = tonumber(a[1]), tonumber(a[2]), tonumber(a[3])
+local born = tonumber(a[4]) or now
 if not (claims and small_sum and small_n) or claims < 0 or small_sum < 0 or small_n < 0 then
 	claims, small_sum, small_n = rebuild()
 end
@@ -168,14 +173,19 @@ if small then
 	share = want
 end
 share = math.min(share, fleet_rate - claims)
-if not old then
-	-- new to the store (or the store is new): others may be pacing at fallbacks it cannot see
+local warming = now < born + 2 * lease_ms
+if not old or warming then
+	-- new to the store, or the store is new: others may pace at fallbacks it cannot see
 	share = math.min(share, fb_now)
 end
 share = math.max(0, math.floor(share))
 local fb = fb_cfg
 if fb <= 0 then
 	fb = math.floor(fleet_rate / n)
+	if warming then
+		-- nodes not seen yet are not in n: the fallback in force may not grow
+		fb = math.min(fb, fb_now)
+	end
 end
 fb = math.min(fb, fleet_rate)
 
@@ -190,7 +200,7 @@ if small then
 	small_n = small_n + 1
 end
 redis.call('ZADD', leases, now + lease_ms, me)
-redis.call('HSET', agg, 'claims', claims, 'small_sum', small_sum, 'small_n', small_n)
+redis.call('HSET', agg, 'claims', claims, 'small_sum', small_sum, 'small_n', small_n, 'born', born)
 -- a fleet that is gone leaves nothing behind
 local ttl = forget_ms + 2 * lease_ms
 for _, k in ipairs(KEYS) do

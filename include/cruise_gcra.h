@@ -116,13 +116,23 @@ cruise_gcra_reserve(struct cruise_gcra_state *st, __u64 now, const struct cruise
 }
 
 /*
- * A rate change keeps the state, so it lets no burst through. When the rate drops, the backlog is
- * rescaled to keep the same number of connections waiting: kept in time, a backlog scheduled at the
- * old rate would let the larger burst allowance of the new interval (burst x T) admit at once what
- * the old one had queued. When the rate rises, the connections already held keep their slots and
- * the next one is due one new interval after the last reservation (tat - old interval), not one old
- * interval: a fleet share that grows from nearly nothing must not leave its node waiting out the
- * old, long interval. Returns whether the state changed.
+ * part x to / from for part < from, within 2^-20 of to, with no 128-bit product (BPF has none):
+ * part / from as a 20-bit fraction first. Intervals reach a day (2^47 ns).
+ */
+static __always_inline __u64 cruise_scale(__u64 part, __u64 from, __u64 to)
+{
+	__u64 frac = part >= (1ULL << 43) ? part / (from >> 20) : (part << 20) / from;
+
+	return (to >> 20) * frac + (((to & ((1ULL << 20) - 1)) * frac) >> 20);
+}
+
+/*
+ * A rate change keeps the state, so it lets no burst through: the backlog (tat - now) is rescaled
+ * to keep the same number of connections queued, in both directions. Kept in time, a backlog
+ * scheduled at a high rate would let the larger burst allowance of a lower one (burst x T) admit
+ * at once what the old rate had queued; and one scheduled at a low rate would keep a grown rate
+ * (a fleet share that grows from nearly nothing, an interval of an hour) waiting out the old,
+ * long intervals. Connections already held keep their slots. Returns whether the state changed.
  */
 static __always_inline bool cruise_gcra_retune(struct cruise_gcra_state *st, __u64 now,
 					       const struct cruise_gcra_limits *l)
@@ -132,15 +142,12 @@ static __always_inline bool cruise_gcra_retune(struct cruise_gcra_state *st, __u
 	if (old == l->interval_ns)
 		return false;
 	st->interval_ns = l->interval_ns;
-	if (old && l->interval_ns > old && st->tat_ns > now) {
+	if (old && l->interval_ns && st->tat_ns > now) {
 		backlog = st->tat_ns - now;
 		queued = backlog / old; /* whole intervals, then the rest */
 		backlog = cruise_sat_add(cruise_sat_mul(queued, l->interval_ns),
-					 cruise_sat_mul(backlog % old, l->interval_ns) / old);
+					 cruise_scale(backlog % old, old, l->interval_ns));
 		st->tat_ns = cruise_sat_add(now, backlog);
-	} else if (old && l->interval_ns && l->interval_ns < old && st->tat_ns > now) {
-		st->tat_ns = cruise_sat_add(st->tat_ns - old < st->tat_ns ? st->tat_ns - old : 0,
-					    l->interval_ns);
 	}
 	return true;
 }

@@ -4,7 +4,7 @@
 set -uo pipefail
 out=${1:-.output}
 tests=(test_gcra test_units test_config test_manifests test_egress test_pacing test_policy
-       test_agent_parts test_agent test_cruisectl test_k8s test_e2e_pg test_demo)
+       test_agent_parts test_agent test_cruisectl test_k8s test_fleet test_e2e_pg test_demo)
 fuzzers=(units config k8s)
 fuzz_seconds=${FUZZ_SECONDS:-15}
 passed=0 failed=0 crashed=()

@@ -3,8 +3,11 @@
  * The deployment's Kubernetes manifests, checked: every YAML document of every *.yaml under a
  * directory (default deploy/) must parse, and the DaemonSet, its ServiceAccount, ClusterRole and
  * binding, and the ConfigMap must hold what running cruise-agent safely takes (check_daemonset
- * and friends say what and why). The ConfigMap's config is validated by the agent's own parser.
- * Comments cannot be checked; the fields they explain can.
+ * and friends say what and why). The ConfigMap's config is validated by the agent's own parser,
+ * as it is and with its commented-out keys ("#key: value") turned on: the optional fleet example
+ * must stay a config the agent takes, and its Redis (check_fleet) must be the one of deploy/,
+ * reached where its Service is, with the agent's password. Comments cannot be checked; the
+ * fields they explain can.
  *
  *   check_manifests [DIR...]    one line per problem on stderr; exit 0 when there is none
  *
@@ -18,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <yaml.h>
 
@@ -34,6 +38,10 @@ struct checker {
 	size_t n, cap;
 	int problems;
 	FILE *report;
+	/* the DaemonSet's pod spec and cruise-agent container, for the ConfigMap's checks */
+	yaml_document_t *ds;
+	yaml_node_t *pod, *agent;
+	const char *ns;
 };
 
 static void problem(struct checker *c, const char *file, const char *fmt, ...)
@@ -107,6 +115,26 @@ static bool seq_has(yaml_document_t *d, yaml_node_t *n, const char *want)
 		if (text_is(item(d, n, i), want))
 			return true;
 	return false;
+}
+
+static const char *namespace_of(yaml_document_t *d)
+{
+	return text(path(d, yaml_document_get_root_node(d), "metadata.namespace")) ?: "default";
+}
+
+/* The document of kind named name, in namespace ns (NULL: any). */
+static struct doc *find_named(struct checker *c, const char *kind, const char *name, const char *ns)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		yaml_document_t *d = &c->docs[i].d;
+		yaml_node_t *root = yaml_document_get_root_node(d);
+
+		if (text_is(get(d, root, "kind"), kind) &&
+		    text_is(path(d, root, "metadata.name"), name) &&
+		    (!ns || !strcmp(namespace_of(d), ns)))
+			return &c->docs[i];
+	}
+	return NULL;
 }
 
 static struct doc *find_kind(struct checker *c, const char *kind, const char *name, size_t *count)
@@ -196,19 +224,66 @@ static void load_dir(struct checker *c, const char *dir)
 
 /* Checks */
 
-/* The volume of a mount, by name, and its hostPath path (NULL if not a hostPath). */
-static const char *host_path_of(yaml_document_t *d, yaml_node_t *pod, yaml_node_t *mount)
+/* The volume of a mount, by name. */
+static yaml_node_t *volume_of(yaml_document_t *d, yaml_node_t *pod, yaml_node_t *mount)
 {
 	yaml_node_t *vols = get(d, pod, "volumes");
 	const char *name = text(get(d, mount, "name"));
 
-	for (size_t i = 0; name && i < items(vols); i++) {
-		yaml_node_t *v = item(d, vols, i);
+	for (size_t i = 0; name && i < items(vols); i++)
+		if (text_is(get(d, item(d, vols, i), "name"), name))
+			return item(d, vols, i);
+	return NULL;
+}
 
-		if (text_is(get(d, v, "name"), name))
-			return text(path(d, v, "hostPath.path"));
+/* The hostPath path of a mount's volume (NULL if not a hostPath). */
+static const char *host_path_of(yaml_document_t *d, yaml_node_t *pod, yaml_node_t *mount)
+{
+	return text(path(d, volume_of(d, pod, mount), "hostPath.path"));
+}
+
+/*
+ * The i-th Secret of a volume: the volume itself (secret:, named by secretName) or one of its
+ * projected sources (named by name). NULL past the last.
+ */
+static yaml_node_t *volume_secret(yaml_document_t *d, yaml_node_t *vol, size_t i, const char **name)
+{
+	yaml_node_t *s = get(d, vol, "secret"), *srcs = path(d, vol, "projected.sources");
+
+	if (s) {
+		*name = text(get(d, s, "secretName"));
+		return i ? NULL : s;
+	}
+	for (size_t k = 0; k < items(srcs); k++) {
+		s = get(d, item(d, srcs, k), "secret");
+		if (s && !i--) {
+			*name = text(get(d, s, "name"));
+			return s;
+		}
 	}
 	return NULL;
+}
+
+/* Whether a Secret's volume shows key (with no items: every key, each a file of its name). */
+static bool secret_has_key(yaml_document_t *d, yaml_node_t *s, const char *key)
+{
+	yaml_node_t *its = get(d, s, "items");
+
+	for (size_t i = 0; i < items(its); i++)
+		if (text_is(get(d, item(d, its, i), "key"), key))
+			return true;
+	return !items(its);
+}
+
+/* The key of a Secret's volume shown as the file rel (relative to the mount), or NULL. */
+static const char *secret_key_at(yaml_document_t *d, yaml_node_t *s, const char *rel)
+{
+	yaml_node_t *its = get(d, s, "items");
+
+	for (size_t i = 0; i < items(its); i++)
+		if (text_is(get(d, item(d, its, i), "path"), rel))
+			return text(get(d, item(d, its, i), "key"));
+	return items(its) || strchr(rel, '/') ? NULL : rel;
 }
 
 static void check_probe(struct checker *c, const char *file, yaml_document_t *d, yaml_node_t *ctr,
@@ -278,6 +353,19 @@ static void check_container(struct checker *c, const char *file, yaml_document_t
 		problem(c, file,
 			"container cruise-agent: env NODE_NAME must come from the downward "
 			"API's spec.nodeName");
+	/* the fleet's password: the agent must start without it, fleet: being optional */
+	for (size_t i = 0; i < items(mounts); i++) {
+		yaml_node_t *vol = volume_of(d, pod, item(d, mounts, i)), *s;
+		const char *name;
+
+		for (size_t k = 0; (s = volume_secret(d, vol, k, &name)); k++)
+			if (!text_is(get(d, s, "optional"), "true"))
+				problem(c, file,
+					"container cruise-agent: Secret %s needs optional: true "
+					"(the "
+					"agent must start without it)",
+					name ?: "?");
+	}
 }
 
 static void check_daemonset(struct checker *c, char *sa, size_t salen)
@@ -329,10 +417,15 @@ static void check_daemonset(struct checker *c, char *sa, size_t salen)
 	for (size_t i = 0; i < items(ctrs); i++)
 		if (text_is(get(d, item(d, ctrs, i), "name"), "cruise-agent"))
 			ctr = item(d, ctrs, i);
-	if (!ctr)
+	if (!ctr) {
 		problem(c, file, "no container named cruise-agent");
-	else
+	} else {
 		check_container(c, file, d, pod, ctr);
+		c->ds = d;
+		c->pod = pod;
+		c->agent = ctr;
+		c->ns = namespace_of(d);
+	}
 	snprintf(sa, salen, "%s", text(get(d, pod, "serviceAccountName")) ?: "");
 	if (!*sa)
 		problem(c, file, "spec.template.spec.serviceAccountName is not set");
@@ -386,14 +479,276 @@ static void check_rbac(struct checker *c, const char *sa)
 			role_name ?: "?", sa);
 }
 
-/* The ConfigMap's cruise.yaml is a config the agent takes. */
+/* The Secret and key that the agent's container sees as the file file; false if none. */
+static bool agent_secret_file(struct checker *c, const char *file, const char **name,
+			      const char **key)
+{
+	yaml_document_t *d = c->ds;
+	yaml_node_t *mounts = get(d, c->agent, "volumeMounts"), *s;
+
+	for (size_t i = 0; i < items(mounts); i++) {
+		yaml_node_t *m = item(d, mounts, i);
+		const char *mp = text(get(d, m, "mountPath")), *sub = text(get(d, m, "subPath"));
+		const char *rel = NULL;
+		size_t len = mp ? strlen(mp) : 0;
+
+		if (mp && sub && !strcmp(file, mp))
+			rel = sub;
+		else if (mp && !sub && !strncmp(file, mp, len) && file[len] == '/')
+			rel = file + len + 1;
+		for (size_t k = 0; rel && (s = volume_secret(d, volume_of(d, c->pod, m), k, name));
+		     k++)
+			if ((*key = secret_key_at(d, s, rel)))
+				return true;
+	}
+	*name = *key = NULL;
+	return false;
+}
+
+/* Whether a Service's selector (not empty) selects a pod template's labels. */
+static bool selects(yaml_document_t *sd, yaml_node_t *sel, yaml_document_t *d, yaml_node_t *labels)
+{
+	if (!sel || sel->type != YAML_MAPPING_NODE ||
+	    sel->data.mapping.pairs.start == sel->data.mapping.pairs.top)
+		return false;
+	for (yaml_node_pair_t *p = sel->data.mapping.pairs.start; p < sel->data.mapping.pairs.top;
+	     p++) {
+		const char *k = text(yaml_document_get_node(sd, p->key));
+		const char *v = text(yaml_document_get_node(sd, p->value));
+
+		if (!k || !v || !text_is(get(d, labels, k), v))
+			return false;
+	}
+	return true;
+}
+
+/* Whether a pod has Secret name, not optional, with key among its files. */
+static bool pod_takes_secret(yaml_document_t *d, yaml_node_t *pod, const char *name,
+			     const char *key)
+{
+	yaml_node_t *vols = get(d, pod, "volumes"), *s;
+	const char *n;
+
+	for (size_t i = 0; i < items(vols); i++)
+		for (size_t k = 0; (s = volume_secret(d, item(d, vols, i), k, &n)); k++)
+			if (n && !strcmp(n, name) && !text_is(get(d, s, "optional"), "true") &&
+			    secret_has_key(d, s, key))
+				return true;
+	return false;
+}
+
+/*
+ * The Redis behind a Service of deploy/ that fleet.redis names: the Service has the port, and
+ * selects the pods of one Deployment, which runs one Redis at a time (two behind one Service would
+ * each hand out the whole rate) on the port and with the agent's password (Secret sname, key skey;
+ * NULL: the agent has none).
+ */
+static void check_redis_service(struct checker *c, struct doc *svc, const char *port,
+				const char *sname, const char *skey)
+{
+	yaml_document_t *d = &svc->d, *dd;
+	yaml_node_t *root = yaml_document_get_root_node(d), *ports = path(d, root, "spec.ports");
+	yaml_node_t *sel = path(d, root, "spec.selector"), *pe = NULL, *pod, *ctrs, *droot;
+	const char *name = text(path(d, root, "metadata.name")), *target, *dname, *v;
+	struct doc *dep = NULL;
+	bool target_ok = false;
+
+	for (size_t i = 0; i < items(ports); i++)
+		if (text_is(get(d, item(d, ports, i), "port"), port))
+			pe = item(d, ports, i);
+	if (!pe) {
+		problem(c, svc->file, "Service %s has no port %s (the config's fleet.redis)", name,
+			port);
+		return;
+	}
+	target = text(get(d, pe, "targetPort")) ?: port;
+	for (size_t i = 0; i < c->n && !dep; i++) {
+		dd = &c->docs[i].d;
+		droot = yaml_document_get_root_node(dd);
+		if (text_is(get(dd, droot, "kind"), "Deployment") &&
+		    !strcmp(namespace_of(dd), namespace_of(d)) &&
+		    selects(d, sel, dd, path(dd, droot, "spec.template.metadata.labels")))
+			dep = &c->docs[i];
+	}
+	if (!dep) {
+		problem(c, svc->file, "Service %s selects no Deployment's pods", name);
+		return;
+	}
+	dd = &dep->d;
+	droot = yaml_document_get_root_node(dd);
+	dname = text(path(dd, droot, "metadata.name")) ?: "?";
+	pod = path(dd, droot, "spec.template.spec");
+	v = text(path(dd, droot, "spec.replicas"));
+	if ((v && strcmp(v, "1")) || !text_is(path(dd, droot, "spec.strategy.type"), "Recreate"))
+		problem(c, dep->file,
+			"Deployment %s: replicas must be 1 and strategy.type Recreate: two Redis "
+			"behind Service %s would each hand out the whole rate",
+			dname, name);
+	ctrs = get(dd, pod, "containers");
+	for (size_t i = 0; i < items(ctrs); i++) {
+		yaml_node_t *cp = get(dd, item(dd, ctrs, i), "ports");
+
+		for (size_t k = 0; k < items(cp); k++)
+			target_ok |= text_is(get(dd, item(dd, cp, k), "name"), target) ||
+				     text_is(get(dd, item(dd, cp, k), "containerPort"), target);
+	}
+	if (!target_ok)
+		problem(c, svc->file, "Service %s: targetPort %s is no port of Deployment %s", name,
+			target, dname);
+	if (sname && !pod_takes_secret(dd, pod, sname, skey))
+		problem(c, dep->file,
+			"Deployment %s must take its password from Secret %s, key %s, not "
+			"optional, "
+			"as the agent does (fleet.password_file)",
+			dname, sname, skey);
+}
+
+/*
+ * A config's fleet: block against the manifests. fleet.password_file (pw, NULL: none) must be a
+ * file of a Secret in the agent's container, holding that key if deploy/ defines the Secret. A
+ * fleet.redis that names a Service of deploy/ (NAME, NAME.NS or NAME.NS.svc...) must name it in
+ * its namespace, and check_redis_service checks what is behind it. Other addresses are the
+ * user's own Redis.
+ */
+static void check_fleet(struct checker *c, const char *file, const char *what, const char *redis,
+			const char *pw)
+{
+	const char *sname = NULL, *skey = NULL, *port, *ns, *label[3] = { NULL };
+	char host[256], *save = NULL;
+	struct doc *svc, *sec;
+	size_t n = 0;
+
+	if (pw && c->agent && !agent_secret_file(c, pw, &sname, &skey))
+		problem(c, file,
+			"%s: fleet.password_file %s is not a file of a Secret in container "
+			"cruise-agent",
+			what, pw);
+	if (sname && (sec = find_named(c, "Secret", sname, c->ns))) {
+		yaml_node_t *root = yaml_document_get_root_node(&sec->d);
+
+		if (!get(&sec->d, get(&sec->d, root, "data"), skey) &&
+		    !get(&sec->d, get(&sec->d, root, "stringData"), skey))
+			problem(c, sec->file,
+				"Secret %s has no key %s (the agent's fleet.password_file)", sname,
+				skey);
+	}
+	if (redis[0] == '/' || redis[0] == '[' || !(port = strrchr(redis, ':')))
+		return;
+	snprintf(host, sizeof(host), "%.*s", (int)(port++ - redis), redis);
+	for (char *l = strtok_r(host, ".", &save); l && n < 3; l = strtok_r(NULL, ".", &save))
+		label[n++] = l;
+	if (!n || (n > 2 && strcmp(label[2], "svc")))
+		return; /* not a Service's name */
+	ns = n > 1 ? label[1] : c->ns;
+	svc = find_named(c, "Service", label[0], ns);
+	if (svc)
+		check_redis_service(c, svc, port, sname, skey);
+	else if ((svc = find_named(c, "Service", label[0], NULL)))
+		problem(c, file, "%s: fleet.redis %s: Service %s is in namespace %s, not %s", what,
+			redis, label[0], namespace_of(&svc->d), ns ?: "?");
+}
+
+/*
+ * The config with its commented-out keys turned on: on a line whose first non-blank character is
+ * a '#' followed by neither a blank nor another '#' ("#fleet:", "  #lease: 2s"), the '#' goes.
+ * Prose ("# text") stays a comment. NULL when there is no such line.
+ */
+static char *uncomment(const char *conf)
+{
+	char *out = malloc(strlen(conf) + 1), *o = out;
+	bool changed = false;
+
+	if (!out)
+		abort();
+	for (const char *p = conf; *p;) {
+		const char *eol = strchrnul(p, '\n'), *q = p + strspn(p, " \t");
+		size_t len;
+
+		if (*q == '#' && q + 1 < eol && !strchr(" \t#", q[1])) {
+			memcpy(o, p, q - p);
+			o += q - p;
+			p = q + 1;
+			changed = true;
+		}
+		len = eol - p + (*eol == '\n');
+		memcpy(o, p, len);
+		o += len;
+		p += len;
+	}
+	*o = '\0';
+	if (!changed) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
+/*
+ * conf, its fleet.password_file (*given, NULL: none) replaced by dummy: the file named is one of
+ * the agent's pod, not of this machine, and the parser reads it.
+ */
+static char *swap_password_file(const char *conf, const char *dummy, char **given)
+{
+	yaml_parser_t p;
+	yaml_document_t d;
+	char *out = NULL;
+
+	*given = NULL;
+	yaml_parser_initialize(&p);
+	yaml_parser_set_input_string(&p, (const unsigned char *)conf, strlen(conf));
+	if (yaml_parser_load(&p, &d)) {
+		yaml_node_t *n = path(&d, yaml_document_get_root_node(&d), "fleet.password_file");
+		const char *line = conf, *eol, *at = NULL;
+
+		for (size_t l = 0; n && line && l < n->start_mark.line; l++)
+			if ((line = strchr(line, '\n')))
+				line++;
+		if (text(n) && line && text(n)[0] == '/') {
+			*given = strdup(text(n));
+			eol = strchrnul(line, '\n');
+			at = strstr(line, "password_file");
+			at = at && at < eol ? strstr(at, text(n)) : NULL;
+		}
+		if (at && at < eol &&
+		    asprintf(&out, "%.*s%s%s", (int)(at - conf), conf, dummy,
+			     at + strlen(text(n))) < 0)
+			out = NULL;
+		yaml_document_delete(&d);
+	}
+	yaml_parser_delete(&p);
+	return out ?: strdup(conf);
+}
+
+static void check_config(struct checker *c, const char *file, const char *what, const char *conf,
+			 const char *dummy)
+{
+	struct cruise_config *cfg;
+	char err[512], *given, *swapped = swap_password_file(conf, dummy, &given);
+
+	if (!swapped)
+		abort();
+	if (cruise_config_parse("cruise.yaml", swapped, strlen(swapped), &cfg, err, sizeof(err))) {
+		problem(c, file, "%s: %s", what, err);
+	} else {
+		if (cfg->fleet)
+			check_fleet(c, file, what, cfg->fleet->redis, given);
+		cruise_config_free(cfg);
+	}
+	free(given);
+	free(swapped);
+}
+
+/*
+ * The ConfigMap's cruise.yaml is a config the agent takes, as it is and with its commented-out
+ * keys turned on; its fleet: block, if any, fits the manifests (check_fleet).
+ */
 static void check_configmap(struct checker *c)
 {
 	size_t n;
 	struct doc *cm = find_kind(c, "ConfigMap", NULL, &n);
+	char dummy[] = "/tmp/cruise-check-password.XXXXXX", *on;
 	const char *conf;
-	struct cruise_config *cfg;
-	char err[512];
+	int fd;
 
 	if (n != 1) {
 		problem(c, "deploy", "%zu ConfigMaps; expected one", n);
@@ -406,11 +761,21 @@ static void check_configmap(struct checker *c)
 		problem(c, cm->file, "ConfigMap: no data.cruise.yaml");
 		return;
 	}
-	if (cruise_config_parse("cruise.yaml", conf, strlen(conf), &cfg, err, sizeof(err))) {
-		problem(c, cm->file, "ConfigMap data.cruise.yaml: %s", err);
+	fd = mkstemp(dummy);
+	if (fd < 0 || write(fd, "checker\n", 8) != 8) {
+		problem(c, dummy, "cannot write: %s", strerror(errno));
+		if (fd >= 0)
+			close(fd);
 		return;
 	}
-	cruise_config_free(cfg);
+	close(fd);
+	check_config(c, cm->file, "ConfigMap data.cruise.yaml", conf, dummy);
+	on = uncomment(conf);
+	if (on)
+		check_config(c, cm->file, "ConfigMap data.cruise.yaml with its #keys turned on", on,
+			     dummy);
+	free(on);
+	unlink(dummy);
 }
 
 int cruise_check_manifests(const char *dir, FILE *report)

@@ -167,10 +167,27 @@ int th_binding(int bindings_fd, __u64 cgroup_id);
  * *got); the time it took (at least 1 ns), or 0 after timeout_ms.
  */
 __u64 th_wait_binding(int bindings_fd, __u64 cgroup_id, int want, int timeout_ms, int *got);
+/* One sample of a Prometheus exposition: the value of the line "series value". */
+bool th_metric(const char *body, const char *series, double *v);
 /* The last bytes of a file (a log) on stdout, framed. */
 void th_print_tail(const char *what, const char *path, size_t bytes);
 /* The index of the active medium name in cruise_media (by fd), or -1. */
 int th_medium_index(int media_fd, const char *name);
+
+/*
+ * A redis-server of Debian's on 127.0.0.1 at a free port, no persistence, in dir (its log there
+ * too); extra: more "--option value" words (NULL-terminated, or NULL). th_redis_start waits until
+ * it answers PING. th_redis_stop kills it (also a SIGSTOPped one) and reaps it.
+ */
+struct th_redis {
+	pid_t pid;
+	uint16_t port;
+	char dir[PATH_MAX];
+};
+int th_redis_start(struct th_redis *r, const char *dir, uint16_t port, const char *const *extra);
+void th_redis_stop(struct th_redis *r);
+/* redis-cli against it: argv after "-p PORT" (NULL-terminated); output into out (may be NULL). */
+int th_redis_cli(const struct th_redis *r, const char *const *args, char *out, size_t len);
 
 #endif /* CRUISE_TEST_HELPERS_H */
 

@@ -306,27 +306,13 @@ static __u64 line_mono_ns(const char *line)
 
 /* HTTP, on a raw socket */
 
-/* One sample: the line "series value" of an exposition. */
-static bool metric(const char *body, const char *series, double *v)
-{
-	size_t n = strlen(series);
-
-	for (const char *p = body; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
-		if (!strncmp(p, series, n) && p[n] == ' ') {
-			*v = strtod(p + n + 1, NULL);
-			return true;
-		}
-	}
-	return false;
-}
-
 static double scrape(const struct env *e, const char *series)
 {
 	char *body;
 	double v = -1;
 
 	assert_int_equal(th_http_get(e->metrics_port, "/metrics", &body), 200);
-	if (!metric(body, series, &v))
+	if (!th_metric(body, series, &v))
 		print_message("no %s in /metrics:\n%s\n", series, body);
 	free(body);
 	assert_true(v >= 0);

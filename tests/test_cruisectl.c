@@ -36,8 +36,10 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <hiredis/hiredis.h>
 
 #include "cruise.h"
+#include "fleet_lua.h" /* the allocator script, as the agent loads it (.output) */
 #include "helpers.h"
 #include "loader.h"
 
@@ -446,6 +448,14 @@ static void test_help(void **state)
 	}
 	assert_int_equal(ctl_run(c, NULL, ARGS("events", "--help"), 0), 0);
 	assert_non_null(strstr(c->out, "one consumer"));
+	/* fleet reads the store, not the maps */
+	assert_int_equal(ctl_run(c, NULL, ARGS("--help"), 0), 0);
+	assert_non_null(strstr(c->out, "fleet"));
+	assert_int_equal(ctl_run(c, NULL, ARGS("fleet", "--help"), 0), 0);
+	assert_non_null(strstr(c->out, "Usage: cruisectl fleet"));
+	assert_non_null(strstr(c->out, "EXAMPLES"));
+	assert_non_null(strstr(c->out, "--redis"));
+	assert_non_null(strstr(c->out, "--password-file"));
 	free(c);
 }
 
@@ -1038,6 +1048,471 @@ static void test_bpftool_dump(void **state)
 	free(c);
 }
 
+/* fleet media and the fleet store */
+
+/* Make medium i a fleet medium in cruise_media: share, fallback and lease end (0: not fleet). */
+static void set_lease(struct th_env *e, __u32 i, __u64 share_ns, __u64 fallback_ns,
+		      __u64 lease_end_ns)
+{
+	struct cruise_medium m;
+	int fd = map_fd(e, "cruise_media");
+
+	assert_int_equal(bpf_map_lookup_elem(fd, &i, &m), 0);
+	m.interval_ns = share_ns;
+	m.fallback_interval_ns = fallback_ns;
+	m.lease_end_ns = lease_end_ns;
+	assert_int_equal(bpf_map_update_elem(fd, &i, &m, BPF_EXIST), 0);
+}
+
+/*
+ * 12. A fleet medium (cruise_media written as the agent's fleet thread writes it): status shows
+ * its share and lease, then its fallback once the lease has ended, the rate in force in RATE;
+ * set refuses its rate and keeps its lease when other keys change.
+ */
+static void test_fleet_status(void **state)
+{
+	struct th_env *e = *state;
+	struct cruise_medium before[CRUISE_MAX_MEDIA], after[CRUISE_MAX_MEDIA], want;
+	struct ctl *c = malloc(sizeof(*c));
+	char line[512];
+	long long left;
+	int rc;
+
+	assert_non_null(c);
+	assert_int_equal(th_env_medium(e, 0, 100, 3, NSEC_PER_SEC, 0, 0, 0), 0);
+	assert_int_equal(th_env_medium(e, 1, 20, 0, NSEC_PER_SEC, 0, 0, 0), 0);
+	/* medium0: a share of 10/s leased for 10 s more, 5/s after */
+	set_lease(e, 0, 100 * NSEC_PER_MSEC, 200 * NSEC_PER_MSEC,
+		  cruise_now_ns() + 10 * NSEC_PER_SEC);
+
+	assert_int_equal(ctl_run(c, e->pin_dir, ARGS("status"), 0), 0);
+	printf("%s", c->out);
+	/* the table as before, then the fleet media */
+	assert_true(find_line(c->out, line, sizeof(line), ARGS("medium0 ", " 10/s ", " 1s ")));
+	assert_true(find_line(c->out, line, sizeof(line), ARGS("medium1 ", " 20/s ", " 1s ")));
+	assert_true(find_line(c->out, line, sizeof(line), ARGS("MEDIUM", "SHARE", "FALLBACK")));
+	assert_true(find_line(c->out, line, sizeof(line),
+			      ARGS("medium0 ", " 10/s ", " 5/s ", "leased, ", "s left")));
+	assert_false(find_line(c->out, line, sizeof(line), ARGS("medium1 ", "leased")));
+	assert_int_equal(count_lines(c->out), 3 + 1 + 2);
+
+	assert_int_equal(ctl_run(c, e->pin_dir, ARGS("status", "-o", "json"), 0), 0);
+	printf("  %s", c->out);
+	assert_true(json_valid(c->out));
+	assert_int_equal(json_num_near(c->out, "\"name\":\"medium0\"", "interval_ns"),
+			 100 * NSEC_PER_MSEC);
+	assert_non_null(strstr(c->out, "\"fleet\":{\"share\":\"10/s\""));
+	assert_non_null(strstr(c->out, "\"state\":\"leased\""));
+	left = json_num_near(c->out, "\"state\":\"leased\"", "lease_left_ns");
+	assert_true(left > 8 * (long long)NSEC_PER_SEC && left <= 10 * (long long)NSEC_PER_SEC);
+	assert_int_equal(json_num_near(c->out, "\"state\":\"leased\"", "fallback_interval_ns"),
+			 200 * NSEC_PER_MSEC);
+	/* a medium that is not a fleet medium says nothing of a fleet */
+	assert_int_equal(json_num_near(c->out, "\"name\":\"medium1\"", "interval_ns"),
+			 50 * NSEC_PER_MSEC);
+	assert_null(strstr(strstr(c->out, "\"name\":\"medium1\""), "\"fleet\""));
+
+	/* rate=: refused, one line, nothing written, even beside keys that are fine */
+	read_media(e, before);
+	rc = ctl_run(c, e->pin_dir, ARGS("set", "medium0", "rate=20/s"), 0);
+	printf("  set rate on a fleet medium: exit %d: %s", rc, c->err);
+	assert_int_equal(rc, 1);
+	assert_string_equal(c->err, "cruisectl: set: medium0 is a fleet medium: its rate is the "
+				    "fleet's, set in the agent's config; this node's share comes "
+				    "from the fleet store\n");
+	assert_int_equal(c->out_n, 0);
+	rc = ctl_run(c, e->pin_dir, ARGS("set", "medium0", "burst=5", "rate=20/s"), 0);
+	assert_int_equal(rc, 1);
+	assert_int_equal(count_lines(c->err), 1);
+	assert_non_null(strstr(c->err, "is a fleet medium"));
+	read_media(e, after);
+	assert_memory_equal(before, after, sizeof(before));
+
+	/* other keys: written, the share, fallback and lease end as they were */
+	assert_int_equal(ctl_run(c, e->pin_dir,
+				 ARGS("set", "medium0", "burst=5", "max_wait=2s", "max_conns=9"),
+				 0),
+			 0);
+	printf("%s", c->out);
+	assert_true(find_line(c->out, line, sizeof(line),
+			      ARGS("rate", "fleet medium", "share 10/s", "fallback 5/s")));
+	read_media(e, after);
+	want = before[0];
+	want.burst = 5;
+	want.max_wait_ns = 2 * NSEC_PER_SEC;
+	want.max_conns = 9;
+	assert_memory_equal(&after[0], &want, sizeof(want));
+	assert_memory_equal(&after[1], &before[1], sizeof(before) - sizeof(before[0]));
+	/* the non-fleet medium's rate is still its own to set */
+	assert_int_equal(ctl_run(c, e->pin_dir, ARGS("set", "medium1", "rate=30/s"), 0), 0);
+
+	/* the lease ends: the kernel paces at the fallback, and status says so */
+	set_lease(e, 0, 100 * NSEC_PER_MSEC, 200 * NSEC_PER_MSEC, cruise_now_ns() - NSEC_PER_SEC);
+	assert_int_equal(ctl_run(c, e->pin_dir, ARGS("status"), 0), 0);
+	printf("%s", c->out);
+	assert_true(find_line(c->out, line, sizeof(line), ARGS("medium0 ", " 5/s ", " 5 ")));
+	assert_true(find_line(c->out, line, sizeof(line),
+			      ARGS("medium0 ", " 10/s ", " 5/s ", "fallback at 5/s")));
+	assert_null(strstr(c->out, "leased"));
+	assert_int_equal(ctl_run(c, e->pin_dir, ARGS("status", "-o", "json"), 0), 0);
+	assert_true(json_valid(c->out));
+	assert_non_null(strstr(c->out, "\"name\":\"medium0\",\"rate\":\"5/s\""));
+	assert_int_equal(json_num_near(c->out, "\"name\":\"medium0\"", "interval_ns"),
+			 200 * NSEC_PER_MSEC);
+	assert_non_null(strstr(c->out, "\"state\":\"fallback\",\"lease_left_ns\":0"));
+	/* top too: the rate in force */
+	assert_int_equal(ctl_run(c, e->pin_dir, ARGS("top", "-n", "1", "-i", "100ms"), 0), 0);
+	printf("%s", c->out);
+	assert_true(find_line(c->out, line, sizeof(line), ARGS(" medium0 ", " 5/s ")));
+	assert_true(find_line(c->out, line, sizeof(line), ARGS(" medium1 ", " 30/s ")));
+	free(c);
+}
+
+#define REDIS_SERVER   "/usr/bin/redis-server"
+#define REDIS_PASSWORD "s3cret-fleet"
+#define FLEET_PREFIX   "cruise-test"
+
+/* A redis-server of our own: loopback, a free port, no persistence, in a temporary directory. */
+struct redis_fx {
+	pid_t pid;
+	uint16_t port;
+	char dir[PATH_MAX];
+	char addr[32], pw[PATH_MAX + 16], wrong_pw[PATH_MAX + 16];
+	redisContext *rc; /* the test's own connection, as the fake nodes */
+	char sha[64];
+};
+
+static redisReply *redis_cmd(redisContext *rc, int argc, const char **argv)
+{
+	redisReply *r = redisCommandArgv(rc, argc, argv, NULL);
+
+	assert_non_null(r);
+	return r;
+}
+
+static int redis_setup(void **state)
+{
+	struct redis_fx *fx = calloc(1, sizeof(*fx));
+	char port[8], log[PATH_MAX + 16];
+	__u64 deadline;
+
+	*state = fx;
+	if (!fx)
+		return -1;
+	fx->pid = -1;
+	if (access(REDIS_SERVER, X_OK))
+		return 0; /* the test skips */
+	snprintf(fx->dir, sizeof(fx->dir), "/tmp/cruise-test-redis.XXXXXX");
+	if (!mkdtemp(fx->dir)) {
+		fx->dir[0] = '\0';
+		return -1;
+	}
+	fx->port = th_free_port("127.0.0.1");
+	if (!fx->port)
+		return -1;
+	snprintf(port, sizeof(port), "%u", fx->port);
+	snprintf(fx->addr, sizeof(fx->addr), "127.0.0.1:%u", fx->port);
+	snprintf(log, sizeof(log), "%s/redis.log", fx->dir);
+	snprintf(fx->pw, sizeof(fx->pw), "%s/password", fx->dir);
+	snprintf(fx->wrong_pw, sizeof(fx->wrong_pw), "%s/wrong", fx->dir);
+	if (th_write_file(fx->pw, REDIS_PASSWORD "\n") || th_write_file(fx->wrong_pw, "nope\n"))
+		return -1;
+	fx->pid = th_spawn(ARGS(REDIS_SERVER, "--port", port, "--bind", "127.0.0.1", "--save", "",
+				"--appendonly", "no", "--dir", fx->dir, "--requirepass",
+				REDIS_PASSWORD, "--daemonize", "no"),
+			   log, log);
+	if (fx->pid < 0)
+		return -1;
+	/* up once it answers */
+	deadline = cruise_now_ns() + 10 * NSEC_PER_SEC;
+	while (cruise_now_ns() < deadline) {
+		struct timeval tv = { .tv_sec = 1 };
+		redisReply *r = NULL;
+
+		fx->rc = redisConnectWithTimeout("127.0.0.1", fx->port, tv);
+		if (fx->rc && !fx->rc->err)
+			r = redisCommand(fx->rc, "AUTH %s", REDIS_PASSWORD);
+		if (r && r->type == REDIS_REPLY_STATUS) {
+			freeReplyObject(r);
+			return 0;
+		}
+		if (r)
+			freeReplyObject(r);
+		if (fx->rc)
+			redisFree(fx->rc);
+		fx->rc = NULL;
+		usleep(20000);
+	}
+	th_print_tail("redis-server", log, 2000);
+	return -1;
+}
+
+/* Runs even when the test failed: the server goes, and its directory. */
+static int redis_teardown(void **state)
+{
+	struct redis_fx *fx = *state;
+
+	if (!fx)
+		return 0;
+	if (fx->rc)
+		redisFree(fx->rc);
+	if (fx->pid > 0) {
+		kill(fx->pid, SIGTERM);
+		th_wait_exit(fx->pid, 5000);
+	}
+	if (fx->dir[0])
+		th_rm_tree(fx->dir);
+	free(fx);
+	return 0;
+}
+
+/* One node's refresh of one medium, as the agent's fleet thread sends it; the reply's share. */
+static long long fleet_call(struct redis_fx *fx, const char *prefix, const char *medium,
+			    const char *node, long long rate, long long want, long long fb,
+			    long long lease_ms, long long forget_ms)
+{
+	static const char *const kinds[5] = { "nodes", "leases", "forget", "rates", "agg" };
+	char keys[5][128], a[6][24];
+	const char *argv[15] = { "EVALSHA", fx->sha, "5" };
+	long long v[] = { rate, want, fb, lease_ms, forget_ms, fb /* fb_now */ };
+	long long share;
+	redisReply *r;
+
+	for (int i = 0; i < 5; i++) {
+		snprintf(keys[i], sizeof(keys[i]), "{%s:%s}:%s", prefix, medium, kinds[i]);
+		argv[3 + i] = keys[i];
+	}
+	argv[8] = node;
+	for (int i = 0; i < 6; i++) {
+		snprintf(a[i], sizeof(a[i]), "%lld", v[i]);
+		argv[9 + i] = a[i];
+	}
+	r = redis_cmd(fx->rc, 15, argv);
+	if (r->type == REDIS_REPLY_ERROR)
+		printf("  EVALSHA: %s\n", r->str);
+	assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+	assert_int_equal(r->elements, 7);
+	assert_int_equal(r->element[0]->type, REDIS_REPLY_INTEGER);
+	share = r->element[0]->integer;
+	freeReplyObject(r);
+	return share;
+}
+
+/* Writes the store took since it started (persistence off: the counter only grows). */
+static long long redis_writes(struct redis_fx *fx)
+{
+	const char *argv[] = { "INFO", "persistence" };
+	redisReply *r = redis_cmd(fx->rc, 2, argv);
+	const char *at;
+	long long n;
+
+	assert_int_equal(r->type, REDIS_REPLY_STRING);
+	at = strstr(r->str, "rdb_changes_since_last_save:");
+	assert_non_null(at);
+	n = atoll(at + strlen("rdb_changes_since_last_save:"));
+	freeReplyObject(r);
+	return n;
+}
+
+static void milli_str(long long milli, char *buf, size_t len)
+{
+	if (milli % 1000)
+		snprintf(buf, len, " %lld.%03lld", milli / 1000, milli % 1000);
+	else
+		snprintf(buf, len, " %lld/s ", milli / 1000);
+}
+
+/*
+ * 13. cruisectl fleet against a real redis-server and the real allocator script: three fake
+ * nodes of one medium, one of whose lease has ended; the shares the script gave them, in text
+ * and JSON, with media found by SCAN or named by a config; never a write to the store; a wrong
+ * password, none, an unreachable store and a key of the wrong type: one line and exit 1.
+ */
+static void test_fleet_store(void **state)
+{
+	struct redis_fx *fx = *state;
+	struct ctl *c = malloc(sizeof(*c));
+	long long a, b, cc, writes, forget_in;
+	char line[1024], sa[32], sb[32], cfg[PATH_MAX + 16], yaml[PATH_MAX + 2048], free_addr[32],
+		*p;
+	char rate_row[64];
+	int rc;
+
+	if (fx->pid <= 0) {
+		free(c);
+		skip(); /* no redis-server */
+	}
+	assert_non_null(c);
+	{
+		const char *argv[] = { "SCRIPT", "LOAD", cruise_fleet_lua };
+		redisReply *r = redis_cmd(fx->rc, 3, argv);
+
+		assert_int_equal(r->type, REDIS_REPLY_STRING);
+		snprintf(fx->sha, sizeof(fx->sha), "%s", r->str);
+		freeReplyObject(r);
+	}
+	/*
+	 * email at 50/s: node-a wants more than it gets, node-b 10/s (and has 60/s in its
+	 * config: the lowest rate wins), node-c's lease is 100 ms. Fallbacks 5/s.
+	 */
+	fleet_call(fx, FLEET_PREFIX, "email", "node-a", 50000, -1, 5000, 10000, 30000);
+	fleet_call(fx, FLEET_PREFIX, "email", "node-b", 60000, 10000, 5000, 10000, 30000);
+	cc = fleet_call(fx, FLEET_PREFIX, "email", "node-c", 50000, -1, 5000, 100, 30000);
+	usleep(200000);
+	/* the next refreshes move node-c to its fallback, counted until forgotten */
+	a = fleet_call(fx, FLEET_PREFIX, "email", "node-a", 50000, -1, 5000, 10000, 30000);
+	b = fleet_call(fx, FLEET_PREFIX, "email", "node-b", 60000, 10000, 5000, 10000, 30000);
+	printf("  shares: node-a %lld, node-b %lld, node-c %lld (ended) milli-connections/s\n", a,
+	       b, cc);
+	assert_int_equal(b, 10000);
+	assert_true(a > 0 && a + b + 5000 <= 50000);
+	milli_str(a, sa, sizeof(sa));
+	milli_str(b, sb, sizeof(sb));
+	writes = redis_writes(fx);
+
+	/* no config: the media found by SCAN under the prefix */
+	rc = ctl_run(c, NULL,
+		     ARGS("fleet", "--redis", fx->addr, "--prefix", FLEET_PREFIX, "--password-file",
+			  fx->pw),
+		     0);
+	printf("%s%s", c->out, c->err);
+	assert_int_equal(rc, 0);
+	assert_int_equal(c->err_n, 0);
+	assert_true(!strncmp(c->out, "MEDIUM ", 7));
+	snprintf(rate_row, sizeof(rate_row), "%s", " 50/s ");
+	assert_true(find_line(c->out, line, sizeof(line), ARGS("email ", rate_row, " 3 ", " 2 ")));
+	assert_true(find_line(c->out, line, sizeof(line),
+			      ARGS("email ", " node-a ", " more than its share ", sa, " 5/s ",
+				   " 50/s ", "leased, ", "s left")));
+	assert_true(find_line(c->out, line, sizeof(line),
+			      ARGS("email ", " node-b ", " 10/s ", sb, " 60/s ", "leased, ")));
+	assert_true(find_line(c->out, line, sizeof(line),
+			      ARGS("email ", " node-c ", " 5/s ", "ended, forgotten in ")));
+	assert_true(find_line(c->out, line, sizeof(line), ARGS("lowest, 50/s, is in force")));
+
+	rc = ctl_run(c, NULL,
+		     ARGS("fleet", "-o", "json", "--redis", fx->addr, "--prefix", FLEET_PREFIX,
+			  "--password-file", fx->pw),
+		     0);
+	printf("  %s", c->out);
+	assert_int_equal(rc, 0);
+	assert_int_equal(count_lines(c->out), 1);
+	assert_true(json_valid(c->out));
+	assert_non_null(strstr(c->out, "\"media_from\":\"scan\""));
+	assert_non_null(strstr(c->out, "\"keys\":\"{" FLEET_PREFIX ":email}\""));
+	assert_int_equal(json_num_near(c->out, "\"name\":\"email\"", "rate_milli"), 50000);
+	assert_int_equal(json_num_near(c->out, "\"name\":\"email\"", "node_count"), 3);
+	assert_int_equal(json_num_near(c->out, "\"name\":\"email\"", "leased"), 2);
+	/* claims: the two shares, and node-c's fallback */
+	assert_int_equal(json_num_near(c->out, "\"name\":\"email\"", "claims_milli"), a + b + 5000);
+	assert_int_equal(json_num_near(c->out, "\"node\":\"node-a\"", "share_milli"), a);
+	assert_non_null(strstr(c->out, "\"node\":\"node-a\",\"record\":\"ok\",\"wants_more\":true,"
+				       "\"want\":null"));
+	assert_int_equal(json_num_near(c->out, "\"node\":\"node-b\"", "share_milli"), b);
+	assert_int_equal(json_num_near(c->out, "\"node\":\"node-b\"", "want_milli"), 10000);
+	assert_int_equal(json_num_near(c->out, "\"node\":\"node-b\"", "config_rate_milli"), 60000);
+	assert_true(json_num_near(c->out, "\"node\":\"node-b\"", "lease_left_ms") > 5000);
+	assert_int_equal(json_num_near(c->out, "\"node\":\"node-c\"", "fallback_milli"), 5000);
+	p = strstr(c->out, "\"node\":\"node-c\"");
+	assert_non_null(p);
+	assert_non_null(strstr(p, "\"state\":\"ended\""));
+	forget_in = json_num_near(c->out, "\"node\":\"node-c\"", "forget_in_ms");
+	assert_true(forget_in > 20000 && forget_in <= 30000);
+
+	/* a config: its store, prefix, password and fleet media (one with nothing stored yet) */
+	snprintf(cfg, sizeof(cfg), "%s/cruise.yaml", fx->dir);
+	snprintf(yaml, sizeof(yaml),
+		 "targets:\n"
+		 "  - name: db\n"
+		 "    addresses: [127.0.0.1/32]\n"
+		 "    ports: [5432]\n"
+		 "media:\n"
+		 "  - name: email\n"
+		 "    rate: 50/s\n"
+		 "    cgroups: [workers/email]\n"
+		 "    fleet: true\n"
+		 "  - name: push\n"
+		 "    rate: 10/s\n"
+		 "    cgroups: [workers/push]\n"
+		 "  - name: batch\n"
+		 "    rate: 1/s\n"
+		 "    cgroups: [workers/batch]\n"
+		 "    fleet: true\n"
+		 "fleet:\n"
+		 "  redis: %s\n"
+		 "  node: node-a\n"
+		 "  key_prefix: " FLEET_PREFIX "\n"
+		 "  password_file: %s\n",
+		 fx->addr, fx->pw);
+	assert_int_equal(th_write_file(cfg, yaml), 0);
+	rc = ctl_run(c, NULL, ARGS("fleet", "--config", cfg), 0);
+	printf("%s%s", c->out, c->err);
+	assert_int_equal(rc, 0);
+	assert_true(find_line(c->out, line, sizeof(line), ARGS(" node-a ", sa, "leased")));
+	assert_true(find_line(c->out, line, sizeof(line), ARGS("batch ", " - ", " 0 ")));
+	assert_true(find_line(c->out, line, sizeof(line), ARGS("batch: no node in the store")));
+	assert_null(strstr(c->out, "push"));
+	rc = ctl_run(c, NULL, ARGS("fleet", "--config", cfg, "-o", "json"), 0);
+	assert_int_equal(rc, 0);
+	assert_true(json_valid(c->out));
+	assert_non_null(strstr(c->out, "\"media_from\":\"config\""));
+	assert_int_equal(json_num_near(c->out, "\"name\":\"batch\"", "node_count"), 0);
+	assert_non_null(strstr(c->out, "\"name\":\"batch\""));
+
+	/* read-only: not one write for all of the above */
+	assert_int_equal(redis_writes(fx), writes);
+
+	/* the errors: one line naming the problem, exit 1, nothing on stdout */
+	snprintf(free_addr, sizeof(free_addr), "127.0.0.1:%u", th_free_port("127.0.0.1"));
+	{
+		const redisReply *r;
+		const char *set[] = { "SET", "{bad:email}:leases", "x" };
+		const char *hset[] = { "HSET", "{bad:email}:nodes", "node-a", "1000 1000 500 1" };
+		const struct {
+			const char *const *args;
+			const char *says;
+		} cases[] = {
+			{ ARGS("fleet", "--redis", fx->addr, "--prefix", FLEET_PREFIX,
+			       "--password-file", fx->wrong_pw),
+			  "refused the password (AUTH)" },
+			{ ARGS("fleet", "--redis", fx->addr, "--prefix", FLEET_PREFIX),
+			  "needs a password" },
+			{ ARGS("fleet", "--redis", free_addr, "--prefix", FLEET_PREFIX),
+			  "cannot reach the fleet store at 127.0.0.1:" },
+			{ ARGS("fleet", "--redis", fx->addr, "--prefix", "bad", "--password-file",
+			       fx->pw),
+			  "{bad:email}:leases is not of the type" },
+			{ ARGS("fleet", "--redis", "127.0.0.1", "--prefix", FLEET_PREFIX),
+			  "expected HOST:PORT" },
+			{ ARGS("fleet", "--redis", fx->addr, "--prefix", "a*"), "--prefix \"a*\"" },
+			{ ARGS("fleet", "--config", "/nonexistent/cruise.yaml"),
+			  "/nonexistent/cruise.yaml: No such file or directory" },
+			{ ARGS("fleet", "--redis", fx->addr, "--password-file",
+			       "/nonexistent/password"),
+			  "cannot read \"/nonexistent/password\"" },
+			{ ARGS("fleet", "--redis", fx->addr, "--username", "cruise"),
+			  "a username needs a password" },
+		};
+
+		r = redis_cmd(fx->rc, 3, set);
+		freeReplyObject((void *)r);
+		r = redis_cmd(fx->rc, 4, hset);
+		freeReplyObject((void *)r);
+		writes = redis_writes(fx);
+		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+			rc = ctl_run(c, NULL, cases[i].args, 0);
+			printf("  fleet error %zu: exit %d: %s", i, rc, c->err);
+			assert_int_equal(rc, 1);
+			assert_int_equal(count_lines(c->err), 1);
+			assert_true(!strncmp(c->err, "cruisectl: fleet: ", 18));
+			assert_non_null(strstr(c->err, cases[i].says));
+			assert_int_equal(c->out_n, 0);
+		}
+		assert_int_equal(redis_writes(fx), writes);
+	}
+	free(c);
+}
+
 static void find_ctl(const char *argv0)
 {
 	char self[PATH_MAX];
@@ -1071,6 +1546,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_top_terminal, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_events, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_bpftool_dump, env_setup, env_teardown),
+		cmocka_unit_test_setup_teardown(test_fleet_status, env_setup, env_teardown),
+		cmocka_unit_test_setup_teardown(test_fleet_store, redis_setup, redis_teardown),
 	};
 
 	setvbuf(stdout, NULL, _IOLBF, 0);

@@ -439,7 +439,7 @@ static struct cruise_gcra_verdict decide(struct cruise_gcra_state *st, __u64 now
 	return cruise_gcra_reserve(st, now, l);
 }
 
-/* cruise_gcra_retune: a rate drop keeps the number of queued connections, a rise the last slot. */
+/* cruise_gcra_retune: a rate change keeps the number of queued connections. */
 static void test_retune(void **state)
 {
 	__u64 slow = NSEC / 10, fast = NSEC / 100, max_wait = 2 * NSEC, k, at_once = 0;
@@ -480,20 +480,24 @@ static void test_retune(void **state)
 	cruise_gcra_retune(&st, T0, &l);
 	assert_int_equal(st.tat_ns, T0 + 150 * MSEC);
 
-	/* a rise: the last reservation (tat - 100 ms) keeps its place, the next is one new
-	 * interval after it, not one old interval */
+	/* a rise keeps the number queued too: 5 queued at 10/s are 5 queued at 100/s */
 	state_init(&st, T0 + 500 * MSEC, 0);
 	st.interval_ns = slow;
 	l = limits(fast, 0, max_wait);
 	assert_true(cruise_gcra_retune(&st, T0, &l));
-	assert_int_equal(st.tat_ns, T0 + 400 * MSEC + fast);
-	/* a share of nearly nothing (one an hour) that grows: the next slot is 10 ms after the
-	 * last one, not an hour */
+	assert_int_equal(st.tat_ns, T0 + 5 * fast);
+	/* a share of nearly nothing (one an hour) that grows: about one interval of the new rate
+	 * to wait, not an hour */
 	state_init(&st, T0 + 3600 * NSEC - 5 * MSEC, 0);
 	st.interval_ns = 3600 * NSEC;
 	assert_true(cruise_gcra_retune(&st, T0, &l));
-	assert_int_equal(st.tat_ns, T0 - 5 * MSEC + fast);
-	assert_int_equal(decide(&st, T0, &l).wait_ns, 5 * MSEC);
+	assert_true(st.tat_ns > T0 + fast - MSEC && st.tat_ns <= T0 + fast);
+	/* three admitted at once by a burst of 2 at one per 5 s (tat 15 s ahead), then 20/s: the
+	 * next slot is 3 intervals of 50 ms ahead less the burst, not 10 s */
+	state_init(&st, T0 + 15 * NSEC, 0);
+	st.interval_ns = 5 * NSEC;
+	l = limits(NSEC / 20, 2, max_wait);
+	assert_int_equal(decide(&st, T0, &l).wait_ns, 50 * MSEC);
 	/* no backlog: nothing to rescale */
 	state_init(&st, T0 - 5 * MSEC, 0);
 	st.interval_ns = fast;

@@ -134,11 +134,42 @@ static void test_broken(void **state)
 	       "matchLabels");
 }
 
+/* The fleet: the commented-out example is checked too, with its Redis and password. */
+static void test_broken_fleet(void **state)
+{
+	(void)state;
+	/* the example, turned on, must stay a config the agent takes */
+	broken("configmap.yaml", "#lease: 2s", "#lease: 1s", "fleet.lease");
+	broken("configmap.yaml", "#fallback_rate: 2/s", "#fallback_rate: 30/s", "fallback_rate");
+	broken("configmap.yaml", "#fleet:", "#flet:", "flet: unknown key");
+	/* the example Service is in cruise-system, not in "cruise" */
+	broken("configmap.yaml", "#redis: cruise-redis.cruise-system.svc:6379",
+	       "#redis: cruise-redis.cruise.svc:6379", "in namespace cruise-system, not cruise");
+	broken("configmap.yaml", "cruise-system.svc:6379", "cruise-system.svc:6380",
+	       "no port 6380");
+	broken("configmap.yaml", "#password_file: /etc/cruise/redis-password",
+	       "#password_file: /etc/cruise/redis-pass", "fleet.password_file");
+	/* the agent starts without the Secret; Redis and the agent share its key */
+	broken("daemonset.yaml", "optional: true", "optional: false", "optional: true");
+	broken("daemonset.yaml", "- key: password", "- key: pass", "has no key pass");
+	broken("redis.yaml", "secretName: cruise-redis", "secretName: other",
+	       "password from Secret cruise-redis");
+	broken("redis-secret.yaml", "  password: CHANGE-ME", "  pass: CHANGE-ME",
+	       "no key password");
+	/* one Redis at a time, behind the Service */
+	broken("redis.yaml", "type: Recreate", "type: RollingUpdate", "Recreate");
+	broken("redis.yaml", "replicas: 1", "replicas: 2", "replicas must be 1");
+	broken("redis.yaml", "  selector:\n    app.kubernetes.io/name: cruise-redis",
+	       "  selector:\n    app.kubernetes.io/name: redis", "selects no Deployment");
+	broken("redis.yaml", "targetPort: redis", "targetPort: 6380", "targetPort 6380");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_deploy_ok),
 		cmocka_unit_test(test_broken),
+		cmocka_unit_test(test_broken_fleet),
 	};
 
 	return cmocka_run_group_tests_name("deployment manifests", tests, NULL, NULL);

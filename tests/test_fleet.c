@@ -1,0 +1,882 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * The fleet end to end: a real redis-server (Debian's, started here on a free loopback port, no
+ * persistence) and three real cruise-agents on this one kernel standing in for three nodes, each
+ * with its own scope cgroup, pin_dir, metrics port and node name, pacing one fleet medium of
+ * 60/s to one loopback listener. Workers are processes in each node's scope.
+ *
+ * Bounds come from the design, not from a passing run:
+ * - the sum of the nodes over 10 s within 2% of 60/s; a node within 10% of its fair share;
+ * - no 1 s window of the sum above 60 x 1.05 plus the nodes' bursts (3 x 2);
+ * - "within two refreshes" is 2 x refresh (500 ms) plus 250 ms for the agents' threads, the main
+ *   loop's map write and this test's 10 ms polling.
+ * Teardown kills agents and redis, uninstalls the pins and removes cgroups and files, also when a
+ * test failed.
+ */
+#define _GNU_SOURCE
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+
+#include "helpers.h"
+#include "loader.h"
+#include "snapshot.h"
+
+#define MSEC	    1000000ULL
+#define SEC	    1000000000ULL
+#define NODES	    3
+#define RATE	    60.0
+#define BURST	    2
+#define REFRESH_MS  500
+#define LEASE_MS    2000
+#define SUM_TOL	    0.02
+#define NODE_TOL    0.10
+#define WIN_BOUND   (RATE * 1.05 + NODES * BURST)
+#define TWO_REFRESH ((2 * REFRESH_MS + 250) * MSEC)
+#define START_MS    5000
+#define HUNGRY	    4 /* workers of a hungry node */
+
+static char agent_bin[PATH_MAX];
+
+struct node {
+	char name[16]; /* node-a */
+	char id[80];   /* unique: the scope cgroup's and the pin dir's name */
+	struct th_cgroup scope, worker;
+	char pin_dir[PATH_MAX], conf[PATH_MAX + 32], log[PATH_MAX + 32];
+	uint16_t metrics_port;
+	pid_t agent;
+	__u64 started_ns; /* when the agent was spawned */
+	int n_logs;
+	struct cruise_maps maps;
+	bool maps_open;
+	struct th_job job;
+	double rate; /* the fleet rate in its config */
+	int burst;
+};
+
+struct env {
+	char name[64];
+	char tmp[256];
+	char prefix[64];
+	struct th_redis redis;
+	struct th_listener l;
+	struct node n[NODES];
+	const char *forget;   /* forget_after */
+	const char *password; /* requirepass of the store; NULL: none */
+	const char *auth;     /* what the agents' password_file holds; NULL: no file */
+};
+
+static __u64 now_ns(void)
+{
+	return cruise_now_ns();
+}
+
+static void sleep_until(__u64 t)
+{
+	struct timespec ts = { .tv_sec = t / SEC, .tv_nsec = t % SEC };
+
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+		;
+}
+
+/* the store */
+
+static void redis_start(struct env *e, uint16_t port)
+{
+	const char *extra[] = { "--requirepass", e->password, NULL };
+
+	assert_int_equal(th_redis_start(&e->redis, e->tmp, port, e->password ? extra : NULL), 0);
+}
+
+static void redis_cli(struct env *e, const char *const *args, char *out, size_t len)
+{
+	const char *argv[16] = { NULL };
+	int n = 0;
+
+	if (e->password) {
+		argv[n++] = "-a";
+		argv[n++] = e->password;
+		argv[n++] = "--no-auth-warning";
+	}
+	for (int i = 0; args[i] && n < 15; i++)
+		argv[n++] = args[i];
+	assert_int_equal(th_redis_cli(&e->redis, argv, out, len), 0);
+}
+
+/* the agents */
+
+static void node_conf(struct env *e, int i, const char *extra_medium)
+{
+	struct node *nd = &e->n[i];
+	char text[8192 + 2 * PATH_MAX], pw[PATH_MAX + 32];
+	FILE *f;
+
+	snprintf(pw, sizeof(pw), "%s/redis-password", e->tmp);
+	if (e->auth)
+		assert_int_equal(th_write_file(pw, e->auth), 0);
+	snprintf(text, sizeof(text),
+		 "scope: /%s\n"
+		 "pin_dir: %s\n"
+		 "metrics: 127.0.0.1:%u\n"
+		 "fleet:\n"
+		 "  redis: 127.0.0.1:%u\n"
+		 "  node: %s\n"
+		 "  key_prefix: %s\n"
+		 "  refresh: %dms\n"
+		 "  lease: %dms\n"
+		 "  forget_after: %s\n"
+		 "  expected_nodes: %d\n"
+		 "%s%s%s"
+		 "targets:\n"
+		 "  - name: db\n"
+		 "    addresses: [127.0.0.1]\n"
+		 "    ports: [%u]\n"
+		 "media:\n"
+		 "  - name: email\n"
+		 "    rate: %.0f/s\n"
+		 "    burst: %d\n"
+		 "    max_wait: 2s\n"
+		 "    fleet: true\n"
+		 "    cgroups: [/%s/w]\n"
+		 "%s",
+		 nd->id, nd->pin_dir, nd->metrics_port, e->redis.port, nd->name, e->prefix,
+		 REFRESH_MS, LEASE_MS, e->forget, NODES, e->auth ? "  password_file: " : "",
+		 e->auth ? pw : "", e->auth ? "\n" : "", e->l.port, nd->rate, nd->burst, nd->id,
+		 extra_medium ? extra_medium : "");
+	f = fopen(nd->conf, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	assert_int_equal(fclose(f), 0);
+}
+
+static int healthz(const struct node *nd)
+{
+	char *body = NULL;
+	int status = th_http_get(nd->metrics_port, "/healthz", &body);
+
+	free(body);
+	return status;
+}
+
+static void agent_start(struct env *e, int i)
+{
+	struct node *nd = &e->n[i];
+	const char *argv[] = { agent_bin, "--config", nd->conf, "--log-format", "text", NULL };
+	__u64 deadline = now_ns() + START_MS * MSEC;
+
+	char log[sizeof(nd->log)];
+
+	snprintf(log, sizeof(log), "%s/%s-%d.log", e->tmp, nd->name, nd->n_logs++);
+	memcpy(nd->log, log, sizeof(log));
+	nd->started_ns = now_ns();
+	nd->agent = th_spawn(argv, nd->log, nd->log);
+	assert_true(nd->agent > 0);
+	for (;;) {
+		char *text = th_slurp(nd->log);
+		bool up = strstr(text, "attached and pinned") != NULL;
+
+		free(text);
+		if (up && healthz(nd) == 200)
+			break;
+		if (now_ns() > deadline || waitpid(nd->agent, NULL, WNOHANG) == nd->agent) {
+			th_print_tail(nd->name, nd->log, 4000);
+			fail_msg("agent %s did not start", nd->name);
+		}
+		usleep(2000);
+	}
+	if (!nd->maps_open) {
+		assert_int_equal(cruise_maps_open_pinned(&nd->maps, nd->pin_dir), 0);
+		nd->maps_open = true;
+	}
+}
+
+static void agent_kill(struct node *nd, int sig)
+{
+	if (nd->agent <= 0)
+		return;
+	kill(nd->agent, sig);
+	th_wait_exit(nd->agent, 5000);
+	nd->agent = 0;
+}
+
+static bool agent_alive(struct node *nd)
+{
+	return nd->agent > 0 && waitpid(nd->agent, NULL, WNOHANG) == 0;
+}
+
+static bool log_has(const struct node *nd, const char *s)
+{
+	char *text = th_slurp(nd->log);
+	bool has = strstr(text, s) != NULL;
+
+	free(text);
+	return has;
+}
+
+/* the medium in a node's map */
+
+static struct cruise_medium medium(const struct node *nd)
+{
+	struct cruise_medium v;
+	int i = th_medium_index(nd->maps.media, "email");
+	__u32 k = i;
+
+	assert_true(i >= 0);
+	assert_int_equal(bpf_map_lookup_elem(nd->maps.media, &k, &v), 0);
+	return v;
+}
+
+static bool leased(const struct node *nd)
+{
+	struct cruise_medium v = medium(nd);
+
+	return v.lease_end_ns > now_ns();
+}
+
+static double share(const struct node *nd)
+{
+	return 1e9 / (double)medium(nd).interval_ns;
+}
+
+static struct cruise_counters counters(const struct node *nd)
+{
+	struct cruise_snapshot *s = calloc(1, sizeof(*s));
+	struct cruise_counters c;
+
+	assert_non_null(s);
+	assert_int_equal(cruise_snapshot_read(&nd->maps, s), 0);
+	memset(&c, 0, sizeof(c));
+	for (unsigned int k = 0; k < s->n_media; k++)
+		if (!strcmp(s->media[k].cfg.name, "email"))
+			c = s->media[k].c;
+	free(s);
+	return c;
+}
+
+/* Poll until cond(nd) holds; the time it took (>= 1 ns), or 0 after timeout. */
+static __u64 wait_for(const struct node *nd, bool (*cond)(const struct node *), __u64 timeout)
+{
+	__u64 t0 = now_ns();
+
+	while (!cond(nd)) {
+		if (now_ns() - t0 > timeout)
+			return 0;
+		usleep(10000);
+	}
+	return now_ns() - t0 ?: 1;
+}
+
+static void wait_all_leased(struct env *e)
+{
+	for (int i = 0; i < NODES; i++)
+		if (!wait_for(&e->n[i], leased, 5 * SEC))
+			fail_msg("%s holds no lease after 5 s", e->n[i].name);
+}
+
+/* workers */
+
+/* hungry: HUNGRY workers back to back; else one worker on a period_ns schedule */
+static void workers(struct env *e, int i, __u64 start, __u64 duration, __u64 period_ns)
+{
+	struct node *nd = &e->n[i];
+	struct th_run_opts *o = &nd->job.o;
+
+	memset(&nd->job, 0, sizeof(nd->job));
+	o->cgroup = nd->worker.path;
+	o->addr = "127.0.0.1";
+	o->port = e->l.port;
+	o->workers = period_ns ? 1 : HUNGRY;
+	o->duration_ns = duration;
+	o->max_per_worker = 5000;
+	o->fail_pause_ns = 20 * MSEC;
+	o->start_at_ns = start;
+	o->period_ns = period_ns;
+	o->connect_timeout_ms = 10000;
+	assert_int_equal(th_job_start(&nd->job), 0);
+}
+
+static void join_all(struct env *e)
+{
+	for (int i = 0; i < NODES; i++)
+		th_job_join(&e->n[i].job);
+}
+
+/* successful connects of a node that completed in [from, to) */
+static int ok_in(const struct node *nd, __u64 from, __u64 to)
+{
+	int n = 0;
+
+	for (int k = 0; k < nd->job.r.n; k++) {
+		const struct th_conn *c = &nd->job.r.conns[k];
+
+		n += !c->err && c->end_ns >= from && c->end_ns < to;
+	}
+	return n;
+}
+
+static double rate_in(const struct node *nd, __u64 from, __u64 to)
+{
+	return ok_in(nd, from, to) / ((double)(to - from) / SEC);
+}
+
+/* The most successful connects of all nodes together in any 1 s window within [from, to). */
+static int max_window(struct env *e, __u64 from, __u64 to, __u64 *at)
+{
+	int n = 0, best = 0;
+	__u64 *t;
+
+	for (int i = 0; i < NODES; i++)
+		n += e->n[i].job.r.n;
+	t = calloc(n ? n : 1, sizeof(*t));
+	assert_non_null(t);
+	n = 0;
+	for (int i = 0; i < NODES; i++)
+		for (int k = 0; k < e->n[i].job.r.n; k++) {
+			const struct th_conn *c = &e->n[i].job.r.conns[k];
+
+			if (!c->err && c->end_ns >= from && c->end_ns < to)
+				t[n++] = c->end_ns;
+		}
+	qsort(t, n, sizeof(*t), th_u64_compare);
+	for (int lo = 0, hi = 0; hi < n; hi++) {
+		while (t[hi] - t[lo] >= SEC)
+			lo++;
+		if (hi - lo + 1 > best) {
+			best = hi - lo + 1;
+			*at = t[lo];
+		}
+	}
+	free(t);
+	return best;
+}
+
+static void assert_window(struct env *e, __u64 from, __u64 to, const char *what)
+{
+	__u64 at = 0;
+	int w = max_window(e, from, to, &at);
+
+	print_message("  %s: busiest 1 s window %d connects (bound %.0f), %.1f s in (%d, %d, %d)\n",
+		      what, w, WIN_BOUND, (double)(at - from) / SEC, ok_in(&e->n[0], at, at + SEC),
+		      ok_in(&e->n[1], at, at + SEC), ok_in(&e->n[2], at, at + SEC));
+	assert_true(w <= WIN_BOUND);
+}
+
+static void print_rates(struct env *e, __u64 from, __u64 to, const char *what)
+{
+	double sum = 0;
+
+	for (int i = 0; i < NODES; i++) {
+		int errs[3] = { 0 };
+
+		for (int k = 0; k < e->n[i].job.r.n; k++) {
+			int er = e->n[i].job.r.conns[k].err;
+
+			errs[er == ECONNREFUSED ? 0 : er == ETIMEDOUT ? 1 : 2] += er != 0;
+		}
+		print_message(
+			"  %s: %d connects, %d ok, refused %d, timed out %d, other %d (job %d)\n",
+			e->n[i].name, e->n[i].job.r.n, e->n[i].job.r.ok, errs[0], errs[1], errs[2],
+			e->n[i].job.err);
+	}
+
+	for (int i = 0; i < NODES; i++)
+		sum += rate_in(&e->n[i], from, to);
+	print_message("  %s: %s %.2f/s, %s %.2f/s, %s %.2f/s, sum %.2f/s\n", what, e->n[0].name,
+		      rate_in(&e->n[0], from, to), e->n[1].name, rate_in(&e->n[1], from, to),
+		      e->n[2].name, rate_in(&e->n[2], from, to), sum);
+}
+
+static double sum_in(struct env *e, __u64 from, __u64 to)
+{
+	double sum = 0;
+
+	for (int i = 0; i < NODES; i++)
+		sum += rate_in(&e->n[i], from, to);
+	return sum;
+}
+
+static double scrape(const struct node *nd, const char *series)
+{
+	char *body = NULL;
+	double v = -1;
+
+	assert_int_equal(th_http_get(nd->metrics_port, "/metrics", &body), 200);
+	if (!th_metric(body, series, &v))
+		print_message("no %s in /metrics\n", series);
+	free(body);
+	return v;
+}
+
+/* fixture */
+
+static int env_teardown(void **state);
+
+static int env_setup_with(void **state, const char *forget, const char *password, const char *auth)
+{
+	struct env *e = calloc(1, sizeof(*e));
+
+	if (!e)
+		return -1;
+	*state = e;
+	e->l.fd = -1;
+	e->forget = forget;
+	e->password = password;
+	e->auth = auth;
+	th_unique_name(e->name, sizeof(e->name), "cruise-fleet-test");
+	snprintf(e->prefix, sizeof(e->prefix), "%s", e->name);
+	snprintf(e->tmp, sizeof(e->tmp), "/tmp/%s.XXXXXX", e->name);
+	if (!mkdtemp(e->tmp)) {
+		e->tmp[0] = '\0';
+		goto fail;
+	}
+	if (cruise_ensure_bpffs("/sys/fs/bpf") || th_listener_start(&e->l, "127.0.0.1", true, 4096))
+		goto fail;
+	for (int i = 0; i < NODES; i++) {
+		struct node *nd = &e->n[i];
+
+		snprintf(nd->name, sizeof(nd->name), "node-%c", 'a' + i);
+		snprintf(nd->id, sizeof(nd->id), "%s-%c", e->name, 'a' + i);
+		snprintf(nd->pin_dir, sizeof(nd->pin_dir), "/sys/fs/bpf/%s", nd->id);
+		snprintf(nd->conf, sizeof(nd->conf), "%s/%s.yaml", e->tmp, nd->name);
+		nd->rate = RATE;
+		nd->burst = BURST;
+		nd->metrics_port = th_free_port("127.0.0.1");
+		if (!nd->metrics_port || th_cgroup_create(&nd->scope, NULL, nd->id) ||
+		    th_cgroup_create(&nd->worker, &nd->scope, "w"))
+			goto fail;
+	}
+	if (th_redis_start(&e->redis, e->tmp, 0,
+			   password ? (const char *const[]){ "--requirepass", password, NULL }
+				    : NULL))
+		goto fail;
+	return 0;
+fail:
+	fprintf(stderr, "fleet test setup failed\n");
+	env_teardown(state);
+	*state = NULL;
+	return -1;
+}
+
+static int env_setup(void **state)
+{
+	return env_setup_with(state, "1m", NULL, NULL);
+}
+
+static int env_setup_forget(void **state)
+{
+	return env_setup_with(state, "3s", NULL, NULL);
+}
+
+static int env_setup_auth(void **state)
+{
+	return env_setup_with(state, "1m", "right-password", "wrong-password\n");
+}
+
+static int env_teardown(void **state)
+{
+	struct env *e = *state;
+
+	if (!e)
+		return 0;
+	for (int i = 0; i < NODES; i++) {
+		struct node *nd = &e->n[i];
+
+		th_job_join(&nd->job);
+		th_run_free(&nd->job.r);
+		agent_kill(nd, SIGKILL);
+		if (nd->maps_open)
+			cruise_maps_close(&nd->maps);
+		if (nd->pin_dir[0] && e->tmp[0]) {
+			const char *argv[] = { agent_bin, "--uninstall", "--pin-dir", nd->pin_dir,
+					       NULL };
+			char out[PATH_MAX + 32];
+
+			snprintf(out, sizeof(out), "%s/uninstall.log", e->tmp);
+			th_run_cmd(argv, out, out, 10000);
+		}
+		if (nd->worker.path[0])
+			th_cgroup_remove(&nd->worker);
+		if (nd->scope.path[0])
+			th_cgroup_remove(&nd->scope);
+	}
+	th_redis_stop(&e->redis);
+	th_listener_stop(&e->l);
+	if (e->tmp[0])
+		th_rm_tree(e->tmp);
+	free(e);
+	*state = NULL;
+	return 0;
+}
+
+static void start_all(struct env *e)
+{
+	for (int i = 0; i < NODES; i++) {
+		node_conf(e, i, NULL);
+		agent_start(e, i);
+	}
+	wait_all_leased(e);
+}
+
+static void dump_logs(struct env *e)
+{
+	for (int i = 0; i < NODES; i++)
+		th_print_tail(e->n[i].name, e->n[i].log, 3000);
+}
+
+/* tests */
+
+/* 1. Three hungry nodes: the sum is the fleet rate, each node a third of it. */
+static void test_even(void **state)
+{
+	struct env *e = *state;
+	__u64 t0, from, to;
+
+	start_all(e);
+	t0 = now_ns() + 200 * MSEC;
+	for (int i = 0; i < NODES; i++)
+		workers(e, i, t0, 14 * SEC, 0);
+	join_all(e);
+	from = t0 + 3 * SEC;
+	to = from + 10 * SEC;
+	print_rates(e, from, to, "even demand");
+	assert_window(e, t0, t0 + 14 * SEC, "even demand");
+	assert_true(fabs(sum_in(e, from, to) / RATE - 1) <= SUM_TOL);
+	for (int i = 0; i < NODES; i++)
+		assert_true(fabs(rate_in(&e->n[i], from, to) / (RATE / NODES) - 1) <= NODE_TOL);
+}
+
+/* 2. A hungry, B on its own 5/s schedule, C idle: B keeps its schedule undelayed, A the rest. */
+static void test_uneven(void **state)
+{
+	struct env *e = *state;
+	struct cruise_counters b0, b1;
+	__u64 t0, from, to, worst = 0;
+	double b;
+
+	start_all(e);
+	t0 = now_ns() + 200 * MSEC;
+	workers(e, 0, t0, 15 * SEC, 0);
+	workers(e, 1, t0, 15 * SEC, 200 * MSEC);
+	sleep_until(t0 + 4 * SEC);
+	b0 = counters(&e->n[1]);
+	join_all(e);
+	b1 = counters(&e->n[1]);
+	from = t0 + 4 * SEC;
+	to = from + 10 * SEC;
+	print_rates(e, from, to, "uneven demand");
+	for (int k = 0; k < e->n[1].job.r.n; k++) {
+		const struct th_conn *c = &e->n[1].job.r.conns[k];
+
+		if (c->start_ns >= from && c->end_ns - c->start_ns > worst)
+			worst = c->end_ns - c->start_ns;
+	}
+	b = rate_in(&e->n[1], from, to);
+	print_message("  B: %.2f/s, %llu of %llu connects held after 4 s, slowest %.1f ms\n", b,
+		      (unsigned long long)(b1.delayed - b0.delayed),
+		      (unsigned long long)(b1.connections - b0.connections), worst / 1e6);
+	/* its schedule: 50 connects in 10 s, give or take the window's edges */
+	assert_true(fabs(b - 5.0) <= 0.1 + 1e-9);
+	/* undelayed beyond its schedule: no connect held longer than two jiffies */
+	assert_true(worst <= 2 * th_jiffy_ns() + 2 * MSEC);
+	assert_int_equal(ok_in(&e->n[2], from, to), 0);
+	assert_true(fabs(sum_in(e, from, to) / RATE - 1) <= SUM_TOL);
+	assert_window(e, t0, t0 + 15 * SEC, "uneven demand");
+}
+
+static bool fair(const struct node *nd)
+{
+	return leased(nd) && share(nd) >= RATE / NODES * (1 - NODE_TOL);
+}
+
+/* 3. C starts hungry midway: its first connect at once, its fair share within two refreshes. */
+static void test_moving(void **state)
+{
+	struct env *e = *state;
+	__u64 t0, tc, took, first = 0;
+
+	start_all(e);
+	t0 = now_ns() + 200 * MSEC;
+	tc = t0 + 6 * SEC;
+	workers(e, 0, t0, 14 * SEC, 0);
+	workers(e, 1, t0, 14 * SEC, 0);
+	workers(e, 2, tc, 8 * SEC, 0);
+	sleep_until(tc);
+	took = wait_for(&e->n[2], fair, 3 * SEC);
+	print_message("  C at its fair share (%.1f/s) %.0f ms after it started\n", share(&e->n[2]),
+		      took / 1e6);
+	join_all(e);
+	for (int k = 0; k < e->n[2].job.r.n; k++)
+		if (!e->n[2].job.r.conns[k].err) {
+			first = e->n[2].job.r.conns[k].end_ns - e->n[2].job.r.conns[k].start_ns;
+			break;
+		}
+	print_message("  C's first connect took %.2f ms\n", first / 1e6);
+	print_rates(e, t0 + 2 * SEC, tc, "before C");
+	print_rates(e, tc + 2 * SEC, tc + 7 * SEC, "after C");
+	assert_true(took > 0 && took <= TWO_REFRESH);
+	/* its first connection goes through at once (the medium was idle on its node) */
+	assert_true(first > 0 && first <= 2 * th_jiffy_ns());
+	assert_true(fabs(rate_in(&e->n[2], tc + 2 * SEC, tc + 7 * SEC) / (RATE / NODES) - 1) <=
+		    NODE_TOL);
+	assert_window(e, t0, t0 + 14 * SEC, "demand moving");
+}
+
+static bool not_leased(const struct node *nd)
+{
+	return !leased(nd);
+}
+
+static bool leased_fair(const struct node *nd)
+{
+	return fair(nd);
+}
+
+static bool takes_half(const struct node *nd)
+{
+	return leased(nd) && share(nd) >= RATE / 2 * (1 - NODE_TOL);
+}
+
+/*
+ * 4. Agent A SIGKILLed: its node falls back at its lease end by the kernel; restarted, it holds a
+ * lease within two refreshes; killed for good (workers gone too), B and C take its share once
+ * forget_after (3 s) has passed.
+ */
+static void test_agent_killed(void **state)
+{
+	struct env *e = *state;
+	struct node *a = &e->n[0];
+	struct cruise_counters c0, c1;
+	struct cruise_medium m;
+	__u64 t0, tk, took, fb_from;
+	double fb_rate;
+
+	start_all(e);
+	t0 = now_ns() + 200 * MSEC;
+	workers(e, 0, t0, 16 * SEC, 0);
+	workers(e, 1, t0, 26 * SEC, 0);
+	workers(e, 2, t0, 26 * SEC, 0);
+	sleep_until(t0 + 5 * SEC);
+	tk = now_ns();
+	agent_kill(a, SIGKILL);
+	m = medium(a);
+	print_message("  A killed; its lease ends %.0f ms later\n",
+		      ((double)m.lease_end_ns - (double)tk) / 1e6);
+	assert_true(m.lease_end_ns > tk && m.lease_end_ns <= tk + LEASE_MS * MSEC);
+	/* the kernel switches by itself: no agent runs on node A */
+	assert_true(wait_for(a, not_leased, LEASE_MS * MSEC + SEC) > 0);
+	fb_from = now_ns();
+	c0 = counters(a);
+	sleep_until(fb_from + 1500 * MSEC);
+	c1 = counters(a);
+	print_message("  A in fallback (%.1f/s): %llu connects decided so in 1.5 s\n",
+		      1e9 / (double)m.fallback_interval_ns,
+		      (unsigned long long)(c1.fallback - c0.fallback));
+	assert_true(c1.fallback > c0.fallback);
+	/* restarted before forget_after (3 s after its lease end) */
+	agent_start(e, 0);
+	took = wait_for(a, leased_fair, 3 * SEC);
+	print_message("  A restarted: a lease again %.0f ms after it was started, %.0f ms after it "
+		      "served /healthz\n",
+		      (now_ns() - a->started_ns) / 1e6, took / 1e6);
+	/* its programs loaded and attached, then two refreshes at most */
+	assert_true(took > 0 && took <= TWO_REFRESH);
+	/* killed for good as its workers end: after lease + forget_after, B and C take its share */
+	sleep_until(t0 + 16 * SEC);
+	tk = now_ns();
+	agent_kill(a, SIGKILL);
+	took = wait_for(&e->n[1], takes_half, 10 * SEC);
+	print_message("  B at %.1f/s %.0f ms after A's second death (lease %d ms + forget 3 s)\n",
+		      share(&e->n[1]), took / 1e6, LEASE_MS);
+	assert_true(took > 0);
+	assert_true(took >= 3 * SEC && took <= (LEASE_MS + 3000) * MSEC + TWO_REFRESH);
+	assert_true(wait_for(&e->n[2], takes_half, 2 * SEC) > 0);
+	join_all(e);
+	/* A's workers went on at its fallback while no agent ran */
+	fb_rate = rate_in(a, fb_from + 200 * MSEC, fb_from + 1500 * MSEC);
+	print_message("  A's workers at %.1f/s in its fallback\n", fb_rate);
+	assert_true(fabs(fb_rate / (1e9 / (double)m.fallback_interval_ns) - 1) <= 0.15);
+	assert_true(log_has(&e->n[1], "fleet node forgotten") ||
+		    log_has(&e->n[2], "fleet node forgotten"));
+	assert_window(e, t0, t0 + 16 * SEC, "A killed and restarted");
+	print_rates(e, t0 + 24 * SEC, t0 + 26 * SEC, "B and C alone");
+}
+
+/*
+ * 5. Redis killed, then restarted empty: leases, then every node at its fallback (the sum still
+ * bounded), then leases and fair shares again; Redis SIGSTOPped: /metrics and /healthz answer
+ * within 100 ms and a reload applies.
+ */
+static void test_store_dies(void **state)
+{
+	struct env *e = *state;
+	__u64 t0, tk, tr, took;
+	uint16_t port = e->redis.port;
+
+	start_all(e);
+	t0 = now_ns() + 200 * MSEC;
+	for (int i = 0; i < NODES; i++)
+		workers(e, i, t0, 24 * SEC, 0);
+	sleep_until(t0 + 4 * SEC);
+	tk = now_ns();
+	th_redis_stop(&e->redis);
+	for (int i = 0; i < NODES; i++)
+		assert_true(wait_for(&e->n[i], not_leased, LEASE_MS * MSEC + SEC) > 0);
+	print_message("  store killed: every node at its fallback %.0f ms later\n",
+		      (now_ns() - tk) / 1e6);
+	sleep_until(tk + 5 * SEC);
+	tr = now_ns();
+	redis_start(e, port);
+	for (int i = 0; i < NODES; i++) {
+		/* reconnects back off up to a lease (2 s) with 25% jitter, then two refreshes */
+		took = wait_for(&e->n[i], leased_fair, 5 * SEC);
+		print_message("  %s at its fair share %.0f ms after the store came back empty\n",
+			      e->n[i].name, (now_ns() - tr) / 1e6);
+		assert_true(took > 0 && now_ns() - tr <= LEASE_MS * MSEC * 5 / 4 + TWO_REFRESH);
+	}
+	/* SIGSTOP: the agents' main loops and metrics do not wait on the store */
+	kill(e->redis.pid, SIGSTOP);
+	sleep_until(now_ns() + 700 * MSEC);
+	for (int i = 0; i < NODES; i++) {
+		char *body = NULL;
+		__u64 t = now_ns();
+		int st = th_http_get(e->n[i].metrics_port, "/metrics", &body);
+		__u64 dt = now_ns() - t;
+
+		assert_int_equal(st, 200);
+		free(body);
+		t = now_ns();
+		assert_int_equal(healthz(&e->n[i]), 200);
+		print_message("  %s with the store stopped: /metrics %.1f ms, /healthz %.1f ms\n",
+			      e->n[i].name, dt / 1e6, (now_ns() - t) / 1e6);
+		assert_true(dt <= 100 * MSEC && now_ns() - t <= 100 * MSEC);
+	}
+	/* a reload still applies: burst 2 -> 3 */
+	e->n[0].burst = 3;
+	node_conf(e, 0, NULL);
+	kill(e->n[0].agent, SIGHUP);
+	{
+		__u64 t = now_ns();
+
+		while (medium(&e->n[0]).burst != 3 && now_ns() - t < SEC)
+			usleep(5000);
+		print_message("  reload with the store stopped applied in %.1f ms\n",
+			      (now_ns() - t) / 1e6);
+		assert_int_equal(medium(&e->n[0]).burst, 3);
+	}
+	kill(e->redis.pid, SIGCONT);
+	join_all(e);
+	/* every node at its fallback: R / 3 each, the sum the fleet rate */
+	print_rates(e, tk + 2500 * MSEC, tk + 5 * SEC, "all in fallback");
+	assert_true(fabs(sum_in(e, tk + 2500 * MSEC, tk + 5 * SEC) / RATE - 1) <= 0.05);
+	assert_window(e, t0, t0 + 24 * SEC, "store killed, restarted, stopped");
+	for (int i = 0; i < NODES; i++)
+		assert_true(agent_alive(&e->n[i]));
+}
+
+/* 6a. A key of the wrong type under the prefix: logged, counted, fallback, no crash; removed,
+ * the leases come back. */
+static void test_bad_store(void **state)
+{
+	struct env *e = *state;
+	char key[160], out[256];
+	double errs;
+
+	start_all(e);
+	snprintf(key, sizeof(key), "{%s:email}:agg", e->prefix);
+	redis_cli(e, (const char *const[]){ "DEL", key, NULL }, out, sizeof(out));
+	redis_cli(e, (const char *const[]){ "SET", key, "garbage", NULL }, out, sizeof(out));
+	for (int i = 0; i < NODES; i++)
+		assert_true(wait_for(&e->n[i], not_leased, LEASE_MS * MSEC + SEC) > 0);
+	for (int i = 0; i < NODES; i++) {
+		errs = scrape(&e->n[i], "cruise_fleet_store_errors_total");
+		print_message("  %s: %.0f store errors, alive %d\n", e->n[i].name, errs,
+			      agent_alive(&e->n[i]));
+		assert_true(errs >= 1);
+		assert_true(agent_alive(&e->n[i]));
+		assert_true(log_has(&e->n[i], "WRONGTYPE"));
+	}
+	redis_cli(e, (const char *const[]){ "DEL", key, NULL }, out, sizeof(out));
+	for (int i = 0; i < NODES; i++)
+		assert_true(wait_for(&e->n[i], leased, 2 * REFRESH_MS * MSEC + SEC) > 0);
+}
+
+/* 6b. Configs disagree on the fleet rate: the lowest wins, and the agents say so. */
+static void test_rates_disagree(void **state)
+{
+	struct env *e = *state;
+
+	e->n[2].rate = 45;
+	start_all(e);
+	for (int i = 0; i < NODES; i++) {
+		__u64 t = now_ns();
+
+		while (scrape(&e->n[i], "cruise_fleet_rate{medium=\"email\"}") != 45 &&
+		       now_ns() - t < 2 * SEC)
+			usleep(20000);
+		assert_true(scrape(&e->n[i], "cruise_fleet_rate{medium=\"email\"}") == 45);
+	}
+	assert_true(log_has(&e->n[0], "fleet rate differs between nodes' configs"));
+	assert_false(log_has(&e->n[2], "fleet rate differs between nodes' configs"));
+}
+
+/* 6c. A wrong password: one clear line, the cold-start fallback (rate / expected_nodes), no crash.
+ */
+static void test_wrong_password(void **state)
+{
+	struct env *e = *state;
+	struct node *a = &e->n[0];
+	struct cruise_medium m;
+
+	node_conf(e, 0, NULL);
+	agent_start(e, 0);
+	for (__u64 t = now_ns(); !log_has(a, "AUTH") && now_ns() - t < 3 * SEC;)
+		usleep(20000);
+	m = medium(a);
+	print_message("  lease_end %llu, fallback %.1f/s\n", (unsigned long long)m.lease_end_ns,
+		      1e9 / (double)m.fallback_interval_ns);
+	assert_true(log_has(a, "AUTH"));
+	assert_false(leased(a));
+	assert_true(fabs(1e9 / (double)m.fallback_interval_ns - RATE / NODES) < 0.01);
+	assert_true(scrape(a, "cruise_fleet_store_up") == 0);
+	assert_true(agent_alive(a));
+	assert_int_equal(healthz(a), 200);
+	if (!agent_alive(a))
+		dump_logs(e);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_even, env_setup, env_teardown),
+		cmocka_unit_test_setup_teardown(test_uneven, env_setup, env_teardown),
+		cmocka_unit_test_setup_teardown(test_moving, env_setup, env_teardown),
+		cmocka_unit_test_setup_teardown(test_agent_killed, env_setup_forget, env_teardown),
+		cmocka_unit_test_setup_teardown(test_store_dies, env_setup, env_teardown),
+		cmocka_unit_test_setup_teardown(test_bad_store, env_setup, env_teardown),
+		cmocka_unit_test_setup_teardown(test_rates_disagree, env_setup, env_teardown),
+		cmocka_unit_test_setup_teardown(test_wrong_password, env_setup_auth, env_teardown),
+	};
+
+	if (th_find_beside("CRUISE_AGENT", "cruise-agent", agent_bin, sizeof(agent_bin))) {
+		fprintf(stderr, "test_fleet: no cruise-agent beside this program or in "
+				"$CRUISE_AGENT\n");
+		return 1;
+	}
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
