@@ -855,7 +855,6 @@ static int parse_scope(struct ctx *c, const char *s, char **out)
 #define FLEET_NODE_MAX	     63
 #define FLEET_PREFIX_MAX     64
 #define FLEET_USER_MAX	     128
-#define PASSWORD_MAX	     4096
 #define REDIS_FORMS                                                                                \
 	"expected HOST:PORT, HOST a DNS name, an IPv4 address or [IPv6] (\"redis:6379\", "         \
 	"\"[fd00::5]:6379\"), or a unix socket path (\"/run/redis/redis.sock\")"
@@ -1021,67 +1020,16 @@ static int fleet_duration(struct ctx *c, const char *key, const char *s, __u64 d
 	return 0;
 }
 
-/*
- * The password: the first line of file, without trailing whitespace. Only a regular file is
- * read (opened non-blocking): a FIFO or a device could hold up the load, or never end.
- */
+/* The password, from password_file (units.h: the first line, a regular file only). */
 static int read_password(struct ctx *c, const char *file, char **out)
 {
 	const char *path = "fleet.password_file";
-	unsigned int line = line_of(c, path);
-	char buf[PASSWORD_MAX + 1], q[QBUF];
-	const char *nl;
-	size_t n = 0, len;
-	struct stat st;
-	int fd, e = 0;
+	char q[QBUF], why[QBUF + 96];
+	int ret = cruise_read_secret(file, quote(file, q, sizeof(q)), out, why, sizeof(why));
 
-	fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0) {
-		e = errno;
-		return fail_line(c, path, line, "cannot read \"%s\": %s", quote(file, q, sizeof(q)),
-				 strerror(e));
-	}
-	if (fstat(fd, &st)) {
-		e = errno;
-	} else if (!S_ISREG(st.st_mode)) {
-		close(fd);
-		return fail_line(c, path, line, "cannot read \"%s\": not a regular file",
-				 quote(file, q, sizeof(q)));
-	}
-	while (!e && n < sizeof(buf)) {
-		ssize_t k = read(fd, buf + n, sizeof(buf) - n);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			e = errno;
-		if (k <= 0)
-			break;
-		n += k;
-	}
-	close(fd);
-	if (e)
-		return fail_line(c, path, line, "cannot read \"%s\": %s", quote(file, q, sizeof(q)),
-				 strerror(e));
-	nl = memchr(buf, '\n', n);
-	len = nl ? (size_t)(nl - buf) : n;
-	while (len && isspace((unsigned char)buf[len - 1]))
-		len--;
-	/* the password itself is never printed */
-	if (!nl && n == sizeof(buf))
-		e = fail_line(c, path, line, "\"%s\": the first line is longer than %d bytes",
-			      quote(file, q, sizeof(q)), PASSWORD_MAX);
-	else if (!len)
-		e = fail_line(c, path, line,
-			      "\"%s\": the first line is empty; expected the password",
-			      quote(file, q, sizeof(q)));
-	else if (memchr(buf, '\0', len))
-		e = fail_line(c, path, line, "\"%s\": a NUL byte in the password",
-			      quote(file, q, sizeof(q)));
-	else if (!(*out = strndup(buf, len)))
-		e = -ENOMEM;
-	explicit_bzero(buf, sizeof(buf));
-	return e;
+	if (ret == -ENOMEM)
+		return ret;
+	return ret ? fail_line(c, path, line_of(c, path), "%s", why) : 0;
 }
 
 static int parse_fleet(struct ctx *c, const struct raw_fleet *r, struct cruise_cfg_fleet *f)

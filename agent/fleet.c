@@ -31,6 +31,7 @@
 #define LOG_EVERY_NS	 (10 * NSEC) /* the same complaint at most this often */
 #define HEADROOM_PERCENT 5	     /* a node that wants less than its share gets this much more */
 #define HEADROOM_MILLI	 200	     /* ... and 0.2 connections/s, so that an idle node starts */
+#define CONNS		 8	     /* the store and the Redis Cluster nodes the media live on */
 
 __u64 cruise_fleet_milli(__u64 interval_ns)
 {
@@ -105,9 +106,18 @@ struct fleet_medium {
 	struct cruise_snapshot_fleet seen;
 	__u64 lowest_said; /* the fleet rate last said to differ from ours */
 	bool lease_said;   /* "pacing at the fallback" said since the last lease */
+	unsigned int conn; /* where its keys live (a Redis Cluster node after MOVED), in conn[] */
 	/* waiting for the main loop */
 	bool pending;
 	struct cruise_fleet_lease lease;
+};
+
+/* A connection to one Redis: the configured one, or a cluster node a medium's slot lives on. */
+struct fleet_conn {
+	char addr[128]; /* "host:port", "[v6]:port" or a socket path; "" unused */
+	redisContext *rc;
+	char sha[48]; /* the script, loaded on this node */
+	__u64 retry_at_ns, backoff_ms;
 };
 
 struct fleet_settings {
@@ -129,11 +139,8 @@ struct cruise_fleet {
 	unsigned int n_media;
 	bool store_up;
 	__u64 errors, forgotten;
-	/* the thread's own */
-	redisContext *rc;
-	char sha[48];
-	__u64 conn_generation;
-	__u64 retry_at_ns, backoff_ms;
+	/* the thread's own: [0] the configured store, then Redis Cluster nodes named by MOVED */
+	struct fleet_conn conn[CONNS];
 	__u64 said_ns;
 	char said[256];
 };
@@ -185,44 +192,48 @@ static void store_error(struct cruise_fleet *f, const char *what, const char *de
 	}
 }
 
-static void disconnect(struct cruise_fleet *f)
+static void disconnect(struct fleet_conn *c)
 {
-	if (f->rc)
-		redisFree(f->rc);
-	f->rc = NULL;
-	f->sha[0] = '\0';
+	if (c->rc)
+		redisFree(c->rc);
+	c->rc = NULL;
+	c->sha[0] = '\0';
 }
 
-/* Next reconnect after the backoff, with +-25% jitter so that a fleet does not come back at once.
+/*
+ * Next reconnect after the backoff, with +-25% jitter so that a fleet does not come back at once.
+ * The backoff stops growing at a lease: a store that is back is used within a lease or so.
  */
-static void back_off(struct cruise_fleet *f)
+static void back_off(struct fleet_conn *c, const struct fleet_settings *s)
 {
-	__u64 ms = f->backoff_ms ? f->backoff_ms : CRUISE_FLEET_BACKOFF_MIN_MS;
-	__u64 jitter = ms / 2 ? (__u64)random() % (ms / 2) : 0;
+	__u64 max = s->lease_ns / MSEC, ms, jitter;
 
-	f->retry_at_ns = now_ns() + (ms - ms / 4 + jitter) * MSEC;
-	f->backoff_ms = ms * 2 > CRUISE_FLEET_BACKOFF_MAX_MS ? CRUISE_FLEET_BACKOFF_MAX_MS : ms * 2;
+	disconnect(c);
+	if (max > CRUISE_FLEET_BACKOFF_MAX_MS)
+		max = CRUISE_FLEET_BACKOFF_MAX_MS;
+	if (max < CRUISE_FLEET_BACKOFF_MIN_MS)
+		max = CRUISE_FLEET_BACKOFF_MIN_MS;
+	ms = c->backoff_ms ? c->backoff_ms : CRUISE_FLEET_BACKOFF_MIN_MS;
+	if (ms > max)
+		ms = max;
+	jitter = (__u64)random() % (ms / 2 + 1);
+	c->retry_at_ns = now_ns() + (ms - ms / 4 + jitter) * MSEC;
+	c->backoff_ms = ms * 2 > max ? max : ms * 2;
 }
 
-static redisReply *command(struct cruise_fleet *f, int argc, const char **argv)
-{
-	return redisCommandArgv(f->rc, argc, argv, NULL);
-}
-
-static int load_script(struct cruise_fleet *f)
+static int load_script(struct cruise_fleet *f, struct fleet_conn *c)
 {
 	const char *argv[] = { "SCRIPT", "LOAD", cruise_fleet_lua };
-	redisReply *r = command(f, 3, argv);
+	redisReply *r = redisCommandArgv(c->rc, 3, argv, NULL);
 	int ret = -1;
 
 	if (!r) {
-		store_error(f, "SCRIPT LOAD", f->rc->errstr);
-		disconnect(f);
+		store_error(f, "SCRIPT LOAD", c->rc->errstr);
 		return -1;
 	}
-	if (r->type == REDIS_REPLY_STRING && r->len < sizeof(f->sha)) {
-		memcpy(f->sha, r->str, r->len);
-		f->sha[r->len] = '\0';
+	if (r->type == REDIS_REPLY_STRING && r->len < sizeof(c->sha)) {
+		memcpy(c->sha, r->str, r->len);
+		c->sha[r->len] = '\0';
 		ret = 0;
 	} else {
 		store_error(f, "SCRIPT LOAD", r->type == REDIS_REPLY_ERROR ? r->str : "bad reply");
@@ -231,51 +242,78 @@ static int load_script(struct cruise_fleet *f)
 	return ret;
 }
 
-static int connect_store(struct cruise_fleet *f, const struct fleet_settings *s)
+/* Connect, authenticate and load the script; on failure the backoff starts. */
+static int connect_conn(struct cruise_fleet *f, struct fleet_conn *c,
+			const struct fleet_settings *s)
 {
 	struct timeval tv = { .tv_sec = 0, .tv_usec = CRUISE_FLEET_TIMEOUT_MS * 1000 };
-	char host[256];
-	const char *colon;
-	int port;
+	const char *colon = strrchr(c->addr, ':');
+	char host[128];
 
-	if (s->redis[0] == '/') {
-		f->rc = redisConnectUnixWithTimeout(s->redis, tv);
-	} else {
-		colon = strrchr(s->redis, ':');
-		if (!colon)
-			return -1; /* the config parser took only host:port */
-		if (s->redis[0] == '[')
-			snprintf(host, sizeof(host), "%.*s", (int)(colon - s->redis - 2),
-				 s->redis + 1);
+	if (c->addr[0] == '/') {
+		c->rc = redisConnectUnixWithTimeout(c->addr, tv);
+	} else if (colon) {
+		/* "[v6]:port" or "host:port", as the config parser and MOVED give them */
+		if (c->addr[0] == '[')
+			snprintf(host, sizeof(host), "%.*s", (int)(colon - c->addr - 2),
+				 c->addr + 1);
 		else
-			snprintf(host, sizeof(host), "%.*s", (int)(colon - s->redis), s->redis);
-		port = atoi(colon + 1);
-		f->rc = redisConnectWithTimeout(host, port, tv);
+			snprintf(host, sizeof(host), "%.*s", (int)(colon - c->addr), c->addr);
+		c->rc = redisConnectWithTimeout(host, atoi(colon + 1), tv);
 	}
-	if (!f->rc || f->rc->err) {
-		store_error(f, "connect", f->rc ? f->rc->errstr : "out of memory");
-		disconnect(f);
+	if (!c->rc || c->rc->err) {
+		store_error(f, "connect", c->rc ? c->rc->errstr : "bad address");
+		back_off(c, s);
 		return -1;
 	}
-	redisSetTimeout(f->rc, tv);
+	redisSetTimeout(c->rc, tv);
 	if (s->password) {
 		const char *argv[] = { "AUTH", s->username ? s->username : s->password,
 				       s->password };
-		redisReply *r = command(f, s->username ? 3 : 2, argv);
+		redisReply *r = redisCommandArgv(c->rc, s->username ? 3 : 2, argv, NULL);
+		bool ok = r && r->type != REDIS_REPLY_ERROR;
 
-		if (!r || r->type == REDIS_REPLY_ERROR) {
-			store_error(f, "AUTH", r ? r->str : f->rc->errstr);
-			if (r)
-				freeReplyObject(r);
-			disconnect(f);
+		if (!ok)
+			store_error(f, "AUTH", r ? r->str : c->rc->errstr);
+		if (r)
+			freeReplyObject(r);
+		if (!ok) {
+			back_off(c, s);
 			return -1;
 		}
-		freeReplyObject(r);
 	}
-	if (load_script(f)) {
-		disconnect(f);
+	if (load_script(f, c)) {
+		back_off(c, s);
 		return -1;
 	}
+	return 0;
+}
+
+/*
+ * "MOVED 3999 127.0.0.1:6381": the medium's slot lives on another Redis Cluster node. Its calls
+ * go there from now on (in this refresh too); the store's own connection stays.
+ */
+static int moved(struct cruise_fleet *f, struct fleet_medium *m, const char *msg)
+{
+	const char *addr = strchr(msg + 6, ' ');
+	int free_slot = -1;
+
+	if (!addr || !*++addr || strlen(addr) >= sizeof(f->conn[0].addr))
+		return -1;
+	for (int k = 0; k < CONNS; k++) {
+		if (!strcmp(f->conn[k].addr, addr)) {
+			m->conn = k;
+			return 0;
+		}
+		if (free_slot < 0 && !f->conn[k].addr[0])
+			free_slot = k;
+	}
+	if (free_slot < 0)
+		return -1;
+	snprintf(f->conn[free_slot].addr, sizeof(f->conn[free_slot].addr), "%s", addr);
+	m->conn = free_slot;
+	cruise_log(CRUISE_LOG_INFO, "fleet medium lives on another Redis Cluster node", "medium",
+		   m->name, "node", addr, NULL);
 	return 0;
 }
 
@@ -322,15 +360,16 @@ struct call {
 	char rate[24], want[24], fb[24], lease[24], forget[24], fb_now[24];
 	__s64 want_milli;
 	__u64 demand_milli;
+	bool done; /* answered, or its Redis away, in this refresh */
 };
 
-static void append(struct cruise_fleet *f, const struct fleet_settings *s, struct call *c)
+static void append(struct fleet_conn *conn, const struct fleet_settings *s, struct call *c)
 {
 	static const char *const kinds[5] = { "nodes", "leases", "forget", "rates", "agg" };
 	const char *argv[15];
 
 	argv[0] = "EVALSHA";
-	argv[1] = f->sha;
+	argv[1] = conn->sha;
 	argv[2] = "5";
 	for (int i = 0; i < 5; i++) {
 		/* one hash slot per medium: Redis Cluster keeps them together */
@@ -345,7 +384,7 @@ static void append(struct cruise_fleet *f, const struct fleet_settings *s, struc
 	argv[12] = c->lease;
 	argv[13] = c->forget;
 	argv[14] = c->fb_now;
-	redisAppendCommandArgv(f->rc, 15, argv, NULL);
+	redisAppendCommandArgv(conn->rc, 15, argv, NULL);
 }
 
 static bool int_at(const redisReply *r, size_t i, long long *v)
@@ -437,6 +476,10 @@ static void refresh(struct cruise_fleet *f, const struct fleet_settings *s)
 	__u64 now, sent;
 	bool got = false;
 
+	for (unsigned int i = 0; i < f->n_media; i++)
+		if (f->media[i].conn >= CONNS || !f->conn[f->media[i].conn].addr[0])
+			f->media[i].conn = 0;
+
 	if (!snap || !calls || cruise_snapshot_read(&f->maps, snap))
 		goto out;
 	now = now_ns();
@@ -488,45 +531,56 @@ static void refresh(struct cruise_fleet *f, const struct fleet_settings *s)
 		snprintf(calls[i].forget, sizeof(calls[i].forget), "%llu",
 			 (unsigned long long)(s->forget_ns / MSEC));
 	}
-	if (!f->rc) {
-		if (now < f->retry_at_ns)
-			goto out;
-		if (connect_store(f, s)) {
-			back_off(f);
-			goto out;
-		}
-	}
-	sent = now_ns();
-	for (unsigned int i = 0; i < n; i++)
-		append(f, s, &calls[i]);
-	for (unsigned int i = 0; i < n; i++) {
-		redisReply *r = NULL;
+	/* one pipelined round trip per Redis the media live on (one, unless a Cluster) */
+	for (unsigned int k = 0; k < CONNS; k++) {
+		struct fleet_conn *conn = &f->conn[k];
+		unsigned int mine = 0;
 
-		if (redisGetReply(f->rc, (void **)&r) != REDIS_OK || !r) {
-			store_error(f, "refresh", f->rc->errstr[0] ? f->rc->errstr : "no reply");
-			disconnect(f);
-			back_off(f);
-			goto out;
-		}
-		if (r->type == REDIS_REPLY_ERROR && !strncmp(r->str, "NOSCRIPT", 8)) {
-			/* the store lost its scripts (restarted, flushed): load it for next time */
-			freeReplyObject(r);
-			store_error(f, calls[i].m->name, "NOSCRIPT: loading the script again");
-			f->sha[0] = '\0';
+		for (unsigned int i = 0; i < n; i++)
+			mine += calls[i].m->conn == k && !calls[i].done;
+		if (!mine || !conn->addr[0])
 			continue;
+		if (!conn->rc && (now_ns() < conn->retry_at_ns || connect_conn(f, conn, s)))
+			continue;
+		sent = now_ns();
+		for (unsigned int i = 0; i < n; i++)
+			if (calls[i].m->conn == k && !calls[i].done)
+				append(conn, s, &calls[i]);
+		for (unsigned int i = 0; i < n; i++) {
+			redisReply *r = NULL;
+
+			if (calls[i].m->conn != k || calls[i].done)
+				continue;
+			calls[i].done = true;
+			if (redisGetReply(conn->rc, (void **)&r) != REDIS_OK || !r) {
+				store_error(f, "refresh",
+					    conn->rc->errstr[0] ? conn->rc->errstr : "no reply");
+				back_off(conn, s);
+				break;
+			}
+			if (r->type == REDIS_REPLY_ERROR && !strncmp(r->str, "NOSCRIPT", 8)) {
+				/* the store lost its scripts (restarted, flushed): load it again */
+				store_error(f, calls[i].m->name,
+					    "NOSCRIPT: loading the script again");
+				conn->sha[0] = '\0';
+			} else if (r->type == REDIS_REPLY_ERROR && !strncmp(r->str, "MOVED ", 6) &&
+				   !moved(f, calls[i].m, r->str)) {
+				calls[i].done =
+					calls[i].m->conn <= k; /* later nodes: this refresh */
+			} else {
+				take_reply(f, s, &calls[i], r, sent);
+				got |= r->type == REDIS_REPLY_ARRAY;
+			}
+			freeReplyObject(r);
 		}
-		take_reply(f, s, &calls[i], r, sent);
-		got |= r->type == REDIS_REPLY_ARRAY;
-		freeReplyObject(r);
-	}
-	if (!f->sha[0] && f->rc && load_script(f)) {
-		disconnect(f);
-		back_off(f);
+		if (conn->rc && !conn->sha[0] && load_script(f, conn))
+			back_off(conn, s);
+		if (got && conn->rc)
+			conn->backoff_ms = 0;
 	}
 	if (got) {
 		__u64 one = 1;
 
-		f->backoff_ms = 0;
 		pthread_mutex_lock(&f->lock);
 		if (!f->store_up && f->errors)
 			cruise_log(CRUISE_LOG_INFO, "fleet store answers again", "redis", s->redis,
@@ -555,8 +609,8 @@ static void *fleet_main(void *arg)
 		__u64 at = next;
 
 		/* away from the store: try again when the backoff ends, not at the next tick */
-		if (!f->rc && f->retry_at_ns && f->retry_at_ns < at)
-			at = f->retry_at_ns;
+		if (!f->conn[0].rc && f->conn[0].retry_at_ns && f->conn[0].retry_at_ns < at)
+			at = f->conn[0].retry_at_ns;
 		if (f->set_generation == 0 || now_ns() < at) {
 			if (!f->set_generation)
 				at = now_ns() + NSEC;
@@ -581,9 +635,15 @@ static void *fleet_main(void *arg)
 			s.forget_ns = f->set.forget_ns;
 			gen = f->set_generation;
 			if (reconnect) {
-				disconnect(f);
-				f->retry_at_ns = 0;
-				f->backoff_ms = 0;
+				/* another store: forget every connection and cluster node */
+				for (int k = 0; k < CONNS; k++) {
+					disconnect(&f->conn[k]);
+					memset(&f->conn[k], 0, sizeof(f->conn[k]));
+				}
+				snprintf(f->conn[0].addr, sizeof(f->conn[0].addr), "%s",
+					 s.redis ? s.redis : "");
+				for (unsigned int i = 0; i < f->n_media; i++)
+					f->media[i].conn = 0;
 			}
 		}
 		pthread_mutex_unlock(&f->lock);
@@ -597,7 +657,8 @@ static void *fleet_main(void *arg)
 			next = now_ns() + (s.refresh_ns ? s.refresh_ns : NSEC);
 	}
 	pthread_mutex_unlock(&f->lock);
-	disconnect(f);
+	for (int k = 0; k < CONNS; k++)
+		disconnect(&f->conn[k]);
 	settings_free(&s);
 	return NULL;
 }

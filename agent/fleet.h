@@ -20,7 +20,7 @@
 
 /* connect and command timeouts towards Redis */
 #define CRUISE_FLEET_TIMEOUT_MS 200
-/* reconnect after 100 ms, doubling to 5 s, with jitter */
+/* reconnect after 100 ms, doubling to 5 s (or a lease if shorter), with +-25% jitter */
 #define CRUISE_FLEET_BACKOFF_MIN_MS 100
 #define CRUISE_FLEET_BACKOFF_MAX_MS 5000
 /* a share of nothing: one connection an hour (an interval of 0 would mean "not paced") */

@@ -5,11 +5,17 @@
  * by base; here a number is plain ASCII digits, without a leading zero, checked for overflow.
  * Outputs are written only on success.
  */
+#define _GNU_SOURCE /* explicit_bzero */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "units.h"
 
@@ -436,4 +442,65 @@ void cruise_format_duration(__u64 ns, char *buf, size_t len)
 			return;
 		}
 	}
+}
+
+int cruise_read_secret(const char *file, const char *shown, char **out, char *err, size_t errlen)
+{
+	char buf[CRUISE_SECRET_MAX + 1];
+	const char *nl;
+	struct stat st;
+	size_t n = 0, len;
+	int fd, e = 0;
+
+	*out = NULL;
+	fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0) {
+		e = errno;
+		snprintf(err, errlen, "cannot read \"%s\": %s", shown, strerror(e));
+		return -e;
+	}
+	if (fstat(fd, &st)) {
+		e = errno;
+	} else if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		snprintf(err, errlen, "cannot read \"%s\": not a regular file", shown);
+		return -EINVAL;
+	}
+	while (!e && n < sizeof(buf)) {
+		ssize_t k = read(fd, buf + n, sizeof(buf) - n);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			e = errno;
+		if (k <= 0)
+			break;
+		n += k;
+	}
+	close(fd);
+	if (e) {
+		snprintf(err, errlen, "cannot read \"%s\": %s", shown, strerror(e));
+		return -e;
+	}
+	nl = memchr(buf, '\n', n);
+	len = nl ? (size_t)(nl - buf) : n;
+	while (len && isspace((unsigned char)buf[len - 1]))
+		len--;
+	if (!nl && n == sizeof(buf)) {
+		snprintf(err, errlen, "\"%s\": the first line is longer than %d bytes", shown,
+			 CRUISE_SECRET_MAX);
+		e = EINVAL;
+	} else if (!len) {
+		snprintf(err, errlen, "\"%s\": the first line is empty; expected the password",
+			 shown);
+		e = EINVAL;
+	} else if (memchr(buf, '\0', len)) {
+		snprintf(err, errlen, "\"%s\": a NUL byte in the password", shown);
+		e = EINVAL;
+	} else if (!(*out = strndup(buf, len))) {
+		snprintf(err, errlen, "out of memory");
+		e = ENOMEM;
+	}
+	explicit_bzero(buf, sizeof(buf));
+	return -e;
 }

@@ -47,4 +47,14 @@ int cruise_parse_prefix(const char *s, struct cruise_prefix *p, char *err, size_
 void cruise_format_rate(__u64 interval_ns, char *buf, size_t len);
 void cruise_format_duration(__u64 ns, char *buf, size_t len);
 
+/*
+ * A secret (a password) from a file: its first line without trailing whitespace. Only a regular
+ * file is read, opened non-blocking (a FIFO or a device could hold up the caller, or never end).
+ * 0 and *out (free it, zeroed first), or -errno and the reason in err, naming the file as shown
+ * (the caller's quoted form): "cannot read SHOWN: No such file or directory", "SHOWN: the first
+ * line is empty; expected the password". The secret itself is never in a message.
+ */
+#define CRUISE_SECRET_MAX 4096
+int cruise_read_secret(const char *file, const char *shown, char **out, char *err, size_t errlen);
+
 #endif /* CRUISE_UNITS_H */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * How a connect is held (DESIGN.md section 2): the first SYN is dropped at egress and TCP
+ * How a connect is held (docs/design.md section 2): the first SYN is dropped at egress and TCP
  * retransmits it when the SYN timeout that sockops answered fires. Pure functions, shared by BPF
  * and the unit tests.
  *

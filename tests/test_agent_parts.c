@@ -380,12 +380,9 @@ static void check_exposition(const char *text, struct expo_check *ck)
 /* The sample line "<prefix> value" of text; its value, or -1 when there is none. */
 static double sample(const char *text, const char *prefix)
 {
-	size_t n = strlen(prefix);
+	double v;
 
-	for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
-		if (!strncmp(p, prefix, n) && p[n] == ' ')
-			return strtod(p + n + 1, NULL);
-	return -1;
+	return th_metric(text, prefix, &v) ? v : -1;
 }
 
 static char *expose_to_string(const struct cruise_snapshot *s)
@@ -415,6 +412,7 @@ static void fill_one_medium(struct cruise_snapshot *s)
 	m->index = 3;
 	strcpy(m->cfg.name, ESC_NAME);
 	m->cfg.interval_ns = 5 * NSEC_PER_MSEC; /* 200/s */
+	m->interval_ns = m->cfg.interval_ns;	/* in force: no fleet lease */
 	m->cfg.max_wait_ns = 2 * NSEC_PER_SEC;
 	m->cfg.flags = CRUISE_MEDIUM_ACTIVE;
 	m->c.connections = 100;
@@ -547,12 +545,72 @@ static void test_expose_media(void **state)
 
 	/* a rate that is not a whole number per second; a sum below a second */
 	s->media[0].cfg.interval_ns = 2 * NSEC_PER_SEC; /* 30/m */
+	s->media[0].interval_ns = s->media[0].cfg.interval_ns;
 	s->media[0].c.delay_ns = 1;
 	s->media[0].backlog_ns = 0;
 	text = expose_to_string(s);
 	assert_non_null(strstr(text, "\ncruise_rate_limit{" ML "} 0.5\n"));
 	assert_non_null(strstr(text, "\ncruise_delay_seconds_sum{" ML "} 0.000000001\n"));
 	assert_non_null(strstr(text, "\ncruise_backlog_seconds{" ML "} 0\n"));
+	free(text);
+	free(s);
+}
+
+/*
+ * The fleet families: only with a fleet block, one sample per fleet medium; the share and the
+ * fallback from the map, the rate in force the fallback once the lease ended.
+ */
+static void test_expose_fleet(void **state)
+{
+	struct cruise_snapshot *s = calloc(1, sizeof(*s));
+	struct cruise_snapshot_medium *f;
+	char *text;
+
+	(void)state;
+	assert_non_null(s);
+	fill_one_medium(s);
+	text = expose_to_string(s);
+	assert_null(strstr(text, "cruise_fleet_"));
+	free(text);
+
+	s->n_media = 2;
+	f = &s->media[1];
+	f->index = 4;
+	strcpy(f->cfg.name, "email");
+	f->cfg.flags = CRUISE_MEDIUM_ACTIVE;
+	f->cfg.interval_ns = 50 * NSEC_PER_MSEC;	   /* a share of 20/s */
+	f->cfg.fallback_interval_ns = 100 * NSEC_PER_MSEC; /* 10/s */
+	f->fleet = true;
+	f->fallback = true;
+	f->interval_ns = f->cfg.fallback_interval_ns;
+	f->lease_left_ns = 0;
+	f->c.fallback = 42;
+	f->f.known = true;
+	f->f.rate_milli = 60000;
+	f->f.demand_milli = 25500;
+	f->f.wants_more = true;
+	f->f.nodes = 3;
+	s->fleet_configured = true;
+	s->fleet_store_up = false;
+	s->fleet_store_errors = 7;
+	s->fleet_nodes_forgotten = 1;
+	text = expose_to_string(s);
+	assert_true(sample(text, "cruise_rate_limit{medium=\"email\"}") == 10);
+	assert_true(sample(text, "cruise_fleet_share{medium=\"email\"}") == 20);
+	assert_true(sample(text, "cruise_fleet_fallback_rate{medium=\"email\"}") == 10);
+	assert_true(sample(text, "cruise_fleet_rate{medium=\"email\"}") == 60);
+	assert_true(sample(text, "cruise_fleet_demand{medium=\"email\"}") == 25.5);
+	assert_true(sample(text, "cruise_fleet_wants_more{medium=\"email\"}") == 1);
+	assert_true(sample(text, "cruise_fleet_nodes{medium=\"email\"}") == 3);
+	assert_true(sample(text, "cruise_fleet_leased{medium=\"email\"}") == 0);
+	assert_true(sample(text, "cruise_fleet_lease_seconds{medium=\"email\"}") == 0);
+	assert_true(sample(text, "cruise_fleet_fallback_connections_total{medium=\"email\"}") ==
+		    42);
+	assert_true(sample(text, "cruise_fleet_store_up") == 0);
+	assert_true(sample(text, "cruise_fleet_store_errors_total") == 7);
+	assert_true(sample(text, "cruise_fleet_nodes_forgotten_total") == 1);
+	/* a medium that is not a fleet medium has no fleet samples */
+	assert_null(strstr(text, "cruise_fleet_share{" ML "}"));
 	free(text);
 	free(s);
 }
@@ -1355,10 +1413,10 @@ static void test_k_cgroup_path(void **state)
 int main(void)
 {
 	const struct CMUnitTest unit[] = {
-		cmocka_unit_test(test_expose_one_medium), cmocka_unit_test(test_expose_media),
-		cmocka_unit_test(test_event_json_v4),	  cmocka_unit_test(test_event_json_v6),
-		cmocka_unit_test(test_event_text),	  cmocka_unit_test(test_http_listen_errors),
-		cmocka_unit_test(test_http_fake),
+		cmocka_unit_test(test_expose_one_medium),  cmocka_unit_test(test_expose_media),
+		cmocka_unit_test(test_expose_fleet),	   cmocka_unit_test(test_event_json_v4),
+		cmocka_unit_test(test_event_json_v6),	   cmocka_unit_test(test_event_text),
+		cmocka_unit_test(test_http_listen_errors), cmocka_unit_test(test_http_fake),
 	};
 	const struct CMUnitTest kernel[] = {
 		cmocka_unit_test(test_k_snapshot),    cmocka_unit_test(test_k_metrics),

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * The egress program under BPF_PROG_TEST_RUN (DESIGN.md sections 1-2).
+ * The egress program under BPF_PROG_TEST_RUN (docs/design.md sections 1-2).
  *
  * A test run gives a cgroup_skb program a dummy socket in TCP_CLOSE, never one in SYN_SENT, so:
  * - the held-SYN verdict is tested through tests/bpf/egress_harness.bpf.c, which runs the

@@ -68,6 +68,7 @@ struct node {
 	struct th_job job;
 	double rate; /* the fleet rate in its config */
 	int burst;
+	char other[16]; /* a second fleet medium (test_cluster) */
 };
 
 struct env {
@@ -75,6 +76,7 @@ struct env {
 	char tmp[256];
 	char prefix[64];
 	struct th_redis redis;
+	struct th_redis cluster[2]; /* the other nodes of a Redis Cluster (test_cluster) */
 	struct th_listener l;
 	struct node n[NODES];
 	const char *forget;   /* forget_after */
@@ -516,6 +518,8 @@ static int env_teardown(void **state)
 			th_cgroup_remove(&nd->scope);
 	}
 	th_redis_stop(&e->redis);
+	for (int i = 0; i < 2; i++)
+		th_redis_stop(&e->cluster[i]);
 	th_listener_stop(&e->l);
 	if (e->tmp[0])
 		th_rm_tree(e->tmp);
@@ -814,6 +818,22 @@ static void test_bad_store(void **state)
 	redis_cli(e, (const char *const[]){ "DEL", key, NULL }, out, sizeof(out));
 	for (int i = 0; i < NODES; i++)
 		assert_true(wait_for(&e->n[i], leased, 2 * REFRESH_MS * MSEC + SEC) > 0);
+	/* the store forgets the script (SCRIPT FLUSH, as a restart would): NOSCRIPT, loaded again,
+	 * and the leases go on (one refresh lost is less than a lease) */
+	redis_cli(e, (const char *const[]){ "SCRIPT", "FLUSH", NULL }, out, sizeof(out));
+	for (int i = 0; i < NODES; i++) {
+		__u64 t = now_ns();
+
+		while (!log_has(&e->n[i], "NOSCRIPT") && now_ns() - t < TWO_REFRESH)
+			usleep(10000);
+		assert_true(log_has(&e->n[i], "NOSCRIPT"));
+	}
+	/* the next refresh (loaded again) renews what the lost one did not */
+	sleep_until(now_ns() + TWO_REFRESH);
+	for (int i = 0; i < NODES; i++)
+		assert_true(leased(&e->n[i]) &&
+			    medium(&e->n[i]).lease_end_ns >
+				    now_ns() + (LEASE_MS - 2 * REFRESH_MS) * MSEC);
 }
 
 /* 6b. Configs disagree on the fleet rate: the lowest wins, and the agents say so. */
@@ -858,6 +878,112 @@ static void test_wrong_password(void **state)
 	assert_int_equal(healthz(a), 200);
 	if (!agent_alive(a))
 		dump_logs(e);
+}
+
+/* A medium name whose keys' slot is not on the cluster node at port (redis-cli says MOVED). */
+static void name_elsewhere(struct env *e, uint16_t port, char *name, size_t len)
+{
+	struct th_redis at = e->redis;
+
+	at.port = port;
+	for (int i = 0; i < 64; i++) {
+		char key[160], out[256];
+
+		snprintf(name, len, "m%d", i);
+		snprintf(key, sizeof(key), "{%s:%s}:agg", e->prefix, name);
+		th_redis_cli(&at, (const char *const[]){ "HGET", key, "claims", NULL }, out,
+			     sizeof(out));
+		if (strstr(out, "MOVED"))
+			return;
+	}
+	fail_msg("no medium name of 64 lives on another node");
+}
+
+static bool both_leased(const struct node *nd)
+{
+	const char *names[2] = { "email", nd->other };
+
+	for (int n = 0; n < 2; n++) {
+		struct cruise_medium v;
+		int i = th_medium_index(nd->maps.media, names[n]);
+		__u32 k = i;
+
+		if (i < 0 || bpf_map_lookup_elem(nd->maps.media, &k, &v) ||
+		    v.lease_end_ns <= now_ns())
+			return false;
+	}
+	return true;
+}
+
+/*
+ * 7. Redis Cluster: three masters on loopback; the agents are given one of them. A medium whose
+ * slot lives on another node is followed there (MOVED), and both media are leased.
+ */
+static void test_cluster(void **state)
+{
+	struct env *e = *state;
+	struct th_redis first;
+	char other[16], dir[PATH_MAX + 16], medium[512], out[256] = "";
+	char a[3][32], log[PATH_MAX + 16];
+	const char *create[] = {
+		"redis-cli",	      "--cluster", "create",	    a[0], a[1], a[2],
+		"--cluster-replicas", "0",	   "--cluster-yes", NULL
+	};
+	int rc;
+
+	/* three cluster-mode servers: the first one stands in for the store from here on */
+	for (int i = 0; i < 3; i++) {
+		struct th_redis *r = i ? &e->cluster[i - 1] : &first;
+		char conf[PATH_MAX + 32];
+		const char *extra[] = { "--cluster-enabled",
+					"yes",
+					"--cluster-config-file",
+					conf,
+					"--cluster-node-timeout",
+					"2000",
+					NULL };
+
+		snprintf(dir, sizeof(dir), "%s/cluster-%d", e->tmp, i);
+		assert_int_equal(mkdir(dir, 0700), 0);
+		snprintf(conf, sizeof(conf), "%s/nodes.conf", dir);
+		if (!i)
+			th_redis_stop(&e->redis);
+		assert_int_equal(th_redis_start(r, dir, 0, extra), 0);
+		if (!i)
+			e->redis = first;
+		snprintf(a[i], sizeof(a[i]), "127.0.0.1:%u", r->port);
+	}
+	snprintf(log, sizeof(log), "%s/cluster-create.log", e->tmp);
+	rc = th_run_cmd(create, log, log, 30000);
+	if (rc)
+		th_print_tail("redis-cli --cluster create", log, 2000);
+	assert_int_equal(rc, 0);
+	for (__u64 t = now_ns(); now_ns() - t < 10 * SEC && !strstr(out, "cluster_state:ok");
+	     usleep(50000))
+		th_redis_cli(&e->redis, (const char *const[]){ "CLUSTER", "INFO", NULL }, out,
+			     sizeof(out));
+	assert_non_null(strstr(out, "cluster_state:ok"));
+	/* the agents talk to the first node; a second medium lives elsewhere */
+	name_elsewhere(e, e->redis.port, other, sizeof(other));
+	snprintf(medium, sizeof(medium),
+		 "  - name: %s\n    rate: 30/s\n    fleet: true\n    cgroups: [/%%s/w2]\n", other);
+	for (int i = 0; i < NODES; i++) {
+		char extra[600];
+
+		snprintf(extra, sizeof(extra), medium, e->n[i].id);
+		snprintf(e->n[i].other, sizeof(e->n[i].other), "%s", other);
+		node_conf(e, i, extra);
+		agent_start(e, i);
+	}
+	for (int i = 0; i < NODES; i++) {
+		__u64 took = wait_for(&e->n[i], both_leased, 3 * SEC);
+
+		print_message(
+			"  %s: email and %s (on another node) leased %.0f ms after its start\n",
+			e->n[i].name, other, took / 1e6);
+		assert_true(took > 0);
+		assert_true(log_has(&e->n[i], "fleet medium lives on another Redis Cluster node"));
+	}
 }
 
 int main(void)

@@ -2,7 +2,7 @@
 /*
  * Unit tests of the pacing math (cruise_gcra.h) and of the hold planning (cruise_hold.h), driven by
  * a fake clock: "now" is a u64 the tests advance. Expected values come from the rate and interval
- * (DESIGN.md sections 2 and 3), never from a run that merely passed.
+ * (docs/design.md sections 2 and 3), never from a run that merely passed.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -94,8 +94,8 @@ static void test_steady_rate(void **state)
 /*
  * How late a held SYN leaves after its slot: TIMEOUT_INIT rounds the wait up to a whole jiffy and
  * the timer wheel fires up to a jiffy after that (cruise_hold.h), so (0, 2 jiffies]. The
- * prototype's 157/s at 200/s without credit (DESIGN.md section 3) means its SYNs left close to two
- * jiffies late.
+ * prototype's 157/s at 200/s without credit (docs/design.md section 3) means its SYNs left close to
+ * two jiffies late.
  */
 enum lateness {
 	LATE_UP_TO_2J, /* J/4 .. 2J in eight steps */

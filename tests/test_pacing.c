@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * Pacing on the real datapath (DESIGN.md sections 2-3): the programs loaded and attached to a scope
- * cgroup, client processes in a bound worker cgroup connecting to loopback listeners.
+ * Pacing on the real datapath (docs/design.md sections 2-3): the programs loaded and attached to a
+ * scope cgroup, client processes in a bound worker cgroup connecting to loopback listeners.
  *
  * Every bound is derived from the design, with jiffy = th_jiffy_ns():
  * - a connect is never released before its slot;
@@ -209,7 +209,8 @@ static void test_rate_accuracy(void **state)
 	}
 }
 
-/* Wheel step of a single SYN timer of t jiffies (DESIGN.md section 2), with the fine level's 1. */
+/* Wheel step of a single SYN timer of t jiffies (docs/design.md section 2), with the fine
+ * level's 1. */
 static __u64 wheel_step_jiffies(__u64 t)
 {
 	if (t < CRUISE_WHEEL_FINE_JIFFIES)

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * What a user configures, checked end to end on the real programs, real cgroups and loopback
- * sockets (DESIGN.md section 3): refusals past max_wait and their events, max_conns and the open
- * count, independence of media, inheritance by child cgroups, what is not touched, dry-run and
+ * sockets (docs/design.md section 3): refusals past max_wait and their events, max_conns and the
+ * open count, independence of media, inheritance by child cgroups, what is not touched, dry-run and
  * IPv6.
  *
  * The clients (th_run_clients) record every connect (start, end, errno), with a pause after a

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * Test harness for the egress verdict of a held SYN (DESIGN.md section 2).
+ * Test harness for the egress verdict of a held SYN (docs/design.md section 2).
  *
  * Why it exists: BPF_PROG_TEST_RUN gives a cgroup_skb program an skb whose socket is a dummy in
  * state TCP_CLOSE, so the real cruise_egress (bpf/cruise.bpf.c), which first checks that
