@@ -1328,6 +1328,14 @@ static void test_fleet_store(void **state)
 		snprintf(fx->sha, sizeof(fx->sha), "%s", r->str);
 		freeReplyObject(r);
 	}
+	{
+		/* a store past its warm-up (fleet.lua: two leases after born, shares <= fb_now) */
+		const char *argv[] = { "HSET", "{" FLEET_PREFIX ":email}:agg", "born", "0" };
+		redisReply *r = redis_cmd(fx->rc, 4, argv);
+
+		assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+		freeReplyObject(r);
+	}
 	/*
 	 * email at 50/s: node-a wants more than it gets, node-b 10/s (and has 60/s in its
 	 * config: the lowest rate wins), node-c's lease is 100 ms. Fallbacks 5/s.
