@@ -86,9 +86,12 @@ $(OUTPUT)/cruise-agent: agent/main.c $(AGENT_OBJS) $(OUTPUT)/loader.o | $(OUTPUT
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $< $(AGENT_OBJS) $(OUTPUT)/loader.o -o $@ $(LDLIBS_AGENT)
 
-$(OUTPUT)/cruisectl: agent/cruisectl.c $(AGENT_OBJS) $(OUTPUT)/loader.o | $(OUTPUT)
+# cruisectl: the dispatcher and the commands on the maps, then one file per other command
+CRUISECTL_SRCS := agent/cruisectl.c agent/cruisectl_fleet.c
+
+$(OUTPUT)/cruisectl: $(CRUISECTL_SRCS) agent/cruisectl.h $(AGENT_OBJS) $(OUTPUT)/loader.o | $(OUTPUT)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(CFLAGS) $< $(AGENT_OBJS) $(OUTPUT)/loader.o -o $@ $(LDLIBS_AGENT)
+	$(Q)$(CC) $(CFLAGS) $(CRUISECTL_SRCS) $(AGENT_OBJS) $(OUTPUT)/loader.o -o $@ $(LDLIBS_AGENT)
 
 # the end-to-end tests drive the real binaries
 $(OUTPUT)/test_agent: $(OUTPUT)/cruise-agent

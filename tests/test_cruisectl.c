@@ -1172,10 +1172,9 @@ static void test_fleet_status(void **state)
 #define REDIS_PASSWORD "s3cret-fleet"
 #define FLEET_PREFIX   "cruise-test"
 
-/* A redis-server of our own: loopback, a free port, no persistence, in a temporary directory. */
+/* A redis-server of our own (th_redis_start), with a password, in a temporary directory. */
 struct redis_fx {
-	pid_t pid;
-	uint16_t port;
+	struct th_redis redis;
 	char dir[PATH_MAX];
 	char addr[32], pw[PATH_MAX + 16], wrong_pw[PATH_MAX + 16];
 	redisContext *rc; /* the test's own connection, as the fake nodes */
@@ -1192,14 +1191,16 @@ static redisReply *redis_cmd(redisContext *rc, int argc, const char **argv)
 
 static int redis_setup(void **state)
 {
+	static const char *const extra[] = { "--requirepass", REDIS_PASSWORD, NULL };
 	struct redis_fx *fx = calloc(1, sizeof(*fx));
-	char port[8], log[PATH_MAX + 16];
-	__u64 deadline;
+	struct timeval tv = { .tv_sec = 1 };
+	char log[PATH_MAX + 16];
+	redisReply *r = NULL;
+	bool up;
 
 	*state = fx;
 	if (!fx)
 		return -1;
-	fx->pid = -1;
 	if (access(REDIS_SERVER, X_OK))
 		return 0; /* the test skips */
 	snprintf(fx->dir, sizeof(fx->dir), "/tmp/cruise-test-redis.XXXXXX");
@@ -1207,44 +1208,23 @@ static int redis_setup(void **state)
 		fx->dir[0] = '\0';
 		return -1;
 	}
-	fx->port = th_free_port("127.0.0.1");
-	if (!fx->port)
-		return -1;
-	snprintf(port, sizeof(port), "%u", fx->port);
-	snprintf(fx->addr, sizeof(fx->addr), "127.0.0.1:%u", fx->port);
 	snprintf(log, sizeof(log), "%s/redis.log", fx->dir);
 	snprintf(fx->pw, sizeof(fx->pw), "%s/password", fx->dir);
 	snprintf(fx->wrong_pw, sizeof(fx->wrong_pw), "%s/wrong", fx->dir);
 	if (th_write_file(fx->pw, REDIS_PASSWORD "\n") || th_write_file(fx->wrong_pw, "nope\n"))
 		return -1;
-	fx->pid = th_spawn(ARGS(REDIS_SERVER, "--port", port, "--bind", "127.0.0.1", "--save", "",
-				"--appendonly", "no", "--dir", fx->dir, "--requirepass",
-				REDIS_PASSWORD, "--daemonize", "no"),
-			   log, log);
-	if (fx->pid < 0)
+	if (th_redis_start(&fx->redis, fx->dir, 0, extra)) {
+		th_print_tail("redis-server", log, 2000);
 		return -1;
-	/* up once it answers */
-	deadline = cruise_now_ns() + 10 * NSEC_PER_SEC;
-	while (cruise_now_ns() < deadline) {
-		struct timeval tv = { .tv_sec = 1 };
-		redisReply *r = NULL;
-
-		fx->rc = redisConnectWithTimeout("127.0.0.1", fx->port, tv);
-		if (fx->rc && !fx->rc->err)
-			r = redisCommand(fx->rc, "AUTH %s", REDIS_PASSWORD);
-		if (r && r->type == REDIS_REPLY_STATUS) {
-			freeReplyObject(r);
-			return 0;
-		}
-		if (r)
-			freeReplyObject(r);
-		if (fx->rc)
-			redisFree(fx->rc);
-		fx->rc = NULL;
-		usleep(20000);
 	}
-	th_print_tail("redis-server", log, 2000);
-	return -1;
+	snprintf(fx->addr, sizeof(fx->addr), "127.0.0.1:%u", fx->redis.port);
+	fx->rc = redisConnectWithTimeout("127.0.0.1", fx->redis.port, tv);
+	if (fx->rc && !fx->rc->err)
+		r = redisCommand(fx->rc, "AUTH %s", REDIS_PASSWORD);
+	up = r && r->type == REDIS_REPLY_STATUS;
+	if (r)
+		freeReplyObject(r);
+	return up ? 0 : -1;
 }
 
 /* Runs even when the test failed: the server goes, and its directory. */
@@ -1256,10 +1236,7 @@ static int redis_teardown(void **state)
 		return 0;
 	if (fx->rc)
 		redisFree(fx->rc);
-	if (fx->pid > 0) {
-		kill(fx->pid, SIGTERM);
-		th_wait_exit(fx->pid, 5000);
-	}
+	th_redis_stop(&fx->redis);
 	if (fx->dir[0])
 		th_rm_tree(fx->dir);
 	free(fx);
@@ -1338,7 +1315,7 @@ static void test_fleet_store(void **state)
 	char rate_row[64];
 	int rc;
 
-	if (fx->pid <= 0) {
+	if (fx->redis.pid <= 0) {
 		free(c);
 		skip(); /* no redis-server */
 	}
@@ -1349,6 +1326,14 @@ static void test_fleet_store(void **state)
 
 		assert_int_equal(r->type, REDIS_REPLY_STRING);
 		snprintf(fx->sha, sizeof(fx->sha), "%s", r->str);
+		freeReplyObject(r);
+	}
+	{
+		/* a store past its warm-up (fleet.lua: two leases after born, shares <= fb_now) */
+		const char *argv[] = { "HSET", "{" FLEET_PREFIX ":email}:agg", "born", "0" };
+		redisReply *r = redis_cmd(fx->rc, 4, argv);
+
+		assert_int_equal(r->type, REDIS_REPLY_INTEGER);
 		freeReplyObject(r);
 	}
 	/*
