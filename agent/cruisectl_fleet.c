@@ -20,7 +20,6 @@
 #include "units.h" /* cruise_parse_count */
 
 #define FLEET_DEFAULT_CONFIG "/etc/cruise/cruise.yaml"
-#define FLEET_PASSWORD_MAX   4096
 #define FLEET_SCAN_CALLS     1000 /* SCAN ... COUNT 1000: a million keys looked at, at most */
 #define FLEET_SCAN_MEDIA     256
 
@@ -102,59 +101,16 @@ static bool medium_name_ok(const char *s, size_t n)
 	return true;
 }
 
-/* The password: the first line of file without trailing whitespace, as the agent reads it. */
+/* The password: the first line of file, as the agent reads it (units.h). */
 static int read_password_file(const char *file, char **out)
 {
-	char buf[FLEET_PASSWORD_MAX + 1], q[QUOTED_LEN];
-	const char *nl;
-	struct stat st;
-	size_t n = 0, len;
-	int fd, e = 0;
+	char q[QUOTED_LEN], why[QUOTED_LEN + 96];
 
 	quoted(q, sizeof(q), file);
-	fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0) {
-		fail("fleet: --password-file: cannot read \"%s\": %s", q, strerror(errno));
-		return -1;
-	}
-	if (fstat(fd, &st))
-		e = errno;
-	else if (!S_ISREG(st.st_mode))
-		e = EINVAL;
-	while (!e && n < sizeof(buf)) {
-		ssize_t k = read(fd, buf + n, sizeof(buf) - n);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			e = errno;
-		if (k <= 0)
-			break;
-		n += k;
-	}
-	close(fd);
-	if (e) {
-		fail("fleet: --password-file: cannot read \"%s\": %s", q,
-		     e == EINVAL ? "not a regular file" : strerror(e));
-		return -1;
-	}
-	nl = memchr(buf, '\n', n);
-	len = nl ? (size_t)(nl - buf) : n;
-	while (len && isspace((unsigned char)buf[len - 1]))
-		len--;
-	if (!nl && n == sizeof(buf))
-		fail("fleet: --password-file: \"%s\": the first line is longer than %d bytes", q,
-		     FLEET_PASSWORD_MAX);
-	else if (!len)
-		fail("fleet: --password-file: \"%s\": the first line is empty; expected the "
-		     "password",
-		     q);
-	else if (memchr(buf, '\0', len))
-		fail("fleet: --password-file: \"%s\": a NUL byte in the password", q);
-	else if (!(*out = strndup(buf, len)))
-		fail("out of memory");
-	explicit_bzero(buf, sizeof(buf));
-	return *out ? 0 : -1;
+	if (!cruise_read_secret(file, q, out, why, sizeof(why)))
+		return 0;
+	fail("fleet: --password-file: %s", why);
+	return -1;
 }
 
 /* Why a command got no reply, or an error reply: one line naming the store or the key. */

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * The SYN hold (docs/design.md section 2) and the end of a tracked connection. A held socket's first SYN
- * is dropped at egress; TCP retransmits it when the SYN timeout that sockops answered fires, at the
- * slot. Waits past the fine timer-wheel level are split into equal stages (cruise_hold.h).
+ * The SYN hold (docs/design.md section 2) and the end of a tracked connection. A held socket's
+ * first SYN is dropped at egress; TCP retransmits it when the SYN timeout that sockops answered
+ * fires, at the slot. Waits past the fine timer-wheel level are split into equal stages
+ * (cruise_hold.h).
  */
 #ifndef CRUISE_HOLD_BPF_H
 #define CRUISE_HOLD_BPF_H

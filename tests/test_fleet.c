@@ -821,12 +821,17 @@ static void test_bad_store(void **state)
 	/* the store forgets the script (SCRIPT FLUSH, as a restart would): NOSCRIPT, loaded again,
 	 * and the leases go on (one refresh lost is less than a lease) */
 	redis_cli(e, (const char *const[]){ "SCRIPT", "FLUSH", NULL }, out, sizeof(out));
-	for (int i = 0; i < NODES; i++) {
+	{
 		__u64 t = now_ns();
+		bool seen = false;
 
-		while (!log_has(&e->n[i], "NOSCRIPT") && now_ns() - t < TWO_REFRESH)
+		/* the first agent to call loads the script again, for all: one of them sees it */
+		while (!seen && now_ns() - t < TWO_REFRESH) {
 			usleep(10000);
-		assert_true(log_has(&e->n[i], "NOSCRIPT"));
+			for (int i = 0; i < NODES; i++)
+				seen |= log_has(&e->n[i], "NOSCRIPT");
+		}
+		assert_true(seen);
 	}
 	/* the next refresh (loaded again) renews what the lost one did not */
 	sleep_until(now_ns() + TWO_REFRESH);
@@ -934,15 +939,19 @@ static void test_cluster(void **state)
 	/* three cluster-mode servers: the first one stands in for the store from here on */
 	for (int i = 0; i < 3; i++) {
 		struct th_redis *r = i ? &e->cluster[i - 1] : &first;
-		char conf[PATH_MAX + 32];
+		char conf[PATH_MAX + 32], bus[8];
+		/* the bus port given: port + 10000, the default, may be taken or past 65535 */
 		const char *extra[] = { "--cluster-enabled",
 					"yes",
 					"--cluster-config-file",
 					conf,
 					"--cluster-node-timeout",
 					"2000",
+					"--cluster-port",
+					bus,
 					NULL };
 
+		snprintf(bus, sizeof(bus), "%u", th_free_port("127.0.0.1"));
 		snprintf(dir, sizeof(dir), "%s/cluster-%d", e->tmp, i);
 		assert_int_equal(mkdir(dir, 0700), 0);
 		snprintf(conf, sizeof(conf), "%s/nodes.conf", dir);
@@ -997,6 +1006,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_store, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_rates_disagree, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_password, env_setup_auth, env_teardown),
+		cmocka_unit_test_setup_teardown(test_cluster, env_setup, env_teardown),
 	};
 
 	if (th_find_beside("CRUISE_AGENT", "cruise-agent", agent_bin, sizeof(agent_bin))) {
