@@ -17,13 +17,15 @@ SKELS := $(OUTPUT)/cruise.skel.h
 LIB_OBJS := $(OUTPUT)/loader.o
 # agent code shared by cruise-agent, cruisectl and the tests, one concern per file
 AGENT_SRCS := agent/units.c agent/config.c agent/snapshot.c agent/exposition.c agent/eventlog.c \
-	agent/log.c agent/bind.c agent/apply.c agent/k8s_pods.c agent/k8s_api.c agent/fleet.c
+	agent/log.c agent/bind.c agent/apply.c agent/k8s_pods.c agent/k8s_api.c agent/fleet.c \
+	agent/pod_bind.c
 AGENT_OBJS := $(patsubst agent/%.c,$(OUTPUT)/%.o,$(AGENT_SRCS))
 LDLIBS_AGENT := $(LDLIBS_BPF) -lcyaml -lyaml -lmicrohttpd -lcurl -ljansson -lhiredis -lpthread
 BINS := $(OUTPUT)/cruise-agent $(OUTPUT)/cruisectl
 KERNEL_TESTS := test_pacing test_policy test_agent_parts test_agent test_cruisectl test_e2e_pg \
 	test_demo test_k8s test_fleet
 TEST_BINS := $(OUTPUT)/test_gcra $(OUTPUT)/test_egress $(OUTPUT)/test_units $(OUTPUT)/test_config \
+	$(OUTPUT)/test_pod_bind \
 	$(OUTPUT)/test_manifests $(OUTPUT)/check_manifests $(addprefix $(OUTPUT)/,$(KERNEL_TESTS))
 FUZZERS := $(OUTPUT)/fuzz_units $(OUTPUT)/fuzz_config $(OUTPUT)/fuzz_k8s
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Iagent
@@ -107,6 +109,10 @@ $(OUTPUT)/test_fleet: $(OUTPUT)/cruise-agent
 $(OUTPUT)/test_units: tests/test_units.c $(OUTPUT)/units.o | $(OUTPUT)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $< $(OUTPUT)/units.o -o $@ -lcmocka
+
+$(OUTPUT)/test_pod_bind: tests/test_pod_bind.c $(AGENT_OBJS) $(OUTPUT)/loader.o | $(OUTPUT)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $< $(AGENT_OBJS) $(OUTPUT)/loader.o -o $@ -lcmocka $(LDLIBS_AGENT)
 
 $(OUTPUT)/test_config: tests/test_config.c $(OUTPUT)/config.o $(OUTPUT)/units.o | $(OUTPUT)
 	$(call msg,CC,$@)

@@ -37,6 +37,7 @@
 #include "k8s_pods.h"
 #include "loader.h"
 #include "log.h"
+#include "pod_bind.h"
 #include "snapshot.h"
 
 #define BPFFS_ROOT "/sys/fs/bpf"
@@ -175,10 +176,8 @@ struct agent {
 	struct cruise_k8s *k8s;
 	struct cruise_pod *pods;
 	size_t n_pods;
-	bool pods_known; /* a list since the start: until then no binding is removed */
-	struct cruise_bind_set pod_binds;
-	struct pod_seen *seen; /* what was last logged of each selected pod */
-	size_t n_seen;
+	bool pods_known;	    /* a list since the start: until then no binding is removed */
+	struct cruise_pod_binds pb; /* the selected pods' bindings, what was logged of them */
 	__u64 pods_unresolved;
 	/*
 	 * The metrics thread reads the API client's stats and the pod counts under k8s_lock: the
@@ -188,13 +187,6 @@ struct agent {
 	__u64 pods_bound;
 	/* the fleet thread, from the first config with a fleet block on */
 	struct cruise_fleet *fleet;
-};
-
-/* A selected pod as last logged: bound (cgroup_id, medium) or not found (cgroup_id 0). */
-struct pod_seen {
-	char uid[CRUISE_POD_UID_LEN];
-	__u64 cgroup_id;
-	__u32 medium;
 };
 
 static struct agent agent = { .k8s_lock = PTHREAD_MUTEX_INITIALIZER };
@@ -267,114 +259,19 @@ static void maps_of_skeleton(struct cruise_handle *h, struct cruise_maps *m)
 	m->events = bpf_map__fd(h->skel->maps.cruise_events);
 }
 
-static const struct pod_seen *seen_find(const struct agent *a, const char *uid)
-{
-	for (size_t i = 0; i < a->n_seen; i++)
-		if (!strcmp(a->seen[i].uid, uid))
-			return &a->seen[i];
-	return NULL;
-}
-
-/* Is the cgroup path (from the cgroup2 root, "/a/b") at or under scope ("/", "/a")? */
-static bool under_scope(const char *scope, const char *path)
-{
-	size_t n = strlen(scope);
-
-	while (n > 1 && scope[n - 1] == '/')
-		n--;
-	if (n <= 1)
-		return true;
-	return !strncmp(path, scope, n) && (path[n] == '\0' || path[n] == '/');
-}
-
-/*
- * The bindings of the selected pods: each pod's medium by its labels, its cgroup by its UID in
- * kubelet's layouts (which must lie under the scope). A pod whose cgroup is not there is logged
- * once and retried every second (kubelet creates it after the API has the pod), never guessed.
- * Logs each pod's changes.
- */
+/* The bindings of the selected pods (pod_bind.h); the counts for /metrics under k8s_lock. */
 static void pods_bind(struct agent *a)
 {
-	struct pod_seen *seen = calloc(a->n_pods ? a->n_pods : 1, sizeof(*seen));
-	char base[PATH_MAX + 1100], rel[512], full[PATH_MAX + 600], id[24];
-	size_t n_seen = 0;
-	__u64 unresolved = 0;
+	struct cruise_pod_binds next;
 
-	cruise_bind_set_free(&a->pod_binds);
-	if (!seen)
-		return;
-	/* kubelet's layouts under the scope (a --cgroup-root there), else from the cgroup2 root */
-	snprintf(base, sizeof(base), "%s%s", a->cgroup_root,
-		 strcmp(a->cfg->scope, "/") ? a->cfg->scope : "");
-	for (size_t i = 0; i < a->n_pods; i++) {
-		const struct cruise_pod *p = &a->pods[i];
-		int c = cruise_pod_medium(a->cfg, p);
-		const struct pod_seen *was = seen_find(a, p->uid);
-		struct pod_seen *now = &seen[n_seen];
-		const char *medium;
-
-		if (c < 0 || p->finished)
-			continue;
-		medium = a->cfg->media[c].name;
-		snprintf(now->uid, sizeof(now->uid), "%s", p->uid);
-		now->medium = a->applied.medium_index[c];
-		n_seen++;
-		if (!cruise_pod_cgroup(base, p, rel, sizeof(rel), &now->cgroup_id)) {
-			snprintf(full, sizeof(full), "%s/%s",
-				 strcmp(a->cfg->scope, "/") ? a->cfg->scope : "", rel);
-		} else if (strcmp(a->cfg->scope, "/") &&
-			   !cruise_pod_cgroup(a->cgroup_root, p, rel, sizeof(rel),
-					      &now->cgroup_id)) {
-			snprintf(full, sizeof(full), "/%s", rel);
-		} else {
-			unresolved++;
-			if (!was || was->cgroup_id)
-				cruise_log(CRUISE_LOG_WARN,
-					   "pod cgroup not found; not paced until it appears",
-					   "pod", p->name, "uid", p->uid, "medium", medium, "under",
-					   base, NULL);
-			continue;
-		}
-		if (!under_scope(a->cfg->scope, full)) {
-			/* the programs attach at the scope: a binding outside it does nothing */
-			unresolved++;
-			if (!was || was->cgroup_id)
-				cruise_log(CRUISE_LOG_WARN,
-					   "pod cgroup outside the scope; not paced", "pod",
-					   p->name, "cgroup", full, "scope", a->cfg->scope, NULL);
-			now->cgroup_id = 0; /* said once: the pod's cgroup_id 0 means not bound */
-			continue;
-		}
-		if (cruise_bind_add(&a->pod_binds, now->cgroup_id, now->medium, full))
-			continue;
-		if (!was || was->cgroup_id != now->cgroup_id || was->medium != now->medium) {
-			int other = cruise_pod_medium_from(a->cfg, p, c + 1);
-
-			snprintf(id, sizeof(id), "%llu", (unsigned long long)now->cgroup_id);
-			cruise_log(CRUISE_LOG_INFO, "pod selected", "pod", p->name, "uid", p->uid,
-				   "medium", medium, "cgroup", full, "cgroup_id", id, NULL);
-			if (other >= 0)
-				cruise_log(CRUISE_LOG_WARN,
-					   "pod selected by two media; the first one paces it",
-					   "pod", p->name, "medium", medium, "also",
-					   a->cfg->media[other].name, NULL);
-		}
-	}
-	for (size_t i = 0; i < a->n_seen; i++) {
-		bool still = false;
-
-		for (size_t j = 0; j < n_seen && !still; j++)
-			still = !strcmp(seen[j].uid, a->seen[i].uid);
-		if (!still)
-			cruise_log(CRUISE_LOG_INFO, "pod no longer selected", "uid", a->seen[i].uid,
-				   NULL);
-	}
-	free(a->seen);
-	a->seen = seen;
-	a->n_seen = n_seen;
+	if (cruise_pods_bind(a->cfg, a->applied.medium_index, a->cgroup_root, a->pods, a->n_pods,
+			     &a->pb, &next))
+		return; /* out of memory: the bindings in force stay */
+	cruise_pod_binds_free(&a->pb);
+	a->pb = next;
 	pthread_mutex_lock(&a->k8s_lock);
-	a->pods_unresolved = unresolved;
-	a->pods_bound = a->pod_binds.n;
+	a->pods_unresolved = a->pb.unresolved;
+	a->pods_bound = a->pb.set.n;
 	pthread_mutex_unlock(&a->k8s_lock);
 }
 
@@ -384,7 +281,7 @@ static void update_bindings(struct agent *a, bool log_all)
 	if (a->k8s && a->pods_known)
 		pods_bind(a);
 	/* until the first list, the pods a previous agent bound keep their bindings */
-	cruise_apply_bindings(&a->maps, a->cgroup_root, &a->applied, a->cfg, &a->pod_binds,
+	cruise_apply_bindings(&a->maps, a->cgroup_root, &a->applied, a->cfg, &a->pb.set,
 			      cruise_config_uses_pods(a->cfg) && !a->pods_known, log_all);
 	cruise_bind_watch_refresh(a->watch, a->applied.rules, a->applied.n_rules);
 }
@@ -416,7 +313,7 @@ static int k8s_follow_config(struct agent *a)
 		a->pods = NULL;
 		a->n_pods = 0;
 		a->pods_known = false;
-		cruise_bind_set_free(&a->pod_binds);
+		cruise_pod_binds_free(&a->pb);
 		cruise_log(CRUISE_LOG_INFO, "no medium selects pods: stopped watching them", NULL);
 		return 0;
 	}
@@ -822,8 +719,7 @@ int main(int argc, char **argv)
 	cruise_fleet_stop(agent.fleet);
 	cruise_k8s_stop(agent.k8s);
 	cruise_pods_free(agent.pods, agent.n_pods);
-	cruise_bind_set_free(&agent.pod_binds);
-	free(agent.seen);
+	cruise_pod_binds_free(&agent.pb);
 	cruise_eventlog_free(agent.events);
 	cruise_bind_watch_free(agent.watch);
 	cruise_applied_free(&agent.applied);

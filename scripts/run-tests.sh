@@ -3,7 +3,7 @@
 # summary line over all of them. Each program cleans up after itself, also when it fails.
 set -uo pipefail
 out=${1:-.output}
-tests=(test_gcra test_units test_config test_manifests test_egress test_pacing test_policy
+tests=(test_gcra test_units test_config test_pod_bind test_manifests test_egress test_pacing test_policy
        test_agent_parts test_agent test_cruisectl test_k8s test_fleet test_e2e_pg test_demo)
 fuzzers=(units config k8s)
 fuzz_seconds=${FUZZ_SECONDS:-15}
