@@ -289,34 +289,6 @@ static int connect_conn(struct cruise_fleet *f, struct fleet_conn *c,
 	return 0;
 }
 
-/*
- * "MOVED 3999 127.0.0.1:6381": the medium's slot lives on another Redis Cluster node. Its calls
- * go there from now on (in this refresh too); the store's own connection stays.
- */
-static int moved(struct cruise_fleet *f, struct fleet_medium *m, const char *msg)
-{
-	const char *addr = strchr(msg + 6, ' ');
-	int free_slot = -1;
-
-	if (!addr || !*++addr || strlen(addr) >= sizeof(f->conn[0].addr))
-		return -1;
-	for (int k = 0; k < CONNS; k++) {
-		if (!strcmp(f->conn[k].addr, addr)) {
-			m->conn = k;
-			return 0;
-		}
-		if (free_slot < 0 && !f->conn[k].addr[0])
-			free_slot = k;
-	}
-	if (free_slot < 0)
-		return -1;
-	snprintf(f->conn[free_slot].addr, sizeof(f->conn[free_slot].addr), "%s", addr);
-	m->conn = free_slot;
-	cruise_log(CRUISE_LOG_INFO, "fleet medium lives on another Redis Cluster node", "medium",
-		   m->name, "node", addr, NULL);
-	return 0;
-}
-
 static void sample(struct fleet_medium *m, const struct cruise_snapshot_medium *sm, __u64 now,
 		   struct cruise_fleet_demand *d)
 {
@@ -353,9 +325,13 @@ static void sample(struct fleet_medium *m, const struct cruise_snapshot_medium *
 		d->window_ns = 0; /* too short to say (the agent just started) */
 }
 
-/* One medium's call, appended to the pipeline. */
+/*
+ * One medium's call, appended to the pipeline. The medium is found again by name under the lock
+ * when its reply comes: a reload may rewrite the table while the round trip is out.
+ */
 struct call {
-	struct fleet_medium *m;
+	char name[CRUISE_NAME_LEN];
+	unsigned int conn; /* the Redis its keys live on, in conn[] */
 	char keys[5][CRUISE_NAME_LEN + 96];
 	char rate[24], want[24], fb[24], lease[24], forget[24], fb_now[24];
 	__s64 want_milli;
@@ -373,7 +349,7 @@ static void append(struct fleet_conn *conn, const struct fleet_settings *s, stru
 	argv[2] = "5";
 	for (int i = 0; i < 5; i++) {
 		/* one hash slot per medium: Redis Cluster keeps them together */
-		snprintf(c->keys[i], sizeof(c->keys[i]), "{%s:%s}:%s", s->prefix, c->m->name,
+		snprintf(c->keys[i], sizeof(c->keys[i]), "{%s:%s}:%s", s->prefix, c->name,
 			 kinds[i]);
 		argv[3 + i] = c->keys[i];
 	}
@@ -410,17 +386,26 @@ static const char *check_reply(const redisReply *r, long long v[5])
 	return NULL;
 }
 
+/* The fleet medium of that name in the current table, under f->lock; NULL when gone. */
+static struct fleet_medium *find_medium(struct cruise_fleet *f, const char *name)
+{
+	for (unsigned int i = 0; i < f->n_media; i++)
+		if (!strncmp(f->media[i].name, name, CRUISE_NAME_LEN))
+			return &f->media[i];
+	return NULL;
+}
+
 static void take_reply(struct cruise_fleet *f, const struct fleet_settings *s, struct call *c,
 		       const redisReply *r, __u64 sent_ns)
 {
-	struct fleet_medium *m = c->m;
 	char q[32], mine[32], low[32], who[CRUISE_NAME_LEN * 2];
+	struct fleet_medium *m;
 	const char *bad;
 	long long v[5];
 
 	bad = check_reply(r, v);
 	if (bad) {
-		store_error(f, m->name, bad);
+		store_error(f, c->name, bad);
 		return;
 	}
 	for (size_t i = 0; i < r->element[5]->elements; i++) {
@@ -433,10 +418,16 @@ static void take_reply(struct cruise_fleet *f, const struct fleet_settings *s, s
 			CRUISE_LOG_WARN,
 			"fleet node forgotten after forget_after: its share goes to the others; "
 			"if its programs still run, they pace at its fallback outside the budget",
-			"medium", m->name, "node", who, NULL);
+			"medium", c->name, "node", who, NULL);
 		pthread_mutex_lock(&f->lock);
 		f->forgotten++;
 		pthread_mutex_unlock(&f->lock);
+	}
+	pthread_mutex_lock(&f->lock);
+	m = find_medium(f, c->name);
+	if (!m) {
+		pthread_mutex_unlock(&f->lock);
+		return; /* no longer a fleet medium */
 	}
 	if ((__u64)v[2] < cruise_fleet_milli(m->interval_ns) && (__u64)v[2] != m->lowest_said) {
 		cruise_format_rate(m->interval_ns, mine, sizeof(mine));
@@ -448,7 +439,6 @@ static void take_reply(struct cruise_fleet *f, const struct fleet_settings *s, s
 	} else if ((__u64)v[2] >= cruise_fleet_milli(m->interval_ns)) {
 		m->lowest_said = 0;
 	}
-	pthread_mutex_lock(&f->lock);
 	m->lease.interval_ns = cruise_max(cruise_fleet_interval(v[0]), m->interval_ns);
 	m->lease.fallback_interval_ns = cruise_max(cruise_fleet_interval(v[1]), m->interval_ns);
 	m->lease.lease_end_ns = sent_ns + s->lease_ns - CRUISE_FLEET_LEASE_MARGIN_NS;
@@ -465,6 +455,38 @@ static void take_reply(struct cruise_fleet *f, const struct fleet_settings *s, s
 	m->seen.wants_more = c->want_milli == CRUISE_FLEET_WANTS_MORE;
 	m->seen.demand_milli = c->demand_milli;
 	pthread_mutex_unlock(&f->lock);
+}
+
+/*
+ * "MOVED 3999 127.0.0.1:6381": the medium's slot lives on another Redis Cluster node. Its calls
+ * go there from now on (in this refresh too); the store's own connection stays.
+ */
+static int moved(struct cruise_fleet *f, struct call *c, const char *msg)
+{
+	const char *addr = strchr(msg + 6, ' ');
+	struct fleet_medium *m;
+	int k, free_slot = -1;
+
+	if (!addr || !*++addr || strlen(addr) >= sizeof(f->conn[0].addr))
+		return -1;
+	for (k = 0; k < CONNS && strcmp(f->conn[k].addr, addr); k++)
+		if (free_slot < 0 && !f->conn[k].addr[0])
+			free_slot = k;
+	if (k == CONNS) {
+		if (free_slot < 0)
+			return -1;
+		k = free_slot;
+		snprintf(f->conn[k].addr, sizeof(f->conn[k].addr), "%s", addr);
+		cruise_log(CRUISE_LOG_INFO, "fleet medium lives on another Redis Cluster node",
+			   "medium", c->name, "node", addr, NULL);
+	}
+	c->conn = k;
+	pthread_mutex_lock(&f->lock);
+	m = find_medium(f, c->name);
+	if (m)
+		m->conn = k;
+	pthread_mutex_unlock(&f->lock);
+	return 0;
 }
 
 /* One refresh: sample every fleet medium, one pipelined round trip, leases to the main loop. */
@@ -496,7 +518,8 @@ static void refresh(struct cruise_fleet *f, const struct fleet_settings *s)
 			    strncmp(sm->cfg.name, m->name, CRUISE_NAME_LEN))
 				continue;
 			sample(m, sm, now, &d);
-			c->m = m;
+			snprintf(c->name, sizeof(c->name), "%s", m->name);
+			c->conn = m->conn;
 			c->want_milli = cruise_fleet_want(&d);
 			c->demand_milli =
 				d.window_ns ? cruise_sat_mul(d.attempts, 1000 * NSEC) / d.window_ns
@@ -537,19 +560,19 @@ static void refresh(struct cruise_fleet *f, const struct fleet_settings *s)
 		unsigned int mine = 0;
 
 		for (unsigned int i = 0; i < n; i++)
-			mine += calls[i].m->conn == k && !calls[i].done;
+			mine += calls[i].conn == k && !calls[i].done;
 		if (!mine || !conn->addr[0])
 			continue;
 		if (!conn->rc && (now_ns() < conn->retry_at_ns || connect_conn(f, conn, s)))
 			continue;
 		sent = now_ns();
 		for (unsigned int i = 0; i < n; i++)
-			if (calls[i].m->conn == k && !calls[i].done)
+			if (calls[i].conn == k && !calls[i].done)
 				append(conn, s, &calls[i]);
 		for (unsigned int i = 0; i < n; i++) {
 			redisReply *r = NULL;
 
-			if (calls[i].m->conn != k || calls[i].done)
+			if (calls[i].conn != k || calls[i].done)
 				continue;
 			calls[i].done = true;
 			if (redisGetReply(conn->rc, (void **)&r) != REDIS_OK || !r) {
@@ -560,13 +583,12 @@ static void refresh(struct cruise_fleet *f, const struct fleet_settings *s)
 			}
 			if (r->type == REDIS_REPLY_ERROR && !strncmp(r->str, "NOSCRIPT", 8)) {
 				/* the store lost its scripts (restarted, flushed): load it again */
-				store_error(f, calls[i].m->name,
-					    "NOSCRIPT: loading the script again");
+				store_error(f, calls[i].name, "NOSCRIPT: loading the script again");
 				conn->sha[0] = '\0';
 			} else if (r->type == REDIS_REPLY_ERROR && !strncmp(r->str, "MOVED ", 6) &&
-				   !moved(f, calls[i].m, r->str)) {
-				calls[i].done =
-					calls[i].m->conn <= k; /* later nodes: this refresh */
+				   !moved(f, &calls[i], r->str)) {
+				/* a node later in conn[]: in this refresh */
+				calls[i].done = calls[i].conn <= k;
 			} else {
 				take_reply(f, s, &calls[i], r, sent);
 				got |= r->type == REDIS_REPLY_ARRAY;
