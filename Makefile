@@ -88,8 +88,11 @@ $(OUTPUT)/cruise-agent: agent/main.c $(AGENT_OBJS) $(OUTPUT)/loader.o | $(OUTPUT
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $< $(AGENT_OBJS) $(OUTPUT)/loader.o -o $@ $(LDLIBS_AGENT)
 
-# cruisectl: the dispatcher and the commands on the maps, then one file per other command
-CRUISECTL_SRCS := agent/cruisectl.c agent/cruisectl_fleet.c
+# cruisectl: the dispatcher, its shared helpers, then one file per command
+CRUISECTL_SRCS := agent/cruisectl.c agent/cruisectl_common.c agent/cruisectl_table.c \
+	agent/cruisectl_term.c agent/cruisectl_status.c agent/cruisectl_top.c agent/cruisectl_set.c \
+	agent/cruisectl_bindings.c agent/cruisectl_targets.c agent/cruisectl_events.c \
+	agent/cruisectl_fleet.c
 
 $(OUTPUT)/cruisectl: $(CRUISECTL_SRCS) agent/cruisectl.h $(AGENT_OBJS) $(OUTPUT)/loader.o | $(OUTPUT)
 	$(call msg,LINK,$@)

@@ -48,7 +48,7 @@
 
 #define RATE_TOL       0.02		   /* an achieved rate is within 2% of the configured one */
 #define CTL_TIMEOUT_NS (30 * NSEC_PER_SEC) /* no cruisectl run of these tests takes longer */
-#define OUT_MAX	       (256 * 1024)
+#define OUT_MAX	       (1024 * 1024)	   /* 2,000 bindings as JSON are about 250 KB */
 #define NOBODY	       65534
 #define NOTHING_HERE   "/sys/fs/bpf/cruise-test-nothing-here" /* never created */
 
@@ -738,6 +738,120 @@ static void test_bindings(void **state)
 	assert_non_null(strstr(c->out, "\"path\":null,\"gone\":true"));
 	assert_non_null(strstr(c->out, "\"gone\":false"));
 	free(c);
+}
+
+/* 6b. bindings of many cgroups: 20 groups of 100 under the scope, every other one on medium1 */
+#define MANY_GROUPS    20
+#define MANY_PER_GROUP 100
+#define MANY	       (MANY_GROUPS * MANY_PER_GROUP)
+
+struct many_cg {
+	__u64 id;
+	int medium;
+	bool seen;
+	char rel[128]; /* relative to the cgroup2 mount, as cruisectl shows it */
+};
+
+static int many_cmp(const void *x, const void *y)
+{
+	const struct many_cg *a = x, *b = y;
+
+	return a->id < b->id ? -1 : a->id > b->id;
+}
+
+/* One binding listed: a cgroup of ours, on its medium, at its path, and not listed before. */
+static void many_check(struct many_cg *all, __u64 id, const char *medium, const char *path)
+{
+	struct many_cg key = { .id = id }, *cg = bsearch(&key, all, MANY, sizeof(*all), many_cmp);
+	char want[32];
+
+	assert_non_null(cg);
+	snprintf(want, sizeof(want), "medium%d", cg->medium);
+	assert_string_equal(medium, want);
+	assert_string_equal(path, cg->rel);
+	assert_false(cg->seen);
+	cg->seen = true;
+}
+
+static void many_all_seen(struct many_cg *all)
+{
+	for (int i = 0; i < MANY; i++) {
+		assert_true(all[i].seen);
+		all[i].seen = false;
+	}
+}
+
+static double ctl_timed(struct ctl *c, struct th_env *e, const char *const *args)
+{
+	__u64 t0 = cruise_now_ns();
+
+	assert_int_equal(ctl_run(c, e->pin_dir, args, 0), 0);
+	assert_true(c->out_n < OUT_MAX - 1); /* all of it */
+	return (double)(cruise_now_ns() - t0) / NSEC_PER_SEC;
+}
+
+/*
+ * Every one of 2,000 bindings listed once with its own path, as text and as JSON (cruisectl
+ * resolves them in one walk of the cgroup tree). The cgroups are real, under the scope, which
+ * env_teardown removes whole, children first, also when an assertion failed here; the maps that
+ * hold the bindings are unpinned and destroyed with it. The time is printed, not asserted.
+ */
+static void test_bindings_many(void **state)
+{
+	struct th_env *e = *state;
+	struct many_cg *all = calloc(MANY, sizeof(*all));
+	struct ctl *c = malloc(sizeof(*c));
+	struct th_cgroup top, group, cg;
+	char name[32], medium[64], path[PATH_MAX];
+	unsigned long long id;
+	double text_s, json_s;
+	const char *p;
+	int n = 0;
+
+	assert_non_null(all);
+	assert_non_null(c);
+	assert_int_equal(th_env_medium(e, 0, 100, 0, NSEC_PER_SEC, 0, 0, 0), 0);
+	assert_int_equal(th_env_medium(e, 1, 100, 0, NSEC_PER_SEC, 0, 0, 0), 0);
+	assert_int_equal(th_cgroup_create(&top, &e->scope, "many"), 0);
+	for (int g = 0; g < MANY_GROUPS; g++) {
+		snprintf(name, sizeof(name), "g%02d", g);
+		assert_int_equal(th_cgroup_create(&group, &top, name), 0);
+		for (int k = 0; k < MANY_PER_GROUP; k++, n++) {
+			snprintf(name, sizeof(name), "c%03d", k);
+			assert_int_equal(th_cgroup_create(&cg, &group, name), 0);
+			all[n].id = cg.id;
+			all[n].medium = n % 2;
+			snprintf(all[n].rel, sizeof(all[n].rel), "%s", rel_path(&cg));
+			assert_int_equal(cruise_bind_cgroup(e->h, cg.id, all[n].medium), 0);
+		}
+	}
+	qsort(all, MANY, sizeof(*all), many_cmp);
+
+	text_s = ctl_timed(c, e, ARGS("bindings"));
+	assert_int_equal(count_lines(c->out), MANY + 1);
+	p = strchr(c->out, '\n') + 1; /* past the header */
+	for (int i = 0; i < MANY; i++, p = strchr(p, '\n') + 1) {
+		assert_int_equal(sscanf(p, "%llu %63s %4095s", &id, medium, path), 3);
+		many_check(all, id, medium, path);
+	}
+	many_all_seen(all);
+
+	json_s = ctl_timed(c, e, ARGS("bindings", "-o", "json"));
+	assert_true(json_valid(c->out));
+	n = 0;
+	for (p = c->out; (p = strstr(p, "{\"cgroup_id\":")); p++, n++) {
+		assert_int_equal(sscanf(p,
+					"{\"cgroup_id\":%llu,\"medium_index\":%*u,\"medium\":\""
+					"%63[^\"]\",\"path\":\"%4095[^\"]\",\"gone\":false}",
+					&id, medium, path),
+				 3);
+		many_check(all, id, medium, path);
+	}
+	assert_int_equal(n, MANY);
+	many_all_seen(all);
+	printf("  bindings of %d cgroups: text %.3f s, json %.3f s\n", MANY, text_s, json_s);
+	free(c);
+	free(all);
 }
 
 /* 7. targets: the fixture's listeners, and prefixes, IPv4 shown as IPv4. */
@@ -1526,6 +1640,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_status_json, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_bad_input, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_bindings, env_setup, env_teardown),
+		cmocka_unit_test_setup_teardown(test_bindings_many, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_targets, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_top_pipe, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_top_terminal, env_setup, env_teardown),
