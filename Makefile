@@ -18,14 +18,14 @@ LIB_OBJS := $(OUTPUT)/loader.o
 # agent code shared by cruise-agent, cruisectl and the tests, one concern per file
 AGENT_SRCS := agent/units.c agent/config.c agent/snapshot.c agent/exposition.c agent/eventlog.c \
 	agent/log.c agent/bind.c agent/apply.c agent/k8s_pods.c agent/k8s_api.c agent/fleet.c \
-	agent/pod_bind.c
+	agent/fleet_demand.c agent/fleet_store.c agent/pod_bind.c
 AGENT_OBJS := $(patsubst agent/%.c,$(OUTPUT)/%.o,$(AGENT_SRCS))
 LDLIBS_AGENT := $(LDLIBS_BPF) -lcyaml -lyaml -lmicrohttpd -lcurl -ljansson -lhiredis -lpthread
 BINS := $(OUTPUT)/cruise-agent $(OUTPUT)/cruisectl
 KERNEL_TESTS := test_pacing test_policy test_agent_parts test_agent test_cruisectl test_e2e_pg \
 	test_demo test_k8s test_fleet
 TEST_BINS := $(OUTPUT)/test_gcra $(OUTPUT)/test_egress $(OUTPUT)/test_units $(OUTPUT)/test_config \
-	$(OUTPUT)/test_pod_bind \
+	$(OUTPUT)/test_pod_bind $(OUTPUT)/test_fleet_units \
 	$(OUTPUT)/test_manifests $(OUTPUT)/check_manifests $(addprefix $(OUTPUT)/,$(KERNEL_TESTS))
 FUZZERS := $(OUTPUT)/fuzz_units $(OUTPUT)/fuzz_config $(OUTPUT)/fuzz_k8s
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Iagent
@@ -78,7 +78,7 @@ $(OUTPUT)/fleet_lua.h: agent/fleet.lua | $(OUTPUT)
 	$(Q){ echo 'static const char cruise_fleet_lua[] ='; \
 	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/\t"/' -e 's/$$/\\n"/' $<; echo ';'; } > $@
 
-$(OUTPUT)/fleet.o: $(OUTPUT)/fleet_lua.h
+$(OUTPUT)/fleet_store.o: $(OUTPUT)/fleet_lua.h
 
 $(OUTPUT)/%.o: agent/%.c agent/*.h include/*.h $(SKELS) | $(OUTPUT)
 	$(call msg,CC,$@)
@@ -92,9 +92,10 @@ $(OUTPUT)/cruise-agent: agent/main.c $(AGENT_OBJS) $(OUTPUT)/loader.o | $(OUTPUT
 CRUISECTL_SRCS := agent/cruisectl.c agent/cruisectl_common.c agent/cruisectl_table.c \
 	agent/cruisectl_term.c agent/cruisectl_status.c agent/cruisectl_top.c agent/cruisectl_set.c \
 	agent/cruisectl_bindings.c agent/cruisectl_targets.c agent/cruisectl_events.c \
-	agent/cruisectl_fleet.c
+	agent/cruisectl_fleet.c agent/cruisectl_fleet_store.c
 
-$(OUTPUT)/cruisectl: $(CRUISECTL_SRCS) agent/cruisectl.h $(AGENT_OBJS) $(OUTPUT)/loader.o | $(OUTPUT)
+$(OUTPUT)/cruisectl: $(CRUISECTL_SRCS) agent/cruisectl.h agent/cruisectl_fleet.h $(AGENT_OBJS) \
+		$(OUTPUT)/loader.o | $(OUTPUT)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $(CRUISECTL_SRCS) $(AGENT_OBJS) $(OUTPUT)/loader.o -o $@ $(LDLIBS_AGENT)
 
@@ -113,7 +114,9 @@ $(OUTPUT)/test_units: tests/test_units.c $(OUTPUT)/units.o | $(OUTPUT)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $< $(OUTPUT)/units.o -o $@ -lcmocka
 
-$(OUTPUT)/test_pod_bind: tests/test_pod_bind.c $(AGENT_OBJS) $(OUTPUT)/loader.o | $(OUTPUT)
+# unit tests of agent modules, linked with the agent's code
+$(OUTPUT)/test_pod_bind $(OUTPUT)/test_fleet_units: $(OUTPUT)/%: tests/%.c $(AGENT_OBJS) \
+		$(OUTPUT)/loader.o | $(OUTPUT)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $< $(AGENT_OBJS) $(OUTPUT)/loader.o -o $@ -lcmocka $(LDLIBS_AGENT)
 

@@ -42,7 +42,7 @@ struct cruise_cfg_medium {
 	unsigned int n_labels;
 	/* fleet: true: rate is the whole fleet's; this node paces at the share it leases */
 	bool fleet;
-	__u64 fallback_interval_ns; /* fallback_rate; 0: the default (fleet.c) */
+	__u64 fallback_interval_ns; /* fallback_rate; 0: the default (fleet_demand.c) */
 };
 
 /*

@@ -4,8 +4,8 @@
  * cruise_fleet_lua) in a throwaway redis-server on 127.0.0.1, called the way the agents of N nodes
  * with M media each call it: every node refreshes every P ms with one pipelined round trip of M
  * EVALSHA (one per medium, keys "{prefix:medium}:nodes|leases|forget|rates|agg" as in
- * agent/fleet.c), the nodes' phases spread evenly over P, a few generator threads each with its
- * own connection. Per row, after a warm-up of at least two leases (every node in the store):
+ * agent/fleet_store.c), the nodes' phases spread evenly over P, a few generator threads each with
+ * its own connection. Per row, after a warm-up of at least two leases (every node in the store):
  * Redis CPU per call (/proc/PID/stat, cross-checked with INFO commandstats), Redis CPU in all,
  * the refresh round trip, the call rate achieved; and the allocator's safety: per medium, the
  * claims in the agg hash (sampled during the run and read at the end) and the sum of the shares

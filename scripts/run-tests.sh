@@ -3,8 +3,9 @@
 # summary line over all of them. Each program cleans up after itself, also when it fails.
 set -uo pipefail
 out=${1:-.output}
-tests=(test_gcra test_units test_config test_pod_bind test_manifests test_egress test_pacing test_policy
-       test_agent_parts test_agent test_cruisectl test_k8s test_fleet test_e2e_pg test_demo)
+tests=(test_gcra test_units test_config test_pod_bind test_fleet_units test_manifests test_egress
+       test_pacing test_policy test_agent_parts test_agent test_cruisectl test_k8s test_fleet
+       test_e2e_pg test_demo)
 fuzzers=(units config k8s)
 fuzz_seconds=${FUZZ_SECONDS:-15}
 passed=0 failed=0 crashed=()
