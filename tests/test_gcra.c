@@ -40,7 +40,7 @@ static struct cruise_gcra_limits limits(__u64 interval_ns, __u64 burst, __u64 ma
 }
 
 /* A state with known padding, so that byte-for-byte comparisons mean something. */
-static void state_init(struct cruise_gcra_state *st, __u64 tat_ns, __u32 held_last)
+static void state_init(struct cruise_gcra_state *st, __u64 tat_ns, __u16 held_last)
 {
 	memset(st, 0x5a, sizeof(*st));
 	st->tat_ns = tat_ns;
