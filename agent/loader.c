@@ -18,6 +18,7 @@
 #include <bpf/libbpf.h>
 
 #include "cruise.skel.h"
+#include "cruise_target.h"
 #include "loader.h"
 
 static const char *const prog_names[CRUISE_PROG_COUNT] = {
@@ -354,20 +355,19 @@ int cruise_map_fd(struct cruise_handle *h, const char *name)
 int cruise_target_key_from(struct cruise_target_key *key, const char *addr, unsigned int prefix,
 			   uint16_t port)
 {
-	memset(key, 0, sizeof(*key));
-	key->port = port;
-	if (inet_pton(AF_INET6, addr, key->addr) == 1) {
-		if (prefix > 128)
+	__u8 a6[16];
+	__u32 a4;
+
+	if (inet_pton(AF_INET6, addr, a6) == 1) {
+		if (prefix > CRUISE_TARGET_V6_BITS)
 			return -EINVAL;
-		key->prefixlen = 16 + prefix;
+		cruise_target_key_v6(key, a6, port, prefix);
 		return 0;
 	}
-	if (inet_pton(AF_INET, addr, &key->addr[12]) == 1) {
-		if (prefix > 32)
+	if (inet_pton(AF_INET, addr, &a4) == 1) {
+		if (prefix > CRUISE_TARGET_V4_BITS)
 			return -EINVAL;
-		key->addr[10] = 0xff;
-		key->addr[11] = 0xff;
-		key->prefixlen = 16 + 96 + prefix;
+		cruise_target_key_v4(key, a4, port, prefix);
 		return 0;
 	}
 	return -EINVAL;

@@ -1,8 +1,13 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* Every cruise map, pinned by name so that enforcement outlives the agent (docs/design.md section
- * 4). */
+/*
+ * Every cruise map, pinned by name so that enforcement outlives the agent (docs/design.md section
+ * 4). agent/loader.c lists the same names.
+ */
 #ifndef CRUISE_MAPS_BPF_H
 #define CRUISE_MAPS_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
 
 #include "cruise.h"
 

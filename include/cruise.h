@@ -39,7 +39,7 @@ enum cruise_reason {
 /*
  * Database targets, in an LPM trie. Every address is stored as IPv6 (IPv4 as ::ffff:a.b.c.d) after
  * the port, so that one lookup serves IPv4, IPv6 and IPv4-mapped IPv6 destinations:
- * prefixlen = 16 (port) + 96 + IPv4 prefix, or 16 + IPv6 prefix.
+ * prefixlen = 16 (port) + 96 + IPv4 prefix, or 16 + IPv6 prefix. Made by cruise_target.h only.
  */
 struct cruise_target_key {
 	__u32 prefixlen;
