@@ -66,4 +66,13 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } cruise_socks SEC(".maps");
 
+/* No program reads it: the loader writes and checks it, so pins of another layout are refused. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct cruise_meta);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} cruise_meta SEC(".maps");
+
 #endif /* CRUISE_MAPS_BPF_H */

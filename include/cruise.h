@@ -2,7 +2,8 @@
 /*
  * Types shared by the BPF programs and user space. Every map key and value is a named struct so
  * that `bpftool map dump` prints field names through BTF. Changing a layout here changes the pinned
- * maps: bump CRUISE_ABI_VERSION so that the agent migrates or refuses instead of misreading.
+ * maps: bump CRUISE_ABI_VERSION, which the loader writes into cruise_meta, so that maps pinned by
+ * another layout are refused instead of misread.
  */
 #ifndef CRUISE_H
 #define CRUISE_H
@@ -13,6 +14,11 @@
 #endif
 
 #define CRUISE_ABI_VERSION 2
+
+/* The one entry of cruise_meta: what layout the maps pinned beside it have. */
+struct cruise_meta {
+	__u32 abi_version; /* CRUISE_ABI_VERSION of the build that created the maps; never moves */
+};
 
 #define CRUISE_MAX_MEDIA    64
 #define CRUISE_MAX_TARGETS  1024
