@@ -8,6 +8,7 @@
 #include <bpf/bpf.h>
 
 #include "apply.h"
+#include "cruise_target.h"
 #include "fleet.h"
 #include "log.h"
 
@@ -126,16 +127,13 @@ static void deactivate_removed(const struct cruise_maps *m, const struct cruise_
 
 static void target_key(struct cruise_target_key *k, const struct cruise_prefix *p, uint16_t port)
 {
-	memset(k, 0, sizeof(*k));
-	k->port = port;
+	__u32 a4;
+
 	if (p->family == AF_INET) {
-		k->addr[10] = 0xff;
-		k->addr[11] = 0xff;
-		memcpy(&k->addr[12], p->addr, 4);
-		k->prefixlen = 16 + 96 + p->len;
+		memcpy(&a4, p->addr, sizeof(a4));
+		cruise_target_key_v4(k, a4, port, p->len);
 	} else {
-		memcpy(k->addr, p->addr, 16);
-		k->prefixlen = 16 + p->len;
+		cruise_target_key_v6(k, p->addr, port, p->len);
 	}
 }
 

@@ -18,6 +18,7 @@
 #include <bpf/libbpf.h>
 
 #include "cruise.skel.h"
+#include "cruise_target.h"
 #include "loader.h"
 
 static const char *const prog_names[CRUISE_PROG_COUNT] = {
@@ -29,8 +30,8 @@ static const char *const prog_names[CRUISE_PROG_COUNT] = {
 };
 
 const char *const cruise_map_names[] = {
-	"cruise_targets",  "cruise_bindings", "cruise_media", "cruise_state",
-	"cruise_counters", "cruise_events",   "cruise_socks", NULL,
+	"cruise_targets", "cruise_bindings", "cruise_media", "cruise_state", "cruise_counters",
+	"cruise_events",  "cruise_socks",    "cruise_meta",  NULL,
 };
 
 const char *cruise_prog_name(enum cruise_prog_index i)
@@ -117,31 +118,122 @@ int cruise_cgroup_id(const char *path, __u64 *id)
 	return 0;
 }
 
-int cruise_load(struct cruise_handle **out, const char *pin_dir)
+/* A directory for pins, root's only; one that exists is fine. */
+static int make_dir(const char *dir, char *err, size_t len)
+{
+	int ret;
+
+	if (!mkdir(dir, 0700) || errno == EEXIST)
+		return 0;
+	ret = -errno;
+	snprintf(err, len, "cannot create %s: %s", dir, strerror(errno));
+	return ret;
+}
+
+int cruise_pinned_abi(const char *pin_dir, __u32 *abi)
+{
+	/* room for a cruise_meta grown by later builds: abi_version stays first */
+	__u64 val[32];
+	struct bpf_map_info info;
+	__u32 len = sizeof(info), key = 0;
+	char path[PATH_MAX];
+	int fd, err = 0;
+
+	*abi = 0;
+	snprintf(path, sizeof(path), "%s/cruise_meta", pin_dir);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		err = -errno;
+	else if (info.type != BPF_MAP_TYPE_ARRAY || info.key_size != sizeof(key) ||
+		 info.value_size < sizeof(struct cruise_meta) || info.value_size > sizeof(val))
+		err = -EPROTO;
+	else if (bpf_map_lookup_elem(fd, &key, val))
+		err = -errno;
+	else
+		memcpy(abi, val, sizeof(*abi));
+	close(fd);
+	return err;
+}
+
+/* What to do about maps pinned by another build of cruise */
+#define UNINSTALL_HINT "run cruise-agent --uninstall, then start again"
+
+/* Refuse maps pinned by another layout before libbpf reuses them: it checks sizes, not meaning. */
+static int check_pinned_abi(const char *pin_dir, char *err, size_t len)
+{
+	__u32 abi;
+	int ret = cruise_pinned_abi(pin_dir, &abi);
+
+	if (ret == -EPROTO) {
+		snprintf(err, len, "%s/cruise_meta is no cruise_meta map: " UNINSTALL_HINT,
+			 pin_dir);
+	} else if (ret) {
+		snprintf(err, len, "cannot read the ABI version of the maps pinned under %s: %s",
+			 pin_dir, strerror(-ret));
+	} else if (abi && abi != CRUISE_ABI_VERSION) {
+		/* abi 0: nothing pinned yet, or pins of a build before cruise_meta (libbpf checks)
+		 */
+		snprintf(err, len,
+			 "the maps pinned under %s have ABI version %u, this cruise has version "
+			 "%u: " UNINSTALL_HINT,
+			 pin_dir, abi, CRUISE_ABI_VERSION);
+		ret = -EPROTO;
+	}
+	return ret;
+}
+
+static int write_abi(struct cruise_handle *h)
+{
+	struct cruise_meta meta = { .abi_version = CRUISE_ABI_VERSION };
+	__u32 key = 0;
+
+	return bpf_map_update_elem(bpf_map__fd(h->skel->maps.cruise_meta), &key, &meta, BPF_ANY)
+		       ? -errno
+		       : 0;
+}
+
+int cruise_load(struct cruise_handle **out, const char *pin_dir, char *err, size_t len)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = pin_dir);
 	struct cruise_handle *h;
-	int err;
+	int ret;
 
-	if (strlen(pin_dir) >= sizeof(h->pin_dir))
+	if (strlen(pin_dir) >= sizeof(h->pin_dir)) {
+		snprintf(err, len, "pin directory too long: %s", pin_dir);
 		return -ENAMETOOLONG;
-	if (mkdir(pin_dir, 0700) && errno != EEXIST)
-		return -errno;
+	}
+	if ((ret = make_dir(pin_dir, err, len)) || (ret = check_pinned_abi(pin_dir, err, len)))
+		return ret;
 	h = calloc(1, sizeof(*h));
-	if (!h)
+	if (!h) {
+		snprintf(err, len, "out of memory");
 		return -ENOMEM;
+	}
 	strcpy(h->pin_dir, pin_dir);
 	h->skel = cruise_bpf__open_opts(&opts);
 	if (!h->skel) {
-		err = -errno;
+		ret = -errno;
+		snprintf(err, len, "cannot open the datapath: %s", strerror(errno));
 		free(h);
-		return err;
+		return ret;
 	}
-	err = cruise_bpf__load(h->skel);
-	if (err) {
+	ret = cruise_bpf__load(h->skel);
+	if (ret)
+		snprintf(err, len, "cannot load the datapath with the maps pinned under %s: %s%s",
+			 pin_dir, strerror(-ret),
+			 ret == -EINVAL ? " (maps pinned by another cruise version have another "
+					  "layout: " UNINSTALL_HINT ")"
+					: "");
+	else if ((ret = write_abi(h)))
+		snprintf(err, len, "cannot write the ABI version into %s/cruise_meta: %s", pin_dir,
+			 strerror(-ret));
+	if (ret) {
 		cruise_bpf__destroy(h->skel);
 		free(h);
-		return err;
+		return ret;
 	}
 	/* pins are for root only: they are the enforcement's controls */
 	for (int i = 0; cruise_map_names[i]; i++) {
@@ -184,11 +276,8 @@ int cruise_attach_pinned(struct cruise_handle *h, const char *cgroup_path, char 
 		return -ENOENT;
 	}
 	snprintf(dir, sizeof(dir), "%s/links", h->pin_dir);
-	if (mkdir(dir, 0700) && errno != EEXIST) {
-		ret = -errno;
-		snprintf(err, len, "cannot create %s: %s", dir, strerror(errno));
+	if ((ret = make_dir(dir, err, len)))
 		return ret;
-	}
 	fd = open(cgroup_path, O_RDONLY | O_DIRECTORY);
 	if (fd < 0) {
 		ret = -errno;
@@ -354,20 +443,19 @@ int cruise_map_fd(struct cruise_handle *h, const char *name)
 int cruise_target_key_from(struct cruise_target_key *key, const char *addr, unsigned int prefix,
 			   uint16_t port)
 {
-	memset(key, 0, sizeof(*key));
-	key->port = port;
-	if (inet_pton(AF_INET6, addr, key->addr) == 1) {
-		if (prefix > 128)
+	__u8 a6[16];
+	__u32 a4;
+
+	if (inet_pton(AF_INET6, addr, a6) == 1) {
+		if (prefix > CRUISE_TARGET_V6_BITS)
 			return -EINVAL;
-		key->prefixlen = 16 + prefix;
+		cruise_target_key_v6(key, a6, port, prefix);
 		return 0;
 	}
-	if (inet_pton(AF_INET, addr, &key->addr[12]) == 1) {
-		if (prefix > 32)
+	if (inet_pton(AF_INET, addr, &a4) == 1) {
+		if (prefix > CRUISE_TARGET_V4_BITS)
 			return -EINVAL;
-		key->addr[10] = 0xff;
-		key->addr[11] = 0xff;
-		key->prefixlen = 16 + 96 + prefix;
+		cruise_target_key_v4(key, a4, port, prefix);
 		return 0;
 	}
 	return -EINVAL;

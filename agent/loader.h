@@ -4,6 +4,7 @@
 #define CRUISE_LOADER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <linux/types.h>
 
@@ -31,8 +32,17 @@ int cruise_ensure_bpffs(const char *bpffs_root);
 /* Find the cgroup2 mount in /proc/mounts. */
 int cruise_cgroup2_root(char *buf, size_t len);
 
-/* Open and load the programs, reusing or creating the maps pinned under pin_dir. */
-int cruise_load(struct cruise_handle **out, const char *pin_dir);
+/*
+ * Open and load the programs, reusing or creating the maps pinned under pin_dir, and write this
+ * build's CRUISE_ABI_VERSION into cruise_meta. Maps pinned by a build with another ABI version are
+ * refused (-EPROTO) before anything is loaded. On error, err holds one line.
+ */
+int cruise_load(struct cruise_handle **out, const char *pin_dir, char *err, size_t len);
+/*
+ * The ABI version in pin_dir/cruise_meta: 0 when it is not pinned (nothing loaded yet, or a build
+ * before cruise_meta); -EPROTO when it is not a cruise_meta map.
+ */
+int cruise_pinned_abi(const char *pin_dir, __u32 *abi);
 /* Attach every program to the cgroup at cgroup_path with bpf_links. */
 int cruise_attach(struct cruise_handle *h, const char *cgroup_path);
 /* Detach and unload; pinned maps stay unless cruise_unpin_maps() removes them. */

@@ -629,15 +629,8 @@ static int start(struct agent *a)
 			strerror(-ret));
 		goto fail;
 	}
-	ret = cruise_load(&a->h, cfg->pin_dir);
-	if (ret) {
-		fprintf(stderr,
-			"cruise-agent: cannot load the datapath with the maps pinned under %s: "
-			"%s%s\n",
-			cfg->pin_dir, strerror(-ret),
-			ret == -EINVAL ? " (maps pinned by another cruise version have another "
-					 "layout: run cruise-agent --uninstall, then start again)"
-				       : "");
+	if (cruise_load(&a->h, cfg->pin_dir, err, sizeof(err))) {
+		fprintf(stderr, "cruise-agent: %s\n", err);
 		goto fail;
 	}
 	cruise_log(CRUISE_LOG_INFO, "loaded the datapath", "pin_dir", cfg->pin_dir, NULL);

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * Reading the maps: every medium's limits, state and per-CPU counters, summed, in one pass. The
- * maps are checked against this build's layouts when opened from pins: maps pinned by another
- * build of cruise with other value sizes would otherwise be misread silently.
+ * maps are checked against this build's layouts when opened from pins, by their ABI version
+ * (cruise_meta) and their sizes: maps pinned by another build of cruise would otherwise be misread
+ * silently.
  */
 #include <errno.h>
 #include <limits.h>
@@ -17,6 +18,7 @@
 #include <bpf/libbpf.h>
 
 #include "cruise_gcra.h"
+#include "loader.h"
 #include "snapshot.h"
 
 struct pinned_map {
@@ -67,6 +69,7 @@ static int check_map(int fd, const struct pinned_map *p)
 int cruise_maps_open_pinned(struct cruise_maps *m, const char *pin_dir)
 {
 	char path[PATH_MAX];
+	__u32 abi;
 	size_t i;
 	int ret = 0;
 
@@ -91,6 +94,9 @@ int cruise_maps_open_pinned(struct cruise_maps *m, const char *pin_dir)
 		*fd_of(m, p) = fd;
 		ret = check_map(fd, p);
 	}
+	/* pins of a build before cruise_meta have none (0): their sizes were checked above */
+	if (!ret && !(ret = cruise_pinned_abi(pin_dir, &abi)) && abi && abi != CRUISE_ABI_VERSION)
+		ret = -EPROTO;
 	if (ret)
 		cruise_maps_close(m);
 	return ret;

@@ -67,7 +67,10 @@ struct cruise_maps {
 	int events;
 };
 
-/* Open every pinned map under pin_dir (cruisectl, tests); close with cruise_maps_close. */
+/*
+ * Open every pinned map under pin_dir (cruisectl, tests); close with cruise_maps_close. -EPROTO:
+ * maps of another layout or ABI version.
+ */
 int cruise_maps_open_pinned(struct cruise_maps *m, const char *pin_dir);
 void cruise_maps_close(struct cruise_maps *m);
 

@@ -3,11 +3,15 @@
 #ifndef CRUISE_CLASSIFY_BPF_H
 #define CRUISE_CLASSIFY_BPF_H
 
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+
+#include "cruise.h"
 #include "maps.bpf.h"
 
 #define CRUISE_NO_MEDIUM ((__u32)-1)
 
-static __always_inline bool cruise_is_target(struct cruise_target_key *key)
+static __always_inline bool cruise_is_target(const struct cruise_target_key *key)
 {
 	return bpf_map_lookup_elem(&cruise_targets, key) != NULL;
 }

@@ -4,6 +4,10 @@
 #ifndef CRUISE_COUNTERS_BPF_H
 #define CRUISE_COUNTERS_BPF_H
 
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+
+#include "cruise.h"
 #include "maps.bpf.h"
 
 static __always_inline void cruise_count(__u64 *field, __u64 n)

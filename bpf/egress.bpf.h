@@ -7,6 +7,9 @@
 #ifndef CRUISE_EGRESS_BPF_H
 #define CRUISE_EGRESS_BPF_H
 
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+
 #include "cruise.h"
 
 #define CRUISE_EGRESS_PASS 1

@@ -1,8 +1,13 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* Every cruise map, pinned by name so that enforcement outlives the agent (docs/design.md section
- * 4). */
+/*
+ * Every cruise map, pinned by name so that enforcement outlives the agent (docs/design.md section
+ * 4). agent/loader.c lists the same names.
+ */
 #ifndef CRUISE_MAPS_BPF_H
 #define CRUISE_MAPS_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
 
 #include "cruise.h"
 
@@ -60,5 +65,14 @@ struct {
 	__type(value, struct cruise_sk);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } cruise_socks SEC(".maps");
+
+/* No program reads it: the loader writes and checks it, so pins of another layout are refused. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct cruise_meta);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} cruise_meta SEC(".maps");
 
 #endif /* CRUISE_MAPS_BPF_H */

@@ -2,7 +2,8 @@
 /*
  * Types shared by the BPF programs and user space. Every map key and value is a named struct so
  * that `bpftool map dump` prints field names through BTF. Changing a layout here changes the pinned
- * maps: bump CRUISE_ABI_VERSION so that the agent migrates or refuses instead of misreading.
+ * maps: bump CRUISE_ABI_VERSION, which the loader writes into cruise_meta, so that maps pinned by
+ * another layout are refused instead of misread.
  */
 #ifndef CRUISE_H
 #define CRUISE_H
@@ -13,6 +14,11 @@
 #endif
 
 #define CRUISE_ABI_VERSION 2
+
+/* The one entry of cruise_meta: what layout the maps pinned beside it have. */
+struct cruise_meta {
+	__u32 abi_version; /* CRUISE_ABI_VERSION of the build that created the maps; never moves */
+};
 
 #define CRUISE_MAX_MEDIA    64
 #define CRUISE_MAX_TARGETS  1024
@@ -39,7 +45,7 @@ enum cruise_reason {
 /*
  * Database targets, in an LPM trie. Every address is stored as IPv6 (IPv4 as ::ffff:a.b.c.d) after
  * the port, so that one lookup serves IPv4, IPv6 and IPv4-mapped IPv6 destinations:
- * prefixlen = 16 (port) + 96 + IPv4 prefix, or 16 + IPv6 prefix.
+ * prefixlen = 16 (port) + 96 + IPv4 prefix, or 16 + IPv6 prefix. Made by cruise_target.h only.
  */
 struct cruise_target_key {
 	__u32 prefixlen;

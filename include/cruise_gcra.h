@@ -43,7 +43,7 @@ struct cruise_gcra_limits {
 struct cruise_gcra_state {
 	__u64 tat_ns;
 	__u64 interval_ns; /* the interval tat was scheduled with; 0 before the first reservation */
-	__u32 held_last;
+	__u16 held_last;   /* as in struct cruise_medium_state */
 };
 
 struct cruise_gcra_verdict {

@@ -603,7 +603,7 @@ __u64 th_run_max_latency(const struct th_run *r)
 
 int th_env_setup(struct th_env *e)
 {
-	char name[64];
+	char name[64], msg[512];
 	int err;
 
 	memset(e, 0, sizeof(*e));
@@ -613,9 +613,11 @@ int th_env_setup(struct th_env *e)
 		return err;
 	th_unique_name(name, sizeof(name), "cruise-test");
 	snprintf(e->pin_dir, sizeof(e->pin_dir), "%s/%s", TH_BPFFS, name);
-	err = cruise_load(&e->h, e->pin_dir);
-	if (err)
+	err = cruise_load(&e->h, e->pin_dir, msg, sizeof(msg));
+	if (err) {
+		fprintf(stderr, "th_env_setup: %s\n", msg);
 		goto fail;
+	}
 	err = th_cgroup_create(&e->scope, NULL, name);
 	if (err)
 		goto fail;

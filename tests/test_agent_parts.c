@@ -6,7 +6,8 @@
  * Unit group: the exposition of a hand-made snapshot, line by line; event lines formatted and
  * parsed back; listen addresses; the HTTP server on a fake snapshot.
  * Kernel group (as root): the real programs attached to a scope cgroup, clients refused in a bound
- * worker cgroup, then the snapshot, /metrics and the event log compared with the clients' counts.
+ * worker cgroup, then the snapshot, /metrics and the event log compared with the clients' counts;
+ * and the loader's guard against maps pinned by another ABI version (cruise_meta).
  */
 #define _GNU_SOURCE /* open_memstream, timegm */
 #include <stdarg.h>
@@ -28,6 +29,8 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <bpf/bpf.h>
 
 #include "eventlog.h"
 #include "exposition.h"
@@ -1410,6 +1413,99 @@ static void test_k_cgroup_path(void **state)
 	assert_int_equal(cruise_cgroup_path(k->cgroot, child.id, buf, sizeof(buf)), -ENOENT);
 }
 
+#define PIN_PATH_LEN (PATH_MAX + 64)
+
+static const char *pin_path(char *buf, const char *dir, const char *name)
+{
+	snprintf(buf, PIN_PATH_LEN, "%s/%s", dir, name);
+	return buf;
+}
+
+/* Pin at dir/name an array as another build would have left it. */
+static void pin_array(const char *dir, const char *name, __u32 value_size, __u32 entries,
+		      const void *value0)
+{
+	char path[PIN_PATH_LEN];
+	__u32 key = 0;
+	int fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, NULL, sizeof(key), value_size, entries, NULL);
+
+	assert_true(fd >= 0);
+	if (value0)
+		assert_int_equal(bpf_map_update_elem(fd, &key, value0, BPF_ANY), 0);
+	assert_int_equal(bpf_obj_pin(fd, pin_path(path, dir, name)), 0);
+	close(fd);
+}
+
+/* A load under dir succeeds and leaves this build's version in cruise_meta. */
+static void load_stamps(const char *dir)
+{
+	struct cruise_handle *h = NULL;
+	char err[PATH_MAX + 256];
+	__u32 abi;
+
+	assert_int_equal(cruise_load(&h, dir, err, sizeof(err)), 0);
+	cruise_destroy(h);
+	assert_int_equal(cruise_pinned_abi(dir, &abi), 0);
+	assert_int_equal(abi, CRUISE_ABI_VERSION);
+}
+
+/*
+ * The pins carry their ABI version in cruise_meta. The loader writes it; maps pinned by another
+ * version are refused with one line naming both versions, before anything is loaded, and the
+ * snapshot (cruisectl) refuses them too; pins of a build before cruise_meta are taken and stamped;
+ * other layouts still fail in libbpf, with their own line.
+ */
+static void test_k_abi_version(void **state)
+{
+	struct kstate *k = *state;
+	struct cruise_meta other = { .abi_version = CRUISE_ABI_VERSION + 1 };
+	struct cruise_handle *h = NULL;
+	char dir[PATH_MAX + 8], path[PIN_PATH_LEN], err[PATH_MAX + 256], want[128];
+	struct cruise_maps m;
+	__u32 abi;
+
+	assert_int_equal(cruise_pinned_abi(k->e.pin_dir, &abi), 0);
+	assert_int_equal(abi, CRUISE_ABI_VERSION);
+
+	snprintf(dir, sizeof(dir), "%s-abi", k->e.pin_dir);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	pin_array(dir, "cruise_meta", sizeof(other), 1, &other);
+	assert_int_equal(cruise_load(&h, dir, err, sizeof(err)), -EPROTO);
+	print_message("another version: %s\n", err);
+	assert_null(h);
+	snprintf(want, sizeof(want), "ABI version %u, this cruise has version %u",
+		 CRUISE_ABI_VERSION + 1, CRUISE_ABI_VERSION);
+	assert_non_null(strstr(err, dir));
+	assert_non_null(strstr(err, want));
+	assert_non_null(strstr(err, "run cruise-agent --uninstall"));
+	assert_int_equal(access(pin_path(path, dir, "cruise_state"), F_OK), -1);
+
+	/* a fresh load, then one on the pins of a build before cruise_meta (same layout) */
+	assert_int_equal(cruise_uninstall(dir, err, sizeof(err)), 0);
+	load_stamps(dir);
+	assert_int_equal(unlink(pin_path(path, dir, "cruise_meta")), 0);
+	load_stamps(dir);
+	/* the snapshot reads them, and not once their version is another */
+	assert_int_equal(cruise_maps_open_pinned(&m, dir), 0);
+	cruise_maps_close(&m);
+	assert_int_equal(unlink(pin_path(path, dir, "cruise_meta")), 0);
+	pin_array(dir, "cruise_meta", sizeof(other), 1, &other);
+	assert_int_equal(cruise_maps_open_pinned(&m, dir), -EPROTO);
+	assert_int_equal(cruise_uninstall(dir, err, sizeof(err)), 0);
+	assert_int_equal(access(dir, F_OK), -1);
+
+	/* no cruise_meta and another layout: libbpf refuses, the line says what to do */
+	assert_int_equal(mkdir(dir, 0700), 0);
+	pin_array(dir, "cruise_state", sizeof(struct cruise_medium_state) + 8, CRUISE_MAX_MEDIA,
+		  NULL);
+	assert_int_equal(cruise_load(&h, dir, err, sizeof(err)), -EINVAL);
+	print_message("another layout: %s\n", err);
+	assert_non_null(strstr(err, "another layout: run cruise-agent --uninstall"));
+	assert_int_equal(cruise_pinned_abi(dir, &abi), 0);
+	assert_int_equal(abi, 0); /* a failed load stamps nothing */
+	assert_int_equal(cruise_uninstall(dir, err, sizeof(err)), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest unit[] = {
@@ -1421,7 +1517,7 @@ int main(void)
 	const struct CMUnitTest kernel[] = {
 		cmocka_unit_test(test_k_snapshot),    cmocka_unit_test(test_k_metrics),
 		cmocka_unit_test(test_k_eventlog),    cmocka_unit_test(test_k_eventlog_reports),
-		cmocka_unit_test(test_k_cgroup_path),
+		cmocka_unit_test(test_k_cgroup_path), cmocka_unit_test(test_k_abi_version),
 	};
 	int failed;
 

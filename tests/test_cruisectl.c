@@ -1128,6 +1128,7 @@ static void test_bpftool_dump(void **state)
 		{ "cruise_state", { "\"tat_ns\"", "\"open_conns\"", "\"held_last\"" } },
 		{ "cruise_counters",
 		  { "\"connections\"", "\"refused_max_wait\"", "\"delay_ns\"" } },
+		{ "cruise_meta", { "\"abi_version\"" } },
 	};
 	struct th_env *e = *state;
 	struct ctl *c = malloc(sizeof(*c));

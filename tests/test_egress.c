@@ -362,6 +362,7 @@ struct real {
 static int real_group_setup(void **state)
 {
 	struct real *r = calloc(1, sizeof(*r));
+	char msg[512] = "";
 	int err;
 
 	if (!r)
@@ -370,9 +371,10 @@ static int real_group_setup(void **state)
 		 (int)getpid());
 	err = cruise_ensure_bpffs("/sys/fs/bpf");
 	if (!err)
-		err = cruise_load(&r->h, r->pin_dir);
+		err = cruise_load(&r->h, r->pin_dir, msg, sizeof(msg));
 	if (err) {
-		fprintf(stderr, "failed to load cruise under %s: %s\n", r->pin_dir, strerror(-err));
+		fprintf(stderr, "failed to load cruise under %s: %s (%s)\n", r->pin_dir,
+			strerror(-err), msg);
 		rmdir(r->pin_dir);
 		free(r);
 		return -1;

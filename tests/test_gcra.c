@@ -25,7 +25,7 @@
 /* the fake clock starts far from 0, so that a fresh state (tat 0) is a long idle */
 #define T0 (1000 * NSEC)
 
-/* Limits as the connect hook builds them (bpf/admit.bpf.h): every wait is held. */
+/* Limits as the connect hook builds them (bpf/gcra.bpf.h): every wait is held. */
 static struct cruise_gcra_limits limits(__u64 interval_ns, __u64 burst, __u64 max_wait_ns)
 {
 	struct cruise_gcra_limits l = {
@@ -40,7 +40,7 @@ static struct cruise_gcra_limits limits(__u64 interval_ns, __u64 burst, __u64 ma
 }
 
 /* A state with known padding, so that byte-for-byte comparisons mean something. */
-static void state_init(struct cruise_gcra_state *st, __u64 tat_ns, __u32 held_last)
+static void state_init(struct cruise_gcra_state *st, __u64 tat_ns, __u16 held_last)
 {
 	memset(st, 0x5a, sizeof(*st));
 	st->tat_ns = tat_ns;

@@ -9,7 +9,7 @@
  * verdict, cruise_egress_verdict() from egress.bpf.h, unchanged, on a cruise_sk that the test puts
  * in a plain array map, with a clock and a slack chosen by the test.
  *
- * It includes egress.bpf.h only: hold.bpf.h and maps.bpf.h declare the pinned production maps.
+ * It includes egress.bpf.h only: maps.bpf.h declares the pinned production maps.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
