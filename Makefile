@@ -14,7 +14,7 @@ LDLIBS_BPF := -lbpf -lelf -lz
 
 BPF_OBJS := $(OUTPUT)/cruise.bpf.o
 SKELS := $(OUTPUT)/cruise.skel.h
-LIB_OBJS := $(OUTPUT)/loader.o
+LIB_OBJS := $(OUTPUT)/loader.o $(OUTPUT)/maps.o
 # agent code shared by cruise-agent, cruisectl and the tests, one concern per file
 AGENT_SRCS := agent/units.c agent/config.c agent/snapshot.c agent/exposition.c agent/eventlog.c \
 	agent/log.c agent/bind.c agent/apply.c agent/k8s_pods.c agent/k8s_api.c agent/fleet.c \
@@ -68,7 +68,8 @@ $(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o
 	$(Q)$(BPFTOOL) gen skeleton $< > $@
 
 # user space
-$(OUTPUT)/loader.o: agent/loader.c agent/loader.h include/*.h $(SKELS) | $(OUTPUT)
+$(LIB_OBJS): $(OUTPUT)/%.o: agent/%.c agent/loader.h agent/maps.h include/*.h \
+		$(SKELS) | $(OUTPUT)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
@@ -84,9 +85,9 @@ $(OUTPUT)/%.o: agent/%.c agent/*.h include/*.h $(SKELS) | $(OUTPUT)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
-$(OUTPUT)/cruise-agent: agent/main.c $(AGENT_OBJS) $(OUTPUT)/loader.o | $(OUTPUT)
+$(OUTPUT)/cruise-agent: agent/main.c $(AGENT_OBJS) $(LIB_OBJS) | $(OUTPUT)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(CFLAGS) $< $(AGENT_OBJS) $(OUTPUT)/loader.o -o $@ $(LDLIBS_AGENT)
+	$(Q)$(CC) $(CFLAGS) $< $(AGENT_OBJS) $(LIB_OBJS) -o $@ $(LDLIBS_AGENT)
 
 # cruisectl: the dispatcher, its shared helpers, then one file per command
 CRUISECTL_SRCS := agent/cruisectl.c agent/cruisectl_common.c agent/cruisectl_table.c \
@@ -95,9 +96,9 @@ CRUISECTL_SRCS := agent/cruisectl.c agent/cruisectl_common.c agent/cruisectl_tab
 	agent/cruisectl_fleet.c agent/cruisectl_fleet_store.c
 
 $(OUTPUT)/cruisectl: $(CRUISECTL_SRCS) agent/cruisectl.h agent/cruisectl_fleet.h $(AGENT_OBJS) \
-		$(OUTPUT)/loader.o | $(OUTPUT)
+		$(LIB_OBJS) | $(OUTPUT)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(CFLAGS) $(CRUISECTL_SRCS) $(AGENT_OBJS) $(OUTPUT)/loader.o -o $@ $(LDLIBS_AGENT)
+	$(Q)$(CC) $(CFLAGS) $(CRUISECTL_SRCS) $(AGENT_OBJS) $(LIB_OBJS) -o $@ $(LDLIBS_AGENT)
 
 # the end-to-end tests drive the real binaries
 $(OUTPUT)/test_agent: $(OUTPUT)/cruise-agent
@@ -116,9 +117,9 @@ $(OUTPUT)/test_units: tests/test_units.c $(OUTPUT)/units.o | $(OUTPUT)
 
 # unit tests of agent modules, linked with the agent's code
 $(OUTPUT)/test_pod_bind $(OUTPUT)/test_fleet_units: $(OUTPUT)/%: tests/%.c $(AGENT_OBJS) \
-		$(OUTPUT)/loader.o | $(OUTPUT)
+		$(LIB_OBJS) | $(OUTPUT)
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) $< $(AGENT_OBJS) $(OUTPUT)/loader.o -o $@ -lcmocka $(LDLIBS_AGENT)
+	$(Q)$(CC) $(CFLAGS) $< $(AGENT_OBJS) $(LIB_OBJS) -o $@ -lcmocka $(LDLIBS_AGENT)
 
 $(OUTPUT)/test_config: tests/test_config.c $(OUTPUT)/config.o $(OUTPUT)/units.o | $(OUTPUT)
 	$(call msg,CC,$@)
@@ -154,33 +155,33 @@ $(OUTPUT)/test_gcra: tests/test_gcra.c include/*.h | $(OUTPUT)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $< -o $@ -lcmocka
 
-$(OUTPUT)/test_egress: tests/test_egress.c $(OUTPUT)/egress_harness.skel.h $(OUTPUT)/loader.o \
+$(OUTPUT)/test_egress: tests/test_egress.c $(OUTPUT)/egress_harness.skel.h $(LIB_OBJS) \
 		tests/helpers.h | $(OUTPUT)
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) $< $(OUTPUT)/loader.o -o $@ -lcmocka $(LDLIBS_BPF)
+	$(Q)$(CC) $(CFLAGS) $< $(LIB_OBJS) -o $@ -lcmocka $(LDLIBS_BPF)
 
 # real-kernel tests: real cgroups, bpffs, programs and loopback sockets
 $(addprefix $(OUTPUT)/,$(KERNEL_TESTS)): $(OUTPUT)/%: tests/%.c tests/helpers.c tests/helpers.h \
-		$(AGENT_OBJS) $(OUTPUT)/loader.o | $(OUTPUT)
+		$(AGENT_OBJS) $(LIB_OBJS) | $(OUTPUT)
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) -Itests tests/$*.c tests/helpers.c $(AGENT_OBJS) $(OUTPUT)/loader.o \
+	$(Q)$(CC) $(CFLAGS) -Itests tests/$*.c tests/helpers.c $(AGENT_OBJS) $(LIB_OBJS) \
 		-o $@ -lcmocka $(LDLIBS_AGENT) $(LDLIBS_TEST) -lm
 
-$(OUTPUT)/bench_datapath: tests/bench_datapath.c tests/helpers.c tests/helpers.h $(OUTPUT)/loader.o | $(OUTPUT)
+$(OUTPUT)/bench_datapath: tests/bench_datapath.c tests/helpers.c tests/helpers.h $(LIB_OBJS) | $(OUTPUT)
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) -Itests tests/bench_datapath.c tests/helpers.c $(OUTPUT)/loader.o -o $@ \
+	$(Q)$(CC) $(CFLAGS) -Itests tests/bench_datapath.c tests/helpers.c $(LIB_OBJS) -o $@ \
 		$(LDLIBS_BPF) -lpthread -lm
 
-$(OUTPUT)/bench_peers: tests/bench_peers.c tests/helpers.c tests/helpers.h $(OUTPUT)/loader.o | $(OUTPUT)
+$(OUTPUT)/bench_peers: tests/bench_peers.c tests/helpers.c tests/helpers.h $(LIB_OBJS) | $(OUTPUT)
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) -Itests tests/bench_peers.c tests/helpers.c $(OUTPUT)/loader.o -o $@ \
+	$(Q)$(CC) $(CFLAGS) -Itests tests/bench_peers.c tests/helpers.c $(LIB_OBJS) -o $@ \
 		$(LDLIBS_BPF) -lpthread -lm
 
 # the fleet allocator (agent/fleet.lua) in a throwaway redis-server, N nodes x M media
 $(OUTPUT)/bench_fleet: bench/bench_fleet.c $(OUTPUT)/fleet_lua.h tests/helpers.c tests/helpers.h \
-		$(OUTPUT)/loader.o | $(OUTPUT)
+		$(LIB_OBJS) | $(OUTPUT)
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) -Itests bench/bench_fleet.c tests/helpers.c $(OUTPUT)/loader.o -o $@ \
+	$(Q)$(CC) $(CFLAGS) -Itests bench/bench_fleet.c tests/helpers.c $(LIB_OBJS) -o $@ \
 		$(LDLIBS_BPF) -lhiredis -lpthread -lm
 
 # the style is checked first: clang-format 14 from Debian, .clang-format at the root

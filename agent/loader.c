@@ -29,11 +29,6 @@ static const char *const prog_names[CRUISE_PROG_COUNT] = {
 	[CRUISE_PROG_SOCK_RELEASE] = "cruise_sock_release",
 };
 
-const char *const cruise_map_names[] = {
-	"cruise_targets", "cruise_bindings", "cruise_media", "cruise_state", "cruise_counters",
-	"cruise_events",  "cruise_socks",    "cruise_meta",  NULL,
-};
-
 const char *cruise_prog_name(enum cruise_prog_index i)
 {
 	return i < CRUISE_PROG_COUNT ? prog_names[i] : "?";
@@ -235,11 +230,12 @@ int cruise_load(struct cruise_handle **out, const char *pin_dir, char *err, size
 		free(h);
 		return ret;
 	}
+	cruise_maps_of_object(&h->maps, h->skel->obj);
 	/* pins are for root only: they are the enforcement's controls */
-	for (int i = 0; cruise_map_names[i]; i++) {
+	for (size_t i = 0; i < cruise_n_maps; i++) {
 		char path[PATH_MAX];
 
-		snprintf(path, sizeof(path), "%s/%s", pin_dir, cruise_map_names[i]);
+		snprintf(path, sizeof(path), "%s/%s", pin_dir, cruise_map_defs[i].name);
 		chmod(path, 0600);
 	}
 	*out = h;
@@ -363,8 +359,8 @@ int cruise_uninstall(const char *pin_dir, char *err, size_t len)
 		bpf_link__unpin(link);
 		bpf_link__destroy(link);
 	}
-	for (int i = 0; cruise_map_names[i]; i++) {
-		snprintf(path, sizeof(path), "%s/%s", pin_dir, cruise_map_names[i]);
+	for (size_t i = 0; i < cruise_n_maps; i++) {
+		snprintf(path, sizeof(path), "%s/%s", pin_dir, cruise_map_defs[i].name);
 		if (unlink(path) && errno != ENOENT && !ret) {
 			ret = -errno;
 			snprintf(err, len, "cannot unpin %s: %s", path, strerror(errno));
@@ -465,76 +461,37 @@ int cruise_add_target(struct cruise_handle *h, const char *addr, unsigned int pr
 		      __u32 id)
 {
 	struct cruise_target_key key;
-	struct cruise_target val = { .id = id };
 	int err = cruise_target_key_from(&key, addr, prefix, port);
 
-	if (err)
-		return err;
-	return bpf_map_update_elem(bpf_map__fd(h->skel->maps.cruise_targets), &key, &val, BPF_ANY)
-		       ? -errno
-		       : 0;
+	return err ? err : cruise_maps_add_target(&h->maps, &key, id);
 }
 
 int cruise_set_medium(struct cruise_handle *h, __u32 medium, const struct cruise_medium *m)
 {
-	return bpf_map_update_elem(bpf_map__fd(h->skel->maps.cruise_media), &medium, m, BPF_ANY)
-		       ? -errno
-		       : 0;
+	return cruise_maps_set_medium(&h->maps, medium, m);
 }
 
 int cruise_get_medium(struct cruise_handle *h, __u32 medium, struct cruise_medium *m)
 {
-	return bpf_map_lookup_elem(bpf_map__fd(h->skel->maps.cruise_media), &medium, m) ? -errno
-											: 0;
+	return cruise_maps_get_medium(&h->maps, medium, m);
 }
 
 int cruise_bind_cgroup(struct cruise_handle *h, __u64 cgroup_id, __u32 medium)
 {
-	struct cruise_binding_key key = { .cgroup_id = cgroup_id };
-	struct cruise_binding val = { .medium = medium };
-
-	return bpf_map_update_elem(bpf_map__fd(h->skel->maps.cruise_bindings), &key, &val, BPF_ANY)
-		       ? -errno
-		       : 0;
+	return cruise_maps_bind(&h->maps, cgroup_id, medium);
 }
 
 int cruise_unbind_cgroup(struct cruise_handle *h, __u64 cgroup_id)
 {
-	struct cruise_binding_key key = { .cgroup_id = cgroup_id };
-
-	return bpf_map_delete_elem(bpf_map__fd(h->skel->maps.cruise_bindings), &key) ? -errno : 0;
+	return cruise_maps_unbind(&h->maps, cgroup_id);
 }
 
 int cruise_read_counters(struct cruise_handle *h, __u32 medium, struct cruise_counters *sum)
 {
-	int ncpu = libbpf_num_possible_cpus();
-	struct cruise_counters *per;
-	int err = 0;
-
-	if (ncpu < 0)
-		return ncpu;
-	per = calloc(ncpu, sizeof(*per));
-	if (!per)
-		return -ENOMEM;
-	memset(sum, 0, sizeof(*sum));
-	if (bpf_map_lookup_elem(bpf_map__fd(h->skel->maps.cruise_counters), &medium, per)) {
-		err = -errno;
-		goto out;
-	}
-	for (int c = 0; c < ncpu; c++) {
-		const __u64 *src = (const __u64 *)&per[c];
-		__u64 *dst = (__u64 *)sum;
-
-		for (size_t f = 0; f < sizeof(*sum) / sizeof(__u64); f++)
-			dst[f] += src[f];
-	}
-out:
-	free(per);
-	return err;
+	return cruise_maps_counters(&h->maps, medium, sum);
 }
 
 int cruise_read_state(struct cruise_handle *h, __u32 medium, struct cruise_medium_state *st)
 {
-	return bpf_map_lookup_elem(bpf_map__fd(h->skel->maps.cruise_state), &medium, st) ? -errno
-											 : 0;
+	return cruise_maps_state(&h->maps, medium, st);
 }

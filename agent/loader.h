@@ -9,6 +9,7 @@
 #include <linux/types.h>
 
 #include "cruise.h"
+#include "maps.h"
 
 struct cruise_bpf;
 
@@ -23,6 +24,7 @@ enum cruise_prog_index {
 
 struct cruise_handle {
 	struct cruise_bpf *skel;
+	struct cruise_maps maps; /* the object's map fds (maps.h): every read and update */
 	struct bpf_link *links[CRUISE_PROG_COUNT];
 	char pin_dir[256];
 };
@@ -64,8 +66,6 @@ int cruise_links_attached(struct cruise_handle *h);
  * remove the directories if empty. Works without a loaded handle (--uninstall).
  */
 int cruise_uninstall(const char *pin_dir, char *err, size_t len);
-/* The names of the pinned maps, NULL-terminated. */
-extern const char *const cruise_map_names[];
 
 int cruise_prog_fd(struct cruise_handle *h, enum cruise_prog_index i);
 const char *cruise_prog_name(enum cruise_prog_index i);

@@ -249,16 +249,6 @@ static const char *medium_name_of(void *ctx, __u32 medium)
 	return NULL;
 }
 
-static void maps_of_skeleton(struct cruise_handle *h, struct cruise_maps *m)
-{
-	m->media = bpf_map__fd(h->skel->maps.cruise_media);
-	m->state = bpf_map__fd(h->skel->maps.cruise_state);
-	m->counters = bpf_map__fd(h->skel->maps.cruise_counters);
-	m->bindings = bpf_map__fd(h->skel->maps.cruise_bindings);
-	m->targets = bpf_map__fd(h->skel->maps.cruise_targets);
-	m->events = bpf_map__fd(h->skel->maps.cruise_events);
-}
-
 /* The bindings of the selected pods (pod_bind.h); the counts for /metrics under k8s_lock. */
 static void pods_bind(struct agent *a)
 {
@@ -634,7 +624,7 @@ static int start(struct agent *a)
 		goto fail;
 	}
 	cruise_log(CRUISE_LOG_INFO, "loaded the datapath", "pin_dir", cfg->pin_dir, NULL);
-	maps_of_skeleton(a->h, &a->maps);
+	a->maps = a->h->maps;
 	a->watch = cruise_bind_watch_new(a->cgroup_root);
 	if (!a->watch) {
 		fprintf(stderr, "cruise-agent: inotify: %s\n", strerror(errno));

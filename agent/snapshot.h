@@ -10,6 +10,7 @@
 #include <linux/types.h>
 
 #include "cruise.h"
+#include "maps.h"
 
 /* What the agent's fleet thread last learned of a fleet medium; zero when read by cruisectl. */
 struct cruise_snapshot_fleet {
@@ -56,23 +57,6 @@ struct cruise_snapshot {
 	__u64 fleet_store_errors;    /* failed connects, commands and rejected replies */
 	__u64 fleet_nodes_forgotten; /* nodes this agent saw forgotten after forget_after */
 };
-
-/* Map fds, by the maps' names: from a loaded skeleton or from the pins (cruisectl). */
-struct cruise_maps {
-	int media;
-	int state;
-	int counters;
-	int bindings;
-	int targets;
-	int events;
-};
-
-/*
- * Open every pinned map under pin_dir (cruisectl, tests); close with cruise_maps_close. -EPROTO:
- * maps of another layout or ABI version.
- */
-int cruise_maps_open_pinned(struct cruise_maps *m, const char *pin_dir);
-void cruise_maps_close(struct cruise_maps *m);
 
 int cruise_snapshot_read(const struct cruise_maps *m, struct cruise_snapshot *s);
 

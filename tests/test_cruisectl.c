@@ -1138,8 +1138,8 @@ static void test_bpftool_dump(void **state)
 	assert_non_null(c);
 	assert_int_equal(th_env_worker_cgroup(e, &cg, NULL, 0), 0);
 	assert_int_equal(th_env_medium(e, 0, 100, 0, NSEC_PER_SEC, 0, 0, 0), 0);
-	for (int i = 0; cruise_map_names[i]; i++) {
-		const char *name = cruise_map_names[i];
+	for (size_t i = 0; i < cruise_n_maps; i++) {
+		const char *name = cruise_map_defs[i].name;
 		size_t k;
 
 		if (!strcmp(name, "cruise_events") || !strcmp(name, "cruise_socks"))

@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The one way to the maps, for the agent, cruisectl, the tests and the benchmarks: the list of
+ * cruise's maps (name, type, key and value layout), their fds from a loaded object or from the
+ * pins, and every read and update of them. A medium's state is read under its spin lock, per-CPU
+ * counters are summed here only.
+ */
+#ifndef CRUISE_MAPS_H
+#define CRUISE_MAPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <linux/types.h>
+
+#include "cruise.h"
+
+struct bpf_object;
+
+/* Map fds by name; -1 when not open. */
+struct cruise_maps {
+	int targets;
+	int bindings;
+	int media;
+	int state;
+	int counters;
+	int events;
+	int socks; /* socket storage: only from a loaded object (a pin cannot be read) */
+	int meta;
+};
+
+/* cruise's maps, in the order they are pinned and removed. */
+struct cruise_map_def {
+	const char *name;
+	size_t off; /* of the fd in struct cruise_maps */
+	__u32 type;
+	__u32 key_size;
+	__u32 value_size; /* 0: not checked (ring buffer, socket storage) */
+	int pinned_read;  /* opened by cruise_maps_open_pinned */
+};
+extern const struct cruise_map_def cruise_map_defs[];
+extern const size_t cruise_n_maps;
+
+void cruise_maps_init(struct cruise_maps *m);
+/* The fds of a loaded object's maps (owned by the object: not closed by cruise_maps_close). */
+int cruise_maps_of_object(struct cruise_maps *m, struct bpf_object *obj);
+/*
+ * Open every readable pinned map under pin_dir (cruisectl, tests); close with cruise_maps_close.
+ * -EPROTO: maps of another layout or ABI version.
+ */
+int cruise_maps_open_pinned(struct cruise_maps *m, const char *pin_dir);
+void cruise_maps_close(struct cruise_maps *m);
+
+/* Reads and updates; 0 or -errno. */
+int cruise_maps_get_medium(const struct cruise_maps *m, __u32 idx, struct cruise_medium *v);
+int cruise_maps_set_medium(const struct cruise_maps *m, __u32 idx, const struct cruise_medium *v);
+/* The state under its spin lock, so that tat and open_conns are one moment's. */
+int cruise_maps_state(const struct cruise_maps *m, __u32 idx, struct cruise_medium_state *st);
+/* The per-CPU counters of one medium, summed field by field. */
+int cruise_maps_counters(const struct cruise_maps *m, __u32 idx, struct cruise_counters *sum);
+int cruise_maps_bind(const struct cruise_maps *m, __u64 cgroup_id, __u32 medium);
+int cruise_maps_unbind(const struct cruise_maps *m, __u64 cgroup_id);
+int cruise_maps_add_target(const struct cruise_maps *m, const struct cruise_target_key *k,
+			   __u32 id);
+
+#endif /* CRUISE_MAPS_H */
