@@ -1,11 +1,16 @@
 #!/bin/bash
-# Run every test program (as root: they load BPF programs and create cgroups), then print one
-# summary line over all of them. Each program cleans up after itself, also when it fails.
+# Run the test programs named (as root: they load BPF programs and create cgroups), then print one
+# summary line over all of them: `tests: N passed, N failed`. `make test` names them: its TESTS,
+# then fuzz_TARGET for each fuzzer, which runs briefly from tests/corpus/TARGET. Each program
+# cleans up after itself, also when it fails.
+#   scripts/run-tests.sh OUTPUT PROGRAM...
 set -uo pipefail
-out=${1:-.output}
-tests=(test_gcra test_units test_config test_pod_bind test_manifests test_egress test_pacing test_policy
-       test_agent_parts test_agent test_cruisectl test_k8s test_fleet test_e2e_pg test_demo)
-fuzzers=(units config k8s)
+if [ $# -lt 2 ]; then
+	echo "usage: run-tests.sh OUTPUT PROGRAM... (make test gives the Makefile's list)" >&2
+	exit 2
+fi
+out=$1
+shift
 fuzz_seconds=${FUZZ_SECONDS:-15}
 passed=0 failed=0 crashed=()
 
@@ -13,7 +18,10 @@ if [ "$(id -u)" != 0 ]; then
 	echo "run-tests: the tests load BPF programs and create cgroups: run them as root" >&2
 	exit 1
 fi
-for t in "${tests[@]}"; do
+
+# a cmocka program: its own counts; one that died before its summary counts as one failure
+run_test() {
+	local t=$1 log rc p f
 	echo "=== $t"
 	log=$(mktemp)
 	"$out/$t" 2>&1 | tee "$log"
@@ -23,19 +31,20 @@ for t in "${tests[@]}"; do
 	rm -f "$log"
 	passed=$((passed + p))
 	failed=$((failed + f))
-	# a program that died before its summary counts as one failure
 	if [ "$rc" != 0 ] && [ "$f" = 0 ]; then
 		failed=$((failed + 1))
 		crashed+=("$t (exit $rc)")
 	fi
-done
-# each fuzzer briefly from its seed corpus (longer: make fuzz): a crash, leak or UB report fails it
-for f in "${fuzzers[@]}"; do
-	echo "=== fuzz_$f (${fuzz_seconds}s)"
+}
+
+# a fuzzer, briefly from its seed corpus (longer: make fuzz): a crash, leak or UB report fails it
+run_fuzzer() {
+	local t=$1 corpus log rc
+	echo "=== $t (${fuzz_seconds}s)"
 	corpus=$(mktemp -d)
-	cp tests/corpus/$f/* "$corpus"/
+	cp tests/corpus/"${t#fuzz_}"/* "$corpus"/
 	log=$(mktemp)
-	"$out/fuzz_$f" -max_total_time="$fuzz_seconds" -rss_limit_mb=2048 "$corpus" >"$log" 2>&1
+	"$out/$t" -max_total_time="$fuzz_seconds" -rss_limit_mb=2048 "$corpus" >"$log" 2>&1
 	rc=$?
 	tail -3 "$log"
 	rm -rf "$corpus" "$log"
@@ -43,8 +52,15 @@ for f in "${fuzzers[@]}"; do
 		passed=$((passed + 1))
 	else
 		failed=$((failed + 1))
-		crashed+=("fuzz_$f (exit $rc)")
+		crashed+=("$t (exit $rc)")
 	fi
+}
+
+for t in "$@"; do
+	case "$t" in
+	fuzz_*) run_fuzzer "$t" ;;
+	*) run_test "$t" ;;
+	esac
 done
 [ ${#crashed[@]} = 0 ] || echo "failed: ${crashed[*]}"
 echo "tests: $passed passed, $failed failed"
