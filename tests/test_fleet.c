@@ -34,6 +34,7 @@
 #include <bpf/bpf.h>
 
 #include "agent_fixture.h"
+#include "fleet.h" /* CRUISE_FLEET_LEASE_MARGIN_NS, CRUISE_FLEET_TIMEOUT_MS */
 #include "loader.h"
 #include "snapshot.h"
 
@@ -64,6 +65,7 @@ struct node {
 	double rate; /* the fleet rate in its config */
 	int burst;
 	char other[16]; /* a second fleet medium (test_cluster) */
+	__u64 mark;	/* what a wait_for condition compares with (a time, a count) */
 };
 
 struct env {
@@ -565,6 +567,12 @@ static void test_moving(void **state)
 	assert_window(e, t0, t0 + 14 * SEC, "demand moving");
 }
 
+/* A connect decided at the fallback since nd->mark of them were counted. */
+static bool fallback_counted(const struct node *nd)
+{
+	return counters(nd).fallback > nd->mark;
+}
+
 static bool not_leased(const struct node *nd)
 {
 	return !leased(nd);
@@ -573,6 +581,12 @@ static bool not_leased(const struct node *nd)
 static bool leased_fair(const struct node *nd)
 {
 	return fair(nd);
+}
+
+/* The store is down for the node: its last refresh failed. */
+static bool store_down(const struct node *nd)
+{
+	return scrape(nd, "cruise_fleet_store_up") == 0;
 }
 
 static bool takes_half(const struct node *nd)
@@ -610,12 +624,18 @@ static void test_agent_killed(void **state)
 	assert_true(wait_for(a, not_leased, LEASE_MS * MSEC + SEC) > 0);
 	fb_from = now_ns();
 	c0 = counters(a);
+	/* hungry workers at the fallback rate: the next connect is decided at it */
+	a->mark = c0.fallback;
+	took = wait_for(a, fallback_counted, 1500 * MSEC);
+	print_message(
+		"  A in fallback (%.1f/s): a connect decided so %.1f ms after the lease end\n",
+		1e9 / (double)m.fallback_interval_ns, took / 1e6);
+	assert_true(took > 0);
+	/* the window A's workers' fallback rate is measured over, below */
 	th_sleep_until(fb_from + 1500 * MSEC);
 	c1 = counters(a);
-	print_message("  A in fallback (%.1f/s): %llu connects decided so in 1.5 s\n",
-		      1e9 / (double)m.fallback_interval_ns,
+	print_message("  %llu connects decided at the fallback in 1.5 s\n",
 		      (unsigned long long)(c1.fallback - c0.fallback));
-	assert_true(c1.fallback > c0.fallback);
 	/* restarted before forget_after (after its lease end) */
 	agent_start(e, 0);
 	took = wait_for(a, leased_fair, 3 * SEC);
@@ -654,7 +674,7 @@ static void test_agent_killed(void **state)
 static void test_store_dies(void **state)
 {
 	struct env *e = *state;
-	__u64 t0, tk, tr, took;
+	__u64 t0, tk, tr, ts, took;
 	uint16_t port = e->redis.port;
 
 	start_all(e);
@@ -678,9 +698,21 @@ static void test_store_dies(void **state)
 			      e->n[i].name, (now_ns() - tr) / 1e6);
 		assert_true(took > 0 && now_ns() - tr <= LEASE_MS * MSEC * 5 / 4 + TWO_REFRESH);
 	}
-	/* SIGSTOP: the agents' main loops and metrics do not wait on the store */
+	/*
+	 * SIGSTOP: the agents' main loops and metrics do not wait on the store. Measured once every
+	 * agent has had a refresh time out on it: its fleet thread is stuck on the store from then
+	 * on (a refresh, then reconnects), each time for the command timeout.
+	 */
 	kill(e->redis.pid, SIGSTOP);
-	th_sleep_until(now_ns() + 700 * MSEC);
+	ts = now_ns();
+	for (int i = 0; i < NODES; i++) {
+		took = wait_for(&e->n[i], store_down,
+				(REFRESH_MS + 2 * CRUISE_FLEET_TIMEOUT_MS + 250) * MSEC);
+		print_message(
+			"  %s: a refresh failed on the stopped store by %.0f ms after it stopped\n",
+			e->n[i].name, (now_ns() - ts) / 1e6);
+		assert_true(took > 0);
+	}
 	for (int i = 0; i < NODES; i++) {
 		char *body = NULL;
 		__u64 t = now_ns();
@@ -718,12 +750,20 @@ static void test_store_dies(void **state)
 		assert_true(agent_alive(&e->n[i]));
 }
 
+/* Leased by a refresh sent after nd->mark: its lease ends a lease after it was sent, less the
+ * margin (agent/fleet.h); one sent before ends no later than mark + lease - margin. */
+static bool leased_since_mark(const struct node *nd)
+{
+	return medium(nd).lease_end_ns > nd->mark + LEASE_MS * MSEC - CRUISE_FLEET_LEASE_MARGIN_NS;
+}
+
 /* 6a. A key of the wrong type under the prefix: logged, counted, fallback, no crash; removed,
  * the leases come back. */
 static void test_bad_store(void **state)
 {
 	struct env *e = *state;
 	char key[160], out[256];
+	__u64 flushed;
 	double errs;
 
 	start_all(e);
@@ -746,8 +786,9 @@ static void test_bad_store(void **state)
 	/* the store forgets the script (SCRIPT FLUSH, as a restart would): NOSCRIPT, loaded again,
 	 * and the leases go on (one refresh lost is less than a lease) */
 	redis_cli(e, (const char *const[]){ "SCRIPT", "FLUSH", NULL }, out, sizeof(out));
+	flushed = now_ns();
 	{
-		__u64 t = now_ns();
+		__u64 t = flushed;
 		bool seen = false;
 
 		/* the first agent to call loads the script again, for all: one of them sees it */
@@ -758,12 +799,12 @@ static void test_bad_store(void **state)
 		}
 		assert_true(seen);
 	}
-	/* the next refresh (loaded again) renews what the lost one did not */
-	th_sleep_until(now_ns() + TWO_REFRESH);
-	for (int i = 0; i < NODES; i++)
-		assert_true(leased(&e->n[i]) &&
-			    medium(&e->n[i]).lease_end_ns >
-				    now_ns() + (LEASE_MS - 2 * REFRESH_MS) * MSEC);
+	/* the next refresh (loaded again) renews what the lost one did not: a lease taken by a
+	 * refresh sent after the flush, within two refreshes of seeing NOSCRIPT */
+	for (int i = 0; i < NODES; i++) {
+		e->n[i].mark = flushed;
+		assert_true(wait_for(&e->n[i], leased_since_mark, TWO_REFRESH) > 0);
+	}
 }
 
 /* 6b. Configs disagree on the fleet rate: the lowest wins, and the agents say so. */
