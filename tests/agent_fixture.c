@@ -300,3 +300,22 @@ void th_sandbox_teardown(struct th_sandbox *s)
 		th_rm_tree(s->tmp);
 	s->tmp[0] = '\0';
 }
+
+int th_agent_sandbox_setup(struct th_sandbox *s, struct th_agent *a, const char *prefix,
+			   const char *tag)
+{
+	int err = th_sandbox_setup(s, prefix, TH_SANDBOX_SCOPE | TH_SANDBOX_TARGET);
+
+	if (err)
+		return err;
+	err = th_agent_init(a, s->name, s->tmp, tag, true);
+	if (err)
+		th_sandbox_teardown(s);
+	return err;
+}
+
+void th_agent_sandbox_teardown(struct th_sandbox *s, struct th_agent *a)
+{
+	th_agent_cleanup(a);
+	th_sandbox_teardown(s);
+}

@@ -106,4 +106,14 @@ struct th_sandbox {
 int th_sandbox_setup(struct th_sandbox *s, const char *prefix, unsigned int flags);
 void th_sandbox_teardown(struct th_sandbox *s);
 
+/*
+ * One agent in a sandbox of its own, as test_agent and test_k8s set up for each test: the sandbox
+ * with its scope cgroup and target, the agent named after it, with a metrics port, its config and
+ * logs in the temp dir (TAG.yaml, TAG-N.log). The teardown cleans up the agent, then the sandbox;
+ * a failed setup has done it.
+ */
+int th_agent_sandbox_setup(struct th_sandbox *s, struct th_agent *a, const char *prefix,
+			   const char *tag);
+void th_agent_sandbox_teardown(struct th_sandbox *s, struct th_agent *a);
+
 #endif /* CRUISE_TEST_AGENT_FIXTURE_H */

@@ -424,15 +424,14 @@ static int env_setup(void **state)
 	if (!e)
 		return -1;
 	*state = e;
-	if (th_sandbox_setup(&e->sb, "cruise-agent-test", TH_SANDBOX_SCOPE | TH_SANDBOX_TARGET)) {
+	if (th_agent_sandbox_setup(&e->sb, &e->a, "cruise-agent-test", "agent")) {
 		free(e);
 		*state = NULL;
 		return -1;
 	}
 	snprintf(e->etc, sizeof(e->etc), "%s/etc", e->sb.tmp);
 	snprintf(e->data, sizeof(e->data), "%s/data", e->sb.tmp);
-	if (th_agent_init(&e->a, e->sb.name, e->sb.tmp, "agent", true) || mkdir(e->etc, 0700) ||
-	    mkdir(e->data, 0700)) {
+	if (mkdir(e->etc, 0700) || mkdir(e->data, 0700)) {
 		env_teardown(state);
 		return -1;
 	}
@@ -449,8 +448,7 @@ static int env_teardown(void **state)
 		return 0;
 	th_job_join(&e->bg);
 	th_run_free(&e->bg.r);
-	th_agent_cleanup(&e->a);
-	th_sandbox_teardown(&e->sb);
+	th_agent_sandbox_teardown(&e->sb, &e->a);
 	free(e);
 	*state = NULL;
 	return 0;

@@ -86,14 +86,12 @@ static int env_setup(void **state)
 	if (!e)
 		return -1;
 	*state = e;
-	if (th_sandbox_setup(&e->sb, "cruise-k8s-test", TH_SANDBOX_SCOPE | TH_SANDBOX_TARGET)) {
+	if (th_agent_sandbox_setup(&e->sb, &e->a, "cruise-k8s-test", "cruise")) {
 		free(e);
 		*state = NULL;
 		return -1;
 	}
 	snprintf(e->secrets, sizeof(e->secrets), "%s/sa", e->sb.tmp);
-	if (th_agent_init(&e->a, e->sb.name, e->sb.tmp, "cruise", true))
-		goto fail;
 	if (fake_k8s_make_certs(e->sb.tmp, TOKEN)) {
 		fprintf(stderr, "openssl failed: %s\n", tmp_path(e, "openssl.log"));
 		goto fail;
@@ -114,6 +112,7 @@ static int env_teardown(void **state)
 
 	if (!e)
 		return 0;
+	/* the agent first: it talks to the server */
 	th_agent_cleanup(&e->a);
 	fake_k8s_stop(&e->f);
 	th_sandbox_teardown(&e->sb);
