@@ -22,12 +22,20 @@ AGENT_SRCS := agent/units.c agent/config.c agent/snapshot.c agent/exposition.c a
 AGENT_OBJS := $(patsubst agent/%.c,$(OUTPUT)/%.o,$(AGENT_SRCS))
 LDLIBS_AGENT := $(LDLIBS_BPF) -lcyaml -lyaml -lmicrohttpd -lcurl -ljansson -lhiredis -lpthread
 BINS := $(OUTPUT)/cruise-agent $(OUTPUT)/cruisectl
-KERNEL_TESTS := test_pacing test_policy test_agent_parts test_agent test_cruisectl test_e2e_pg \
-	test_demo test_k8s test_fleet
-TEST_BINS := $(OUTPUT)/test_gcra $(OUTPUT)/test_egress $(OUTPUT)/test_units $(OUTPUT)/test_config \
-	$(OUTPUT)/test_pod_bind $(OUTPUT)/test_fleet_units \
-	$(OUTPUT)/test_manifests $(OUTPUT)/check_manifests $(addprefix $(OUTPUT)/,$(KERNEL_TESTS))
-FUZZERS := $(OUTPUT)/fuzz_units $(OUTPUT)/fuzz_config $(OUTPUT)/fuzz_k8s
+# The one list of tests, in the order `make test` runs them (it hands the list to
+# scripts/run-tests.sh); KERNEL_TESTS run on the real kernel and link the test helpers and the
+# agent's code. The fuzzers run after them, briefly.
+KERNEL_TESTS := test_pacing test_policy test_agent_parts test_agent test_cruisectl test_k8s \
+	test_fleet test_e2e_pg test_demo
+TESTS := test_gcra test_units test_config test_pod_bind test_fleet_units test_manifests test_egress $(KERNEL_TESTS)
+FUZZ_TARGETS := units config k8s
+TEST_BINS := $(addprefix $(OUTPUT)/,$(TESTS) check_manifests)
+FUZZERS := $(addprefix $(OUTPUT)/fuzz_,$(FUZZ_TARGETS))
+BENCH_BINS := $(addprefix $(OUTPUT)/,bench_datapath bench_peers bench_fleet)
+# the tests' and benchmarks' helpers and fixtures, one concern per file (tests/helpers.h)
+TEST_HELPERS := helpers cgroup_helpers network_helpers client_helpers datapath_fixture \
+	redis_fixture agent_fixture pg_fixture fake_k8s
+TEST_LIB := $(OUTPUT)/libcruise_test.a
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Iagent
 TEST_BPF_OBJS := $(OUTPUT)/egress_harness.bpf.o
 
@@ -44,8 +52,7 @@ endif
 .DELETE_ON_ERROR:
 .SECONDARY:
 
-all: $(SKELS) $(LIB_OBJS) $(BINS) $(TEST_BINS) $(OUTPUT)/bench_datapath $(OUTPUT)/bench_peers \
-	$(OUTPUT)/bench_fleet
+all: $(SKELS) $(LIB_OBJS) $(BINS) $(TEST_BINS) $(BENCH_BINS)
 
 $(OUTPUT):
 	$(Q)mkdir -p $@
@@ -160,37 +167,51 @@ $(OUTPUT)/test_egress: tests/test_egress.c $(OUTPUT)/egress_harness.skel.h $(LIB
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $< $(LIB_OBJS) -o $@ -lcmocka $(LDLIBS_BPF)
 
+# the helpers, in an archive: each program links the ones it uses
+$(OUTPUT)/tests:
+	$(Q)mkdir -p $@
+
+$(OUTPUT)/tests/%.o: tests/%.c tests/*.h agent/*.h include/*.h | $(OUTPUT)/tests
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -Itests -c $< -o $@
+
+$(TEST_LIB): $(patsubst %,$(OUTPUT)/tests/%.o,$(TEST_HELPERS))
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
 # real-kernel tests: real cgroups, bpffs, programs and loopback sockets
-$(addprefix $(OUTPUT)/,$(KERNEL_TESTS)): $(OUTPUT)/%: tests/%.c tests/helpers.c tests/helpers.h \
+$(addprefix $(OUTPUT)/,$(KERNEL_TESTS)): $(OUTPUT)/%: tests/%.c tests/*.h $(TEST_LIB) \
 		$(AGENT_OBJS) $(LIB_OBJS) | $(OUTPUT)
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) -Itests tests/$*.c tests/helpers.c $(AGENT_OBJS) $(LIB_OBJS) \
+	$(Q)$(CC) $(CFLAGS) -Itests tests/$*.c $(TEST_LIB) $(AGENT_OBJS) $(LIB_OBJS) \
 		-o $@ -lcmocka $(LDLIBS_AGENT) $(LDLIBS_TEST) -lm
 
-$(OUTPUT)/bench_datapath: tests/bench_datapath.c tests/helpers.c tests/helpers.h $(LIB_OBJS) | $(OUTPUT)
+# benchmarks (bench/): the datapath alone; against nginx, iptables and no limiter (a real agent,
+# hence snapshot.o for its pinned maps); the fleet allocator in Redis
+$(OUTPUT)/bench_datapath: bench/bench_datapath.c tests/*.h $(TEST_LIB) $(LIB_OBJS) | $(OUTPUT)
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) -Itests tests/bench_datapath.c tests/helpers.c $(LIB_OBJS) -o $@ \
-		$(LDLIBS_BPF) -lpthread -lm
+	$(Q)$(CC) $(CFLAGS) -Itests $< $(TEST_LIB) $(LIB_OBJS) -o $@ $(LDLIBS_BPF) -lpthread -lm
 
-$(OUTPUT)/bench_peers: tests/bench_peers.c tests/helpers.c tests/helpers.h $(LIB_OBJS) | $(OUTPUT)
+$(OUTPUT)/bench_peers: bench/bench_peers.c tests/*.h $(TEST_LIB) $(LIB_OBJS) \
+		$(OUTPUT)/snapshot.o | $(OUTPUT)
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) -Itests tests/bench_peers.c tests/helpers.c $(LIB_OBJS) -o $@ \
+	$(Q)$(CC) $(CFLAGS) -Itests $< $(TEST_LIB) $(LIB_OBJS) $(OUTPUT)/snapshot.o -o $@ \
 		$(LDLIBS_BPF) -lpthread -lm
 
 # the fleet allocator (agent/fleet.lua) in a throwaway redis-server, N nodes x M media
-$(OUTPUT)/bench_fleet: bench/bench_fleet.c $(OUTPUT)/fleet_lua.h tests/helpers.c tests/helpers.h \
+$(OUTPUT)/bench_fleet: bench/bench_fleet.c $(OUTPUT)/fleet_lua.h tests/*.h $(TEST_LIB) \
 		$(LIB_OBJS) | $(OUTPUT)
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) -Itests bench/bench_fleet.c tests/helpers.c $(LIB_OBJS) -o $@ \
-		$(LDLIBS_BPF) -lhiredis -lpthread -lm
+	$(Q)$(CC) $(CFLAGS) -Itests $< $(TEST_LIB) $(LIB_OBJS) -o $@ $(LDLIBS_BPF) -lhiredis \
+		-lpthread -lm
 
 # the style is checked first: clang-format 14 from Debian, .clang-format at the root
 test: all $(FUZZERS) format-check
-	$(Q)scripts/run-tests.sh $(OUTPUT)
+	$(Q)scripts/run-tests.sh $(OUTPUT) $(TESTS) $(addprefix fuzz_,$(FUZZ_TARGETS))
 
 FUZZ_SECONDS ?= 300
 fuzz: $(FUZZERS)
-	$(Q)for f in units config k8s; do \
+	$(Q)for f in $(FUZZ_TARGETS); do \
 		mkdir -p $(OUTPUT)/corpus-$$f && cp tests/corpus/$$f/* $(OUTPUT)/corpus-$$f/ && \
 		$(OUTPUT)/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 \
 			$(OUTPUT)/corpus-$$f || exit 1; \
@@ -202,9 +223,10 @@ check-manifests: $(OUTPUT)/check_manifests
 bench: all
 	$(Q)scripts/bench.sh $(OUTPUT)
 
-# cruise against nginx limit_req, iptables hashlimit, no limiter and a sleep schedule (BENCHMARKS.md)
+# cruise against nginx limit_req, iptables hashlimit, no limiter and a sleep schedule (BENCHMARKS.md;
+# about 11 minutes; a short run: BENCH_PEERS_ARGS="--scale 0.1 --methods cruise")
 bench-peers: all
-	$(Q)scripts/bench-peers.sh $(OUTPUT)
+	$(Q)scripts/bench-peers.sh $(OUTPUT) $(BENCH_PEERS_ARGS)
 
 # the fleet allocator's cost in Redis at 100 to 10,000 nodes (BENCHMARKS.md; about 2 minutes)
 bench-fleet: $(OUTPUT)/bench_fleet

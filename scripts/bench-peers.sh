@@ -1,6 +1,6 @@
 #!/bin/bash
 # make bench-peers (as root): cruise against nginx limit_req, iptables hashlimit, no limiter and a
-# sleep schedule, on the same work against a throwaway PostgreSQL (tests/bench_peers.c; results in
+# sleep schedule, on the same work against a throwaway PostgreSQL (bench/bench_peers.c; results in
 # BENCHMARKS.md). The benchmark removes what it made; this script removes the server, and whatever
 # a benchmark killed hard left behind (exactly the names of that run), also on Ctrl-C.
 set -euo pipefail

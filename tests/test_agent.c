@@ -9,9 +9,8 @@
  * 100 ms windows, against rate x 0.1 plus two for the window's alignment. Waits for the agent poll
  * its log or /healthz with a bound; no sleep stands in for an assertion.
  *
- * The agent is cruise-agent beside this program, or $CRUISE_AGENT. Run as root.
+ * The agent is cruise-agent beside this program, or $CRUISE_AGENT (agent_fixture.h). Run as root.
  */
-#define _GNU_SOURCE /* strsignal */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -20,12 +19,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
 #include <math.h>
 #include <netinet/in.h>
-#include <poll.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -39,7 +34,7 @@
 
 #include <bpf/bpf.h>
 
-#include "helpers.h"
+#include "agent_fixture.h"
 #include "loader.h"
 #include "snapshot.h"
 
@@ -57,27 +52,16 @@
 #define RATE_LINE      11 /* the line of "rate:" in conf_text */
 #define EXTRA_LINE     12 /* the first extra medium line */
 
-static char agent_bin[PATH_MAX];
+static const char *agent_bin; /* th_agent_bin(): for the commands run to completion */
 
 struct env {
-	char name[64]; /* unique: the scope cgroup's and the pin dir's name */
-	struct th_cgroup scope;
-	struct th_cgroup cgs[MAX_CGROUPS]; /* created under the scope, parents first */
+	struct th_sandbox sb;		   /* name, temp dir, scope cgroup, target listener */
+	struct th_agent a;		   /* pin dir, config, logs, metrics port, maps */
+	struct th_cgroup cgs[MAX_CGROUPS]; /* created under the scope */
 	int n_cgs;
-	char pin_dir[PATH_MAX];
-	char tmp[256];	     /* our temp dir */
 	char etc[PATH_MAX];  /* the config's directory, which the agent watches */
 	char data[PATH_MAX]; /* where a symlinked config points: outside etc */
-	char conf[PATH_MAX]; /* etc/cruise.yaml */
-	char log[PATH_MAX];  /* the running agent's stderr */
-	int n_logs;
-	uint16_t metrics_port;
-	struct th_listener l;
-	pid_t agent;
-	int agent_status; /* when the agent exited on its own */
-	struct cruise_maps maps;
-	bool maps_open;
-	struct th_job bg; /* clients run while the test drives the agent */
+	struct th_job bg;    /* clients run while the test drives the agent */
 };
 
 /* small utilities */
@@ -85,14 +69,6 @@ struct env {
 static __u64 now_ns(void)
 {
 	return cruise_now_ns();
-}
-
-static void sleep_until(__u64 t)
-{
-	struct timespec ts = { .tv_sec = t / NSEC_PER_SEC, .tv_nsec = t % NSEC_PER_SEC };
-
-	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
-		;
 }
 
 static double ms(__u64 ns)
@@ -105,143 +81,24 @@ static double rel_err(double got, double want)
 	return (got - want) / want;
 }
 
-static void path_join(char *buf, size_t len, const char *dir, const char *name)
-{
-	int n = snprintf(buf, len, "%s/%s", dir, name);
-
-	assert_true(n > 0 && (size_t)n < len);
-}
-
-static int write_file(const char *path, const char *text)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	size_t len = strlen(text);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = write(fd, text, len);
-	close(fd);
-	return n == (ssize_t)len ? 0 : -EIO;
-}
-
-/* processes */
-
 /* Run a command to completion; its output in out (and err, if separate). Returns the exit code. */
 static int run_cmd(const char *const argv[], const char *out, const char *err)
 {
 	return th_run_cmd(argv, out, err ? err : out, 10000);
 }
 
-static void describe_status(int status, char *buf, size_t len)
-{
-	if (WIFSIGNALED(status))
-		snprintf(buf, len, "killed by signal %d (%s)", WTERMSIG(status),
-			 strsignal(WTERMSIG(status)));
-	else
-		snprintf(buf, len, "exited with %d", WEXITSTATUS(status));
-}
-
-static void dump_log(const struct env *e)
-{
-	th_print_tail("agent log", e->log, 6000);
-}
-
-/* Reap the agent if it exited on its own, and say so. */
-static bool agent_alive(struct env *e)
-{
-	char why[96];
-	int status;
-
-	if (e->agent <= 0)
-		return false;
-	if (waitpid(e->agent, &status, WNOHANG) != e->agent)
-		return true;
-	e->agent = 0;
-	e->agent_status = status;
-	describe_status(status, why, sizeof(why));
-	print_message("cruise-agent %s\n", why);
-	return false;
-}
-
-static void agent_kill(struct env *e, int sig)
-{
-	if (e->agent <= 0)
-		return;
-	kill(e->agent, sig);
-	e->agent_status = th_wait_exit(e->agent, 5000);
-	e->agent = 0;
-}
-
 /* the agent's log */
-
-/* Is line (up to its newline) one holding n1 and, if given, n2? */
-static bool line_has(const char *line, size_t len, const char *n1, const char *n2)
-{
-	char buf[8192];
-
-	if (len >= sizeof(buf))
-		len = sizeof(buf) - 1;
-	memcpy(buf, line, len);
-	buf[len] = '\0';
-	return strstr(buf, n1) && (!n2 || strstr(buf, n2));
-}
-
-/*
- * The nth (from 1) complete line of text holding n1 (and n2); copied to out. Returns its line
- * number (from 0) or -1; with nth 0, the count of such lines.
- */
-static int find_line(const char *text, const char *n1, const char *n2, int nth, char *out,
-		     size_t len)
-{
-	int count = 0, lineno = 0;
-
-	for (const char *p = text, *nl; (nl = strchr(p, '\n')); p = nl + 1, lineno++) {
-		if (!line_has(p, nl - p, n1, n2))
-			continue;
-		if (++count != nth)
-			continue;
-		if (out)
-			snprintf(out, len, "%.*s", (int)(nl - p), p);
-		return lineno;
-	}
-	return nth ? -1 : count;
-}
 
 static int count_lines(const struct env *e, const char *n1, const char *n2)
 {
-	char *text = th_slurp(e->log);
-	int n = find_line(text, n1, n2, 0, NULL, 0);
-
-	free(text);
-	return n;
+	return th_agent_log_lines(&e->a, n1, n2);
 }
 
 /* Wait for the nth line holding n1 (and n2) in the running agent's log; its number or -1. */
 static int wait_line(struct env *e, const char *n1, const char *n2, int nth, int timeout_ms,
 		     char *out, size_t len)
 {
-	__u64 deadline = now_ns() + timeout_ms * NSEC_PER_MSEC;
-	bool alive = true;
-
-	for (;;) {
-		char *text = th_slurp(e->log);
-		int at = find_line(text, n1, n2, nth, out, len);
-
-		free(text);
-		if (at >= 0)
-			return at;
-		/* one more read after the agent died: it may have logged the line first */
-		if (!alive || now_ns() > deadline)
-			break;
-		alive = agent_alive(e);
-		if (alive)
-			usleep(1000);
-	}
-	print_message("no line with \"%s\"%s%s%s (#%d) within %d ms\n", n1, n2 ? " and \"" : "",
-		      n2 ? n2 : "", n2 ? "\"" : "", nth, timeout_ms);
-	dump_log(e);
-	return -1;
+	return th_agent_wait_line(&e->a, n1, n2, nth, timeout_ms, out, len);
 }
 
 /* The value of "key":"..." in a JSON line of ours (values without escapes but \" and \\). */
@@ -308,24 +165,14 @@ static __u64 line_mono_ns(const char *line)
 
 static double scrape(const struct env *e, const char *series)
 {
-	char *body;
 	double v = -1;
+	int err = th_agent_scrape(&e->a, series, &v);
 
-	assert_int_equal(th_http_get(e->metrics_port, "/metrics", &body), 200);
-	if (!th_metric(body, series, &v))
-		print_message("no %s in /metrics:\n%s\n", series, body);
-	free(body);
+	if (err)
+		print_message("no %s in /metrics: %s\n", series, strerror(-err));
+	assert_int_equal(err, 0);
 	assert_true(v >= 0);
 	return v;
-}
-
-static int healthz(const struct env *e)
-{
-	char *body = NULL;
-	int status = th_http_get(e->metrics_port, "/healthz", &body);
-
-	free(body);
-	return status;
 }
 
 /* configs */
@@ -351,8 +198,8 @@ static void conf_text(const struct env *e, char *buf, size_t len, const char *ra
 			 "    rate: %s\n"
 			 "%s"
 			 "    cgroups: [\"%s/push-*\"]\n",
-			 e->name, e->pin_dir, e->metrics_port, e->l.port, rate, extra ? extra : "",
-			 e->name);
+			 e->sb.name, e->a.pin_dir, e->a.metrics_port, e->sb.target.port, rate,
+			 extra ? extra : "", e->sb.name);
 
 	assert_true(n > 0 && (size_t)n < len);
 }
@@ -364,7 +211,7 @@ static void install(const char *dir, const char *name, const char *text)
 
 	snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, name);
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	assert_int_equal(write_file(tmp, text), 0);
+	assert_int_equal(th_write_file(tmp, text), 0);
 	assert_int_equal(rename(tmp, path), 0);
 }
 
@@ -383,7 +230,7 @@ static void conf_link(const struct env *e, const char *text)
 
 	install(e->data, "cruise.yaml", text);
 	snprintf(target, sizeof(target), "%s/cruise.yaml", e->data);
-	assert_int_equal(symlink(target, e->conf), 0);
+	assert_int_equal(symlink(target, e->a.conf), 0);
 }
 
 static void conf_data(const struct env *e, const char *text)
@@ -395,34 +242,12 @@ static void conf_data(const struct env *e, const char *text)
 
 static void agent_start_args(struct env *e, const char *log_format)
 {
-	const char *argv[] = { agent_bin, "--config", e->conf, "--log-format", log_format, NULL };
-	__u64 t0 = now_ns(), deadline = t0 + START_MS * NSEC_PER_MSEC;
-	char name[32];
+	const char *args[] = { "--log-format", log_format, NULL };
 
-	snprintf(name, sizeof(name), "agent-%d.log", e->n_logs++);
-	path_join(e->log, sizeof(e->log), e->tmp, name);
-	e->agent = th_spawn(argv, e->log, e->log);
-	assert_true(e->agent > 0);
-	for (;;) {
-		char *text = th_slurp(e->log);
-		bool attached = strstr(text, "attached and pinned");
-
-		free(text);
-		if (attached && healthz(e) == 200)
-			break;
-		if (!agent_alive(e) || now_ns() > deadline) {
-			dump_log(e);
-			fail_msg("cruise-agent did not attach and serve /healthz within %d ms",
-				 START_MS);
-		}
-		usleep(2000);
-	}
-	print_message("  agent %d ready in %.1f ms\n", (int)e->agent, ms(now_ns() - t0));
-	/* the pinned maps outlive agents: opened once, they stay valid across restarts */
-	if (!e->maps_open) {
-		assert_int_equal(cruise_maps_open_pinned(&e->maps, e->pin_dir), 0);
-		e->maps_open = true;
-	}
+	if (th_agent_start(&e->a, args, START_MS))
+		fail_msg("cruise-agent did not attach and serve /healthz within %d ms", START_MS);
+	print_message("  agent %d ready in %.1f ms\n", (int)e->a.pid,
+		      ms(e->a.ready_ns - e->a.started_ns));
 }
 
 static void agent_start(struct env *e)
@@ -433,7 +258,7 @@ static void agent_start(struct env *e)
 /* Index of the medium by its name in the pinned cruise_media. */
 static __u32 medium_index(const struct env *e, const char *name)
 {
-	int i = th_medium_index(e->maps.media, name);
+	int i = th_medium_index(e->a.maps.media, name);
 
 	if (i < 0)
 		fail_msg("no active medium %s in cruise_media", name);
@@ -444,30 +269,21 @@ static __u32 medium_index(const struct env *e, const char *name)
 static void read_medium(const struct env *e, const char *name, struct cruise_counters *c,
 			struct cruise_medium_state *st)
 {
-	struct cruise_snapshot *s = calloc(1, sizeof(*s));
-	__u32 idx = medium_index(e, name);
-	bool found = false;
+	struct cruise_snapshot_medium m;
 
-	assert_non_null(s);
-	assert_int_equal(cruise_snapshot_read(&e->maps, s), 0);
-	for (unsigned int i = 0; i < s->n_media; i++) {
-		if (s->media[i].index != idx)
-			continue;
-		if (c)
-			*c = s->media[i].c;
-		found = true;
-	}
-	free(s);
-	assert_true(found);
+	assert_int_equal(th_agent_medium(&e->a, name, &m), 0);
+	if (c)
+		*c = m.c;
 	if (st)
-		assert_int_equal(bpf_map_lookup_elem(e->maps.state, &idx, st), 0);
+		assert_int_equal(bpf_map_lookup_elem(e->a.maps.state, &m.index, st), 0);
 }
 
 /* Poll cruise_bindings for the cgroup; the time it took, or 0 after timeout_ms. */
 static __u64 wait_bound(const struct env *e, __u64 cgroup_id, __u32 *medium, int timeout_ms)
 {
 	int got = -1;
-	__u64 took = th_wait_binding(e->maps.bindings, cgroup_id, TH_ANY_MEDIUM, timeout_ms, &got);
+	__u64 took =
+		th_wait_binding(e->a.maps.bindings, cgroup_id, TH_ANY_MEDIUM, timeout_ms, &got);
 
 	if (took && medium)
 		*medium = got;
@@ -476,7 +292,7 @@ static __u64 wait_bound(const struct env *e, __u64 cgroup_id, __u32 *medium, int
 
 static bool is_bound(const struct env *e, __u64 cgroup_id)
 {
-	return th_binding(e->maps.bindings, cgroup_id) >= 0;
+	return th_binding(e->a.maps.bindings, cgroup_id) >= 0;
 }
 
 /* A cgroup under the scope, removed by the teardown. */
@@ -485,7 +301,7 @@ static struct th_cgroup *env_cgroup(struct env *e, const char *name)
 	struct th_cgroup *cg = &e->cgs[e->n_cgs];
 
 	assert_true(e->n_cgs < MAX_CGROUPS);
-	assert_int_equal(th_cgroup_create(cg, &e->scope, name), 0);
+	assert_int_equal(th_cgroup_create(cg, &e->sb.scope, name), 0);
 	e->n_cgs++;
 	return cg;
 }
@@ -507,7 +323,7 @@ static void run_opts(struct th_run_opts *o, const struct env *e, const char *cgr
 	memset(o, 0, sizeof(*o));
 	o->cgroup = cgroup;
 	o->addr = "127.0.0.1";
-	o->port = e->l.port;
+	o->port = e->sb.target.port;
 	o->workers = workers;
 	o->duration_ns = duration_ns;
 	/* bounded by count too: twice what the rate allows, plus slack */
@@ -607,29 +423,20 @@ static int env_setup(void **state)
 
 	if (!e)
 		return -1;
-	e->l.fd = -1;
 	*state = e;
-	th_unique_name(e->name, sizeof(e->name), "cruise-agent-test");
-	if (snprintf(e->pin_dir, sizeof(e->pin_dir), "/sys/fs/bpf/%s", e->name) < 0 ||
-	    cruise_ensure_bpffs("/sys/fs/bpf"))
-		goto fail;
-	snprintf(e->tmp, sizeof(e->tmp), "/tmp/%s.XXXXXX", e->name);
-	if (!mkdtemp(e->tmp)) {
-		e->tmp[0] = '\0';
-		goto fail;
+	if (th_agent_sandbox_setup(&e->sb, &e->a, "cruise-agent-test", "agent")) {
+		free(e);
+		*state = NULL;
+		return -1;
 	}
-	snprintf(e->etc, sizeof(e->etc), "%s/etc", e->tmp);
-	snprintf(e->data, sizeof(e->data), "%s/data", e->tmp);
-	snprintf(e->conf, sizeof(e->conf), "%s/etc/cruise.yaml", e->tmp);
-	if (mkdir(e->etc, 0700) || mkdir(e->data, 0700))
-		goto fail;
-	if (th_agent_fixture(e->name, &e->scope, &e->metrics_port, &e->l))
-		goto fail;
+	snprintf(e->etc, sizeof(e->etc), "%s/etc", e->sb.tmp);
+	snprintf(e->data, sizeof(e->data), "%s/data", e->sb.tmp);
+	if (mkdir(e->etc, 0700) || mkdir(e->data, 0700)) {
+		env_teardown(state);
+		return -1;
+	}
+	snprintf(e->a.conf, sizeof(e->a.conf), "%s/etc/cruise.yaml", e->sb.tmp);
 	return 0;
-fail:
-	env_teardown(state);
-	*state = NULL;
-	return -1;
 }
 
 /* Runs when the test failed too: clients, agent, pins and links, cgroups, files. */
@@ -641,31 +448,7 @@ static int env_teardown(void **state)
 		return 0;
 	th_job_join(&e->bg);
 	th_run_free(&e->bg.r);
-	agent_kill(e, SIGKILL);
-	if (e->maps_open)
-		cruise_maps_close(&e->maps);
-	if (e->tmp[0] && e->pin_dir[0]) {
-		const char *argv[] = { agent_bin, "--uninstall", "--pin-dir", e->pin_dir, NULL };
-		char out[PATH_MAX];
-		int rc;
-
-		path_join(out, sizeof(out), e->tmp, "teardown-uninstall.log");
-		rc = run_cmd(argv, out, NULL);
-		if (rc)
-			fprintf(stderr, "teardown: --uninstall --pin-dir %s: exit %d\n", e->pin_dir,
-				rc);
-	}
-	th_listener_stop(&e->l);
-	/* children first, then the scope */
-	for (int i = e->n_cgs - 1; i >= -1; i--) {
-		struct th_cgroup *cg = i >= 0 ? &e->cgs[i] : &e->scope;
-		int err = cg->path[0] ? th_cgroup_remove(cg) : 0;
-
-		if (err)
-			fprintf(stderr, "teardown: rmdir %s: %s\n", cg->path, strerror(-err));
-	}
-	if (e->tmp[0])
-		th_rm_tree(e->tmp);
+	th_agent_sandbox_teardown(&e->sb, &e->a);
 	free(e);
 	*state = NULL;
 	return 0;
@@ -703,7 +486,7 @@ static void test_bind_new_cgroup(void **state)
 	/* it existed before push-1, so the scan that bound push-1 saw it */
 	assert_false(is_bound(e, other->id));
 	/* logged with its path relative to the cgroup2 mount */
-	snprintf(rel, sizeof(rel), "\"cgroup\":\"/%s/push-1\"", e->name);
+	snprintf(rel, sizeof(rel), "\"cgroup\":\"/%s/push-1\"", e->sb.name);
 	assert_true(wait_line(e, "\"msg\":\"bound cgroup\"", rel, 1, WAIT_MS, line, sizeof(line)) >=
 		    0);
 
@@ -741,22 +524,22 @@ static void reload_check(struct env *e, bool sighup)
 	b->o.start_at_ns = start;
 	assert_int_equal(th_job_start(b), 0);
 
-	sleep_until(start + 600 * NSEC_PER_MSEC);
+	th_sleep_until(start + 600 * NSEC_PER_MSEC);
 	conf_text(e, text, sizeof(text), "80/s", NULL);
 	t_change = now_ns();
 	if (sighup) {
 		/* the data file is outside the watched directory: only the signal tells */
 		conf_data(e, text);
-		assert_int_equal(kill(e->agent, SIGHUP), 0);
+		assert_int_equal(kill(e->a.pid, SIGHUP), 0);
 	} else {
 		conf_install(e, text);
 	}
 	at = wait_line(e, "\"msg\":\"config applied\"", "\"generation\":\"2\"", 1, WAIT_MS, line,
 		       sizeof(line));
-	if (at < 0 && !agent_alive(e)) {
+	if (at < 0 && !th_agent_alive(&e->a)) {
 		char why[96];
 
-		describe_status(e->agent_status, why, sizeof(why));
+		th_describe_status(e->a.status, why, sizeof(why));
 		fail_msg("cruise-agent %s after %s", why, sighup ? "SIGHUP" : "the config rename");
 	}
 	assert_true(at >= 0);
@@ -772,7 +555,7 @@ static void reload_check(struct env *e, bool sighup)
 		      sighup ? "SIGHUP" : "rename");
 	assert_true(t_reload + NSEC_PER_MSEC >= t_change);
 	assert_true(t_reload < t_change + NSEC_PER_SEC);
-	assert_true(agent_alive(e));
+	assert_true(th_agent_alive(&e->a));
 
 	th_job_join(b);
 	assert_int_equal(b->err, 0);
@@ -823,13 +606,13 @@ static void test_sigkill_keeps_pacing(void **state)
 	start = now_ns() + 100 * NSEC_PER_MSEC;
 	b->o.start_at_ns = start;
 	assert_int_equal(th_job_start(b), 0);
-	sleep_until(start + 1000 * NSEC_PER_MSEC);
-	assert_int_equal(kill(e->agent, SIGKILL), 0);
-	assert_true(waitpid(e->agent, NULL, 0) == e->agent);
+	th_sleep_until(start + 1000 * NSEC_PER_MSEC);
+	assert_int_equal(kill(e->a.pid, SIGKILL), 0);
+	assert_true(waitpid(e->a.pid, NULL, 0) == e->a.pid);
 	t_kill = now_ns();
-	e->agent = 0;
+	e->a.pid = 0;
 	/* what enforces now: the pinned links */
-	snprintf(path, sizeof(path), "%s/links/cruise_connect4", e->pin_dir);
+	snprintf(path, sizeof(path), "%s/links/cruise_connect4", e->a.pin_dir);
 	assert_int_equal(access(path, F_OK), 0);
 
 	th_job_join(b);
@@ -882,7 +665,7 @@ static void test_restart_keeps_state(void **state)
 	assert_int_equal(c1.connections, 1);
 	assert_true(st1.tat_ns > now_ns());
 
-	agent_kill(e, SIGKILL);
+	th_agent_kill(&e->a, SIGKILL);
 	agent_start(e);
 	read_medium(e, "push", &c2, &st2);
 	assert_int_equal(st2.tat_ns, st1.tat_ns);
@@ -909,11 +692,11 @@ static void test_restart_keeps_state(void **state)
 /* bpftool cgroup show on the scope: exit code, and whether any cruise program is attached. */
 static int cruise_progs_shown(const struct env *e, bool *shown)
 {
-	const char *argv[] = { "bpftool", "cgroup", "show", e->scope.path, NULL };
+	const char *argv[] = { "bpftool", "cgroup", "show", e->sb.scope.path, NULL };
 	char out[PATH_MAX + 32], *text;
 	int rc;
 
-	snprintf(out, sizeof(out), "%s/bpftool-%d.out", e->tmp, e->n_logs);
+	snprintf(out, sizeof(out), "%s/bpftool-%d.out", e->sb.tmp, e->a.n_logs);
 	unlink(out);
 	rc = run_cmd(argv, out, NULL);
 	text = th_slurp(out);
@@ -929,14 +712,12 @@ static int cruise_progs_shown(const struct env *e, bool *shown)
 static void test_uninstall(void **state)
 {
 	struct env *e = *state;
-	const char *argv[] = { agent_bin, "--uninstall", "--pin-dir", e->pin_dir, NULL };
-	char text[2048], out[PATH_MAX + 32];
+	char text[2048];
 	struct th_run_opts o;
 	struct th_run r;
 	struct th_cgroup *w;
 	struct stat st;
 	bool shown;
-	int rc;
 
 	conf_text(e, text, sizeof(text), "10/s", NULL);
 	conf_install(e, text);
@@ -953,19 +734,12 @@ static void test_uninstall(void **state)
 	assert_true(r.ok <= 5 + 1 + o.workers);
 	th_run_free(&r);
 
-	agent_kill(e, SIGTERM);
-	cruise_maps_close(&e->maps);
-	e->maps_open = false;
-	snprintf(out, sizeof(out), "%s/uninstall.out", e->tmp);
-	rc = run_cmd(argv, out, NULL);
-	if (rc) {
-		char *t = th_slurp(out);
-
-		print_message("%s", t);
-		free(t);
-	}
-	assert_int_equal(rc, 0);
-	assert_int_equal(stat(e->pin_dir, &st), -1);
+	th_agent_kill(&e->a, SIGTERM);
+	cruise_maps_close(&e->a.maps);
+	e->a.maps_open = false;
+	/* its output is printed when it fails */
+	assert_int_equal(th_agent_uninstall(&e->a), 0);
+	assert_int_equal(stat(e->a.pin_dir, &st), -1);
 	assert_int_equal(errno, ENOENT);
 	assert_int_equal(cruise_progs_shown(e, &shown), 0);
 	assert_false(shown);
@@ -1021,7 +795,7 @@ static void test_metrics(void **state)
 	assert_int_equal((long long)scrape(e, "cruise_programs_attached"), CRUISE_PROG_COUNT);
 	assert_int_equal((long long)scrape(e, "cruise_config_generation"), 1);
 
-	assert_int_equal(th_http_get(e->metrics_port, "/healthz", &body), 200);
+	assert_int_equal(th_http_get(e->a.metrics_port, "/healthz", &body), 200);
 	assert_string_equal(body, "ok\n");
 	free(body);
 	th_run_free(&r);
@@ -1069,15 +843,15 @@ static void test_refusal_log(void **state)
 	/* the suppressed count is reported at most once a second per medium */
 	deadline = now_ns() + 4 * NSEC_PER_SEC;
 	do {
-		char *log = th_slurp(e->log);
+		char *log = th_slurp(e->a.log);
 
-		lines = find_line(log, "\"msg\":\"connect refused\"", NULL, 0, NULL, 0);
-		reports = find_line(log, "\"msg\":\"refusal log lines suppressed\"", NULL, 0, NULL,
-				    0);
+		lines = th_find_line(log, "\"msg\":\"connect refused\"", NULL, 0, NULL, 0);
+		reports = th_find_line(log, "\"msg\":\"refusal log lines suppressed\"", NULL, 0,
+				       NULL, 0);
 		suppressed = 0;
 		for (int i = 1; i <= reports; i++) {
-			find_line(log, "\"msg\":\"refusal log lines suppressed\"", NULL, i, line,
-				  sizeof(line));
+			th_find_line(log, "\"msg\":\"refusal log lines suppressed\"", NULL, i, line,
+				     sizeof(line));
 			assert_true(jnum(line, "suppressed", &v));
 			suppressed += v;
 		}
@@ -1089,7 +863,7 @@ static void test_refusal_log(void **state)
 	print_message("  %d refusal lines + %lld suppressed (in %d reports) for %d refusals\n",
 		      lines, suppressed, reports, r.failed);
 	if (lines + suppressed != r.failed)
-		dump_log(e);
+		th_agent_print_log(&e->a, 6000);
 	assert_int_equal(lines + suppressed, r.failed);
 	/* the refusals came within milliseconds: the burst, and at most a token more */
 	assert_true(lines >= 20 && lines <= 21);
@@ -1102,16 +876,16 @@ static void test_refusal_log(void **state)
 	fclose(f);
 	comm[strcspn(comm, "\n")] = '\0';
 	for (int i = 1; i <= lines; i++) {
-		char *log = th_slurp(e->log);
+		char *log = th_slurp(e->a.log);
 
-		assert_true(find_line(log, "\"msg\":\"connect refused\"", NULL, i, line,
-				      sizeof(line)) >= 0);
+		assert_true(th_find_line(log, "\"msg\":\"connect refused\"", NULL, i, line,
+					 sizeof(line)) >= 0);
 		free(log);
 		assert_true(jstr(line, "level", s, sizeof(s)));
 		assert_string_equal(s, "warn");
 		assert_true(jstr(line, "medium", s, sizeof(s)));
 		assert_string_equal(s, "push");
-		snprintf(want, sizeof(want), "/%s/push-1", e->name);
+		snprintf(want, sizeof(want), "/%s/push-1", e->sb.name);
 		assert_true(jstr(line, "cgroup", s, sizeof(s)));
 		assert_string_equal(s, want);
 		/* the worker: a fork of this process, one for all the refusals */
@@ -1121,7 +895,7 @@ static void test_refusal_log(void **state)
 		pid = v;
 		assert_true(jstr(line, "comm", s, sizeof(s)));
 		assert_string_equal(s, comm);
-		snprintf(want, sizeof(want), "127.0.0.1:%u", e->l.port);
+		snprintf(want, sizeof(want), "127.0.0.1:%u", e->sb.target.port);
 		assert_true(jstr(line, "dest", s, sizeof(s)));
 		assert_string_equal(s, want);
 		assert_true(jstr(line, "reason", s, sizeof(s)));
@@ -1131,10 +905,10 @@ static void test_refusal_log(void **state)
 		assert_non_null(strstr(line, "\"dry_run\":false"));
 	}
 	for (int i = 1; i <= reports; i++) {
-		char *log = th_slurp(e->log);
+		char *log = th_slurp(e->a.log);
 
-		find_line(log, "\"msg\":\"refusal log lines suppressed\"", NULL, i, line,
-			  sizeof(line));
+		th_find_line(log, "\"msg\":\"refusal log lines suppressed\"", NULL, i, line,
+			     sizeof(line));
 		free(log);
 		assert_true(jstr(line, "medium", s, sizeof(s)));
 		assert_string_equal(s, "push");
@@ -1148,8 +922,8 @@ static void assert_old_config_enforced(struct env *e, struct th_cgroup *w)
 	struct th_run_opts o;
 	struct th_run r;
 
-	assert_true(agent_alive(e));
-	assert_int_equal(healthz(e), 200);
+	assert_true(th_agent_alive(&e->a));
+	assert_int_equal(th_agent_healthz(&e->a), 200);
 	assert_int_equal((long long)scrape(e, "cruise_config_generation"), 1);
 	run_opts(&o, e, w->path, WORKERS, 2200 * NSEC_PER_MSEC, 40);
 	assert_int_equal(th_run_clients(&o, &r), 0);
@@ -1177,18 +951,18 @@ static void test_bad_config_sighup(void **state)
 
 	conf_text(e, text, sizeof(text), "0/s", NULL);
 	conf_data(e, text);
-	assert_int_equal(kill(e->agent, SIGHUP), 0);
+	assert_int_equal(kill(e->a.pid, SIGHUP), 0);
 	at = wait_line(e, "\"level\":\"error\"", NULL, 1, WAIT_MS, line, sizeof(line));
-	if (at < 0 && !agent_alive(e)) {
+	if (at < 0 && !th_agent_alive(&e->a)) {
 		char why[96];
 
-		describe_status(e->agent_status, why, sizeof(why));
+		th_describe_status(e->a.status, why, sizeof(why));
 		fail_msg("cruise-agent %s after SIGHUP", why);
 	}
 	assert_true(at >= 0);
 	assert_true(jstr(line, "error", err, sizeof(err)));
 	print_message("  logged: %s\n", err);
-	snprintf(want, sizeof(want), "%s:%d: media[0].rate: ", e->conf, RATE_LINE);
+	snprintf(want, sizeof(want), "%s:%d: media[0].rate: ", e->a.conf, RATE_LINE);
 	assert_memory_equal(err, want, strlen(want));
 	assert_int_equal((long long)scrape(e, "cruise_reload_failures_total"), 1);
 	assert_old_config_enforced(e, w);
@@ -1216,14 +990,14 @@ static void test_bad_config_rename(void **state)
 	assert_true(wait_line(e, "\"level\":\"error\"", NULL, 1, WAIT_MS, line, sizeof(line)) >= 0);
 	assert_true(jstr(line, "error", err, sizeof(err)));
 	print_message("  logged: %s\n", err);
-	snprintf(want, sizeof(want), "%s:%d: media[0].colour: unknown key", e->conf, EXTRA_LINE);
+	snprintf(want, sizeof(want), "%s:%d: media[0].colour: unknown key", e->a.conf, EXTRA_LINE);
 	assert_memory_equal(err, want, strlen(want));
 	/*
 	 * An event in the directory that changes nothing (an editor's swap file): the agent has
 	 * long handled it when the 2.2 s of clients are done, and must not count it as a failure.
 	 */
 	snprintf(swp, sizeof(swp), "%s/.cruise.yaml.swp", e->etc);
-	assert_int_equal(write_file(swp, "swap"), 0);
+	assert_int_equal(th_write_file(swp, "swap"), 0);
 	assert_old_config_enforced(e, w);
 	rejected = count_lines(e, "\"msg\":\"config rejected", NULL);
 	print_message("  after the swap file: rejections logged %d, cruise_reload_failures_total "
@@ -1277,12 +1051,12 @@ static void test_check(void **state)
 	snprintf(good, sizeof(good), "%s/good.yaml", e->etc);
 	snprintf(bad, sizeof(bad), "%s/bad.yaml", e->etc);
 	snprintf(missing, sizeof(missing), "%s/missing.yaml", e->etc);
-	snprintf(out, sizeof(out), "%s/check.out", e->tmp);
-	snprintf(err, sizeof(err), "%s/check.err", e->tmp);
+	snprintf(out, sizeof(out), "%s/check.out", e->sb.tmp);
+	snprintf(err, sizeof(err), "%s/check.err", e->sb.tmp);
 	conf_text(e, text, sizeof(text), "40/s", NULL);
-	assert_int_equal(write_file(good, text), 0);
+	assert_int_equal(th_write_file(good, text), 0);
 	conf_text(e, text, sizeof(text), "0/s", NULL);
-	assert_int_equal(write_file(bad, text), 0);
+	assert_int_equal(th_write_file(bad, text), 0);
 
 	assert_int_equal(run_cmd(check_good, out, err), 0);
 
@@ -1311,7 +1085,7 @@ static void test_check(void **state)
 	assert_true(one_line(err, line, sizeof(line)));
 	snprintf(want, sizeof(want), "%s:%d: media[0].rate: ", bad, RATE_LINE);
 	assert_memory_equal(line, want, strlen(want));
-	assert_int_equal(stat(e->pin_dir, &st), -1);
+	assert_int_equal(stat(e->a.pin_dir, &st), -1);
 	assert_int_equal(errno, ENOENT);
 }
 
@@ -1330,18 +1104,14 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_config_rename, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_check, env_setup, env_teardown),
 	};
-	int err;
 
 	if (geteuid()) {
 		fprintf(stderr, "test_agent: run as root (BPF programs, cgroups, bpffs)\n");
 		return 1;
 	}
-	err = th_find_beside("CRUISE_AGENT", "cruise-agent", agent_bin, sizeof(agent_bin));
-	if (err) {
-		fprintf(stderr, "test_agent: no cruise-agent at %s: %s (run make)\n", agent_bin,
-			strerror(-err));
+	agent_bin = th_agent_bin();
+	if (!agent_bin)
 		return 1;
-	}
 	printf("cruise-agent: %s\n", agent_bin);
 	return cmocka_run_group_tests_name("cruise-agent end to end (root)", tests, NULL, NULL);
 }

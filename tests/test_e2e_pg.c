@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * End to end with a real PostgreSQL: the Debian server started by this test in a temp dir on
- * loopback (scripts/pg.sh), the real cruise-agent binary on a config this test writes, real
- * cgroups, and real database clients: libpq sessions (PQconnectdb, PQfinish) in forked worker
- * processes, and psql for what a user sees. Nothing is mocked.
+ * loopback (scripts/pg.sh, through pg_fixture.h), the real cruise-agent binary on a config this
+ * test writes, real cgroups, and real database clients: libpq sessions (PQconnectdb, PQfinish) in
+ * forked worker processes, and psql for what a user sees. Nothing is mocked.
  *
  * Tolerances come from the design: achieved rates within 2% (least-squares over 4 s, as the
  * datapath tests); what the server sees from a group in any span is at most rate x span + burst,
@@ -24,7 +24,6 @@
 #include <cmocka.h>
 
 #include <errno.h>
-#include <libgen.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
@@ -32,16 +31,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
 #include <libpq-fe.h>
 
-#include "helpers.h"
+#include "agent_fixture.h"
 #include "loader.h"
+#include "pg_fixture.h"
 #include "snapshot.h"
 
 #define NSEC_PER_MSEC 1000000ULL
@@ -62,24 +60,12 @@ struct pg_client {
 };
 
 struct e2e {
-	char name[64];
-	char dir[256];	      /* our temp dir: /tmp/NAME */
-	char pgdir[PATH_MAX]; /* the server's, inside dir */
-	char conf[PATH_MAX];
-	char log[PATH_MAX]; /* the agent's stderr */
-	char pin_dir[PATH_MAX];
-	uint16_t pg_port;
-	bool pg_started;
-	struct th_cgroup scope;
+	struct th_sandbox sb; /* name, temp dir (the server's inside), the scope cgroup */
+	struct th_pg pg;
+	struct th_agent a; /* metrics off */
 	struct th_cgroup cg[G_N];
-	bool cg_made[G_N];
-	pid_t agent;
-	struct cruise_maps maps;
-	bool maps_open;
 	struct pg_client client[G_N];
 };
-
-static char agent_bin[PATH_MAX], pg_sh[PATH_MAX]; /* cruise-agent, scripts/pg.sh */
 
 static int pg_open(void *arg, int worker, void **conn)
 {
@@ -109,24 +95,12 @@ static void conninfo(const struct e2e *e, const char *app, char *buf, size_t len
 	snprintf(buf, len,
 		 "host=127.0.0.1 port=%u user=postgres dbname=postgres application_name=%s "
 		 "sslmode=disable gssencmode=disable connect_timeout=30",
-		 e->pg_port, app);
-}
-
-static void dump_file(const char *what, const char *path)
-{
-	char *text = th_slurp(path);
-	size_t n = text ? strlen(text) : 0;
-
-	print_message("--- %s %s (end)\n%s--- end\n", what, path,
-		      n > 4000 ? text + n - 4000
-		      : text   ? text
-			       : "");
-	free(text);
+		 e->pg.port, app);
 }
 
 static int write_config(struct e2e *e)
 {
-	FILE *f = fopen(e->conf, "w");
+	FILE *f = fopen(e->a.conf, "w");
 
 	if (!f)
 		return -errno;
@@ -143,106 +117,58 @@ static int write_config(struct e2e *e)
 		"  - {name: email, rate: %.0f/s, max_wait: 5s, cgroups: [%s/email]}\n"
 		"  - {name: pool, rate: %.0f/s, max_wait: 5s, max_conns: %d, cgroups: [%s/pool]}\n"
 		"  - {name: refuse, rate: %.0f/s, max_wait: 0, cgroups: [%s/refuse]}\n",
-		e->name, e->pin_dir, e->pg_port, group_rate[G_PUSH], e->name, group_rate[G_EMAIL],
-		e->name, group_rate[G_POOL], POOL_MAX_CONNS, e->name, group_rate[G_REFUSE],
-		e->name);
+		e->sb.name, e->a.pin_dir, e->pg.port, group_rate[G_PUSH], e->sb.name,
+		group_rate[G_EMAIL], e->sb.name, group_rate[G_POOL], POOL_MAX_CONNS, e->sb.name,
+		group_rate[G_REFUSE], e->sb.name);
 	return fclose(f) ? -errno : 0;
 }
 
-static bool bound(const struct e2e *e, __u64 cgroup_id)
-{
-	struct cruise_binding_key key = { .cgroup_id = cgroup_id };
-	struct cruise_binding v;
-
-	return !bpf_map_lookup_elem(e->maps.bindings, &key, &v);
-}
-
 /* The agent runs, its maps are pinned and every bound group's cgroup is in cruise_bindings. */
-static int wait_agent_ready(struct e2e *e)
+static int agent_start(struct e2e *e)
 {
-	__u64 deadline = cruise_now_ns() + START_MS * NSEC_PER_MSEC;
+	const char *args[] = { "--log-format", "text", NULL };
+	int err = th_agent_start(&e->a, args, START_MS);
 
-	while (cruise_now_ns() < deadline) {
-		int st, ready = 0;
-
-		if (waitpid(e->agent, &st, WNOHANG) == e->agent) {
-			e->agent = 0;
-			return -ECHILD;
-		}
-		if (!e->maps_open && !cruise_maps_open_pinned(&e->maps, e->pin_dir))
-			e->maps_open = true;
-		for (int g = 0; e->maps_open && g < G_FREE; g++)
-			ready += bound(e, e->cg[g].id);
-		if (ready == G_FREE)
-			return 0;
-		usleep(2000);
-	}
-	return -ETIMEDOUT;
+	for (int g = 0; !err && g < G_FREE; g++)
+		if (!th_wait_binding(e->a.maps.bindings, e->cg[g].id, TH_ANY_MEDIUM, START_MS,
+				     NULL))
+			err = -ETIMEDOUT;
+	return err;
 }
 
 static int e2e_teardown(void **state);
 
 static int e2e_setup(void **state)
 {
-	const char *pg_sh_start[6], *agent_argv[6];
-	char port[8], setup_log[PATH_MAX + 16];
+	char pgdir[PATH_MAX], log[PATH_MAX + 16];
 	struct e2e *e = calloc(1, sizeof(*e));
 
 	if (!e)
 		return -1;
 	*state = e;
-	th_unique_name(e->name, sizeof(e->name), "cruise-e2e");
-	snprintf(e->dir, sizeof(e->dir), "/tmp/%s", e->name);
-	snprintf(e->pgdir, sizeof(e->pgdir), "%s/pg", e->dir);
-	snprintf(e->conf, sizeof(e->conf), "%s/cruise.yaml", e->dir);
-	snprintf(e->log, sizeof(e->log), "%s/agent.log", e->dir);
-	snprintf(e->pin_dir, sizeof(e->pin_dir), "/sys/fs/bpf/%s", e->name);
-	snprintf(setup_log, sizeof(setup_log), "%s/setup.log", e->dir);
-	/* the server runs as postgres: it must reach its dir */
-	if (mkdir(e->dir, 0755) && errno != EEXIST)
-		goto fail;
-
-	e->pg_port = th_free_port("127.0.0.1");
-	assert_true(e->pg_port > 0);
-	snprintf(port, sizeof(port), "%u", e->pg_port);
-	/* each session logged with the server's ms clock: what the server saw, when */
-	setenv("PG_EXTRA_OPTS", "-c log_connections=on -c log_line_prefix='%n '", 1);
-	pg_sh_start[0] = pg_sh;
-	pg_sh_start[1] = "start";
-	pg_sh_start[2] = e->pgdir;
-	pg_sh_start[3] = port;
-	pg_sh_start[4] = NULL;
-	if (th_run_cmd(pg_sh_start, setup_log, setup_log, 60000)) {
-		dump_file("pg.sh", setup_log);
-		goto fail;
+	if (th_sandbox_setup(&e->sb, "cruise-e2e", TH_SANDBOX_SCOPE)) {
+		free(e);
+		*state = NULL;
+		return -1;
 	}
-	e->pg_started = true;
+	snprintf(pgdir, sizeof(pgdir), "%s/pg", e->sb.tmp);
+	snprintf(log, sizeof(log), "%s/setup.log", e->sb.tmp);
+	/* each session logged with the server's ms clock: what the server saw, when */
+	if (th_pg_start(&e->pg, pgdir, "-c log_connections=on -c log_line_prefix='%n '", log))
+		goto fail;
 	for (int g = 0; g < G_N; g++)
 		conninfo(e, group_name[g], e->client[g].conninfo, sizeof(e->client[g].conninfo));
-
-	if (th_cgroup_create(&e->scope, NULL, e->name))
-		goto fail;
-	for (int g = 0; g < G_N; g++) {
-		if (th_cgroup_create(&e->cg[g], &e->scope, group_name[g]))
+	for (int g = 0; g < G_N; g++)
+		if (th_cgroup_create(&e->cg[g], &e->sb.scope, group_name[g]))
 			goto fail;
-		e->cg_made[g] = true;
-	}
-	if (write_config(e))
-		goto fail;
-	agent_argv[0] = agent_bin;
-	agent_argv[1] = "--config";
-	agent_argv[2] = e->conf;
-	agent_argv[3] = "--log-format";
-	agent_argv[4] = "text";
-	agent_argv[5] = NULL;
-	e->agent = th_spawn(agent_argv, e->log, e->log);
-	if (e->agent < 0 || wait_agent_ready(e)) {
-		dump_file("agent log", e->log);
+	if (th_agent_init(&e->a, e->sb.name, e->sb.tmp, "cruise", false) || write_config(e) ||
+	    agent_start(e)) {
+		th_agent_print_log(&e->a, 4000);
 		goto fail;
 	}
 	return 0;
 fail:
-	print_message("e2e setup failed: %s\n", strerror(errno));
+	print_message("e2e setup failed\n");
 	e2e_teardown(state);
 	return -1;
 }
@@ -254,35 +180,11 @@ static int e2e_teardown(void **state)
 
 	if (!e)
 		return 0;
-	snprintf(log, sizeof(log), "%s/teardown.log", e->dir);
-	if (e->maps_open)
-		cruise_maps_close(&e->maps);
-	if (e->agent > 0) {
-		kill(e->agent, SIGTERM);
-		th_wait_exit(e->agent, 5000);
-	}
-	if (access(e->pin_dir, F_OK) == 0) {
-		const char *argv[] = { agent_bin, "--uninstall", "--pin-dir", e->pin_dir, NULL };
-
-		th_run_cmd(argv, log, log, 60000);
-		rmdir(e->pin_dir);
-	}
-	if (e->pg_started) {
-		const char *argv[] = { pg_sh, "stop", e->pgdir, NULL };
-
-		th_run_cmd(argv, log, log, 60000);
-	}
-	for (int g = G_N - 1; g >= 0; g--)
-		if (e->cg_made[g])
-			th_cgroup_remove(&e->cg[g]);
-	if (e->scope.path[0])
-		th_cgroup_remove(&e->scope);
-	unlink(e->conf);
-	unlink(e->log);
-	unlink(log);
-	snprintf(log, sizeof(log), "%s/setup.log", e->dir);
-	unlink(log);
-	rmdir(e->dir);
+	snprintf(log, sizeof(log), "%s/teardown.log", e->sb.tmp);
+	th_agent_kill(&e->a, SIGTERM);
+	th_agent_cleanup(&e->a);
+	th_pg_stop(&e->pg, log);
+	th_sandbox_teardown(&e->sb);
 	free(e);
 	*state = NULL;
 	return 0;
@@ -291,21 +193,10 @@ static int e2e_teardown(void **state)
 /* counters of a medium (summed over CPUs), by name */
 static struct cruise_counters counters(const struct e2e *e, enum e2e_group g)
 {
-	struct cruise_snapshot *s = calloc(1, sizeof(*s));
-	struct cruise_counters c = { 0 };
-	bool found = false;
+	struct cruise_snapshot_medium m;
 
-	assert_non_null(s);
-	assert_int_equal(cruise_snapshot_read(&e->maps, s), 0);
-	for (unsigned int i = 0; i < s->n_media; i++) {
-		if (strcmp(s->media[i].cfg.name, group_name[g]))
-			continue;
-		c = s->media[i].c;
-		found = true;
-	}
-	free(s);
-	assert_true(found);
-	return c;
+	assert_int_equal(th_agent_medium(&e->a, group_name[g], &m), 0);
+	return m.c;
 }
 
 /* A group's clients: libpq sessions as the group's application, from the group's cgroup. */
@@ -353,7 +244,7 @@ static int server_sessions(const struct e2e *e, const char *app, double after_ms
 	double *t = NULL;
 	int n = 0, cap = 0;
 
-	snprintf(path, sizeof(path), "%s/server.log", e->pgdir);
+	snprintf(path, sizeof(path), "%s/server.log", e->pg.dir);
 	snprintf(needle, sizeof(needle), "application_name=%s", app);
 	text = th_slurp(path);
 	assert_non_null(text);
@@ -577,12 +468,12 @@ static int psql_once(const struct e2e *e, char *err, size_t len)
 	char *text;
 	int rc;
 
-	snprintf(out, sizeof(out), "%s/psql.err", e->dir);
+	snprintf(out, sizeof(out), "%s/psql.err", e->sb.tmp);
 	unlink(out);
 	snprintf(cmd, sizeof(cmd),
 		 "echo $$ > %s/cgroup.procs && exec psql -X -h 127.0.0.1 -p %u -U postgres "
 		 "-d postgres -Atc 'SELECT 1'",
-		 e->cg[G_REFUSE].path, e->pg_port);
+		 e->cg[G_REFUSE].path, e->pg.port);
 	rc = th_run_cmd(argv, "/dev/null", out, 30000);
 	text = th_slurp(out);
 	assert_non_null(text);
@@ -594,7 +485,7 @@ static int psql_once(const struct e2e *e, char *err, size_t len)
 
 static int refusal_lines(const struct e2e *e)
 {
-	char *text = th_slurp(e->log);
+	char *text = th_slurp(e->a.log);
 	int n = 0;
 
 	assert_non_null(text);
@@ -656,10 +547,7 @@ int main(void)
 		cmocka_unit_test(test_refusal_client_error),
 	};
 
-	if (th_find_beside("CRUISE_AGENT", "cruise-agent", agent_bin, sizeof(agent_bin)) ||
-	    th_find_beside("CRUISE_PG_SH", "../scripts/pg.sh", pg_sh, sizeof(pg_sh))) {
-		fprintf(stderr, "test_e2e_pg: cruise-agent or scripts/pg.sh not found\n");
+	if (!th_agent_bin() || !th_pg_sh())
 		return 1;
-	}
 	return cmocka_run_group_tests(tests, e2e_setup, e2e_teardown);
 }

@@ -426,7 +426,25 @@ static void test_real_fast_path_passes(void **state)
 	assert_int_equal(real_run(r, &r->ack, 1).retval, EGRESS_PASS);
 }
 
-/* The kernel times repeated runs; the cost is information, not a bound (machines differ). */
+static int count_event(void *ctx, void *data, size_t len)
+{
+	(void)data, (void)len;
+	(*(int *)ctx)++;
+	return 0;
+}
+
+/*
+ * The fast path is a check of the socket's TCP state and nothing more (docs/design.md section 2,
+ * "keep the egress fast path (every packet of the scope) to a check of the socket's TCP state"):
+ * repeated runs pass every packet and write nothing: no counter, no medium state, no event. And a
+ * run stays within its share of the datapath's budget: all programs together have 1 us per
+ * admitted connection (BENCHMARKS.md), and egress runs at least FAST_PATH_RUNS times for one
+ * (SYN, ACK, data, FIN; 3.6 to 7.7 measured), so one run gets at most 1 us / FAST_PATH_RUNS. The
+ * kernel times the runs without the test harness's scheduling (31 ns/run measured).
+ */
+#define CONN_BUDGET_NS 1000
+#define FAST_PATH_RUNS 4
+
 static void test_real_fast_path_repeat(void **state)
 {
 	struct real *r = *state;
@@ -437,15 +455,31 @@ static void test_real_fast_path_repeat(void **state)
 		{ "SYN", &r->syn },
 		{ "ACK", &r->ack },
 	};
+	struct cruise_medium_state st, st_zero = { 0 };
+	struct cruise_counters c, c_zero = { 0 };
+	struct ring_buffer *rb;
+	int events = 0;
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct bpf_test_run_opts opts = real_run(r, cases[i].pkt, REPEAT);
 
+		print_message("cruise_egress fast path, %s, %d runs: %u ns/run (at most %d)\n",
+			      cases[i].name, REPEAT, opts.duration,
+			      CONN_BUDGET_NS / FAST_PATH_RUNS);
 		assert_int_equal(opts.retval, EGRESS_PASS);
-		assert_true(opts.duration > 0);
-		print_message("cruise_egress fast path, %s, %d runs: %u ns/run\n", cases[i].name,
-			      REPEAT, opts.duration);
+		assert_true(opts.duration <= CONN_BUDGET_NS / FAST_PATH_RUNS);
 	}
+	for (__u32 m = 0; m < CRUISE_MAX_MEDIA; m++) {
+		assert_int_equal(cruise_read_counters(r->h, m, &c), 0);
+		assert_memory_equal(&c, &c_zero, sizeof(c));
+		assert_int_equal(cruise_read_state(r->h, m, &st), 0);
+		assert_memory_equal(&st, &st_zero, sizeof(st));
+	}
+	rb = ring_buffer__new(cruise_map_fd(r->h, "cruise_events"), count_event, &events, NULL);
+	assert_non_null(rb);
+	assert_true(ring_buffer__consume(rb) >= 0);
+	ring_buffer__free(rb);
+	assert_int_equal(events, 0);
 }
 
 int main(void)

@@ -28,13 +28,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
 
-#include "helpers.h"
+#include "agent_fixture.h"
+#include "fleet.h" /* CRUISE_FLEET_LEASE_MARGIN_NS, CRUISE_FLEET_TIMEOUT_MS */
 #include "loader.h"
 #include "snapshot.h"
 
@@ -56,32 +56,23 @@
 #define FORGET_MS 5000
 #define FORGET	  "5s"
 
-static char agent_bin[PATH_MAX];
-
 struct node {
 	char name[16]; /* node-a */
 	char id[80];   /* unique: the scope cgroup's and the pin dir's name */
 	struct th_cgroup scope, worker;
-	char pin_dir[PATH_MAX], conf[PATH_MAX + 32], log[PATH_MAX + 32];
-	uint16_t metrics_port;
-	pid_t agent;
-	__u64 started_ns; /* when the agent was spawned */
-	int n_logs;
-	struct cruise_maps maps;
-	bool maps_open;
+	struct th_agent a; /* config, logs and pins of its own */
 	struct th_job job;
 	double rate; /* the fleet rate in its config */
 	int burst;
 	char other[16]; /* a second fleet medium (test_cluster) */
+	__u64 mark;	/* what a wait_for condition compares with (a time, a count) */
 };
 
 struct env {
-	char name[64];
-	char tmp[256];
+	struct th_sandbox sb; /* name, temp dir, the listener all nodes connect to */
 	char prefix[64];
 	struct th_redis redis;
 	struct th_redis cluster[2]; /* the other nodes of a Redis Cluster (test_cluster) */
-	struct th_listener l;
 	struct node n[NODES];
 	const char *forget;   /* forget_after */
 	const char *password; /* requirepass of the store; NULL: none */
@@ -93,21 +84,13 @@ static __u64 now_ns(void)
 	return cruise_now_ns();
 }
 
-static void sleep_until(__u64 t)
-{
-	struct timespec ts = { .tv_sec = t / SEC, .tv_nsec = t % SEC };
-
-	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
-		;
-}
-
 /* the store */
 
 static void redis_start(struct env *e, uint16_t port)
 {
 	const char *extra[] = { "--requirepass", e->password, NULL };
 
-	assert_int_equal(th_redis_start(&e->redis, e->tmp, port, e->password ? extra : NULL), 0);
+	assert_int_equal(th_redis_start(&e->redis, e->sb.tmp, port, e->password ? extra : NULL), 0);
 }
 
 static void redis_cli(struct env *e, const char *const *args, char *out, size_t len)
@@ -133,7 +116,7 @@ static void node_conf(struct env *e, int i, const char *extra_medium)
 	char text[8192 + 2 * PATH_MAX], pw[PATH_MAX + 32];
 	FILE *f;
 
-	snprintf(pw, sizeof(pw), "%s/redis-password", e->tmp);
+	snprintf(pw, sizeof(pw), "%s/redis-password", e->sb.tmp);
 	if (e->auth)
 		assert_int_equal(th_write_file(pw, e->auth), 0);
 	snprintf(text, sizeof(text),
@@ -161,11 +144,11 @@ static void node_conf(struct env *e, int i, const char *extra_medium)
 		 "    fleet: true\n"
 		 "    cgroups: [/%s/w]\n"
 		 "%s",
-		 nd->id, nd->pin_dir, nd->metrics_port, e->redis.port, nd->name, e->prefix,
+		 nd->id, nd->a.pin_dir, nd->a.metrics_port, e->redis.port, nd->name, e->prefix,
 		 REFRESH_MS, LEASE_MS, e->forget, NODES, e->auth ? "  password_file: " : "",
-		 e->auth ? pw : "", e->auth ? "\n" : "", e->l.port, nd->rate, nd->burst, nd->id,
-		 extra_medium ? extra_medium : "");
-	f = fopen(nd->conf, "w");
+		 e->auth ? pw : "", e->auth ? "\n" : "", e->sb.target.port, nd->rate, nd->burst,
+		 nd->id, extra_medium ? extra_medium : "");
+	f = fopen(nd->a.conf, "w");
 	assert_non_null(f);
 	fputs(text, f);
 	assert_int_equal(fclose(f), 0);
@@ -173,66 +156,30 @@ static void node_conf(struct env *e, int i, const char *extra_medium)
 
 static int healthz(const struct node *nd)
 {
-	char *body = NULL;
-	int status = th_http_get(nd->metrics_port, "/healthz", &body);
-
-	free(body);
-	return status;
+	return th_agent_healthz(&nd->a);
 }
 
 static void agent_start(struct env *e, int i)
 {
-	struct node *nd = &e->n[i];
-	const char *argv[] = { agent_bin, "--config", nd->conf, "--log-format", "text", NULL };
-	__u64 deadline = now_ns() + START_MS * MSEC;
+	const char *args[] = { "--log-format", "text", NULL };
 
-	char log[sizeof(nd->log)];
-
-	snprintf(log, sizeof(log), "%s/%s-%d.log", e->tmp, nd->name, nd->n_logs++);
-	memcpy(nd->log, log, sizeof(log));
-	nd->started_ns = now_ns();
-	nd->agent = th_spawn(argv, nd->log, nd->log);
-	assert_true(nd->agent > 0);
-	for (;;) {
-		char *text = th_slurp(nd->log);
-		bool up = strstr(text, "attached and pinned") != NULL;
-
-		free(text);
-		if (up && healthz(nd) == 200)
-			break;
-		if (now_ns() > deadline || waitpid(nd->agent, NULL, WNOHANG) == nd->agent) {
-			th_print_tail(nd->name, nd->log, 4000);
-			fail_msg("agent %s did not start", nd->name);
-		}
-		usleep(2000);
-	}
-	if (!nd->maps_open) {
-		assert_int_equal(cruise_maps_open_pinned(&nd->maps, nd->pin_dir), 0);
-		nd->maps_open = true;
-	}
+	if (th_agent_start(&e->n[i].a, args, START_MS))
+		fail_msg("agent %s did not start", e->n[i].name);
 }
 
 static void agent_kill(struct node *nd, int sig)
 {
-	if (nd->agent <= 0)
-		return;
-	kill(nd->agent, sig);
-	th_wait_exit(nd->agent, 5000);
-	nd->agent = 0;
+	th_agent_kill(&nd->a, sig);
 }
 
 static bool agent_alive(struct node *nd)
 {
-	return nd->agent > 0 && waitpid(nd->agent, NULL, WNOHANG) == 0;
+	return th_agent_alive(&nd->a);
 }
 
 static bool log_has(const struct node *nd, const char *s)
 {
-	char *text = th_slurp(nd->log);
-	bool has = strstr(text, s) != NULL;
-
-	free(text);
-	return has;
+	return th_agent_log_lines(&nd->a, s, NULL) > 0;
 }
 
 /* the medium in a node's map */
@@ -240,11 +187,11 @@ static bool log_has(const struct node *nd, const char *s)
 static struct cruise_medium medium(const struct node *nd)
 {
 	struct cruise_medium v;
-	int i = th_medium_index(nd->maps.media, "email");
+	int i = th_medium_index(nd->a.maps.media, "email");
 	__u32 k = i;
 
 	assert_true(i >= 0);
-	assert_int_equal(bpf_map_lookup_elem(nd->maps.media, &k, &v), 0);
+	assert_int_equal(bpf_map_lookup_elem(nd->a.maps.media, &k, &v), 0);
 	return v;
 }
 
@@ -262,17 +209,10 @@ static double share(const struct node *nd)
 
 static struct cruise_counters counters(const struct node *nd)
 {
-	struct cruise_snapshot *s = calloc(1, sizeof(*s));
-	struct cruise_counters c;
+	struct cruise_snapshot_medium m;
 
-	assert_non_null(s);
-	assert_int_equal(cruise_snapshot_read(&nd->maps, s), 0);
-	memset(&c, 0, sizeof(c));
-	for (unsigned int k = 0; k < s->n_media; k++)
-		if (!strcmp(s->media[k].cfg.name, "email"))
-			c = s->media[k].c;
-	free(s);
-	return c;
+	assert_int_equal(th_agent_medium(&nd->a, "email", &m), 0);
+	return m.c;
 }
 
 /* Poll until cond(nd) holds; the time it took (>= 1 ns), or 0 after timeout. */
@@ -306,7 +246,7 @@ static void workers(struct env *e, int i, __u64 start, __u64 duration, __u64 per
 	memset(&nd->job, 0, sizeof(nd->job));
 	o->cgroup = nd->worker.path;
 	o->addr = "127.0.0.1";
-	o->port = e->l.port;
+	o->port = e->sb.target.port;
 	o->workers = period_ns ? 1 : HUNGRY;
 	o->duration_ns = duration;
 	o->max_per_worker = 5000;
@@ -419,13 +359,12 @@ static double sum_in(struct env *e, __u64 from, __u64 to)
 
 static double scrape(const struct node *nd, const char *series)
 {
-	char *body = NULL;
 	double v = -1;
+	int err = th_agent_scrape(&nd->a, series, &v);
 
-	assert_int_equal(th_http_get(nd->metrics_port, "/metrics", &body), 200);
-	if (!th_metric(body, series, &v))
+	assert_int_not_equal(err, -EIO); /* it answers */
+	if (err)
 		print_message("no %s in /metrics\n", series);
-	free(body);
 	return v;
 }
 
@@ -440,34 +379,32 @@ static int env_setup_with(void **state, const char *forget, const char *password
 	if (!e)
 		return -1;
 	*state = e;
-	e->l.fd = -1;
 	e->forget = forget;
 	e->password = password;
 	e->auth = auth;
-	th_unique_name(e->name, sizeof(e->name), "cruise-fleet-test");
-	snprintf(e->prefix, sizeof(e->prefix), "%s", e->name);
-	snprintf(e->tmp, sizeof(e->tmp), "/tmp/%s.XXXXXX", e->name);
-	if (!mkdtemp(e->tmp)) {
-		e->tmp[0] = '\0';
-		goto fail;
+	if (th_sandbox_setup(&e->sb, "cruise-fleet-test", TH_SANDBOX_TARGET)) {
+		free(e);
+		*state = NULL;
+		return -1;
 	}
-	if (cruise_ensure_bpffs("/sys/fs/bpf") || th_listener_start(&e->l, "127.0.0.1", true, 4096))
-		goto fail;
+	snprintf(e->prefix, sizeof(e->prefix), "%s", e->sb.name);
 	for (int i = 0; i < NODES; i++) {
 		struct node *nd = &e->n[i];
 
 		snprintf(nd->name, sizeof(nd->name), "node-%c", 'a' + i);
-		snprintf(nd->id, sizeof(nd->id), "%s-%c", e->name, 'a' + i);
-		snprintf(nd->pin_dir, sizeof(nd->pin_dir), "/sys/fs/bpf/%s", nd->id);
-		snprintf(nd->conf, sizeof(nd->conf), "%s/%s.yaml", e->tmp, nd->name);
+		snprintf(nd->id, sizeof(nd->id), "%s-%c", e->sb.name, 'a' + i);
 		nd->rate = RATE;
 		nd->burst = BURST;
-		nd->metrics_port = th_free_port("127.0.0.1");
-		if (!nd->metrics_port || th_cgroup_create(&nd->scope, NULL, nd->id) ||
-		    th_cgroup_create(&nd->worker, &nd->scope, "w"))
+		if (th_agent_init(&nd->a, nd->id, e->sb.tmp, nd->name, true))
+			goto fail;
+		if (th_cgroup_create(&nd->scope, NULL, nd->id)) {
+			nd->scope.path[0] = '\0'; /* not ours */
+			goto fail;
+		}
+		if (th_cgroup_create(&nd->worker, &nd->scope, "w"))
 			goto fail;
 	}
-	if (th_redis_start(&e->redis, e->tmp, 0,
+	if (th_redis_start(&e->redis, e->sb.tmp, 0,
 			   password ? (const char *const[]){ "--requirepass", password, NULL }
 				    : NULL))
 		goto fail;
@@ -475,7 +412,6 @@ static int env_setup_with(void **state, const char *forget, const char *password
 fail:
 	fprintf(stderr, "fleet test setup failed\n");
 	env_teardown(state);
-	*state = NULL;
 	return -1;
 }
 
@@ -505,28 +441,14 @@ static int env_teardown(void **state)
 
 		th_job_join(&nd->job);
 		th_run_free(&nd->job.r);
-		agent_kill(nd, SIGKILL);
-		if (nd->maps_open)
-			cruise_maps_close(&nd->maps);
-		if (nd->pin_dir[0] && e->tmp[0]) {
-			const char *argv[] = { agent_bin, "--uninstall", "--pin-dir", nd->pin_dir,
-					       NULL };
-			char out[PATH_MAX + 32];
-
-			snprintf(out, sizeof(out), "%s/uninstall.log", e->tmp);
-			th_run_cmd(argv, out, out, 10000);
-		}
-		if (nd->worker.path[0])
-			th_cgroup_remove(&nd->worker);
+		th_agent_cleanup(&nd->a);
 		if (nd->scope.path[0])
-			th_cgroup_remove(&nd->scope);
+			th_cgroup_remove_tree(nd->scope.path);
 	}
 	th_redis_stop(&e->redis);
 	for (int i = 0; i < 2; i++)
 		th_redis_stop(&e->cluster[i]);
-	th_listener_stop(&e->l);
-	if (e->tmp[0])
-		th_rm_tree(e->tmp);
+	th_sandbox_teardown(&e->sb);
 	free(e);
 	*state = NULL;
 	return 0;
@@ -544,7 +466,7 @@ static void start_all(struct env *e)
 static void dump_logs(struct env *e)
 {
 	for (int i = 0; i < NODES; i++)
-		th_print_tail(e->n[i].name, e->n[i].log, 3000);
+		th_print_tail(e->n[i].name, e->n[i].a.log, 3000);
 }
 
 /* tests */
@@ -581,7 +503,7 @@ static void test_uneven(void **state)
 	t0 = now_ns() + 200 * MSEC;
 	workers(e, 0, t0, 15 * SEC, 0);
 	workers(e, 1, t0, 15 * SEC, 200 * MSEC);
-	sleep_until(t0 + 4 * SEC);
+	th_sleep_until(t0 + 4 * SEC);
 	b0 = counters(&e->n[1]);
 	join_all(e);
 	b1 = counters(&e->n[1]);
@@ -624,7 +546,7 @@ static void test_moving(void **state)
 	workers(e, 0, t0, 14 * SEC, 0);
 	workers(e, 1, t0, 14 * SEC, 0);
 	workers(e, 2, tc, 8 * SEC, 0);
-	sleep_until(tc);
+	th_sleep_until(tc);
 	took = wait_for(&e->n[2], fair, 3 * SEC);
 	print_message("  C at its fair share (%.1f/s) %.0f ms after it started\n", share(&e->n[2]),
 		      took / 1e6);
@@ -645,6 +567,12 @@ static void test_moving(void **state)
 	assert_window(e, t0, t0 + 14 * SEC, "demand moving");
 }
 
+/* A connect decided at the fallback since nd->mark of them were counted. */
+static bool fallback_counted(const struct node *nd)
+{
+	return counters(nd).fallback > nd->mark;
+}
+
 static bool not_leased(const struct node *nd)
 {
 	return !leased(nd);
@@ -653,6 +581,12 @@ static bool not_leased(const struct node *nd)
 static bool leased_fair(const struct node *nd)
 {
 	return fair(nd);
+}
+
+/* The store is down for the node: its last refresh failed. */
+static bool store_down(const struct node *nd)
+{
+	return scrape(nd, "cruise_fleet_store_up") == 0;
 }
 
 static bool takes_half(const struct node *nd)
@@ -679,7 +613,7 @@ static void test_agent_killed(void **state)
 	workers(e, 0, t0, 16 * SEC, 0);
 	workers(e, 1, t0, 28 * SEC, 0);
 	workers(e, 2, t0, 28 * SEC, 0);
-	sleep_until(t0 + 5 * SEC);
+	th_sleep_until(t0 + 5 * SEC);
 	tk = now_ns();
 	agent_kill(a, SIGKILL);
 	m = medium(a);
@@ -690,22 +624,28 @@ static void test_agent_killed(void **state)
 	assert_true(wait_for(a, not_leased, LEASE_MS * MSEC + SEC) > 0);
 	fb_from = now_ns();
 	c0 = counters(a);
-	sleep_until(fb_from + 1500 * MSEC);
+	/* hungry workers at the fallback rate: the next connect is decided at it */
+	a->mark = c0.fallback;
+	took = wait_for(a, fallback_counted, 1500 * MSEC);
+	print_message(
+		"  A in fallback (%.1f/s): a connect decided so %.1f ms after the lease end\n",
+		1e9 / (double)m.fallback_interval_ns, took / 1e6);
+	assert_true(took > 0);
+	/* the window A's workers' fallback rate is measured over, below */
+	th_sleep_until(fb_from + 1500 * MSEC);
 	c1 = counters(a);
-	print_message("  A in fallback (%.1f/s): %llu connects decided so in 1.5 s\n",
-		      1e9 / (double)m.fallback_interval_ns,
+	print_message("  %llu connects decided at the fallback in 1.5 s\n",
 		      (unsigned long long)(c1.fallback - c0.fallback));
-	assert_true(c1.fallback > c0.fallback);
 	/* restarted before forget_after (after its lease end) */
 	agent_start(e, 0);
 	took = wait_for(a, leased_fair, 3 * SEC);
 	print_message("  A restarted: a lease again %.0f ms after it was started, %.0f ms after it "
 		      "served /healthz\n",
-		      (now_ns() - a->started_ns) / 1e6, took / 1e6);
+		      (now_ns() - a->a.started_ns) / 1e6, took / 1e6);
 	/* its programs loaded and attached, then two refreshes at most */
 	assert_true(took > 0 && took <= TWO_REFRESH);
 	/* killed for good as its workers end: after lease + forget_after, B and C take its share */
-	sleep_until(t0 + 16 * SEC);
+	th_sleep_until(t0 + 16 * SEC);
 	tk = now_ns();
 	agent_kill(a, SIGKILL);
 	took = wait_for(&e->n[1], takes_half, 10 * SEC);
@@ -734,21 +674,21 @@ static void test_agent_killed(void **state)
 static void test_store_dies(void **state)
 {
 	struct env *e = *state;
-	__u64 t0, tk, tr, took;
+	__u64 t0, tk, tr, ts, took;
 	uint16_t port = e->redis.port;
 
 	start_all(e);
 	t0 = now_ns() + 200 * MSEC;
 	for (int i = 0; i < NODES; i++)
 		workers(e, i, t0, 24 * SEC, 0);
-	sleep_until(t0 + 4 * SEC);
+	th_sleep_until(t0 + 4 * SEC);
 	tk = now_ns();
 	th_redis_stop(&e->redis);
 	for (int i = 0; i < NODES; i++)
 		assert_true(wait_for(&e->n[i], not_leased, LEASE_MS * MSEC + SEC) > 0);
 	print_message("  store killed: every node at its fallback %.0f ms later\n",
 		      (now_ns() - tk) / 1e6);
-	sleep_until(tk + 5 * SEC);
+	th_sleep_until(tk + 5 * SEC);
 	tr = now_ns();
 	redis_start(e, port);
 	for (int i = 0; i < NODES; i++) {
@@ -758,13 +698,25 @@ static void test_store_dies(void **state)
 			      e->n[i].name, (now_ns() - tr) / 1e6);
 		assert_true(took > 0 && now_ns() - tr <= LEASE_MS * MSEC * 5 / 4 + TWO_REFRESH);
 	}
-	/* SIGSTOP: the agents' main loops and metrics do not wait on the store */
+	/*
+	 * SIGSTOP: the agents' main loops and metrics do not wait on the store. Measured once every
+	 * agent has had a refresh time out on it: its fleet thread is stuck on the store from then
+	 * on (a refresh, then reconnects), each time for the command timeout.
+	 */
 	kill(e->redis.pid, SIGSTOP);
-	sleep_until(now_ns() + 700 * MSEC);
+	ts = now_ns();
+	for (int i = 0; i < NODES; i++) {
+		took = wait_for(&e->n[i], store_down,
+				(REFRESH_MS + 2 * CRUISE_FLEET_TIMEOUT_MS + 250) * MSEC);
+		print_message(
+			"  %s: a refresh failed on the stopped store by %.0f ms after it stopped\n",
+			e->n[i].name, (now_ns() - ts) / 1e6);
+		assert_true(took > 0);
+	}
 	for (int i = 0; i < NODES; i++) {
 		char *body = NULL;
 		__u64 t = now_ns();
-		int st = th_http_get(e->n[i].metrics_port, "/metrics", &body);
+		int st = th_http_get(e->n[i].a.metrics_port, "/metrics", &body);
 		__u64 dt = now_ns() - t;
 
 		assert_int_equal(st, 200);
@@ -778,7 +730,7 @@ static void test_store_dies(void **state)
 	/* a reload still applies: burst 2 -> 3 */
 	e->n[0].burst = 3;
 	node_conf(e, 0, NULL);
-	kill(e->n[0].agent, SIGHUP);
+	kill(e->n[0].a.pid, SIGHUP);
 	{
 		__u64 t = now_ns();
 
@@ -798,12 +750,20 @@ static void test_store_dies(void **state)
 		assert_true(agent_alive(&e->n[i]));
 }
 
+/* Leased by a refresh sent after nd->mark: its lease ends a lease after it was sent, less the
+ * margin (agent/fleet.h); one sent before ends no later than mark + lease - margin. */
+static bool leased_since_mark(const struct node *nd)
+{
+	return medium(nd).lease_end_ns > nd->mark + LEASE_MS * MSEC - CRUISE_FLEET_LEASE_MARGIN_NS;
+}
+
 /* 6a. A key of the wrong type under the prefix: logged, counted, fallback, no crash; removed,
  * the leases come back. */
 static void test_bad_store(void **state)
 {
 	struct env *e = *state;
 	char key[160], out[256];
+	__u64 flushed;
 	double errs;
 
 	start_all(e);
@@ -826,8 +786,9 @@ static void test_bad_store(void **state)
 	/* the store forgets the script (SCRIPT FLUSH, as a restart would): NOSCRIPT, loaded again,
 	 * and the leases go on (one refresh lost is less than a lease) */
 	redis_cli(e, (const char *const[]){ "SCRIPT", "FLUSH", NULL }, out, sizeof(out));
+	flushed = now_ns();
 	{
-		__u64 t = now_ns();
+		__u64 t = flushed;
 		bool seen = false;
 
 		/* the first agent to call loads the script again, for all: one of them sees it */
@@ -838,12 +799,12 @@ static void test_bad_store(void **state)
 		}
 		assert_true(seen);
 	}
-	/* the next refresh (loaded again) renews what the lost one did not */
-	sleep_until(now_ns() + TWO_REFRESH);
-	for (int i = 0; i < NODES; i++)
-		assert_true(leased(&e->n[i]) &&
-			    medium(&e->n[i]).lease_end_ns >
-				    now_ns() + (LEASE_MS - 2 * REFRESH_MS) * MSEC);
+	/* the next refresh (loaded again) renews what the lost one did not: a lease taken by a
+	 * refresh sent after the flush, within two refreshes of seeing NOSCRIPT */
+	for (int i = 0; i < NODES; i++) {
+		e->n[i].mark = flushed;
+		assert_true(wait_for(&e->n[i], leased_since_mark, TWO_REFRESH) > 0);
+	}
 }
 
 /* 6b. Configs disagree on the fleet rate: the lowest wins, and the agents say so. */
@@ -915,10 +876,10 @@ static bool both_leased(const struct node *nd)
 
 	for (int n = 0; n < 2; n++) {
 		struct cruise_medium v;
-		int i = th_medium_index(nd->maps.media, names[n]);
+		int i = th_medium_index(nd->a.maps.media, names[n]);
 		__u32 k = i;
 
-		if (i < 0 || bpf_map_lookup_elem(nd->maps.media, &k, &v) ||
+		if (i < 0 || bpf_map_lookup_elem(nd->a.maps.media, &k, &v) ||
 		    v.lease_end_ns <= now_ns())
 			return false;
 	}
@@ -957,7 +918,7 @@ static void test_cluster(void **state)
 					NULL };
 
 		snprintf(bus, sizeof(bus), "%u", th_free_port("127.0.0.1"));
-		snprintf(dir, sizeof(dir), "%s/cluster-%d", e->tmp, i);
+		snprintf(dir, sizeof(dir), "%s/cluster-%d", e->sb.tmp, i);
 		assert_int_equal(mkdir(dir, 0700), 0);
 		snprintf(conf, sizeof(conf), "%s/nodes.conf", dir);
 		if (!i)
@@ -967,7 +928,7 @@ static void test_cluster(void **state)
 			e->redis = first;
 		snprintf(a[i], sizeof(a[i]), "127.0.0.1:%u", r->port);
 	}
-	snprintf(log, sizeof(log), "%s/cluster-create.log", e->tmp);
+	snprintf(log, sizeof(log), "%s/cluster-create.log", e->sb.tmp);
 	rc = th_run_cmd(create, log, log, 30000);
 	if (rc)
 		th_print_tail("redis-cli --cluster create", log, 2000);
@@ -1014,10 +975,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cluster, env_setup, env_teardown),
 	};
 
-	if (th_find_beside("CRUISE_AGENT", "cruise-agent", agent_bin, sizeof(agent_bin))) {
-		fprintf(stderr, "test_fleet: no cruise-agent beside this program or in "
-				"$CRUISE_AGENT\n");
+	if (!th_agent_bin())
 		return 1;
-	}
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

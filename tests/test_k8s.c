@@ -4,11 +4,10 @@
  * real pinned maps and real cgroups laid out under a test scope the way kubelet lays them out
  * (cgroupfs and systemd drivers, every QoS class, containerd, CRI-O and Docker container names).
  *
- * No Kubernetes API server can run here, so the API is a small fake served by this program: HTTPS
- * (libmicrohttpd with GnuTLS) with a certificate from a test CA made at test time with the openssl
- * CLI, the bearer token checked, GET /api/v1/pods?fieldSelector=spec.nodeName=NODE answered with a
- * PodList, and ...&watch=1&resourceVersion=RV with a chunked stream of ADDED, MODIFIED, DELETED and
- * ERROR events from that version on. The test drives it: pods added, relabelled and deleted; the
+ * No Kubernetes API server can run here, so the API is a small fake served by this program
+ * (fake_k8s.c): HTTPS with a certificate from a test CA made at test time with the openssl CLI,
+ * the bearer token checked, the node's pods listed, then watched as a chunked stream of ADDED,
+ * MODIFIED, DELETED and ERROR events. The test drives it: pods added, relabelled and deleted; the
  * API down (503, open watches cut) and back; garbage, truncated, huge, wrong-typed and hostile
  * responses; 410 Gone.
  *
@@ -16,7 +15,7 @@
  * agent, runs --uninstall, removes the cgroup tree and the files, also when the test failed.
  * Waits poll the bindings map, the server's counters or the agent's log with a deadline.
  *
- * The agent is cruise-agent beside this program, or $CRUISE_AGENT. Run as root.
+ * The agent is cruise-agent beside this program, or $CRUISE_AGENT (agent_fixture.h). Run as root.
  */
 #define _GNU_SOURCE
 #include <stdarg.h>
@@ -26,24 +25,20 @@
 #include <cmocka.h>
 
 #include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
 #include <jansson.h>
-#include <microhttpd.h>
 
-#include "helpers.h"
+#include "agent_fixture.h"
+#include "fake_k8s.h"
 #include "loader.h"
 #include "snapshot.h"
 
@@ -52,345 +47,14 @@
 #define START_MS       5000
 #define BIND_MS	       1000 /* a pod change shows in the bindings map within this */
 #define BACKOFF_MAX_MS 2000 /* the agent's --k8s-backoff-max in these tests */
-#define MAX_PODS       16
 #define NODE	       "node-a"
 #define TOKEN	       "cruise-test-token-0123456789"
 
-static char agent_bin[PATH_MAX];
-
-/* the fake API server */
-
-struct fake_pod {
-	bool present;
-	char uid[64];
-	char name[64];
-	char qos[16];	 /* Guaranteed, Burstable, BestEffort */
-	char medium[32]; /* the cruise.io/medium label; "" none */
-	char mirror[64]; /* kubernetes.io/config.mirror annotation; "" none */
-};
-
-struct fake_event {
-	__u64 rv;
-	char *line; /* with its '\n' */
-	size_t len;
-};
-
-struct fake {
-	struct MHD_Daemon *d;
-	uint16_t port;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	__u64 rv; /* the current resourceVersion */
-	struct fake_pod pods[MAX_PODS];
-	struct fake_event *ev;
-	size_t n_ev, cap_ev;
-	bool down;		 /* 503 to everything, open watches cut */
-	bool watch_ends;	 /* every watch answered 200 and ended at once */
-	bool ends_with_bookmark; /* ... after one BOOKMARK event */
-	bool stopping;
-	char *list_override; /* served as the list body while set */
-	unsigned int requests, lists, watches, unauthorized, bad_selector;
-};
-
-struct watch_state {
-	struct fake *f;
-	__u64 cursor; /* the last resourceVersion sent */
-	size_t idx;   /* the event being sent */
-	size_t off;   /* within it */
-};
-
-static json_t *pod_json(const struct fake *f, const struct fake_pod *p, __u64 rv)
-{
-	char rvs[24];
-	json_t *labels = json_object(), *meta, *ann = json_object();
-
-	snprintf(rvs, sizeof(rvs), "%llu", (unsigned long long)rv);
-	json_object_set_new(labels, "app", json_string("worker"));
-	if (p->medium[0])
-		json_object_set_new(labels, "cruise.io/medium", json_string(p->medium));
-	if (p->mirror[0])
-		json_object_set_new(ann, "kubernetes.io/config.mirror", json_string(p->mirror));
-	meta = json_pack("{s:s, s:s, s:s, s:s, s:o, s:o}", "name", p->name, "namespace", "jobs",
-			 "uid", p->uid, "resourceVersion", rvs, "labels", labels, "annotations",
-			 ann);
-	/* a mirror pod is owned by its node: only then does the agent trust the annotation */
-	if (p->mirror[0])
-		json_object_set_new(meta, "ownerReferences",
-				    json_pack("[{s:s, s:s, s:s, s:s}]", "apiVersion", "v1", "kind",
-					      "Node", "name", NODE, "uid", "node-uid"));
-	(void)f;
-	return json_pack("{s:s, s:s, s:o, s:{s:s}, s:{s:s, s:s}}", "kind", "Pod", "apiVersion",
-			 "v1", "metadata", meta, "spec", "nodeName", NODE, "status", "phase",
-			 "Running", "qosClass", p->qos);
-}
-
-/* Append one line to the event log (lock held). */
-static void fake_push_locked(struct fake *f, const char *line, size_t len)
-{
-	struct fake_event *e;
-
-	if (f->n_ev == f->cap_ev) {
-		f->cap_ev = f->cap_ev ? f->cap_ev * 2 : 64;
-		f->ev = realloc(f->ev, f->cap_ev * sizeof(*f->ev));
-		assert_non_null(f->ev);
-	}
-	e = &f->ev[f->n_ev++];
-	e->rv = ++f->rv;
-	e->line = malloc(len + 1);
-	assert_non_null(e->line);
-	memcpy(e->line, line, len);
-	e->line[len] = '\n';
-	e->len = len + 1;
-	pthread_cond_broadcast(&f->cond);
-}
-
-/* A raw line into every watch stream (hostile input, or an ERROR event). */
-static void fake_raw(struct fake *f, const char *line, size_t len)
-{
-	pthread_mutex_lock(&f->lock);
-	fake_push_locked(f, line, len);
-	pthread_mutex_unlock(&f->lock);
-}
-
-/* Pod i changes (ADDED, MODIFIED, DELETED), with an event unless silent. */
-static void fake_pod_event(struct fake *f, int i, const char *type, bool silent)
-{
-	json_t *ev;
-	char *line;
-
-	pthread_mutex_lock(&f->lock);
-	f->pods[i].present = strcmp(type, "DELETED");
-	if (silent) {
-		f->rv++;
-		pthread_mutex_unlock(&f->lock);
-		return;
-	}
-	ev = json_pack("{s:s, s:o}", "type", type, "object", pod_json(f, &f->pods[i], f->rv + 1));
-	line = json_dumps(ev, JSON_COMPACT);
-	assert_non_null(line);
-	fake_push_locked(f, line, strlen(line));
-	free(line);
-	json_decref(ev);
-	pthread_mutex_unlock(&f->lock);
-}
-
-static void fake_set(struct fake *f, bool *flag, bool v)
-{
-	pthread_mutex_lock(&f->lock);
-	*flag = v;
-	pthread_cond_broadcast(&f->cond);
-	pthread_mutex_unlock(&f->lock);
-}
-
-static void fake_list_override(struct fake *f, const char *body)
-{
-	pthread_mutex_lock(&f->lock);
-	free(f->list_override);
-	f->list_override = body ? strdup(body) : NULL;
-	pthread_mutex_unlock(&f->lock);
-}
-
-static unsigned int fake_count(struct fake *f, const unsigned int *counter)
-{
-	unsigned int v;
-
-	pthread_mutex_lock(&f->lock);
-	v = *counter;
-	pthread_mutex_unlock(&f->lock);
-	return v;
-}
-
-static char *fake_list_body(struct fake *f)
-{
-	json_t *items = json_array(), *list;
-	char rvs[24], *s;
-
-	for (int i = 0; i < MAX_PODS; i++)
-		if (f->pods[i].present)
-			json_array_append_new(items, pod_json(f, &f->pods[i], f->rv));
-	snprintf(rvs, sizeof(rvs), "%llu", (unsigned long long)f->rv);
-	list = json_pack("{s:s, s:s, s:{s:s}, s:o}", "kind", "PodList", "apiVersion", "v1",
-			 "metadata", "resourceVersion", rvs, "items", items);
-	s = json_dumps(list, JSON_COMPACT);
-	json_decref(list);
-	return s;
-}
-
-/* The watch stream: events after the cursor, as they come; cut when the server goes down. */
-static ssize_t watch_read(void *cls, uint64_t pos, char *buf, size_t max)
-{
-	struct watch_state *w = cls;
-	struct fake *f = w->f;
-	ssize_t n = 0;
-
-	(void)pos;
-	pthread_mutex_lock(&f->lock);
-	for (;;) {
-		struct timespec until;
-
-		if (f->stopping || f->down) {
-			n = MHD_CONTENT_READER_END_WITH_ERROR;
-			break;
-		}
-		while (w->idx < f->n_ev && f->ev[w->idx].rv <= w->cursor)
-			w->idx++;
-		if (w->idx < f->n_ev) {
-			const struct fake_event *e = &f->ev[w->idx];
-
-			n = e->len - w->off < max ? e->len - w->off : max;
-			memcpy(buf, e->line + w->off, n);
-			w->off += n;
-			if (w->off == e->len) {
-				w->cursor = e->rv;
-				w->off = 0;
-			}
-			break;
-		}
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_nsec += 100 * NSEC_PER_MSEC;
-		if (until.tv_nsec >= (long)NSEC_PER_SEC) {
-			until.tv_sec++;
-			until.tv_nsec -= NSEC_PER_SEC;
-		}
-		pthread_cond_timedwait(&f->cond, &f->lock, &until);
-	}
-	pthread_mutex_unlock(&f->lock);
-	return n;
-}
-
-static enum MHD_Result respond(struct MHD_Connection *c, unsigned int status, char *body)
-{
-	struct MHD_Response *r =
-		MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
-	enum MHD_Result ret;
-
-	MHD_add_response_header(r, "Content-Type", "application/json");
-	ret = MHD_queue_response(c, status, r);
-	MHD_destroy_response(r);
-	return ret;
-}
-
-static enum MHD_Result fake_handle(void *cls, struct MHD_Connection *c, const char *url,
-				   const char *method, const char *version, const char *upload,
-				   size_t *upload_size, void **con_cls)
-{
-	static int first;
-	struct fake *f = cls;
-	const char *auth, *sel, *watch, *rv;
-	char want_sel[64];
-	struct watch_state *w;
-	struct MHD_Response *r;
-	enum MHD_Result ret;
-
-	(void)version, (void)upload, (void)upload_size;
-	if (!*con_cls) {
-		*con_cls = &first;
-		return MHD_YES;
-	}
-	auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
-	sel = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "fieldSelector");
-	watch = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "watch");
-	rv = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "resourceVersion");
-	snprintf(want_sel, sizeof(want_sel), "spec.nodeName=%s", NODE);
-	pthread_mutex_lock(&f->lock);
-	f->requests++;
-	if (!auth || strcmp(auth, "Bearer " TOKEN)) {
-		f->unauthorized++;
-		pthread_mutex_unlock(&f->lock);
-		return respond(c, 401, strdup("{\"kind\":\"Status\",\"code\":401}"));
-	}
-	if (strcmp(method, "GET") || strcmp(url, "/api/v1/pods") || !sel || strcmp(sel, want_sel)) {
-		f->bad_selector++;
-		pthread_mutex_unlock(&f->lock);
-		return respond(c, 400, strdup("{\"kind\":\"Status\",\"code\":400}"));
-	}
-	if (f->down) {
-		pthread_mutex_unlock(&f->lock);
-		return respond(c, 503, strdup("{\"kind\":\"Status\",\"code\":503}"));
-	}
-	if (!watch || strcmp(watch, "1")) {
-		char *body = f->list_override ? strdup(f->list_override) : fake_list_body(f);
-
-		f->lists++;
-		pthread_mutex_unlock(&f->lock);
-		return respond(c, 200, body);
-	}
-	f->watches++;
-	if (f->watch_ends) {
-		char *body = NULL;
-
-		if (f->ends_with_bookmark &&
-		    asprintf(&body,
-			     "{\"type\":\"BOOKMARK\",\"object\":{\"kind\":\"Pod\",\"apiVersion\":"
-			     "\"v1\",\"metadata\":{\"resourceVersion\":\"%llu\"}}}\n",
-			     (unsigned long long)f->rv) < 0)
-			body = NULL;
-		pthread_mutex_unlock(&f->lock);
-		return respond(c, 200, body ? body : strdup(""));
-	}
-	pthread_mutex_unlock(&f->lock);
-	w = calloc(1, sizeof(*w));
-	if (!w)
-		return MHD_NO;
-	w->f = f;
-	w->cursor = rv ? strtoull(rv, NULL, 10) : 0;
-	r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, watch_read, w, free);
-	MHD_add_response_header(r, "Content-Type", "application/json");
-	ret = MHD_queue_response(c, 200, r);
-	MHD_destroy_response(r);
-	return ret;
-}
-
-static int fake_start(struct fake *f, const char *key, const char *cert)
-{
-	const union MHD_DaemonInfo *info;
-
-	pthread_mutex_init(&f->lock, NULL);
-	pthread_cond_init(&f->cond, NULL);
-	f->rv = 1000;
-	/* no MHD_USE_ERROR_LOG: the streams the agent cuts on purpose would fill the output */
-	f->d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-					MHD_USE_TLS,
-				0, NULL, NULL, fake_handle, f, MHD_OPTION_HTTPS_MEM_KEY, key,
-				MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_END);
-	if (!f->d)
-		return -1;
-	info = MHD_get_daemon_info(f->d, MHD_DAEMON_INFO_BIND_PORT);
-	f->port = info ? info->port : 0;
-	return f->port ? 0 : -1;
-}
-
-static void fake_stop(struct fake *f)
-{
-	if (!f->d)
-		return;
-	fake_set(f, &f->stopping, true);
-	MHD_stop_daemon(f->d);
-	f->d = NULL;
-	for (size_t i = 0; i < f->n_ev; i++)
-		free(f->ev[i].line);
-	free(f->ev);
-	free(f->list_override);
-	pthread_cond_destroy(&f->cond);
-	pthread_mutex_destroy(&f->lock);
-}
-
-/* the environment */
-
 struct env {
-	char name[64];
-	struct th_cgroup scope;
-	char pin_dir[PATH_MAX];
-	char tmp[256];
+	struct th_sandbox sb; /* name, temp dir, scope cgroup, target listener */
+	struct th_agent a;
 	char secrets[PATH_MAX + 16]; /* token and ca.crt for the agent */
-	char conf[PATH_MAX + 16];
-	char log[PATH_MAX + 16];
-	uint16_t metrics_port;
-	struct th_listener l;
-	struct fake f;
-	pid_t agent;
-	struct cruise_maps maps;
-	bool maps_open;
+	struct fake_k8s f;
 };
 
 static __u64 now_ns(void)
@@ -403,46 +67,14 @@ static double ms(__u64 ns)
 	return (double)ns / NSEC_PER_MSEC;
 }
 
-static void write_text(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-
-	assert_non_null(f);
-	assert_true(fputs(text, f) >= 0);
-	assert_int_equal(fclose(f), 0);
-}
-
 static char *tmp_path(const struct env *e, const char *name)
 {
 	static char buf[4][PATH_MAX + 64];
 	static int k;
 	char *p = buf[k++ % 4];
 
-	snprintf(p, PATH_MAX + 64, "%s/%s", e->tmp, name);
+	snprintf(p, PATH_MAX + 64, "%s/%s", e->sb.tmp, name);
 	return p;
-}
-
-/* A test CA, a server certificate for 127.0.0.1 signed by it, and a second, unrelated CA. */
-static int make_certs(const struct env *e)
-{
-	char cmd[4096];
-
-	snprintf(
-		cmd, sizeof(cmd),
-		"cd %s && exec >openssl.log 2>&1 && "
-		"openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
-		"-keyout ca.key -out ca.crt -subj /CN=cruise-test-ca -days 1 && "
-		"openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
-		"-keyout other.key -out other-ca.crt -subj /CN=cruise-other-ca -days 1 && "
-		"openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
-		"-keyout server.key -out server.csr -subj /CN=kubernetes && "
-		"printf 'subjectAltName=IP:127.0.0.1,DNS:kubernetes.default.svc\\n' >san.ext && "
-		"openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial "
-		"-out server.crt -days 1 -extfile san.ext && "
-		"mkdir -p sa wrong-ca && cp ca.crt sa/ca.crt && cp other-ca.crt wrong-ca/ca.crt && "
-		"printf '%s\\n' >sa/token && cp sa/token wrong-ca/token",
-		e->tmp, TOKEN);
-	return system(cmd) == 0 ? 0 : -1;
 }
 
 static int env_teardown(void **state);
@@ -450,44 +82,27 @@ static int env_teardown(void **state);
 static int env_setup(void **state)
 {
 	struct env *e = calloc(1, sizeof(*e));
-	char *key = NULL, *cert = NULL;
-	int err;
 
 	if (!e)
 		return -1;
-	e->l.fd = -1;
 	*state = e;
-	th_unique_name(e->name, sizeof(e->name), "cruise-k8s-test");
-	snprintf(e->pin_dir, sizeof(e->pin_dir), "/sys/fs/bpf/%s", e->name);
-	if (cruise_ensure_bpffs("/sys/fs/bpf"))
-		goto fail;
-	snprintf(e->tmp, sizeof(e->tmp), "/tmp/%s.XXXXXX", e->name);
-	if (!mkdtemp(e->tmp)) {
-		e->tmp[0] = '\0';
-		goto fail;
+	if (th_agent_sandbox_setup(&e->sb, &e->a, "cruise-k8s-test", "cruise")) {
+		free(e);
+		*state = NULL;
+		return -1;
 	}
-	snprintf(e->secrets, sizeof(e->secrets), "%s/sa", e->tmp);
-	snprintf(e->conf, sizeof(e->conf), "%s/cruise.yaml", e->tmp);
-	snprintf(e->log, sizeof(e->log), "%s/agent.log", e->tmp);
-	if (make_certs(e)) {
+	snprintf(e->secrets, sizeof(e->secrets), "%s/sa", e->sb.tmp);
+	if (fake_k8s_make_certs(e->sb.tmp, TOKEN)) {
 		fprintf(stderr, "openssl failed: %s\n", tmp_path(e, "openssl.log"));
 		goto fail;
 	}
-	key = th_slurp(tmp_path(e, "server.key"));
-	cert = th_slurp(tmp_path(e, "server.crt"));
-	err = fake_start(&e->f, key, cert);
-	free(key);
-	free(cert);
-	if (err) {
+	if (fake_k8s_start(&e->f, e->sb.tmp, NODE, TOKEN)) {
 		fprintf(stderr, "cannot start the fake API server (libmicrohttpd with TLS)\n");
 		goto fail;
 	}
-	if (th_agent_fixture(e->name, &e->scope, &e->metrics_port, &e->l))
-		goto fail;
 	return 0;
 fail:
 	env_teardown(state);
-	*state = NULL;
 	return -1;
 }
 
@@ -497,23 +112,10 @@ static int env_teardown(void **state)
 
 	if (!e)
 		return 0;
-	if (e->agent > 0) {
-		kill(e->agent, SIGKILL);
-		th_wait_exit(e->agent, 5000);
-	}
-	if (e->maps_open)
-		cruise_maps_close(&e->maps);
-	if (e->tmp[0]) {
-		const char *argv[] = { agent_bin, "--uninstall", "--pin-dir", e->pin_dir, NULL };
-
-		th_run_cmd(argv, tmp_path(e, "uninstall.log"), tmp_path(e, "uninstall.log"), 10000);
-	}
-	fake_stop(&e->f);
-	th_listener_stop(&e->l);
-	if (e->scope.path[0])
-		th_cgroup_remove_tree(e->scope.path);
-	if (e->tmp[0])
-		th_rm_tree(e->tmp);
+	/* the agent first: it talks to the server */
+	th_agent_cleanup(&e->a);
+	fake_k8s_stop(&e->f);
+	th_sandbox_teardown(&e->sb);
 	free(e);
 	*state = NULL;
 	return 0;
@@ -526,7 +128,7 @@ enum layout { FS, SD }; /* kubelet's cgroupfs and systemd drivers */
 /* Pod i as the API shows it (not on the node until an event or a list). */
 static void fill_pod(struct env *e, int i, const char *qos, const char *medium)
 {
-	struct fake_pod *p = &e->f.pods[i];
+	struct fake_k8s_pod *p = &e->f.pods[i];
 
 	snprintf(p->uid, sizeof(p->uid), "%08x-%04x-4%03x-8%03x-%012x", 0xc0ffee00 + i, i, i, i,
 		 (unsigned int)getpid());
@@ -538,7 +140,7 @@ static void fill_pod(struct env *e, int i, const char *qos, const char *medium)
 /* Pod i's cgroup as kubelet makes it, with one container below; its id. */
 static __u64 make_pod_cgroup(struct env *e, int i, enum layout lay, const char *runtime)
 {
-	struct fake_pod *p = &e->f.pods[i];
+	struct fake_k8s_pod *p = &e->f.pods[i];
 	char uid_[64], path[PATH_MAX + 256], cmd[PATH_MAX * 2 + 512], ctr[128];
 	const char *q = !strcmp(p->qos, "Burstable")	? "burstable"
 			: !strcmp(p->qos, "BestEffort") ? "besteffort"
@@ -547,7 +149,7 @@ static __u64 make_pod_cgroup(struct env *e, int i, enum layout lay, const char *
 
 	snprintf(uid_, sizeof(uid_), "%s", p->mirror[0] ? p->mirror : p->uid);
 	if (lay == FS) {
-		snprintf(path, sizeof(path), "%s/kubepods/%s%spod%s", e->scope.path, q,
+		snprintf(path, sizeof(path), "%s/kubepods/%s%spod%s", e->sb.scope.path, q,
 			 *q ? "/" : "", uid_);
 	} else {
 		for (char *c = uid_; *c; c++)
@@ -555,10 +157,10 @@ static __u64 make_pod_cgroup(struct env *e, int i, enum layout lay, const char *
 		if (*q)
 			snprintf(path, sizeof(path),
 				 "%s/kubepods.slice/kubepods-%s.slice/kubepods-%s-pod%s.slice",
-				 e->scope.path, q, q, uid_);
+				 e->sb.scope.path, q, q, uid_);
 		else
 			snprintf(path, sizeof(path), "%s/kubepods.slice/kubepods-pod%s.slice",
-				 e->scope.path, uid_);
+				 e->sb.scope.path, uid_);
 	}
 	/* containerd, CRI-O under systemd: <runtime>-<id>.scope; cgroupfs: <id> */
 	snprintf(ctr, sizeof(ctr), "%s%s%064x%s", lay == SD ? runtime : "", lay == SD ? "-" : "",
@@ -603,7 +205,7 @@ static void conf_write(const struct env *e, bool pods)
 			 "        cruise.io/medium: email\n"
 			 "        app: worker\n");
 	else
-		snprintf(email, sizeof(email), "    cgroups: [\"%s/mail-*\"]\n", e->name);
+		snprintf(email, sizeof(email), "    cgroups: [\"%s/mail-*\"]\n", e->sb.name);
 	snprintf(text, sizeof(text),
 		 "scope: /%s\n"
 		 "pin_dir: %s\n"
@@ -620,89 +222,49 @@ static void conf_write(const struct env *e, bool pods)
 		 "  - name: email\n"
 		 "    rate: 10/s\n"
 		 "%s",
-		 e->name, e->pin_dir, e->metrics_port, e->l.port, e->name,
+		 e->sb.name, e->a.pin_dir, e->a.metrics_port, e->sb.target.port, e->sb.name,
 		 pods ? "    pods: {matchLabels: {cruise.io/medium: push}}\n" : "", email);
-	write_text(e->conf, text);
+	assert_int_equal(th_write_file(e->a.conf, text), 0);
 }
 
 static bool agent_alive(struct env *e)
 {
-	int status;
-
-	if (e->agent <= 0)
-		return false;
-	if (waitpid(e->agent, &status, WNOHANG) != e->agent)
-		return true;
-	print_message("cruise-agent exited (status 0x%x)\n", status);
-	e->agent = 0;
-	return false;
+	return th_agent_alive(&e->a);
 }
 
 static void dump_log(const struct env *e)
 {
-	th_print_tail("agent log", e->log, 8000);
+	th_agent_print_log(&e->a, 8000);
 }
 
+/* Lines of the log holding needle. */
 static int log_count(const struct env *e, const char *needle)
 {
-	char *text = th_slurp(e->log);
-	int n = 0;
-
-	for (const char *p = text; (p = strstr(p, needle)); p++)
-		n++;
-	free(text);
-	return n;
+	return th_agent_log_lines(&e->a, needle, NULL);
 }
 
 /* Poll the log for needle; false after timeout_ms. */
 static bool wait_log(struct env *e, const char *needle, int timeout_ms)
 {
-	__u64 deadline = now_ns() + timeout_ms * NSEC_PER_MSEC;
-
-	do {
-		if (log_count(e, needle))
-			return true;
-		usleep(2000);
-	} while (now_ns() < deadline && agent_alive(e));
-	return log_count(e, needle) > 0;
+	return th_agent_wait_line(&e->a, needle, NULL, 1, timeout_ms, NULL, 0) >= 0;
 }
 
 static void agent_start(struct env *e, const char *secrets)
 {
+	const char *args[] = { "--node-name", NODE, "--k8s-secrets", secrets, "--k8s-backoff-max",
+			       "2000",	      NULL };
 	char port[8];
-	const char *argv[] = {
-		agent_bin, "--config",		e->conf, "--node-name", NODE, "--k8s-secrets",
-		secrets,   "--k8s-backoff-max", "2000",	 NULL
-	};
-	__u64 deadline = now_ns() + START_MS * NSEC_PER_MSEC;
 
 	snprintf(port, sizeof(port), "%u", e->f.port);
 	setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1", 1);
 	setenv("KUBERNETES_SERVICE_PORT", port, 1);
-	e->agent = th_spawn(argv, e->log, e->log);
-	assert_true(e->agent > 0);
-	for (;;) {
-		char *body = NULL;
-		int st = th_http_get(e->metrics_port, "/healthz", &body);
-
-		free(body);
-		if (st == 200 && log_count(e, "attached and pinned"))
-			break;
-		if (!agent_alive(e) || now_ns() > deadline) {
-			dump_log(e);
-			fail_msg("cruise-agent did not start within %d ms", START_MS);
-		}
-		usleep(2000);
-	}
-	if (!e->maps_open) {
-		assert_int_equal(cruise_maps_open_pinned(&e->maps, e->pin_dir), 0);
-		e->maps_open = true;
-	}
+	if (th_agent_start(&e->a, args, START_MS))
+		fail_msg("cruise-agent did not start within %d ms", START_MS);
 }
 
 static __u32 medium_index(const struct env *e, const char *name)
 {
-	int i = th_medium_index(e->maps.media, name);
+	int i = th_medium_index(e->a.maps.media, name);
 
 	if (i < 0)
 		fail_msg("no active medium %s in cruise_media", name);
@@ -712,12 +274,12 @@ static __u32 medium_index(const struct env *e, const char *name)
 /* The medium a cgroup is bound to, or -1. */
 static int bound_to(const struct env *e, __u64 id)
 {
-	return th_binding(e->maps.bindings, id);
+	return th_binding(e->a.maps.bindings, id);
 }
 
 static __u64 wait_binding(const struct env *e, __u64 id, int want, int timeout_ms)
 {
-	return th_wait_binding(e->maps.bindings, id, want, timeout_ms, NULL);
+	return th_wait_binding(e->a.maps.bindings, id, want, timeout_ms, NULL);
 }
 
 static void expect_binding(struct env *e, __u64 id, int want, int timeout_ms, const char *what)
@@ -738,7 +300,7 @@ static long agent_cpu_ticks(const struct env *e)
 	char path[64], *text, *p;
 	long ut = 0, st = 0;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)e->agent);
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)e->a.pid);
 	text = th_slurp(path);
 	p = strrchr(text, ')');
 	assert_non_null(p);
@@ -755,7 +317,7 @@ static bool metrics_has(const struct env *e, const char *text)
 	char *body = NULL;
 	bool has;
 
-	assert_int_equal(th_http_get(e->metrics_port, "/metrics", &body), 200);
+	assert_int_equal(th_http_get(e->a.metrics_port, "/metrics", &body), 200);
 	has = strstr(body, text);
 	if (!has)
 		print_message("no \"%s\" in /metrics\n", text);
@@ -770,7 +332,7 @@ static __u64 connects_counted(const struct env *e, const char *path, const char 
 	__u32 idx = medium_index(e, medium);
 	struct th_run_opts o = { .cgroup = path,
 				 .addr = "127.0.0.1",
-				 .port = e->l.port,
+				 .port = e->sb.target.port,
 				 .workers = 1,
 				 .duration_ns = NSEC_PER_SEC,
 				 .max_per_worker = 1 };
@@ -778,14 +340,14 @@ static __u64 connects_counted(const struct env *e, const char *path, const char 
 	__u64 before = 0, after = 0;
 
 	assert_non_null(s);
-	assert_int_equal(cruise_snapshot_read(&e->maps, s), 0);
+	assert_int_equal(cruise_snapshot_read(&e->a.maps, s), 0);
 	for (unsigned int i = 0; i < s->n_media; i++)
 		if (s->media[i].index == idx)
 			before = s->media[i].c.connections;
 	assert_int_equal(th_run_clients(&o, &r), 0);
 	assert_int_equal(r.ok, 1);
 	th_run_free(&r);
-	assert_int_equal(cruise_snapshot_read(&e->maps, s), 0);
+	assert_int_equal(cruise_snapshot_read(&e->a.maps, s), 0);
 	for (unsigned int i = 0; i < s->n_media; i++)
 		if (s->media[i].index == idx)
 			after = s->media[i].c.connections;
@@ -807,7 +369,7 @@ static void standard_start(struct env *e, struct start *s)
 	s->pod[3] = make_pod(e, 3, FS, "Burstable", NULL, NULL); /* selected by no medium */
 	for (int i = 0; i < 4; i++)
 		e->f.pods[i].present = true;
-	assert_int_equal(th_cgroup_create(&s->glob, &e->scope, "push-1"), 0);
+	assert_int_equal(th_cgroup_create(&s->glob, &e->sb.scope, "push-1"), 0);
 	conf_write(e, true);
 	agent_start(e, e->secrets);
 	expect_binding(e, s->pod[0], medium_index(e, "email"), 2000,
@@ -850,36 +412,36 @@ static void test_pods_follow(void **state)
 	standard_start(e, &s);
 	email = medium_index(e, "email");
 	push = medium_index(e, "push");
-	assert_true(fake_count(&e->f, &e->f.lists) >= 1);
-	assert_int_equal(fake_count(&e->f, &e->f.unauthorized), 0);
-	assert_int_equal(fake_count(&e->f, &e->f.bad_selector), 0);
+	assert_true(fake_k8s_count(&e->f, &e->f.lists) >= 1);
+	assert_int_equal(fake_k8s_count(&e->f, &e->f.unauthorized), 0);
+	assert_int_equal(fake_k8s_count(&e->f, &e->f.bad_selector), 0);
 
 	/* a container cgroup below a bound pod is paced as the pod */
-	snprintf(path, sizeof(path), "%s/kubepods/pod%s", e->scope.path, e->f.pods[0].uid);
+	snprintf(path, sizeof(path), "%s/kubepods/pod%s", e->sb.scope.path, e->f.pods[0].uid);
 	assert_int_equal(connects_counted(e, container_of(path), "email"), 1);
 
 	/* added while running: systemd Guaranteed containerd, cgroup first as kubelet does */
 	id = make_pod(e, 4, SD, "Guaranteed", "cri-containerd", "push");
-	fake_pod_event(&e->f, 4, "ADDED", false);
+	fake_k8s_pod_event(&e->f, 4, "ADDED", false);
 	expect_binding(e, id, push, BIND_MS, "added pod bound");
 	/* relabelled to the other medium, then to none */
 	snprintf(e->f.pods[4].medium, sizeof(e->f.pods[4].medium), "email");
-	fake_pod_event(&e->f, 4, "MODIFIED", false);
+	fake_k8s_pod_event(&e->f, 4, "MODIFIED", false);
 	expect_binding(e, id, email, BIND_MS, "relabelled pod moved to email");
 	e->f.pods[4].medium[0] = '\0';
-	fake_pod_event(&e->f, 4, "MODIFIED", false);
+	fake_k8s_pod_event(&e->f, 4, "MODIFIED", false);
 	expect_binding(e, id, -1, BIND_MS, "pod relabelled out of every medium unbound");
 	/* the unselected pod gets a label */
 	snprintf(e->f.pods[3].medium, sizeof(e->f.pods[3].medium), "push");
-	fake_pod_event(&e->f, 3, "MODIFIED", false);
+	fake_k8s_pod_event(&e->f, 3, "MODIFIED", false);
 	expect_binding(e, s.pod[3], push, BIND_MS, "labelled pod bound");
 	/* deleted */
-	fake_pod_event(&e->f, 1, "DELETED", false);
+	fake_k8s_pod_event(&e->f, 1, "DELETED", false);
 	expect_binding(e, s.pod[1], -1, BIND_MS, "deleted pod unbound");
 
 	/* a pod whose cgroup does not exist yet: reported, not guessed; bound once it appears */
 	fill_pod(e, 5, "BestEffort", "email");
-	fake_pod_event(&e->f, 5, "ADDED", false);
+	fake_k8s_pod_event(&e->f, 5, "ADDED", false);
 	assert_true(
 		wait_log(e, "\"msg\":\"pod cgroup not found; not paced until it appears\"", 2000));
 	/* reported once, although retried every second */
@@ -892,7 +454,7 @@ static void test_pods_follow(void **state)
 	/* a static pod: its cgroup is named by the mirror annotation's hash, not the API uid */
 	snprintf(e->f.pods[6].mirror, sizeof(e->f.pods[6].mirror), "%032x", 0x5747 + getpid());
 	id = make_pod(e, 6, SD, "Burstable", "crio", "push");
-	fake_pod_event(&e->f, 6, "ADDED", false);
+	fake_k8s_pod_event(&e->f, 6, "ADDED", false);
 	expect_binding(e, id, push, BIND_MS, "static pod bound by its config hash");
 
 	/* all along, the pattern's binding and the untouched pods stayed */
@@ -926,19 +488,19 @@ static void test_api_outage(void **state)
 	/* let the watch settle */
 	assert_true(wait_log(e, "\"msg\":\"kubernetes: listed the node's pods\"", 1000));
 	cpu0 = agent_cpu_ticks(e);
-	req0 = fake_count(&e->f, &e->f.requests);
+	req0 = fake_k8s_count(&e->f, &e->f.requests);
 	t0 = now_ns();
-	fake_set(&e->f, &e->f.down, true);
+	fake_k8s_set(&e->f, &e->f.down, true);
 	/* during the outage: a pod deleted, a pod added */
-	fake_pod_event(&e->f, 0, "DELETED", true);
+	fake_k8s_pod_event(&e->f, 0, "DELETED", true);
 	id = make_pod(e, 7, FS, "Guaranteed", NULL, "email");
-	fake_pod_event(&e->f, 7, "ADDED", true);
+	fake_k8s_pod_event(&e->f, 7, "ADDED", true);
 	while (now_ns() < t0 + 3 * NSEC_PER_SEC) {
 		assert_all_bound(e, &s, "during the outage");
 		assert_true(agent_alive(e));
 		usleep(20000);
 	}
-	req1 = fake_count(&e->f, &e->f.requests);
+	req1 = fake_k8s_count(&e->f, &e->f.requests);
 	cpu1 = agent_cpu_ticks(e);
 	print_message("  outage of 3 s: %u requests, %ld ms of agent CPU\n", req1 - req0,
 		      (cpu1 - cpu0) * 1000 / sysconf(_SC_CLK_TCK));
@@ -952,7 +514,7 @@ static void test_api_outage(void **state)
 		2);
 	assert_int_equal(bound_to(e, id), -1);
 
-	fake_set(&e->f, &e->f.down, false);
+	fake_k8s_set(&e->f, &e->f.down, false);
 	expect_binding(e, id, email, BACKOFF_MAX_MS + BIND_MS,
 		       "pod added during the outage bound after it");
 	expect_binding(e, s.pod[0], -1, BIND_MS, "pod deleted during the outage unbound after it");
@@ -967,13 +529,13 @@ static void test_api_outage(void **state)
 static void hostile_line(struct env *e, const struct start *s, const char *line, size_t len,
 			 const char *what)
 {
-	unsigned int lists = fake_count(&e->f, &e->f.lists);
+	unsigned int lists = fake_k8s_count(&e->f, &e->f.lists);
 	__u64 deadline = now_ns() + (BACKOFF_MAX_MS + 2000) * NSEC_PER_MSEC;
 
-	fake_raw(&e->f, line, len);
-	while (fake_count(&e->f, &e->f.lists) == lists && now_ns() < deadline)
+	fake_k8s_raw(&e->f, line, len);
+	while (fake_k8s_count(&e->f, &e->f.lists) == lists && now_ns() < deadline)
 		usleep(2000);
-	if (fake_count(&e->f, &e->f.lists) == lists) {
+	if (fake_k8s_count(&e->f, &e->f.lists) == lists) {
 		dump_log(e);
 		fail_msg("no new list after the hostile line %.60s", what);
 	}
@@ -993,23 +555,21 @@ static void test_restart_api_down(void **state)
 	__u64 t0;
 
 	standard_start(e, &s);
-	kill(e->agent, SIGKILL);
-	th_wait_exit(e->agent, 5000);
-	e->agent = 0;
-	fake_set(&e->f, &e->f.down, true);
-	fake_pod_event(&e->f, 1, "DELETED", true);
-	req0 = fake_count(&e->f, &e->f.requests);
+	th_agent_kill(&e->a, SIGKILL);
+	fake_k8s_set(&e->f, &e->f.down, true);
+	fake_k8s_pod_event(&e->f, 1, "DELETED", true);
+	req0 = fake_k8s_count(&e->f, &e->f.requests);
 	agent_start(e, e->secrets);
 	/* the new agent is up and failing to list: the bindings stay all along */
 	t0 = now_ns();
-	while (fake_count(&e->f, &e->f.requests) < req0 + 2 ||
+	while (fake_k8s_count(&e->f, &e->f.requests) < req0 + 2 ||
 	       now_ns() < t0 + 1500 * NSEC_PER_MSEC) {
 		assert_all_bound(e, &s, "a new agent, the API down");
 		assert_true(agent_alive(e));
 		assert_true(now_ns() < t0 + 10 * NSEC_PER_SEC);
 		usleep(20000);
 	}
-	fake_set(&e->f, &e->f.down, false);
+	fake_k8s_set(&e->f, &e->f.down, false);
 	expect_binding(e, s.pod[1], -1, BACKOFF_MAX_MS + BIND_MS,
 		       "pod deleted while no agent watched unbound after the first list");
 	assert_int_equal(bound_to(e, s.pod[0]), medium_index(e, "email"));
@@ -1068,7 +628,7 @@ static void hostile_lines(struct env *e, const struct start *s)
 static void odd_pods(struct env *e, const struct start *s)
 {
 	json_t *labels = json_object(), *ev;
-	unsigned int lists = fake_count(&e->f, &e->f.lists);
+	unsigned int lists = fake_k8s_count(&e->f, &e->f.lists);
 	char key[32], *line;
 
 	for (int i = 0; i < 300; i++) {
@@ -1083,9 +643,9 @@ static void odd_pods(struct env *e, const struct start *s)
 		       "0123456789abcdef0123456789abcdef", "status", "phase", "Running");
 	line = json_dumps(ev, JSON_COMPACT);
 	assert_non_null(line);
-	fake_raw(&e->f, line, strlen(line));
+	fake_k8s_raw(&e->f, line, strlen(line));
 	assert_true(wait_log(e, "pod ignored: never bound to a medium", BIND_MS));
-	assert_int_equal(fake_count(&e->f, &e->f.lists), lists);
+	assert_int_equal(fake_k8s_count(&e->f, &e->f.lists), lists);
 	assert_int_equal(log_count(e, "pod ignored"), 1);
 	assert_int_equal(bound_to(e, s->pod[0]), medium_index(e, "email"));
 	free(line);
@@ -1118,31 +678,31 @@ static void test_hostile_api(void **state)
 	hostile_lines(e, &s);
 
 	/* 410 Gone: listed again at once; a pod deleted without an event (compacted) goes */
-	fake_pod_event(&e->f, 2, "DELETED", true);
-	lists = fake_count(&e->f, &e->f.lists);
-	fake_raw(&e->f,
-		 "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":410,\"reason\":"
-		 "\"Expired\",\"message\":\"too old resource version\"}}",
-		 strlen("{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":410,"
-			"\"reason\":"
-			"\"Expired\",\"message\":\"too old resource version\"}}"));
+	fake_k8s_pod_event(&e->f, 2, "DELETED", true);
+	lists = fake_k8s_count(&e->f, &e->f.lists);
+	fake_k8s_raw(&e->f,
+		     "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":410,\"reason\":"
+		     "\"Expired\",\"message\":\"too old resource version\"}}",
+		     strlen("{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":410,"
+			    "\"reason\":"
+			    "\"Expired\",\"message\":\"too old resource version\"}}"));
 	expect_binding(e, s.pod[2], -1, BIND_MS,
 		       "410 Gone: listed again, silently deleted pod unbound");
-	assert_true(fake_count(&e->f, &e->f.lists) > lists);
+	assert_true(fake_k8s_count(&e->f, &e->f.lists) > lists);
 	assert_true(wait_log(e, "410 Gone", 100));
 
 	/* bad list bodies, one after another: nothing changes */
-	fake_pod_event(&e->f, 2, "ADDED", true);
+	fake_k8s_pod_event(&e->f, 2, "ADDED", true);
 	for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
-		fake_list_override(&e->f, bodies[i]);
-		lists = fake_count(&e->f, &e->f.lists);
+		fake_k8s_list_override(&e->f, bodies[i]);
+		lists = fake_k8s_count(&e->f, &e->f.lists);
 		if (i == 0)
-			fake_raw(&e->f, "{\"type\":\"ERROR\",\"object\":{\"code\":410}}",
-				 strlen("{\"type\":\"ERROR\",\"object\":{\"code\":410}}"));
+			fake_k8s_raw(&e->f, "{\"type\":\"ERROR\",\"object\":{\"code\":410}}",
+				     strlen("{\"type\":\"ERROR\",\"object\":{\"code\":410}}"));
 		deadline = now_ns() + (BACKOFF_MAX_MS + 2000) * NSEC_PER_MSEC;
-		while (fake_count(&e->f, &e->f.lists) == lists && now_ns() < deadline)
+		while (fake_k8s_count(&e->f, &e->f.lists) == lists && now_ns() < deadline)
 			usleep(2000);
-		assert_true(fake_count(&e->f, &e->f.lists) > lists);
+		assert_true(fake_k8s_count(&e->f, &e->f.lists) > lists);
 		assert_true(agent_alive(e));
 		assert_int_equal(bound_to(e, s.pod[0]), medium_index(e, "email"));
 		assert_int_equal(bound_to(e, s.pod[1]), medium_index(e, "email"));
@@ -1152,7 +712,7 @@ static void test_hostile_api(void **state)
 	assert_true(log_count(e, "list: rejected the response") >=
 		    (int)(sizeof(bodies) / sizeof(bodies[0])) - 1);
 	/* a good list again: pod 2, back in the API, is bound */
-	fake_list_override(&e->f, NULL);
+	fake_k8s_list_override(&e->f, NULL);
 	expect_binding(e, s.pod[2], medium_index(e, "push"), BACKOFF_MAX_MS + BIND_MS,
 		       "good list after bad ones applied");
 	odd_pods(e, &s);
@@ -1161,14 +721,14 @@ static void test_hostile_api(void **state)
 /* The API requests the agent makes in the next 3 s, while it stays alive. */
 static unsigned int requests_in_3s(struct env *e, const char *what)
 {
-	unsigned int req0 = fake_count(&e->f, &e->f.requests), n;
+	unsigned int req0 = fake_k8s_count(&e->f, &e->f.requests), n;
 	__u64 t0 = now_ns();
 
 	while (now_ns() < t0 + 3 * NSEC_PER_SEC) {
 		assert_true(agent_alive(e));
 		usleep(20000);
 	}
-	n = fake_count(&e->f, &e->f.requests) - req0;
+	n = fake_k8s_count(&e->f, &e->f.requests) - req0;
 	print_message("  %s for 3 s: %u requests\n", what, n);
 	return n;
 }
@@ -1186,9 +746,9 @@ static void test_watch_ends_at_once(void **state)
 
 	standard_start(e, &s);
 	assert_true(wait_log(e, "\"msg\":\"kubernetes: listed the node's pods\"", 1000));
-	fake_set(&e->f, &e->f.watch_ends, true);
+	fake_k8s_set(&e->f, &e->f.watch_ends, true);
 	/* a bad line ends the running watch; every later one ends at once */
-	fake_raw(&e->f, "not json", strlen("not json"));
+	fake_k8s_raw(&e->f, "not json", strlen("not json"));
 	n = requests_in_3s(e, "watches ending at once");
 	assert_true(n >= 2);
 	assert_true(n <= 8);
@@ -1196,11 +756,11 @@ static void test_watch_ends_at_once(void **state)
 	assert_all_bound(e, &s, "with watches ending at once");
 
 	/* the same after one bookmark each: a bookmark is not a pod event */
-	fake_set(&e->f, &e->f.ends_with_bookmark, true);
+	fake_k8s_set(&e->f, &e->f.ends_with_bookmark, true);
 	assert_true(requests_in_3s(e, "watches ending after one bookmark") <= 8);
 	assert_all_bound(e, &s, "with watches ending after a bookmark");
-	fake_set(&e->f, &e->f.ends_with_bookmark, false);
-	fake_set(&e->f, &e->f.watch_ends, false);
+	fake_k8s_set(&e->f, &e->f.ends_with_bookmark, false);
+	fake_k8s_set(&e->f, &e->f.watch_ends, false);
 }
 
 /* TLS is verified: with another CA the agent binds no pod (and says why); patterns still work. */
@@ -1212,7 +772,7 @@ static void test_wrong_ca(void **state)
 
 	id = make_pod(e, 0, FS, "Guaranteed", NULL, "email");
 	e->f.pods[0].present = true;
-	assert_int_equal(th_cgroup_create(&glob, &e->scope, "push-1"), 0);
+	assert_int_equal(th_cgroup_create(&glob, &e->sb.scope, "push-1"), 0);
 	conf_write(e, true);
 	agent_start(e, tmp_path(e, "wrong-ca"));
 	assert_true(wait_log(
@@ -1220,7 +780,7 @@ static void test_wrong_ca(void **state)
 	assert_true(log_count(e, "SSL") + log_count(e, "certificate") > 0);
 	expect_binding(e, glob.id, medium_index(e, "push"), BIND_MS, "glob bound without the API");
 	assert_int_equal(bound_to(e, id), -1);
-	assert_int_equal(fake_count(&e->f, &e->f.requests), 0);
+	assert_int_equal(fake_k8s_count(&e->f, &e->f.requests), 0);
 }
 
 /* No medium selects pods: the API is never contacted, even when it is there. */
@@ -1229,18 +789,18 @@ static void test_no_pods_no_api(void **state)
 	struct env *e = *state;
 	struct th_cgroup glob;
 
-	assert_int_equal(th_cgroup_create(&glob, &e->scope, "push-1"), 0);
+	assert_int_equal(th_cgroup_create(&glob, &e->sb.scope, "push-1"), 0);
 	conf_write(e, false);
 	agent_start(e, e->secrets);
 	expect_binding(e, glob.id, medium_index(e, "push"), BIND_MS, "glob bound");
-	assert_int_equal(fake_count(&e->f, &e->f.requests), 0);
+	assert_int_equal(fake_k8s_count(&e->f, &e->f.requests), 0);
 	assert_int_equal(log_count(e, "watching the pods"), 0);
 	assert_false(metrics_has(e, "cruise_k8s_"));
 	/* and a reload that adds a pod selector starts the watch */
 	conf_write(e, true);
-	kill(e->agent, SIGHUP);
+	kill(e->a.pid, SIGHUP);
 	assert_true(wait_log(e, "\"msg\":\"kubernetes: listed the node's pods\"", 2000));
-	assert_true(fake_count(&e->f, &e->f.lists) >= 1);
+	assert_true(fake_k8s_count(&e->f, &e->f.lists) >= 1);
 }
 
 int main(void)
@@ -1259,11 +819,9 @@ int main(void)
 		fprintf(stderr, "test_k8s: run as root (BPF programs, cgroups, bpffs)\n");
 		return 1;
 	}
-	if (th_find_beside("CRUISE_AGENT", "cruise-agent", agent_bin, sizeof(agent_bin))) {
-		fprintf(stderr, "test_k8s: no cruise-agent at %s (run make)\n", agent_bin);
+	if (!th_agent_bin())
 		return 1;
-	}
-	if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+	if (!fake_k8s_has_tls()) {
 		fprintf(stderr, "test_k8s: libmicrohttpd has no TLS\n");
 		return 1;
 	}

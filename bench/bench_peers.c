@@ -15,7 +15,6 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
-#include <ftw.h>
 #include <getopt.h>
 #include <glob.h>
 #include <signal.h>
@@ -32,13 +31,15 @@
 
 #include <bpf/bpf.h>
 
-#include "helpers.h"
+#include "agent_fixture.h"
 #include "loader.h"
+#include "pg_fixture.h"
 
 #define NSEC		   1000000000ULL
 #define MEDIUM_KEY	   "workers" /* the nginx key every worker sends: never empty (trap 2) */
 #define CONNECT_TIMEOUT_MS 15000     /* bounds a connect stuck in SYN retransmits */
 #define MAX_ROWS	   64
+#define START_MS	   10000 /* the agent binds the workers, nginx listens, within this */
 
 enum method { M_BASELINE, M_SLEEP, M_CRUISE, M_NGINX, M_HASHLIMIT, M_COUNT };
 static const char *const method_names[M_COUNT] = { "baseline", "sleep", "cruise", "nginx",
@@ -48,12 +49,10 @@ static const char *const method_names[M_COUNT] = { "baseline", "sleep", "cruise"
 static struct {
 	char name[64]; /* unique: the parent cgroup's, the pin dirs', the chain's */
 	char tmp[128]; /* our temp dir */
-	char agent_bin[PATH_MAX];
 	struct th_cgroup parent, workers;
 	uint16_t pg_port;
-	pid_t pg_pid; /* the postmaster */
-	pid_t agent;
-	char pin_dir[128]; /* the running agent's */
+	pid_t pg_pid;	       /* the postmaster */
+	struct th_agent agent; /* the real cruise-agent, for the cruise rows */
 	pid_t nginx;
 	uint16_t nginx_port;
 	char chain[29]; /* our iptables chain; rule: our jump to it from OUTPUT is in place */
@@ -72,39 +71,9 @@ static void on_signal(int sig)
 
 /* small utilities */
 
-static int write_text(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-	int err = 0;
-
-	if (!f)
-		return -errno;
-	if (fputs(text, f) < 0)
-		err = -EIO;
-	if (fclose(f))
-		err = err ?: -errno;
-	return err;
-}
-
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char *buf = NULL;
-	size_t len = 0;
-
-	if (!f)
-		return strdup("");
-	if (getdelim(&buf, &len, '\0', f) < 0) {
-		free(buf);
-		buf = strdup("");
-	}
-	fclose(f);
-	return buf;
-}
-
 static void dump(const char *what, const char *path)
 {
-	char *t = slurp(path);
+	char *t = th_slurp(path);
 
 	fprintf(stderr, "bench-peers: %s; %s:\n%s\n", what, path, t);
 	free(t);
@@ -197,7 +166,7 @@ static __u64 cruise_bpf_ns(void)
 {
 	__u64 sum = 0;
 
-	if (!bp.agent)
+	if (!bp.agent.pid)
 		return 0;
 	for (int i = 0; i < CRUISE_PROG_COUNT; i++) {
 		struct bpf_link_info li = {};
@@ -206,7 +175,7 @@ static __u64 cruise_bpf_ns(void)
 		char path[PATH_MAX + 64];
 		int lfd, pfd;
 
-		snprintf(path, sizeof(path), "%s/links/%s", bp.pin_dir, cruise_prog_name(i));
+		snprintf(path, sizeof(path), "%s/links/%s", bp.agent.pin_dir, cruise_prog_name(i));
 		lfd = bpf_obj_get(path);
 		if (lfd < 0)
 			continue;
@@ -269,7 +238,7 @@ static void cpu_sample(struct cpu_sample *s, bool end)
 	s->workers_ns = (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * NSEC +
 			(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000ULL;
 	s->pg_ns = pg_cpu_ns();
-	s->limiter_ns = task_cpu_ns(bp.agent) + task_cpu_ns(bp.nginx);
+	s->limiter_ns = task_cpu_ns(bp.agent.pid) + task_cpu_ns(bp.nginx);
 	s->bpf_ns = cruise_bpf_ns();
 	if (!end)
 		machine_sample(s);
@@ -302,56 +271,36 @@ static void stop_child(pid_t *pid)
 
 /* cruise: the real agent with a generated config */
 
-static bool agent_bound(const char *log)
-{
-	char *t = slurp(log);
-	bool bound = strstr(t, "bound cgroup");
-
-	free(t);
-	return bound;
-}
-
 static int cruise_start(double rate)
 {
-	char conf[192], log[192], text[2048];
-	const char *argv[] = { bp.agent_bin, "--config", conf, NULL };
+	char name[96], text[2048 + PATH_MAX];
 	int err;
 
-	snprintf(bp.pin_dir, sizeof(bp.pin_dir), "/sys/fs/bpf/%s-%d", bp.name, bp.cases);
-	snprintf(conf, sizeof(conf), "%s/cruise.yaml", bp.tmp);
-	snprintf(log, sizeof(log), "%s/agent.log", bp.tmp);
+	snprintf(name, sizeof(name), "%s-%d", bp.name, bp.cases);
+	err = th_agent_init(&bp.agent, name, bp.tmp, "cruise", false);
+	if (err)
+		return err;
 	/* burst 0 as for the others; max_wait above any wait a worker can see (W / R) */
 	snprintf(text, sizeof(text),
 		 "scope: /%s\npin_dir: %s\nmetrics: \"\"\n"
 		 "targets:\n  - name: pg\n    addresses: [127.0.0.1/32]\n    ports: [%u]\n"
 		 "media:\n  - name: workers\n    rate: %.0f/s\n    burst: 0\n    max_wait: 5s\n"
 		 "    cgroups: [%s/workers]\n",
-		 bp.name, bp.pin_dir, bp.pg_port, rate, bp.name);
-	err = write_text(conf, text);
+		 bp.name, bp.agent.pin_dir, bp.pg_port, rate, bp.name);
+	err = th_write_file(bp.agent.conf, text);
+	if (!err)
+		err = th_agent_start(&bp.agent, NULL, START_MS);
+	if (!err && th_agent_wait_line(&bp.agent, "bound cgroup", NULL, 1, START_MS, NULL, 0) < 0)
+		err = -ETIMEDOUT;
 	if (err)
-		return err;
-	unlink(log);
-	bp.agent = th_spawn(argv, log, log);
-	if (bp.agent < 0) {
-		bp.agent = 0;
-		return -ECHILD;
-	}
-	return wait_ready(&bp.agent, agent_bound, log,
-			  "cruise-agent did not bind the workers' cgroup");
+		fprintf(stderr, "bench-peers: cruise-agent did not bind the workers' cgroup\n");
+	return err;
 }
 
 static void cruise_stop(void)
 {
-	const char *argv[] = { bp.agent_bin, "--uninstall", "--pin-dir", bp.pin_dir, NULL };
-
-	stop_child(&bp.agent);
-	if (bp.pin_dir[0]) {
-		if (run(argv))
-			fprintf(stderr,
-				"bench-peers: cruise-agent --uninstall --pin-dir %s failed\n",
-				bp.pin_dir);
-		bp.pin_dir[0] = '\0';
-	}
+	th_agent_kill(&bp.agent, SIGTERM);
+	th_agent_cleanup(&bp.agent); /* maps closed, --uninstall */
 }
 
 /* nginx: limit_req keyed by a header, one request before each connect */
@@ -523,7 +472,7 @@ static int nginx_start(double rate)
 		 "  }\n}\n",
 		 prefix, log, prefix, prefix, prefix, prefix, prefix, rate, bp.nginx_port, prefix);
 	snprintf(path, sizeof(path), "%s/nginx.conf", prefix);
-	if (write_text(path, text))
+	if (th_write_file(path, text))
 		return -EIO;
 	bp.nginx = th_spawn(argv, log, log);
 	if (bp.nginx < 0) {
@@ -846,20 +795,13 @@ static void print_row(FILE *f, const struct row *x, const struct row *rows, int 
 
 /* set-up and clean-up */
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st, (void)flag, (void)ftw;
-	remove(path);
-	return 0;
-}
-
 static void cleanup(void)
 {
 	limiter_stop();
 	th_cgroup_remove(&bp.workers);
 	th_cgroup_remove(&bp.parent);
 	if (bp.tmp[0])
-		nftw(bp.tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+		th_rm_tree(bp.tmp);
 	bp.tmp[0] = '\0';
 	if (bp.stats_fd >= 0)
 		close(bp.stats_fd);
@@ -868,14 +810,10 @@ static void cleanup(void)
 
 static int setup(const char *pg_dir)
 {
-	char path[PATH_MAX + 32], *pid;
 	int err;
 
-	snprintf(path, sizeof(path), "%s/data/postmaster.pid", pg_dir);
-	pid = slurp(path);
-	bp.pg_pid = atoi(pid);
-	free(pid);
-	if (bp.pg_pid <= 0) {
+	bp.pg_pid = th_pg_postmaster(pg_dir);
+	if (!bp.pg_pid) {
 		fprintf(stderr, "bench-peers: no postmaster.pid in %s/data\n", pg_dir);
 		return -ENOENT;
 	}
@@ -923,6 +861,7 @@ int main(int argc, char **argv)
 	static struct row rows[MAX_ROWS];
 	const char *pg_dir = NULL, *methods = "baseline,sleep,cruise,nginx,hashlimit";
 	char machine[512], load[128] = "?", *l;
+	bool agent_given = false;
 	double scale = 1;
 	int opt, n = 0, err = 0;
 
@@ -935,7 +874,9 @@ int main(int argc, char **argv)
 			bp.pg_port = atoi(optarg);
 			break;
 		case 'a':
-			snprintf(bp.agent_bin, sizeof(bp.agent_bin), "%s", optarg);
+			/* th_agent_bin() takes it from there */
+			setenv("CRUISE_AGENT", optarg, 1);
+			agent_given = true;
 			break;
 		case 's':
 			scale = atof(optarg);
@@ -947,7 +888,7 @@ int main(int argc, char **argv)
 			usage();
 		}
 	}
-	if (!pg_dir || !bp.pg_port || !bp.agent_bin[0] || scale <= 0 || scale > 10)
+	if (!pg_dir || !bp.pg_port || !agent_given || scale <= 0 || scale > 10)
 		usage();
 	snprintf(bp.name, sizeof(bp.name), "cruise-peers-%d", (int)getpid());
 	signal(SIGINT, on_signal);
@@ -960,7 +901,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	th_machine(machine, sizeof(machine));
-	l = slurp("/proc/loadavg");
+	l = th_slurp("/proc/loadavg");
 	snprintf(load, sizeof(load), "%.*s", (int)strcspn(l, " \n") + 5, l);
 	free(l);
 	printf("machine: %s; load average at start: %s\n", machine, load);
@@ -988,7 +929,7 @@ int main(int argc, char **argv)
 			}
 		}
 	}
-	l = slurp("/proc/loadavg");
+	l = th_slurp("/proc/loadavg");
 	printf("\nload average at the end: %.*s\n", (int)strcspn(l, " \n") + 5, l);
 	free(l);
 	if (err)
