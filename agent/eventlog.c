@@ -25,6 +25,7 @@
 #include <bpf/libbpf.h>
 
 #include "eventlog.h"
+#include "log.h"
 #include "units.h"
 
 #define NSEC_PER_SEC  1000000000ULL
@@ -76,85 +77,13 @@ static void sb_puts(struct sbuf *sb, const char *s)
 	sb_printf(sb, "%s", s);
 }
 
-/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 when it is not one. */
-static int utf8_seq(const unsigned char *s, size_t n)
-{
-	unsigned char c = s[0];
-	__u32 cp;
-	int len;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf) {
-		len = 2;
-		cp = c & 0x1f;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		len = 3;
-		cp = c & 0x0f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		len = 4;
-		cp = c & 0x07;
-	} else {
-		return 0;
-	}
-	if ((size_t)len > n)
-		return 0;
-	for (int i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return len;
-}
-
-/*
- * The body of a JSON string (no quotes): quote, backslash and control characters escaped, bytes
- * that are not UTF-8 (a comm cut in the middle of a character) replaced by U+FFFD.
- */
+/* The body of a JSON string (no quotes), escaped as log.h says. */
 static void sb_json(struct sbuf *sb, const char *str, size_t n)
 {
-	const unsigned char *s = (const unsigned char *)str;
-	size_t i = 0;
-
-	while (i < n && s[i]) {
-		unsigned char c = s[i];
-		int k;
-
-		switch (c) {
-		case '"':
-			sb_puts(sb, "\\\"");
-			break;
-		case '\\':
-			sb_puts(sb, "\\\\");
-			break;
-		case '\n':
-			sb_puts(sb, "\\n");
-			break;
-		case '\r':
-			sb_puts(sb, "\\r");
-			break;
-		case '\t':
-			sb_puts(sb, "\\t");
-			break;
-		default:
-			if (c < 0x20 || c == 0x7f) {
-				sb_printf(sb, "\\u%04x", c);
-				break;
-			}
-			k = utf8_seq(s + i, strnlen(str + i, n - i));
-			if (!k) {
-				sb_puts(sb, "\\ufffd");
-				break;
-			}
-			sb_printf(sb, "%.*s", k, str + i);
-			i += k;
-			continue;
-		}
-		i++;
-	}
+	if (sb->n + 1 >= sb->len)
+		return;
+	cruise_json_append(sb->b, sb->len, str, n);
+	sb->n = strlen(sb->b);
 }
 
 /* A text (logfmt) value: bare when it is plain, else quoted and escaped as in JSON. */

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* The agent's log lines (log.h) and the one JSON string escaper of user space. */
 #include <stdarg.h>
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
+#include <linux/types.h>
 
 #include "log.h"
 
@@ -19,23 +21,74 @@ void cruise_log_setup(FILE *out, enum cruise_log_format fmt, bool debug)
 	log_debug = debug;
 }
 
+/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 when it is not one. */
+static int utf8_seq(const unsigned char *s, size_t n)
+{
+	unsigned char c = s[0];
+	__u32 cp;
+	int len;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf) {
+		len = 2;
+		cp = c & 0x1f;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		len = 3;
+		cp = c & 0x0f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		len = 4;
+		cp = c & 0x07;
+	} else {
+		return 0;
+	}
+	if ((size_t)len > n)
+		return 0;
+	for (int i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return len;
+}
+
+void cruise_json_append(char *buf, size_t len, const char *str, size_t n)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t at = strnlen(buf, len), i = 0;
+
+	while (i < n && s[i]) {
+		unsigned char c = s[i];
+		char esc[8] = "";
+		size_t k = 1;
+
+		if (c == '"' || c == '\\')
+			snprintf(esc, sizeof(esc), "\\%c", c);
+		else if (c == '\n' || c == '\r' || c == '\t')
+			snprintf(esc, sizeof(esc), "\\%c", c == '\n' ? 'n' : c == '\r' ? 'r' : 't');
+		else if (c < 0x20 || c == 0x7f)
+			snprintf(esc, sizeof(esc), "\\u%04x", c);
+		else if (!(k = utf8_seq(s + i, strnlen(str + i, n - i))))
+			/* not UTF-8 (a comm cut in the middle of a character) */
+			snprintf(esc, sizeof(esc), "\\ufffd");
+		if (esc[0])
+			k = strlen(esc);
+		if (at + k + 1 > len)
+			break; /* cut between characters, never inside one or an escape */
+		memcpy(buf + at, esc[0] ? esc : str + i, k);
+		at += k;
+		i += esc[0] ? 1 : k;
+	}
+	if (len)
+		buf[at < len ? at : len - 1] = '\0';
+}
+
 void cruise_json_escape(char *buf, size_t len, const char *s)
 {
-	size_t n = strlen(buf);
-
-	for (; *s && n + 7 < len; s++) {
-		unsigned char c = *s;
-
-		if (c == '"' || c == '\\') {
-			buf[n++] = '\\';
-			buf[n++] = c;
-		} else if (c < 0x20) {
-			n += snprintf(buf + n, len - n, "\\u%04x", c);
-		} else {
-			buf[n++] = c;
-		}
-	}
-	buf[n] = '\0';
+	cruise_json_append(buf, len, s, strlen(s));
 }
 
 static void timestamp(char *buf, size_t len)

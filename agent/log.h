@@ -18,7 +18,12 @@ enum cruise_log_level {
 void cruise_log_setup(FILE *out, enum cruise_log_format fmt, bool debug);
 /* msg, then pairs of "key", "value" strings, ended by NULL. */
 void cruise_log(enum cruise_log_level level, const char *msg, ...) __attribute__((sentinel));
-/* Append s to buf as a JSON string body (no quotes), escaped. */
+/*
+ * Append s to buf (NUL-terminated, len bytes in all) as the body of a JSON string: quote,
+ * backslash and control characters escaped, bytes that are not UTF-8 as U+FFFD; cut at the end of
+ * buf between characters, never inside an escape. _append takes at most n bytes of s.
+ */
 void cruise_json_escape(char *buf, size_t len, const char *s);
+void cruise_json_append(char *buf, size_t len, const char *s, size_t n);
 
 #endif /* CRUISE_LOG_H */
