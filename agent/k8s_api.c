@@ -6,6 +6,9 @@
  * again after a backoff that doubles up to backoff_max_ms, with jitter so that a cluster's agents
  * do not come back in step). Why a thread rather than curl multi in the main epoll loop: the
  * transfer logic stays linear and testable, and the main loop only ever sees whole tables.
+ *
+ * Over 600 lines: the client's states (list, watch, backoff, TLS, token reload) are one state
+ * machine in one thread; split, each piece would need the others' state.
  */
 #define _GNU_SOURCE
 #include <errno.h>

@@ -4,6 +4,9 @@
  * the bindings in step with the cgroup tree, reloads on SIGHUP and when the config changes, logs
  * refusals and serves /metrics and /healthz. Whatever happens to this process, the pinned programs
  * keep enforcing the last good config.
+ *
+ * Over 600 lines: the one event loop and the handlers of everything it owns (config, cgroup
+ * bindings, pods, fleet leases, signals); the work of each lives in its own module.
  */
 #define _GNU_SOURCE
 #include <argp.h>

@@ -11,6 +11,8 @@
  * claims in the agg hash (sampled during the run and read at the end) and the sum of the shares
  * last granted never above the rate. The server, its temp dir and everything else made here are
  * removed on exit, also on SIGINT/SIGTERM and on failure; no other Redis is touched.
+ *
+ * Over 600 lines: the load generator, the Redis CPU accounting and the table, one run.
  */
 #define _GNU_SOURCE
 #include <errno.h>

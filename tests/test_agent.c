@@ -10,6 +10,9 @@
  * its log or /healthz with a bound; no sleep stands in for an assertion.
  *
  * The agent is cruise-agent beside this program, or $CRUISE_AGENT (agent_fixture.h). Run as root.
+ *
+ * Over 600 lines: the agent's lifecycle end to end (bind, reload, restart, uninstall, metrics),
+ * one fixture.
  */
 #include <stdarg.h>
 #include <stddef.h>

@@ -8,6 +8,9 @@
  * Kernel group (as root): the real programs attached to a scope cgroup, clients refused in a bound
  * worker cgroup, then the snapshot, /metrics and the event log compared with the clients' counts;
  * and the loader's guard against maps pinned by another ABI version (cruise_meta).
+ *
+ * Over 600 lines: snapshot, exposition, HTTP and event log, each with unit and kernel cases; one
+ * fixture.
  */
 #define _GNU_SOURCE /* open_memstream, timegm */
 #include <stdarg.h>

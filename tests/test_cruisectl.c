@@ -9,6 +9,8 @@
  *
  * The binary is found beside this test (.output/cruisectl), or at $CRUISECTL.
  * Run as root: it loads BPF programs, creates cgroups and mounts bpffs when it is missing.
+ *
+ * Over 600 lines: every cruisectl command as a separate process, against one fixture.
  */
 #define _GNU_SOURCE /* execveat, posix_openpt */
 #include <stdarg.h>

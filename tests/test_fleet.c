@@ -12,6 +12,8 @@
  *   loop's map write and this test's 10 ms polling.
  * Teardown kills agents and redis, uninstalls the pins and removes cgroups and files, also when a
  * test failed.
+ *
+ * Over 600 lines: the fleet end to end; every case needs the same three agents and store.
  */
 #define _GNU_SOURCE
 #include <stdarg.h>

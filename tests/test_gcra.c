@@ -3,6 +3,8 @@
  * Unit tests of the pacing math (cruise_gcra.h) and of the hold planning (cruise_hold.h), driven by
  * a fake clock: "now" is a u64 the tests advance. Expected values come from the rate and interval
  * (docs/design.md sections 2 and 3), never from a run that merely passed.
+ *
+ * Over 600 lines: the pure pacing and hold math case by case, with a fake clock.
  */
 #include <stdarg.h>
 #include <stddef.h>

@@ -10,6 +10,9 @@
  * waits for a peer's reset. Every loop is bounded in count and in time.
  *
  * Run as root: it loads BPF programs, creates cgroups and mounts bpffs when it is missing.
+ *
+ * Over 600 lines: one case per user-visible policy (refusals, max_conns, dry run, errno), one
+ * fixture.
  */
 #define _GNU_SOURCE /* accept4 */
 #include <stdarg.h>
