@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* A validated config into the maps (apply.h): media by name, targets, bindings. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>

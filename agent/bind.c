@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* Which cgroups the config's patterns name: a walk of the tree, then inotify (bind.h). */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* Load, pin, attach and remove the datapath (loader.h); the maps themselves are maps.c's. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
