@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <fnmatch.h>
 #include <limits.h>
 #include <stdio.h>
@@ -216,4 +217,81 @@ void cruise_bind_watch_free(struct cruise_bind_watch *w)
 		return;
 	close(w->fd);
 	free(w);
+}
+
+struct cg_walk {
+	bool (*visit)(void *ctx, __u64 id, const char *rel);
+	void *ctx;
+	bool stop;
+	char path[PATH_MAX]; /* of the directory being read, relative to the root */
+};
+
+/* Depth-first under dfd (consumed), whose path is w->path[0..used). */
+static void cg_walk_dir(struct cg_walk *w, int dfd, size_t used, int depth)
+{
+	DIR *d = fdopendir(dfd);
+	struct dirent *ent;
+
+	if (!d) {
+		close(dfd);
+		return;
+	}
+	while (!w->stop && (ent = readdir(d))) {
+		__u64 ino = ent->d_ino;
+		struct stat st;
+		int len, sub;
+
+		/* most of a cgroup's entries are its files: skipped on their type alone */
+		if (ent->d_type != DT_DIR && ent->d_type != DT_UNKNOWN)
+			continue;
+		if (!strcmp(ent->d_name, ".") || !strcmp(ent->d_name, ".."))
+			continue;
+		/* cgroupfs gives the type, and the inode (the cgroup id) as stat would */
+		if (ent->d_type == DT_UNKNOWN) {
+			if (fstatat(dirfd(d), ent->d_name, &st, AT_SYMLINK_NOFOLLOW) ||
+			    !S_ISDIR(st.st_mode))
+				continue;
+			ino = st.st_ino;
+		}
+		len = snprintf(w->path + used, sizeof(w->path) - used, "/%s", ent->d_name);
+		if (len < 0 || (size_t)len >= sizeof(w->path) - used) {
+			w->path[used] = '\0';
+			continue;
+		}
+		w->stop = !w->visit(w->ctx, ino, w->path);
+		if (!w->stop && depth + 1 < CRUISE_CGROUP_WALK_DEPTH) {
+			sub = openat(dirfd(d), ent->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			if (sub >= 0)
+				cg_walk_dir(w, sub, used + len, depth + 1);
+		}
+		w->path[used] = '\0';
+	}
+	closedir(d);
+}
+
+int cruise_cgroup_walk(const char *root, bool (*visit)(void *ctx, __u64 id, const char *rel),
+		       void *ctx)
+{
+	struct cg_walk *w = calloc(1, sizeof(*w));
+	int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct stat st;
+
+	if (!w || fd < 0) {
+		int err = !w ? -ENOMEM : -errno;
+
+		free(w);
+		if (fd >= 0)
+			close(fd);
+		return err;
+	}
+	w->visit = visit;
+	w->ctx = ctx;
+	if (!fstat(fd, &st))
+		w->stop = !visit(ctx, st.st_ino, "/");
+	if (w->stop)
+		close(fd);
+	else
+		cg_walk_dir(w, fd, 0, 0);
+	free(w);
+	return 0;
 }

@@ -7,6 +7,7 @@
 #define CRUISE_BIND_H
 
 #include <linux/types.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 struct cruise_bind_rule {
@@ -33,6 +34,16 @@ void cruise_bind_set_free(struct cruise_bind_set *s);
 /* Add one binding; rel is the path under the cgroup2 mount, with or without its leading '/'. */
 int cruise_bind_add(struct cruise_bind_set *s, __u64 id, __u32 medium, const char *rel);
 const struct cruise_bound *cruise_bind_find(const struct cruise_bind_set *s, __u64 cgroup_id);
+
+/*
+ * Walk the cgroup tree under root depth-first, at most CRUISE_CGROUP_WALK_DEPTH levels below it:
+ * visit gets each cgroup's id and its path relative to root ("/" for root itself, first) and
+ * returns false to stop. Directory entries give type and inode (the cgroup id), so no cgroup is
+ * stat'ed. 0, or -errno when root cannot be opened.
+ */
+#define CRUISE_CGROUP_WALK_DEPTH 32
+int cruise_cgroup_walk(const char *root, bool (*visit)(void *ctx, __u64 id, const char *rel),
+		       void *ctx);
 
 /*
  * An inotify instance watching the directories under root where a cgroup the rules could match may

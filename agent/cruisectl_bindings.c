@@ -14,6 +14,7 @@
 
 #include <bpf/bpf.h>
 
+#include "bind.h"
 #include "cruisectl.h"
 #include "loader.h" /* cruise_cgroup2_root */
 
@@ -39,13 +40,10 @@ static int binding_cmp(const void *x, const void *y)
 
 /* cgroup paths: one walk of the tree for all the bindings, not one walk for each */
 
-#define CG_MAX_DEPTH 32 /* as deep as cruise_cgroup_path looks (eventlog.c) */
-
 struct cg_walk {
 	struct binding_row *rows; /* sorted by cgroup id */
 	size_t n, left;		  /* rows, rows still without a path */
 	int err;
-	char path[PATH_MAX]; /* of the directory being read, relative to the root */
 };
 
 static int id_cmp(const void *x, const void *y)
@@ -55,66 +53,28 @@ static int id_cmp(const void *x, const void *y)
 	return a->cgroup_id < b->cgroup_id ? -1 : a->cgroup_id > b->cgroup_id;
 }
 
-/* w->path is the cgroup id's: its rows get it (a map read that restarted lists a key twice). */
-static void cg_found(struct cg_walk *w, __u64 id)
+/* A cgroup of the walk (bind.h): its rows get its path (a map read that restarted lists a key
+ * twice); false ends the walk once every row has one. */
+static bool cg_found(void *ctx, __u64 id, const char *path)
 {
+	struct cg_walk *w = ctx;
 	struct binding_row key = { .cgroup_id = id }, *r, *end = w->rows + w->n;
 
 	r = bsearch(&key, w->rows, w->n, sizeof(*r), id_cmp);
 	if (!r)
-		return;
+		return true;
 	while (r > w->rows && r[-1].cgroup_id == id)
 		r--;
 	for (; r < end && r->cgroup_id == id && !r->path; r++) {
-		r->path = strdup(w->path);
+		r->path = strdup(path);
 		if (!r->path) {
 			w->err = -ENOMEM;
-			return;
+			return false;
 		}
 		r->path_err = 0;
 		w->left--;
 	}
-}
-
-/* Depth-first under dfd (consumed), whose path is w->path[0..used), until every row has one. */
-static void cg_walk_dir(struct cg_walk *w, int dfd, size_t used, int depth)
-{
-	DIR *d = fdopendir(dfd);
-	struct dirent *ent;
-
-	if (!d) {
-		close(dfd);
-		return;
-	}
-	while (w->left && !w->err && (ent = readdir(d))) {
-		__u64 ino = ent->d_ino;
-		struct stat st;
-		int len, sub;
-
-		/* most of a cgroup's entries are its files: skipped on their type alone */
-		if (ent->d_type != DT_DIR && ent->d_type != DT_UNKNOWN)
-			continue;
-		if (!strcmp(ent->d_name, ".") || !strcmp(ent->d_name, ".."))
-			continue;
-		/* cgroupfs gives the type, and the inode (the cgroup id) as stat would: no stat */
-		if (ent->d_type == DT_UNKNOWN) {
-			if (fstatat(dirfd(d), ent->d_name, &st, AT_SYMLINK_NOFOLLOW) ||
-			    !S_ISDIR(st.st_mode))
-				continue;
-			ino = st.st_ino;
-		}
-		len = snprintf(w->path + used, sizeof(w->path) - used, "/%s", ent->d_name);
-		if (len < 0 || (size_t)len >= sizeof(w->path) - used)
-			continue;
-		cg_found(w, ino);
-		if (depth + 1 < CG_MAX_DEPTH) {
-			sub = openat(dirfd(d), ent->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-			if (sub >= 0)
-				cg_walk_dir(w, sub, used + len, depth + 1);
-		}
-	}
-	w->path[used] = '\0';
-	closedir(d);
+	return w->left > 0;
 }
 
 /*
@@ -123,23 +83,20 @@ static void cg_walk_dir(struct cg_walk *w, int dfd, size_t used, int depth)
  */
 static int resolve_paths(const char *root, struct binding_row *rows, size_t n)
 {
-	int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	struct cg_walk w = { .rows = rows, .n = n, .left = n };
-	int err = fd < 0 ? -errno : -ENOENT; /* an unreadable root: paths unknown ("?"), not gone */
-	struct stat st;
+	int err;
 
 	for (size_t i = 0; i < n; i++)
-		rows[i].path_err = err; /* -ENOENT until the walk finds the cgroup */
-	if (fd < 0)
-		return 0;
+		rows[i].path_err = -ENOENT; /* until the walk finds the cgroup */
 	qsort(rows, n, sizeof(*rows), id_cmp);
-	if (!fstat(fd, &st)) {
-		strcpy(w.path, "/");
-		cg_found(&w, st.st_ino);
-		w.path[0] = '\0';
+	if (cruise_cgroup_walk(root, cg_found, &w)) {
+		/* an unreadable root: paths unknown ("?"), not gone */
+		for (size_t i = 0; i < n; i++)
+			rows[i].path_err = -EACCES;
+		return 0;
 	}
-	cg_walk_dir(&w, fd, 0, 0);
-	return w.err;
+	err = w.err;
+	return err;
 }
 
 /* reading the map */

@@ -24,6 +24,7 @@
 
 #include <bpf/libbpf.h>
 
+#include "bind.h"
 #include "eventlog.h"
 #include "log.h"
 #include "units.h"
@@ -254,7 +255,6 @@ void cruise_event_format(const struct cruise_event *e, enum cruise_log_format fm
 /* cgroup id to path: a walk of the tree, cached */
 
 #define CG_CACHE_SLOTS	 256
-#define CG_MAX_DEPTH	 32
 #define CG_MISS_RETRY_NS NSEC_PER_SEC /* a cgroup not found is looked for again after this */
 
 struct cg_entry {
@@ -276,47 +276,23 @@ static void cg_entry_clear(struct cg_entry *e)
 	memset(e, 0, sizeof(*e));
 }
 
-/* Depth-first search under dfd (consumed) for the directory with inode id; path gets its path. */
-static bool cg_find(int dfd, __u64 id, char *path, size_t len, size_t used, int depth)
+/* The walk's search for one cgroup id (bind.h): its path into found, then stop. */
+struct cg_search {
+	__u64 id;
+	char *path;
+	size_t len;
+	bool found;
+};
+
+static bool cg_match(void *ctx, __u64 id, const char *rel)
 {
-	struct dirent *ent;
-	bool found = false;
-	DIR *d = fdopendir(dfd);
+	struct cg_search *q = ctx;
 
-	if (!d) {
-		close(dfd);
-		return false;
-	}
-	while (!found && (ent = readdir(d))) {
-		struct stat st;
-		int n, sub;
-
-		if (ent->d_type != DT_DIR && ent->d_type != DT_UNKNOWN)
-			continue;
-		if (!strcmp(ent->d_name, ".") || !strcmp(ent->d_name, ".."))
-			continue;
-		if (fstatat(dirfd(d), ent->d_name, &st, AT_SYMLINK_NOFOLLOW) ||
-		    !S_ISDIR(st.st_mode))
-			continue;
-		n = snprintf(path + used, len - used, "/%s", ent->d_name);
-		if (n < 0 || (size_t)n >= len - used) {
-			path[used] = '\0';
-			continue;
-		}
-		if (st.st_ino == id) {
-			found = true;
-			break;
-		}
-		if (depth + 1 < CG_MAX_DEPTH) {
-			sub = openat(dirfd(d), ent->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-			if (sub >= 0)
-				found = cg_find(sub, id, path, len, used + n, depth + 1);
-		}
-		if (!found)
-			path[used] = '\0';
-	}
-	closedir(d);
-	return found;
+	if (id != q->id || strlen(rel) >= q->len)
+		return true;
+	strcpy(q->path, rel);
+	q->found = true;
+	return false;
 }
 
 /* The cached path still names the cgroup id (cgroup ids are not reused while the system is up). */
@@ -341,8 +317,7 @@ int cruise_cgroup_path(const char *root, __u64 id, char *buf, size_t len)
 {
 	char path[PATH_MAX];
 	struct cg_entry *e;
-	struct stat st;
-	int fd, ret;
+	int ret;
 
 	if (!root || !*root || strlen(root) >= sizeof(cg_cache.root))
 		return -EINVAL;
@@ -365,11 +340,10 @@ int cruise_cgroup_path(const char *root, __u64 id, char *buf, size_t len)
 	}
 	cg_entry_clear(e);
 	path[0] = '\0';
-	if (!stat(root, &st) && st.st_ino == id) {
-		strcpy(path, "/");
-	} else {
-		fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (fd < 0 || !cg_find(fd, id, path, sizeof(path), 0, 0))
+	{
+		struct cg_search q = { .id = id, .path = path, .len = sizeof(path) };
+
+		if (cruise_cgroup_walk(root, cg_match, &q) || !q.found)
 			path[0] = '\0';
 	}
 	e->used = true;
