@@ -15,12 +15,15 @@ LDLIBS_BPF := -lbpf -lelf -lz
 BPF_OBJS := $(OUTPUT)/cruise.bpf.o
 SKELS := $(OUTPUT)/cruise.skel.h
 LIB_OBJS := $(OUTPUT)/loader.o $(OUTPUT)/maps.o
+# the config reader: in the agent, and alone in its tests, the manifest checker and the fuzzer
+CONFIG_SRCS := agent/config.c agent/config_check.c agent/config_fleet.c agent/units.c
+CONFIG_OBJS := $(patsubst agent/%.c,$(OUTPUT)/%.o,$(CONFIG_SRCS))
 # agent code shared by cruise-agent, cruisectl and the tests, one concern per file
-AGENT_SRCS := agent/units.c agent/config.c agent/snapshot.c agent/exposition.c agent/eventlog.c \
+AGENT_SRCS := $(CONFIG_SRCS) agent/snapshot.c agent/exposition.c agent/eventlog.c \
 	agent/log.c agent/bind.c agent/apply.c agent/k8s_pods.c agent/k8s_api.c agent/fleet.c \
 	agent/fleet_demand.c agent/fleet_store.c agent/pod_bind.c
 AGENT_OBJS := $(patsubst agent/%.c,$(OUTPUT)/%.o,$(AGENT_SRCS))
-LDLIBS_AGENT := $(LDLIBS_BPF) -lcyaml -lyaml -lmicrohttpd -lcurl -ljansson -lhiredis -lpthread
+LDLIBS_AGENT := $(LDLIBS_BPF) -lyaml -lmicrohttpd -lcurl -ljansson -lhiredis -lpthread
 BINS := $(OUTPUT)/cruise-agent $(OUTPUT)/cruisectl
 # The one list of tests, in the order `make test` runs them (it hands the list to
 # scripts/run-tests.sh); KERNEL_TESTS run on the real kernel and link the test helpers and the
@@ -128,31 +131,30 @@ $(OUTPUT)/test_pod_bind $(OUTPUT)/test_fleet_units: $(OUTPUT)/%: tests/%.c $(AGE
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $< $(AGENT_OBJS) $(LIB_OBJS) -o $@ -lcmocka $(LDLIBS_AGENT)
 
-$(OUTPUT)/test_config: tests/test_config.c $(OUTPUT)/config.o $(OUTPUT)/units.o | $(OUTPUT)
+$(OUTPUT)/test_config: tests/test_config.c $(CONFIG_OBJS) | $(OUTPUT)
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) $< $(OUTPUT)/config.o $(OUTPUT)/units.o -o $@ -lcmocka -lcyaml -lyaml
+	$(Q)$(CC) $(CFLAGS) $< $(CONFIG_OBJS) -o $@ -lcmocka -lyaml
 
 # the Kubernetes manifests under deploy/: a checker (also a CLI), and its tests
-$(OUTPUT)/check_manifests: tests/check_manifests.c tests/check_manifests.h $(OUTPUT)/config.o \
-		$(OUTPUT)/units.o | $(OUTPUT)
+$(OUTPUT)/check_manifests: tests/check_manifests.c tests/check_manifests.h $(CONFIG_OBJS) \
+		| $(OUTPUT)
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) -Itests $< $(OUTPUT)/config.o $(OUTPUT)/units.o -o $@ -lcyaml -lyaml
+	$(Q)$(CC) $(CFLAGS) -Itests $< $(CONFIG_OBJS) -o $@ -lyaml
 
 $(OUTPUT)/test_manifests: tests/test_manifests.c tests/check_manifests.c tests/check_manifests.h \
-		$(OUTPUT)/config.o $(OUTPUT)/units.o | $(OUTPUT)
+		$(CONFIG_OBJS) | $(OUTPUT)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -Itests -DCHECK_MANIFESTS_NO_MAIN $< tests/check_manifests.c \
-		$(OUTPUT)/config.o $(OUTPUT)/units.o -o $@ -lcmocka -lcyaml -lyaml
+		$(CONFIG_OBJS) -o $@ -lcmocka -lyaml
 
 # libFuzzer targets (clang, ASan, UBSan): a short run in `make test`, longer with `make fuzz`
 $(OUTPUT)/fuzz_units: tests/fuzz_units.c agent/units.c agent/units.h | $(OUTPUT)
 	$(call msg,FUZZ,$@)
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) tests/fuzz_units.c agent/units.c -o $@
 
-$(OUTPUT)/fuzz_config: tests/fuzz_config.c agent/config.c agent/units.c agent/*.h | $(OUTPUT)
+$(OUTPUT)/fuzz_config: tests/fuzz_config.c $(CONFIG_SRCS) agent/*.h | $(OUTPUT)
 	$(call msg,FUZZ,$@)
-	$(Q)$(CLANG) $(FUZZ_CFLAGS) tests/fuzz_config.c agent/config.c agent/units.c -o $@ \
-		-lcyaml -lyaml
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) tests/fuzz_config.c $(CONFIG_SRCS) -o $@ -lyaml
 
 $(OUTPUT)/fuzz_k8s: tests/fuzz_k8s.c agent/k8s_pods.c agent/*.h | $(OUTPUT)
 	$(call msg,FUZZ,$@)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * The agent's configuration file (YAML, loaded with libcyaml). A config is validated whole before
- * anything is applied; an error names the file, the line, the field and the problem.
+ * The agent's configuration file (YAML, read with libyaml in one pass). A config is validated whole
+ * before anything is applied; an error names the file, the line, the field and the problem.
  */
 #ifndef CRUISE_CONFIG_H
 #define CRUISE_CONFIG_H

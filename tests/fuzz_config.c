@@ -4,7 +4,8 @@
  * and within its limits, or an error of exactly one line naming the input; never a crash or a leak.
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Iagent tests/fuzz_config.c \
- *	agent/config.c agent/units.c -o .output/fuzz_config -lcyaml -lyaml
+ *	agent/config.c agent/config_check.c agent/config_fleet.c agent/units.c \
+ *	-o .output/fuzz_config -lyaml
  *   .output/fuzz_config -max_total_time=20 tests/corpus/config
  */
 #include <errno.h>
