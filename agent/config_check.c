@@ -20,6 +20,7 @@
 
 #include "cruise.h"
 #include "config_raw.h"
+#include "cruise_target.h"
 
 #define NSEC_PER_SEC 1000000000ULL
 
@@ -158,28 +159,26 @@ bad:
 			cfg_quote(orig, q, sizeof(q)));
 }
 
-/* v4 as ::ffff:a.b.c.d, the way the datapath's trie keys it, to find a target given twice */
-static void prefix_key(const struct cruise_prefix *p, __u8 addr[16], unsigned int *len)
+/* The same prefix as the datapath's trie keys it (v4 as ::ffff:a.b.c.d): a target given twice. */
+static void prefix_key(const struct cruise_prefix *p, struct cruise_target_key *k)
 {
+	__u32 a4;
+
 	if (p->family == AF_INET) {
-		memset(addr, 0, 10);
-		addr[10] = addr[11] = 0xff;
-		memcpy(addr + 12, p->addr, 4);
-		*len = 96 + p->len;
+		memcpy(&a4, p->addr, 4);
+		cruise_target_key_v4(k, a4, 0, p->len);
 	} else {
-		memcpy(addr, p->addr, 16);
-		*len = p->len;
+		cruise_target_key_v6(k, p->addr, 0, p->len);
 	}
 }
 
 static bool same_prefix(const struct cruise_prefix *a, const struct cruise_prefix *b)
 {
-	__u8 ka[16], kb[16];
-	unsigned int la, lb;
+	struct cruise_target_key ka, kb;
 
-	prefix_key(a, ka, &la);
-	prefix_key(b, kb, &lb);
-	return la == lb && !memcmp(ka, kb, 16);
+	prefix_key(a, &ka);
+	prefix_key(b, &kb);
+	return !memcmp(&ka, &kb, sizeof(ka));
 }
 
 static int parse_target(struct cfg_ctx *c, unsigned int t, const struct raw_target *r,
@@ -278,7 +277,7 @@ static int check_target_overlap(struct cfg_ctx *c, const struct cruise_config *c
  * FNM_PATHNAME (agent/bind.c), where a glob matches within one component: so the pattern's first
  * as many components as the scope has must match the scope.
  */
-static bool under_scope(char *pattern, const char *scope)
+static bool pattern_in_scope(char *pattern, const char *scope)
 {
 	unsigned int k = 0, n = 0;
 	const char *p;
@@ -424,7 +423,7 @@ static int parse_cgroups(struct cfg_ctx *c, unsigned int m, const struct raw_str
 		out->n_cgroups++;
 		cg = out->cgroups[i];
 		/* only cgroups under the scope are paced: one outside is a mistake, said now */
-		if (!under_scope(cg, scope))
+		if (!pattern_in_scope(cg, scope))
 			return cfg_fail(
 				c, path, line,
 				"\"%s\" is outside the scope \"%s\", where nothing is paced",

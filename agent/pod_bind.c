@@ -19,7 +19,7 @@ static const struct cruise_pod_seen *seen_find(const struct cruise_pod_binds *b,
 }
 
 /* Is the cgroup path (from the cgroup2 root, "/a/b") at or under scope ("/", "/a")? */
-static bool under_scope(const char *scope, const char *path)
+static bool path_in_scope(const char *scope, const char *path)
 {
 	size_t n = strlen(scope);
 
@@ -73,7 +73,7 @@ int cruise_pods_bind(const struct cruise_config *cfg, const __u32 *medium_index,
 					   base, NULL);
 			continue;
 		}
-		if (!under_scope(cfg->scope, full)) {
+		if (!path_in_scope(cfg->scope, full)) {
 			/* the programs attach at the scope: a binding outside it does nothing */
 			unresolved++;
 			if (!was || was->cgroup_id)
