@@ -22,7 +22,7 @@ static int assign_media(const struct cruise_maps *m, const struct cruise_config 
 	bool taken[CRUISE_MAX_MEDIA] = { false };
 
 	for (__u32 i = 0; i < CRUISE_MAX_MEDIA; i++) {
-		if (bpf_map_lookup_elem(m->media, &i, &cur[i])) {
+		if (cruise_maps_get_medium(m, i, &cur[i])) {
 			snprintf(err, errlen, "cannot read cruise_media: %s", strerror(errno));
 			return -errno;
 		}
@@ -90,7 +90,7 @@ static int write_media(const struct cruise_maps *m, const struct cruise_config *
 			/* a fleet medium keeps the share it leased; never the whole fleet rate */
 			struct cruise_medium cur;
 			struct cruise_fleet_lease l;
-			bool have = !bpf_map_lookup_elem(m->media, &i, &cur);
+			bool have = !cruise_maps_get_medium(m, i, &cur);
 
 			cruise_fleet_initial(cfg->fleet, cm, have ? &cur : NULL, &l);
 			v.interval_ns = l.interval_ns;
@@ -98,7 +98,7 @@ static int write_media(const struct cruise_maps *m, const struct cruise_config *
 			v.lease_end_ns = l.lease_end_ns;
 		}
 		/* one update: the medium's state is kept, so no burst slips through */
-		if (bpf_map_update_elem(m->media, &i, &v, BPF_ANY)) {
+		if (cruise_maps_set_medium(m, i, &v)) {
 			snprintf(err, errlen, "cannot write cruise_media[%u] (%s): %s", i, cm->name,
 				 strerror(errno));
 			return -errno;
@@ -117,11 +117,11 @@ static void deactivate_removed(const struct cruise_maps *m, const struct cruise_
 
 		for (unsigned int c = 0; c < n_media; c++)
 			used |= a->medium_index[c] == i;
-		if (used || bpf_map_lookup_elem(m->media, &i, &v) ||
+		if (used || cruise_maps_get_medium(m, i, &v) ||
 		    !(v.flags & CRUISE_MEDIUM_ACTIVE))
 			continue;
 		v.flags &= ~CRUISE_MEDIUM_ACTIVE;
-		if (!bpf_map_update_elem(m->media, &i, &v, BPF_ANY))
+		if (!cruise_maps_set_medium(m, i, &v))
 			cruise_log(CRUISE_LOG_INFO, "medium removed", "medium", v.name, NULL);
 	}
 }

@@ -351,14 +351,14 @@ void cruise_fleet_apply(struct cruise_fleet *f, const struct cruise_maps *maps,
 			if (!cfg->media[c].fleet || a->medium_index[c] != m->index ||
 			    strcmp(cfg->media[c].name, m->name))
 				continue;
-			if (bpf_map_lookup_elem(maps->media, &m->index, &v) ||
+			if (cruise_maps_get_medium(maps, m->index, &v) ||
 			    strncmp(v.name, m->name, CRUISE_NAME_LEN))
 				break;
 			/* one update, the pacing state kept: the share moves, nothing else */
 			v.interval_ns = m->lease.interval_ns;
 			v.fallback_interval_ns = m->lease.fallback_interval_ns;
 			v.lease_end_ns = m->lease.lease_end_ns;
-			if (bpf_map_update_elem(maps->media, &m->index, &v, BPF_ANY))
+			if (cruise_maps_set_medium(maps, m->index, &v))
 				cruise_log(CRUISE_LOG_ERROR, "fleet: cannot write the share",
 					   "medium", m->name, "error", strerror(errno), NULL);
 			break;
