@@ -117,8 +117,7 @@ static void deactivate_removed(const struct cruise_maps *m, const struct cruise_
 
 		for (unsigned int c = 0; c < n_media; c++)
 			used |= a->medium_index[c] == i;
-		if (used || cruise_maps_get_medium(m, i, &v) ||
-		    !(v.flags & CRUISE_MEDIUM_ACTIVE))
+		if (used || cruise_maps_get_medium(m, i, &v) || !(v.flags & CRUISE_MEDIUM_ACTIVE))
 			continue;
 		v.flags &= ~CRUISE_MEDIUM_ACTIVE;
 		if (!cruise_maps_set_medium(m, i, &v))
