@@ -1349,8 +1349,8 @@ static void test_k_eventlog_reports(void **state)
 	assert_non_null(l);
 
 	/*
-	 * A storm: two lines, then the first report at once. One connect a second, so that after the
-	 * first every connect of a run is refused however slowly this machine runs the client.
+	 * A storm: two lines, then the first report at once. One connect a second, so that after
+	 * the first every connect of a run is refused however slowly this machine runs the client.
 	 */
 	assert_int_equal(th_env_medium(&k->e, 0, 1, 0, K_MAX_WAIT, 0, 0, 0), 0);
 	t0 = cruise_now_ns();
