@@ -16,14 +16,16 @@ BPF_OBJS := $(OUTPUT)/cruise.bpf.o
 SKELS := $(OUTPUT)/cruise.skel.h
 LIB_OBJS := $(OUTPUT)/loader.o $(OUTPUT)/maps.o
 # the config reader: in the agent, and alone in its tests, the manifest checker and the fuzzer
-CONFIG_SRCS := agent/config.c agent/config_check.c agent/config_fleet.c agent/units.c
+CONFIG_SRCS := agent/config.c agent/config_check.c agent/config_fleet.c agent/config_adaptive.c \
+	agent/units.c
 CONFIG_OBJS := $(patsubst agent/%.c,$(OUTPUT)/%.o,$(CONFIG_SRCS))
 # agent code shared by cruise-agent, cruisectl and the tests, one concern per file
 AGENT_SRCS := $(CONFIG_SRCS) agent/snapshot.c agent/exposition.c agent/eventlog.c \
 	agent/log.c agent/bind.c agent/apply.c agent/k8s_pods.c agent/k8s_api.c agent/fleet.c \
-	agent/fleet_demand.c agent/fleet_store.c agent/pod_bind.c
+	agent/fleet_demand.c agent/fleet_store.c agent/pod_bind.c agent/adaptive.c \
+	agent/adaptive_run.c agent/signals.c
 AGENT_OBJS := $(patsubst agent/%.c,$(OUTPUT)/%.o,$(AGENT_SRCS))
-LDLIBS_AGENT := $(LDLIBS_BPF) -lyaml -lmicrohttpd -lcurl -ljansson -lhiredis -lpthread
+LDLIBS_AGENT := $(LDLIBS_BPF) -lyaml -lmicrohttpd -lcurl -ljansson -lhiredis -lpthread -lm
 BINS := $(OUTPUT)/cruise-agent $(OUTPUT)/cruisectl
 # The one list of tests, in the order `make test` runs them (it hands the list to
 # scripts/run-tests.sh); KERNEL_TESTS run on the real kernel and link the test helpers and the

@@ -8,6 +8,7 @@
 
 #include <bpf/bpf.h>
 
+#include "adaptive_run.h"
 #include "apply.h"
 #include "cruise_target.h"
 #include "fleet.h"
@@ -79,7 +80,7 @@ static int write_media(const struct cruise_maps *m, const struct cruise_config *
 		__u32 i = a->medium_index[c];
 
 		memset(&v, 0, sizeof(v));
-		v.interval_ns = cm->interval_ns;
+		v.interval_ns = cruise_adaptive_initial(m, i, cfg, cm);
 		v.burst = cm->burst;
 		v.max_wait_ns = cm->max_wait_ns;
 		v.max_conns = cm->max_conns;

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * The agent's configuration file (config.h), read in one pass over libyaml's events. A table per
- * mapping (the top level, fleet, targets[i], media[i], media[i].pods) names its keys, the kind of
+ * mapping (the top level, fleet, signals[i], targets[i], media[i] and what they nest) names its keys, the kind of
  * each value and where it goes in the raw config (config_raw.h); the walk fills that in with the
  * line of every key and list entry, and config_check.c then turns it into the config.
  *
@@ -100,7 +100,7 @@ struct level {
 	size_t size; /* of the raw struct */
 };
 
-#define LEVEL_MAX_KEYS 11 /* media[i]'s, the longest table */
+#define LEVEL_MAX_KEYS 12 /* media[i]'s, the longest table */
 /* clang-format off */
 #define LEVEL(keys, type) { keys, ARRAY_SIZE(keys), sizeof(type) }
 /* a key named as its member */
@@ -120,6 +120,14 @@ static const struct key pods_keys[] = {
 };
 static const struct level pods_level = LEVEL(pods_keys, struct raw_pods);
 
+static const struct key adaptive_keys[] = {
+	KEY(struct raw_adaptive, signal, K_STR, true, NULL),
+	KEY(struct raw_adaptive, min_rate, K_STR, true, NULL),
+	KEY(struct raw_adaptive, priority, K_STR, false, NULL),
+	KEY(struct raw_adaptive, backoff, K_STR, false, NULL),
+};
+static const struct level adaptive_level = LEVEL(adaptive_keys, struct raw_adaptive);
+
 static const struct key medium_keys[] = {
 	KEY(struct raw_medium, name, K_STR, true, NULL),
 	KEY(struct raw_medium, rate, K_STR, true, NULL),
@@ -132,6 +140,7 @@ static const struct key medium_keys[] = {
 	KEY(struct raw_medium, pods, K_MAP, false, &pods_level),
 	KEY(struct raw_medium, fleet, K_STR, false, NULL),
 	KEY(struct raw_medium, fallback_rate, K_STR, false, NULL),
+	KEY(struct raw_medium, adaptive, K_MAP, false, &adaptive_level),
 };
 static const struct level medium_level = LEVEL(medium_keys, struct raw_medium);
 _Static_assert(ARRAY_SIZE(medium_keys) <= LEVEL_MAX_KEYS, "frame.seen holds a table's keys");
@@ -149,6 +158,29 @@ static const struct key fleet_keys[] = {
 };
 static const struct level fleet_level = LEVEL(fleet_keys, struct raw_fleet);
 
+static const struct key postgres_keys[] = {
+	KEY(struct raw_postgres, dsn_file, K_STR, true, NULL),
+	KEY(struct raw_postgres, query, K_STR, false, NULL),
+	KEY(struct raw_postgres, value, K_STR, false, NULL),
+};
+static const struct level postgres_level = LEVEL(postgres_keys, struct raw_postgres);
+
+static const struct key prometheus_keys[] = {
+	KEY(struct raw_prometheus, url, K_STR, true, NULL),
+	KEY(struct raw_prometheus, query, K_STR, true, NULL),
+	KEY(struct raw_prometheus, bearer_token_file, K_STR, false, NULL),
+};
+static const struct level prometheus_level = LEVEL(prometheus_keys, struct raw_prometheus);
+
+static const struct key signal_keys[] = {
+	KEY(struct raw_signal, name, K_STR, true, NULL),
+	KEY(struct raw_signal, postgres, K_MAP, false, &postgres_level),
+	KEY(struct raw_signal, prometheus, K_MAP, false, &prometheus_level),
+	KEY(struct raw_signal, every, K_STR, false, NULL),
+	KEY(struct raw_signal, target, K_STR, true, NULL),
+};
+static const struct level signal_level = LEVEL(signal_keys, struct raw_signal);
+
 static const struct key top_keys[] = {
 	KEY(struct raw_config, scope, K_STR, false, NULL),
 	KEY(struct raw_config, pin_dir, K_STR, false, NULL),
@@ -156,6 +188,7 @@ static const struct key top_keys[] = {
 	KEY(struct raw_config, targets, K_MAPS, true, &target_level),
 	KEY(struct raw_config, media, K_MAPS, true, &medium_level),
 	KEY(struct raw_config, fleet, K_MAP, false, &fleet_level),
+	KEY(struct raw_config, signals, K_MAPS, false, &signal_level),
 };
 static const struct level top_level = LEVEL(top_keys, struct raw_config);
 

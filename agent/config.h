@@ -27,6 +27,20 @@ struct cruise_label {
 	char *value;
 };
 
+/* media[i].adaptive: the rate moves between min_rate and rate by a signal (adaptive.h). */
+enum cruise_backoff {
+	CRUISE_BACKOFF_GRADIENT, /* x target/value, within [1/2, 9/10] */
+	CRUISE_BACKOFF_HALVE,	 /* x 1/2 */
+};
+
+struct cruise_cfg_adaptive {
+	bool on;
+	unsigned int signal;	 /* index into cruise_config.signals */
+	__u64 floor_interval_ns; /* min_rate */
+	__u32 priority;		 /* default 1; lower gives way first */
+	enum cruise_backoff backoff;
+};
+
 struct cruise_cfg_medium {
 	char *name;
 	__u64 interval_ns; /* from rate */
@@ -43,6 +57,26 @@ struct cruise_cfg_medium {
 	/* fleet: true: rate is the whole fleet's; this node paces at the share it leases */
 	bool fleet;
 	__u64 fallback_interval_ns; /* fallback_rate; 0: the default (fleet_demand.c) */
+	struct cruise_cfg_adaptive adaptive;
+};
+
+/* signals[i]: a named health probe (probe.h), taken every every_ns. */
+enum cruise_signal_kind {
+	CRUISE_SIGNAL_POSTGRES,
+	CRUISE_SIGNAL_PROMETHEUS,
+};
+
+struct cruise_cfg_signal {
+	char *name;
+	enum cruise_signal_kind kind;
+	char *query;	    /* postgres: default "SELECT 1"; prometheus: PromQL */
+	bool value;	    /* the query's number is the signal; else its latency (postgres) */
+	char *conninfo;	    /* postgres: read from dsn_file at load (a secret) */
+	char *url;	    /* prometheus */
+	char *bearer_token; /* prometheus: read from bearer_token_file; NULL: none */
+	char *file;	    /* dsn_file or bearer_token_file as configured, for messages */
+	__u64 every_ns;	    /* default 1 s */
+	double target;	    /* healthy at or under it; seconds for a latency */
 };
 
 /*
@@ -72,6 +106,8 @@ struct cruise_config {
 	struct cruise_cfg_medium *media;
 	unsigned int n_media;
 	struct cruise_cfg_fleet *fleet; /* NULL: no fleet block */
+	struct cruise_cfg_signal *signals;
+	unsigned int n_signals;
 };
 
 /* Limits of a medium, for the config and for cruisectl set */
@@ -85,6 +121,9 @@ struct cruise_config {
 #define CRUISE_FLEET_DEFAULT_FORGET_NS	    (60 * 1000000000ULL)
 #define CRUISE_FLEET_DEFAULT_EXPECTED_NODES 10
 #define CRUISE_DEFAULT_METRICS		    "127.0.0.1:9464"
+#define CRUISE_SIGNAL_DEFAULT_EVERY_NS	    1000000000ULL
+#define CRUISE_SIGNAL_DEFAULT_QUERY	    "SELECT 1"
+#define CRUISE_MAX_SIGNALS		    16
 
 /*
  * Load and validate path. On error returns a negative errno and writes one line to err:
@@ -95,6 +134,9 @@ int cruise_config_load(const char *path, struct cruise_config **out, char *err, 
 int cruise_config_parse(const char *name, const char *data, size_t len, struct cruise_config **out,
 			char *err, size_t errlen);
 void cruise_config_free(struct cruise_config *cfg);
+/* A signal's deep copy (for its probe thread), and its release (secrets zeroed). */
+int cruise_cfg_signal_copy(struct cruise_cfg_signal *dst, const struct cruise_cfg_signal *src);
+void cruise_cfg_signal_free(struct cruise_cfg_signal *s);
 /* Whether a medium selects pods: only then does the agent talk to the Kubernetes API. */
 bool cruise_config_uses_pods(const struct cruise_config *cfg);
 /* Kubernetes' label rules; NULL when good, else the problem. */

@@ -28,7 +28,7 @@
 #define PIN_DIR_MAX	 200 /* the loader adds "/links/<program>" within 256 bytes */
 
 /* A target's or medium's name, checked, into out. */
-static int take_name(struct cfg_ctx *c, const char *path, const struct raw_str *v, char **out)
+int cfg_take_name(struct cfg_ctx *c, const char *path, const struct raw_str *v, char **out)
 {
 	const char *s = v->s;
 	char q[QBUF];
@@ -189,7 +189,7 @@ static int parse_target(struct cfg_ctx *c, unsigned int t, const struct raw_targ
 	int ret = 0;
 
 	snprintf(path, sizeof(path), "targets[%u].name", t);
-	ret = take_name(c, path, &r->name, &out->name);
+	ret = cfg_take_name(c, path, &r->name, &out->name);
 	if (ret)
 		return ret;
 
@@ -455,7 +455,7 @@ static int parse_medium(struct cfg_ctx *c, unsigned int m, const struct raw_medi
 	int ret = 0;
 
 	snprintf(path, sizeof(path), "media[%u].name", m);
-	ret = take_name(c, path, &r->name, &out->name);
+	ret = cfg_take_name(c, path, &r->name, &out->name);
 	if (ret)
 		return ret;
 
@@ -651,6 +651,8 @@ static int check_media(struct cfg_ctx *c, const struct raw_config *r, struct cru
 	for (i = 0; i < r->media.n; i++) {
 		cfg->n_media++;
 		ret = parse_medium(c, i, &rm[i], cfg->scope, r->fleet.line, &cfg->media[i]);
+		if (!ret)
+			ret = cfg_check_adaptive(c, i, &rm[i], cfg, &cfg->media[i]);
 		if (ret)
 			return ret;
 		for (j = 0; j < i; j++) {
@@ -685,6 +687,8 @@ int cfg_check(struct cfg_ctx *c, const struct raw_config *r, struct cruise_confi
 		cfg->fleet = calloc(1, sizeof(*cfg->fleet));
 		ret = cfg->fleet ? cfg_check_fleet(c, &r->fleet, cfg->fleet) : -ENOMEM;
 	}
+	if (!ret)
+		ret = cfg_check_signals(c, &r->signals, cfg);
 	if (!ret)
 		ret = check_targets(c, r, cfg);
 	if (!ret)
@@ -730,6 +734,7 @@ void cruise_config_free(struct cruise_config *cfg)
 		free(cfg->fleet->password_file);
 		free(cfg->fleet);
 	}
+	cfg_free_signals(cfg);
 	free(cfg->targets);
 	free(cfg->media);
 	free(cfg->scope);

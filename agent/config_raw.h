@@ -55,12 +55,35 @@ struct raw_target {
 	struct raw_strs addresses, ports;
 };
 
+struct raw_adaptive {
+	unsigned int line;
+	struct raw_str signal, min_rate, priority, backoff;
+};
+
 struct raw_medium {
 	unsigned int line;
 	struct raw_str name, rate, burst, max_wait, max_conns, refuse_errno, dry_run;
 	struct raw_strs cgroups;
 	struct raw_pods pods;
 	struct raw_str fleet, fallback_rate;
+	struct raw_adaptive adaptive;
+};
+
+struct raw_postgres {
+	unsigned int line;
+	struct raw_str dsn_file, query, value;
+};
+
+struct raw_prometheus {
+	unsigned int line;
+	struct raw_str url, query, bearer_token_file;
+};
+
+struct raw_signal {
+	unsigned int line;
+	struct raw_str name, every, target;
+	struct raw_postgres postgres;
+	struct raw_prometheus prometheus;
 };
 
 struct raw_fleet {
@@ -72,7 +95,7 @@ struct raw_fleet {
 struct raw_config {
 	unsigned int line;
 	struct raw_str scope, pin_dir, metrics;
-	struct raw_maps targets, media;
+	struct raw_maps targets, media, signals;
 	struct raw_fleet fleet;
 };
 
@@ -101,8 +124,16 @@ static inline char *cfg_strdup(const char *s, int *ret)
 	return d;
 }
 
+/* A target's, medium's or signal's name, checked (letters, digits, '_', '.', '-'), into out. */
+int cfg_take_name(struct cfg_ctx *c, const char *path, const struct raw_str *v, char **out);
 /* The fleet block into f, defaults filled in (config_fleet.c). */
 int cfg_check_fleet(struct cfg_ctx *c, const struct raw_fleet *r, struct cruise_cfg_fleet *f);
+/* The signals into cfg (config_adaptive.c), before the media that name them. */
+int cfg_check_signals(struct cfg_ctx *c, const struct raw_maps *r, struct cruise_config *cfg);
+/* A medium's adaptive block into m, against cfg's signals. */
+int cfg_check_adaptive(struct cfg_ctx *c, unsigned int i, const struct raw_medium *r,
+		       const struct cruise_config *cfg, struct cruise_cfg_medium *m);
+void cfg_free_signals(struct cruise_config *cfg);
 /* From what was read to a config, everything checked; *out only on success. */
 int cfg_check(struct cfg_ctx *c, const struct raw_config *r, struct cruise_config **out);
 

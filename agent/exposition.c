@@ -17,6 +17,7 @@
 
 #include <microhttpd.h>
 
+#include "adaptive.h"
 #include "exposition.h"
 
 /* v / 10^digits as an exact decimal, trailing zeros dropped: 1500000000, 9 -> "1.5" */
@@ -83,15 +84,19 @@ static void family(FILE *out, const char *name, const char *type, const char *he
 
 typedef void (*value_fn)(char *buf, size_t len, const struct cruise_snapshot_medium *m);
 
-/* One sample per medium (fleet media only with fleet_only): name{medium="..."} value */
+#define ONLY_FLEET    1 /* fleet: true media */
+#define ONLY_ADAPTIVE 2 /* media with an adaptive: block */
+
+/* One sample per medium (or only some, ONLY_*): name{medium="..."} value */
 static void some_media(FILE *out, const struct cruise_snapshot *s, const char *name,
-		       const char *type, const char *help, value_fn value, bool fleet_only)
+		       const char *type, const char *help, value_fn value, int only)
 {
 	char v[64];
 
 	family(out, name, type, help);
 	for (unsigned int i = 0; i < s->n_media; i++) {
-		if (fleet_only && !s->media[i].fleet)
+		if ((only == ONLY_FLEET && !s->media[i].fleet) ||
+		    (only == ONLY_ADAPTIVE && !s->media[i].adaptive))
 			continue;
 		value(v, sizeof(v), &s->media[i]);
 		fprintf(out, "%s{", name);
@@ -103,7 +108,7 @@ static void some_media(FILE *out, const struct cruise_snapshot *s, const char *n
 static void per_medium(FILE *out, const struct cruise_snapshot *s, const char *name,
 		       const char *type, const char *help, value_fn value)
 {
-	some_media(out, s, name, type, help, value, false);
+	some_media(out, s, name, type, help, value, 0);
 }
 
 static void v_connections(char *b, size_t n, const struct cruise_snapshot_medium *m)
@@ -259,7 +264,7 @@ static void fleet(FILE *out, const struct cruise_snapshot *s)
 	some_media(out, s, "cruise_fleet_rate", "gauge",
 		   "The fleet rate in force for all nodes together (the lowest of the nodes' "
 		   "configs), connections per second; 0 before the first allocation.",
-		   v_fleet_rate, true);
+		   v_fleet_rate, ONLY_FLEET);
 	some_media(out, s, "cruise_fleet_share", "gauge",
 		   "This node's leased share of the fleet rate, connections per second.", v_share,
 		   true);
@@ -270,22 +275,22 @@ static void fleet(FILE *out, const struct cruise_snapshot *s)
 		   "1 while this node holds a lease, 0 while it paces at its fallback.", v_leased,
 		   true);
 	some_media(out, s, "cruise_fleet_lease_seconds", "gauge",
-		   "Seconds left on this node's lease (0: ended).", v_lease_left, true);
+		   "Seconds left on this node's lease (0: ended).", v_lease_left, ONLY_FLEET);
 	some_media(out, s, "cruise_fleet_demand", "gauge",
 		   "Connection attempts per second on this node, held and refused ones included.",
-		   v_demand, true);
+		   v_demand, ONLY_FLEET);
 	some_media(
 		out, s, "cruise_fleet_wants_more", "gauge",
 		"1 when this node's workers are held back by its share (held, refused, backlog).",
-		v_wants_more, true);
+		v_wants_more, ONLY_FLEET);
 	some_media(out, s, "cruise_fleet_nodes", "gauge",
 		   "Nodes counted in the last allocation (those whose lease ended included until "
 		   "forget_after).",
-		   v_nodes, true);
+		   v_nodes, ONLY_FLEET);
 	some_media(
 		out, s, "cruise_fleet_fallback_connections_total", "counter",
 		"Connects the datapath decided at the fallback rate because the lease had ended.",
-		v_fallback_total, true);
+		v_fallback_total, ONLY_FLEET);
 	single(out, "cruise_fleet_store_up", "gauge",
 	       "1 when the fleet store (Redis) answered the last refresh.", s->fleet_store_up);
 	single(out, "cruise_fleet_store_errors_total", "counter",
@@ -295,6 +300,115 @@ static void fleet(FILE *out, const struct cruise_snapshot *s)
 	       "Nodes this agent saw forgotten after forget_after (their fallback no longer "
 	       "counted in the budget).",
 	       s->fleet_nodes_forgotten);
+}
+
+static void v_adapt_rate(char *b, size_t n, const struct cruise_snapshot_medium *m)
+{
+	rate_of(b, n, m->ad.rate_interval_ns);
+}
+
+static void v_adapt_ceiling(char *b, size_t n, const struct cruise_snapshot_medium *m)
+{
+	rate_of(b, n, m->ad.ceiling_interval_ns);
+}
+
+static void v_adapt_floor(char *b, size_t n, const struct cruise_snapshot_medium *m)
+{
+	rate_of(b, n, m->ad.floor_interval_ns);
+}
+
+/* name{signal="..."} v for each signal */
+static void per_signal(FILE *out, const struct cruise_snapshot *s, const char *name,
+		       const char *type, const char *help,
+		       double (*value)(const struct cruise_snapshot_signal *))
+{
+	family(out, name, type, help);
+	for (unsigned int i = 0; i < s->n_signals; i++) {
+		fprintf(out, "%s{signal=\"", name);
+		put_label_value(out, s->signals[i].name, sizeof(s->signals[i].name));
+		fprintf(out, "\"} %.9g\n", value(&s->signals[i]));
+	}
+}
+
+static double g_value(const struct cruise_snapshot_signal *g)
+{
+	return g->value;
+}
+
+static double g_target(const struct cruise_snapshot_signal *g)
+{
+	return g->target;
+}
+
+static double g_up(const struct cruise_snapshot_signal *g)
+{
+	return g->up;
+}
+
+static double g_took(const struct cruise_snapshot_signal *g)
+{
+	return g->took_ns / 1e9;
+}
+
+static double g_failures(const struct cruise_snapshot_signal *g)
+{
+	return g->failures;
+}
+
+/* Adaptive media and their signals, only with a signals: block. */
+static void adaptive(FILE *out, const struct cruise_snapshot *s)
+{
+	some_media(out, s, "cruise_adaptive_rate", "gauge",
+		   "The adapted rate, connections per second (a fleet medium's: the fleet rate "
+		   "this node asks).",
+		   v_adapt_rate, ONLY_ADAPTIVE);
+	some_media(out, s, "cruise_adaptive_ceiling", "gauge",
+		   "The highest rate the controller may set (the medium's rate).", v_adapt_ceiling,
+		   ONLY_ADAPTIVE);
+	some_media(out, s, "cruise_adaptive_floor", "gauge",
+		   "The lowest rate the controller may set (min_rate).", v_adapt_floor,
+		   ONLY_ADAPTIVE);
+	family(out, "cruise_adaptive_decision", "gauge",
+	       "The controller's last decision for the medium (up, down, hold) and why.");
+	for (unsigned int i = 0; i < s->n_media; i++) {
+		const struct cruise_snapshot_medium *m = &s->media[i];
+
+		if (!m->adaptive)
+			continue;
+		fputs("cruise_adaptive_decision{", out);
+		put_medium(out, m);
+		fprintf(out, ",decision=\"%s\",why=\"%s\"} 1\n",
+			cruise_adapt_decision_name(m->ad.decision),
+			cruise_adapt_why_name(m->ad.why));
+	}
+	family(out, "cruise_adaptive_decisions_total", "counter",
+	       "Rounds of the controller by decision, since the agent started.");
+	for (unsigned int i = 0; i < s->n_media; i++)
+		for (int d = CRUISE_ADAPT_UP; s->media[i].adaptive && d <= CRUISE_ADAPT_HOLD; d++) {
+			fputs("cruise_adaptive_decisions_total{", out);
+			put_medium(out, &s->media[i]);
+			fprintf(out, ",decision=\"%s\"} %" PRIu64 "\n",
+				cruise_adapt_decision_name(d), (uint64_t)s->media[i].decisions[d]);
+		}
+	per_signal(out, s, "cruise_signal_value", "gauge",
+		   "The signal's last good value (seconds for a latency).", g_value);
+	per_signal(out, s, "cruise_signal_target", "gauge",
+		   "The signal's target: healthy at or under it.", g_target);
+	per_signal(out, s, "cruise_signal_up", "gauge",
+		   "1 when the signal's last probe answered with a number.", g_up);
+	per_signal(out, s, "cruise_signal_probe_seconds", "gauge",
+		   "How long the signal's last probe took.", g_took);
+	per_signal(out, s, "cruise_signal_failures_in_a_row", "gauge",
+		   "Probes of the signal failed in a row (rates hold after 3).", g_failures);
+	family(out, "cruise_signal_errors_total", "counter",
+	       "Failed probes of the signal by reason (connect, timeout, query, garbage).");
+	for (unsigned int i = 0; i < s->n_signals; i++)
+		for (int e = CRUISE_PROBE_CONNECT; e < CRUISE_PROBE_ERROR_COUNT; e++) {
+			fputs("cruise_signal_errors_total{signal=\"", out);
+			put_label_value(out, s->signals[i].name, sizeof(s->signals[i].name));
+			fprintf(out, "\",reason=\"%s\"} %" PRIu64 "\n", cruise_probe_error_name(e),
+				(uint64_t)s->signals[i].errors[e]);
+		}
 }
 
 void cruise_expose(FILE *out, const struct cruise_snapshot *s)
@@ -329,6 +443,8 @@ void cruise_expose(FILE *out, const struct cruise_snapshot *s)
 	       "Refusal log lines suppressed by the log rate limit.", s->log_suppressed);
 	if (s->fleet_configured)
 		fleet(out, s);
+	if (s->n_signals)
+		adaptive(out, s);
 	if (!s->pods_configured)
 		return;
 	single(out, "cruise_k8s_api_up", "gauge",

@@ -325,6 +325,34 @@ void cruise_fleet_configure(struct cruise_fleet *f, const struct cruise_config *
 	pthread_mutex_unlock(&f->lock);
 }
 
+void cruise_fleet_set_rate(struct cruise_fleet *f, const char *medium, __u64 interval_ns)
+{
+	struct fleet_medium *m;
+
+	if (!f)
+		return;
+	pthread_mutex_lock(&f->lock);
+	m = fleet_find_medium(f, medium);
+	if (m)
+		m->interval_ns = interval_ns;
+	pthread_mutex_unlock(&f->lock);
+}
+
+__u64 cruise_fleet_rate_in_force(struct cruise_fleet *f, const char *medium)
+{
+	struct fleet_medium *m;
+	__u64 milli = 0;
+
+	if (!f)
+		return 0;
+	pthread_mutex_lock(&f->lock);
+	m = fleet_find_medium(f, medium);
+	if (m && m->seen.known)
+		milli = m->seen.rate_milli;
+	pthread_mutex_unlock(&f->lock);
+	return milli ? cruise_fleet_interval(milli) : 0;
+}
+
 int cruise_fleet_fd(struct cruise_fleet *f)
 {
 	return f ? f->efd : -1;

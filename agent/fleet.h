@@ -71,6 +71,10 @@ struct cruise_fleet *cruise_fleet_start(const struct cruise_maps *maps, char *er
 /* Follow a newly applied config: the fleet block and the fleet media with their map indices. */
 void cruise_fleet_configure(struct cruise_fleet *f, const struct cruise_config *cfg,
 			    const struct cruise_applied *a);
+/* An adaptive fleet medium: the fleet rate this node asks from now on (its controller's). */
+void cruise_fleet_set_rate(struct cruise_fleet *f, const char *medium, __u64 interval_ns);
+/* The fleet rate in force for medium (the lowest the nodes ask) as an interval; 0: not known. */
+__u64 cruise_fleet_rate_in_force(struct cruise_fleet *f, const char *medium);
 /* Readable when leases wait for cruise_fleet_apply. */
 int cruise_fleet_fd(struct cruise_fleet *f);
 /* Main loop: write the waiting leases into cruise_media (only media still fleet by cfg). */

@@ -35,6 +35,7 @@
 #include "cruise.skel.h"
 #include "eventlog.h"
 #include "exposition.h"
+#include "adaptive_run.h"
 #include "fleet.h"
 #include "k8s_api.h"
 #include "k8s_pods.h"
@@ -190,6 +191,9 @@ struct agent {
 	__u64 pods_bound;
 	/* the fleet thread, from the first config with a fleet block on */
 	struct cruise_fleet *fleet;
+	/* adaptive rates: a probe thread per signal, the controller in this loop */
+	struct cruise_signals *signals;
+	struct cruise_adaptive_run *adapt;
 };
 
 static struct agent agent = { .k8s_lock = PTHREAD_MUTEX_INITIALIZER };
@@ -232,6 +236,7 @@ static int take_snapshot(void *ctx, struct cruise_snapshot *s)
 	}
 	pthread_mutex_unlock(&a->k8s_lock);
 	cruise_fleet_snapshot(a->fleet, s);
+	cruise_adaptive_snapshot(a->adapt, s);
 	return err;
 }
 
@@ -388,6 +393,8 @@ static int apply(struct agent *a, struct cruise_config *cfg, char *text)
 				   "error", err, NULL);
 	}
 	cruise_fleet_configure(a->fleet, cfg, &a->applied);
+	cruise_adaptive_configure(a->adapt, &a->maps, cfg, &a->applied, a->fleet);
+	cruise_signals_configure(a->signals, cfg, a->generation);
 	k8s_follow_config(a);
 	update_bindings(a, a->generation == 1);
 	snprintf(gen, sizeof(gen), "%llu", (unsigned long long)a->generation);
@@ -471,9 +478,21 @@ static void agent_signals(sigset_t *mask)
 	sigaddset(mask, SIGHUP);
 }
 
+/* The signals' samples, each a round of the controller; those of an older config are dropped. */
+static void signals_drain(struct agent *a)
+{
+	struct cruise_signal_sample x[16];
+	size_t n = cruise_signals_take(a->signals, x, 16);
+
+	for (size_t i = 0; i < n; i++)
+		if (x[i].generation == a->generation)
+			cruise_adaptive_sample(a->adapt, &a->maps, a->cfg, &a->applied, a->fleet,
+					       &x[i]);
+}
+
 static int run_loop(struct agent *a)
 {
-	int ep, sfd, tfd, cfd, efd, wfd, kfd = -1, ffd = -1;
+	int ep, sfd, tfd, cfd, efd, wfd, gfd, kfd = -1, ffd = -1;
 	struct itimerspec tick = { .it_interval = { 1, 0 }, .it_value = { 1, 0 } };
 	__u64 ticks = 0;
 	sigset_t mask;
@@ -492,6 +511,8 @@ static int run_loop(struct agent *a)
 	inotify_add_watch(cfd, a->config_dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE);
 	efd = cruise_eventlog_fd(a->events);
 	wfd = cruise_bind_watch_fd(a->watch);
+	gfd = cruise_signals_fd(a->signals);
+	add_fd(ep, gfd);
 	add_fd(ep, sfd);
 	add_fd(ep, tfd);
 	add_fd(ep, cfd);
@@ -531,7 +552,7 @@ static int run_loop(struct agent *a)
 					continue;
 				cruise_eventlog_tick(a->events);
 				/* periodic work: the safety rescan (every second while a
-				 * selected pod's cgroup is missing), later adaptive rates */
+				 * selected pod's cgroup is missing) */
 				if (a->rescan || ++ticks % RESCAN_SECONDS == 0 ||
 				    a->pods_unresolved) {
 					a->rescan = false;
@@ -552,6 +573,8 @@ static int run_loop(struct agent *a)
 				k8s_changed(a);
 			} else if (fd == ffd) {
 				cruise_fleet_apply(a->fleet, &a->maps, a->cfg, &a->applied);
+			} else if (fd == gfd) {
+				signals_drain(a);
 			}
 		}
 	}
@@ -628,6 +651,13 @@ static int start(struct agent *a)
 	}
 	cruise_log(CRUISE_LOG_INFO, "loaded the datapath", "pin_dir", cfg->pin_dir, NULL);
 	a->maps = a->h->maps;
+	a->signals = cruise_signals_new(err, sizeof(err));
+	a->adapt = cruise_adaptive_run_new();
+	if (!a->signals || !a->adapt) {
+		fprintf(stderr, "cruise-agent: cannot set up adaptive rates: %s\n",
+			a->signals ? "out of memory" : err);
+		goto fail;
+	}
 	a->watch = cruise_bind_watch_new(a->cgroup_root);
 	if (!a->watch) {
 		fprintf(stderr, "cruise-agent: inotify: %s\n", strerror(errno));
@@ -703,6 +733,7 @@ int main(int argc, char **argv)
 		ret = run_loop(&agent);
 	cruise_http_stop(agent.http);
 	cruise_fleet_stop(agent.fleet);
+	cruise_signals_stop(agent.signals);
 	cruise_k8s_stop(agent.k8s);
 	cruise_pods_free(agent.pods, agent.n_pods);
 	cruise_pod_binds_free(&agent.pb);

@@ -31,6 +31,7 @@ const struct cruise_map_def cruise_map_defs[] = {
 	MAP(counters, BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(__u32), sizeof(struct cruise_counters), 1),
 	MAP(events, BPF_MAP_TYPE_RINGBUF, 0, 0, 1),
 	MAP(socks, BPF_MAP_TYPE_SK_STORAGE, 0, 0, 0),
+	MAP(adaptive, BPF_MAP_TYPE_ARRAY, sizeof(__u32), sizeof(struct cruise_adaptive), 1),
 	MAP(meta, BPF_MAP_TYPE_ARRAY, sizeof(__u32), sizeof(struct cruise_meta), 0),
 };
 const size_t cruise_n_maps = sizeof(cruise_map_defs) / sizeof(cruise_map_defs[0]);
@@ -99,6 +100,9 @@ int cruise_maps_open_pinned(struct cruise_maps *m, const char *pin_dir)
 			break;
 		}
 		fd = bpf_obj_get(path);
+		/* added after the first release: an older agent's pins have none */
+		if (fd < 0 && errno == ENOENT && d->off == offsetof(struct cruise_maps, adaptive))
+			continue;
 		if (fd < 0) {
 			ret = -errno;
 			break;
@@ -192,6 +196,21 @@ int cruise_maps_unbind(const struct cruise_maps *m, __u64 cgroup_id)
 	struct cruise_binding_key key = { .cgroup_id = cgroup_id };
 
 	return ret_of(bpf_map_delete_elem(m->bindings, &key));
+}
+
+int cruise_maps_get_adaptive(const struct cruise_maps *m, __u32 idx, struct cruise_adaptive *v)
+{
+	if (m->adaptive < 0)
+		return -ENOENT;
+	return ret_of(bpf_map_lookup_elem(m->adaptive, &idx, v));
+}
+
+int cruise_maps_set_adaptive(const struct cruise_maps *m, __u32 idx,
+			     const struct cruise_adaptive *v)
+{
+	if (m->adaptive < 0)
+		return -ENOENT;
+	return ret_of(bpf_map_update_elem(m->adaptive, &idx, v, BPF_ANY));
 }
 
 int cruise_maps_add_target(const struct cruise_maps *m, const struct cruise_target_key *k, __u32 id)

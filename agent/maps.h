@@ -26,6 +26,7 @@ struct cruise_maps {
 	int events;
 	int socks; /* socket storage: only from a loaded object (a pin cannot be read) */
 	int meta;
+	int adaptive; /* user space's own: -1 in pins made before adaptive rates */
 };
 
 /* cruise's maps, in the order they are pinned and removed. */
@@ -59,6 +60,10 @@ int cruise_maps_state(const struct cruise_maps *m, __u32 idx, struct cruise_medi
 int cruise_maps_counters(const struct cruise_maps *m, __u32 idx, struct cruise_counters *sum);
 int cruise_maps_bind(const struct cruise_maps *m, __u64 cgroup_id, __u32 medium);
 int cruise_maps_unbind(const struct cruise_maps *m, __u64 cgroup_id);
+/* An adaptive medium's controller (cruise.h); -ENOENT in pins made before adaptive rates. */
+int cruise_maps_get_adaptive(const struct cruise_maps *m, __u32 idx, struct cruise_adaptive *v);
+int cruise_maps_set_adaptive(const struct cruise_maps *m, __u32 idx,
+			     const struct cruise_adaptive *v);
 int cruise_maps_add_target(const struct cruise_maps *m, const struct cruise_target_key *k,
 			   __u32 id);
 

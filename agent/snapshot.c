@@ -63,6 +63,8 @@ int cruise_snapshot_read(const struct cruise_maps *m, struct cruise_snapshot *s)
 		gs.interval_ns = st.interval_ns;
 		gs.held_last = st.held_last;
 		sm->backlog_ns = cruise_gcra_backlog(&gs, now, &lim);
+		sm->adaptive = !cruise_maps_get_adaptive(m, i, &sm->ad) &&
+			       (sm->ad.flags & CRUISE_ADAPT_ACTIVE);
 		s->n_media++;
 	}
 	return err;

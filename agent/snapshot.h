@@ -10,7 +10,9 @@
 #include <linux/types.h>
 
 #include "cruise.h"
+#include "config.h" /* CRUISE_MAX_SIGNALS */
 #include "maps.h"
+#include "probe.h"
 
 /* What the agent's fleet thread last learned of a fleet medium; zero when read by cruisectl. */
 struct cruise_snapshot_fleet {
@@ -33,6 +35,22 @@ struct cruise_snapshot_medium {
 	bool fallback;	   /* a fleet medium whose lease has ended: it paces at its fallback */
 	__u64 lease_left_ns;
 	struct cruise_snapshot_fleet f;
+	bool adaptive; /* ad holds its controller (cruise_adaptive) */
+	struct cruise_adaptive ad;
+	__u64 decisions[CRUISE_ADAPT_DECISION_COUNT]; /* rounds by decision; zero by cruisectl */
+};
+
+/* A signal as the agent last saw it (adaptive_run.c). */
+struct cruise_snapshot_signal {
+	char name[CRUISE_NAME_LEN];
+	bool sampled; /* a probe has ended since the agent started */
+	bool up;      /* the last probe answered with a number */
+	double value; /* the last good value */
+	double target;
+	__u64 took_ns;	       /* the last probe's time */
+	unsigned int failures; /* in a row */
+	__u64 samples;
+	__u64 errors[CRUISE_PROBE_ERROR_COUNT];
 };
 
 struct cruise_snapshot {
@@ -56,6 +74,9 @@ struct cruise_snapshot {
 	bool fleet_store_up;	     /* the last refresh got its replies */
 	__u64 fleet_store_errors;    /* failed connects, commands and rejected replies */
 	__u64 fleet_nodes_forgotten; /* nodes this agent saw forgotten after forget_after */
+	/* the signals of adaptive rates; agent only */
+	struct cruise_snapshot_signal signals[CRUISE_MAX_SIGNALS];
+	unsigned int n_signals;
 };
 
 int cruise_snapshot_read(const struct cruise_maps *m, struct cruise_snapshot *s);

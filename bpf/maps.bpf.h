@@ -66,6 +66,16 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } cruise_socks SEC(".maps");
 
+/* No program reads it: user space's own (adaptive rates), here to be pinned and dumped with the
+ * rest */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, CRUISE_MAX_MEDIA);
+	__type(key, __u32);
+	__type(value, struct cruise_adaptive);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} cruise_adaptive SEC(".maps");
+
 /* No program reads it: the loader writes and checks it, so pins of another layout are refused. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -120,6 +120,52 @@ struct cruise_counters {
 	__u64 delay_buckets[CRUISE_DELAY_BUCKETS]; /* admitted connects by hold, not cumulative */
 };
 
+/* cruise_adaptive.decision: what the controller did at its last round. */
+enum cruise_adapt_decision {
+	CRUISE_ADAPT_NONE = 0, /* no round yet */
+	CRUISE_ADAPT_UP = 1,
+	CRUISE_ADAPT_DOWN = 2,
+	CRUISE_ADAPT_HOLD = 3,
+	CRUISE_ADAPT_DECISION_COUNT,
+};
+
+/* cruise_adaptive.why: the reason for the decision. Append, never renumber. */
+enum cruise_adapt_why {
+	CRUISE_ADAPT_WHY_NONE = 0,
+	CRUISE_ADAPT_WHY_HEALTHY = 1,	   /* the signal at or under its target: grow */
+	CRUISE_ADAPT_WHY_UNHEALTHY = 2,	   /* over its target: back off */
+	CRUISE_ADAPT_WHY_CEILING = 3,	   /* healthy, at the ceiling already */
+	CRUISE_ADAPT_WHY_FLOOR = 4,	   /* unhealthy, at the floor already */
+	CRUISE_ADAPT_WHY_PRIORITY = 5,	   /* unhealthy; a lower priority gives way first */
+	CRUISE_ADAPT_WHY_PROBE_FAILED = 6, /* the probe failed: counted as unhealthy */
+	CRUISE_ADAPT_WHY_SIGNAL_LOST = 7,  /* failed too many rounds in a row: the rate holds */
+	CRUISE_ADAPT_WHY_COUNT,
+};
+
+/* cruise_adaptive.flags */
+#define CRUISE_ADAPT_ACTIVE (1u << 0) /* the medium's rate is adaptive */
+
+/*
+ * An adaptive medium's controller (agent/adaptive.h), by medium index. Only user space reads and
+ * writes it: the agent at every round, cruisectl set for the ceiling and the floor. Rates as
+ * intervals (1 s / rate), as in cruise_medium; the signal's numbers in millionths.
+ */
+struct cruise_adaptive {
+	__u64 ceiling_interval_ns; /* the configured rate: never faster */
+	__u64 floor_interval_ns;   /* min_rate: never slower */
+	__u64 rate_interval_ns;	   /* the adapted rate (a fleet medium's: the fleet rate it asks) */
+	__s64 value_micro;	   /* the signal's last good value x 1e6 */
+	__s64 target_micro;
+	__u64 decided_ns; /* CLOCK_MONOTONIC of the last round */
+	__u32 flags;	  /* CRUISE_ADAPT_* */
+	__u32 priority;	  /* lower gives way first */
+	__u32 decision;	  /* enum cruise_adapt_decision */
+	__u32 why;	  /* enum cruise_adapt_why */
+	__u32 failures;	  /* probes failed in a row */
+	__u32 pad;
+	char signal[CRUISE_NAME_LEN];
+};
+
 /* One refusal, sent through the cruise_events ring buffer. */
 struct cruise_event {
 	__u64 ts_ns;

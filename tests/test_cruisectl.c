@@ -1131,6 +1131,9 @@ static void test_bpftool_dump(void **state)
 		{ "cruise_counters",
 		  { "\"connections\"", "\"refused_max_wait\"", "\"delay_ns\"" } },
 		{ "cruise_meta", { "\"abi_version\"" } },
+		{ "cruise_adaptive",
+		  { "\"ceiling_interval_ns\"", "\"floor_interval_ns\"", "\"decision\"",
+		    "\"signal\"" } },
 	};
 	struct th_env *e = *state;
 	struct ctl *c = malloc(sizeof(*c));
