@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * The agent's configuration file (config.h), read in one pass over libyaml's events. A table per
- * mapping (the top level, fleet, signals[i], targets[i], media[i] and what they nest) names its keys, the kind of
- * each value and where it goes in the raw config (config_raw.h); the walk fills that in with the
- * line of every key and list entry, and config_check.c then turns it into the config.
+ * mapping (the top level, fleet, signals[i], targets[i], media[i] and what they nest) names its
+ * keys, the kind of each value and where it goes in the raw config (config_raw.h); the walk fills
+ * that in with the line of every key and list entry, and config_check.c then turns it into the
+ * config.
  *
  * Errors keep an order: what the walk rejects for any mapping (syntax, aliases, keys that are not
  * single values, NUL bytes, a second document, deep nesting) wins over what the tables reject

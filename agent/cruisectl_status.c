@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* cruisectl status: every active medium's limits and counters since cruise was loaded, once. */
 #include <stdio.h>
+#include <string.h>
+
+#include "adaptive.h"
 
 #include "cruisectl.h"
 #include "units.h"
@@ -15,6 +18,26 @@ static void fill_totals(struct row *r, const struct cruise_snapshot_medium *m)
 	snprintf(r->ref_wait, sizeof(r->ref_wait), "%llu", (unsigned long long)c->refused_max_wait);
 	snprintf(r->ref_conns, sizeof(r->ref_conns), "%llu",
 		 (unsigned long long)c->refused_max_conns);
+}
+
+static void json_adaptive(FILE *f, const struct cruise_adaptive *a)
+{
+	char rate[32], lo[32], hi[32], sig[CRUISE_NAME_LEN + 1];
+
+	cruise_format_rate(a->rate_interval_ns, rate, sizeof(rate));
+	cruise_format_rate(a->floor_interval_ns, lo, sizeof(lo));
+	cruise_format_rate(a->ceiling_interval_ns, hi, sizeof(hi));
+	snprintf(sig, sizeof(sig), "%.*s", (int)sizeof(a->signal), a->signal);
+	fprintf(f, ",\"adaptive\":{\"signal\":");
+	put_json_str(f, sig);
+	fprintf(f,
+		",\"rate\":\"%s\",\"rate_interval_ns\":%llu,\"min_rate\":\"%s\",\"ceiling\":\"%s\","
+		"\"priority\":%u,\"value\":%.9g,\"target\":%.9g,\"decision\":\"%s\",\"why\":\"%s\","
+		"\"failures\":%u}",
+		rate, (unsigned long long)a->rate_interval_ns, lo, hi, a->priority,
+		a->value_micro / 1e6, a->target_micro / 1e6,
+		cruise_adapt_decision_name(a->decision), cruise_adapt_why_name(a->why),
+		a->failures);
 }
 
 /* "rate" and "interval_ns" are in force; a fleet medium's share and fallback are under "fleet" */
@@ -56,7 +79,45 @@ static void json_medium(FILE *f, const struct cruise_snapshot_medium *m)
 			m->fallback ? "fallback" : "leased", (unsigned long long)m->lease_left_ns,
 			(unsigned long long)c->fallback);
 	}
+	if (m->adaptive)
+		json_adaptive(f, &m->ad);
 	fputc('}', f);
+}
+
+/* Adaptive media again below the table: the controller's rate, bounds, signal and decision. */
+static void print_adaptive_media(FILE *f, const struct cruise_snapshot *s)
+{
+	char name[CRUISE_NAME_LEN + 16], rate[32], lo[32], hi[32], why[64];
+	bool any = false;
+	int w = 6;
+
+	for (unsigned int i = 0; i < s->n_media; i++) {
+		int n = (int)strlen(
+			medium_label(&s->media[i].cfg, s->media[i].index, name, sizeof(name)));
+
+		any |= s->media[i].adaptive;
+		w = s->media[i].adaptive && n > w ? n : w;
+	}
+	if (!any)
+		return;
+	fprintf(f, "\n%-*s  %9s  %9s  %9s  %-12s  %10s  %10s  %s\n", w, "MEDIUM", "ADAPTED",
+		"FLOOR", "CEILING", "SIGNAL", "VALUE", "TARGET", "DECISION");
+	for (unsigned int i = 0; i < s->n_media; i++) {
+		const struct cruise_snapshot_medium *m = &s->media[i];
+		const struct cruise_adaptive *a = &m->ad;
+
+		if (!m->adaptive)
+			continue;
+		cruise_format_rate(a->rate_interval_ns, rate, sizeof(rate));
+		cruise_format_rate(a->floor_interval_ns, lo, sizeof(lo));
+		cruise_format_rate(a->ceiling_interval_ns, hi, sizeof(hi));
+		snprintf(why, sizeof(why), "%s (%s)", cruise_adapt_decision_name(a->decision),
+			 cruise_adapt_why_name(a->why));
+		fprintf(f, "%-*s  %9s  %9s  %9s  %-12.*s  %10.4g  %10.4g  %s\n", w,
+			medium_label(&m->cfg, m->index, name, sizeof(name)), rate, lo, hi,
+			(int)sizeof(a->signal), a->signal, a->value_micro / 1e6,
+			a->target_micro / 1e6, a->decision ? why : "none yet");
+	}
 }
 
 int cmd_status(void)
@@ -96,6 +157,7 @@ int cmd_status(void)
 		print_row(stdout, &r, name_width(&s));
 	}
 	print_fleet_media(stdout, &s);
+	print_adaptive_media(stdout, &s);
 	if (s.events_lost)
 		printf("refusal events lost (ring buffer full): %llu\n",
 		       (unsigned long long)s.events_lost);
@@ -118,7 +180,10 @@ const struct argp status_argp = {
 	"max_conns). RATE is the rate in force. Fleet media (a rate for all nodes together, "
 	"shares leased from the fleet store) are listed again below the table: this node's "
 	"share, its fallback and the lease: \"leased, 1.85s left\", or \"fallback at 5/s\" "
-	"once the lease has ended (the agent is gone or cannot reach the store).\v"
+	"once the lease has ended (the agent is gone or cannot reach the store). Adaptive media "
+	"(a rate moved between min_rate and rate by a health signal) are listed below too: the "
+	"adapted rate, floor, ceiling, the signal's last value and target, and the last "
+	"decision (up, down, hold) with its reason.\v"
 	"EXAMPLES:\n"
 	"  cruisectl status\n"
 	"  cruisectl status -o json | jq '.media[] | {name, connections, refused_max_wait}'\n"
