@@ -35,7 +35,8 @@ BINS := $(OUTPUT)/cruise-agent $(OUTPUT)/cruisectl
 # agent's code. The fuzzers run after them, briefly.
 KERNEL_TESTS := test_pacing test_policy test_agent_parts test_agent test_cruisectl test_k8s \
 	test_fleet test_e2e_pg test_demo test_probe
-TESTS := test_gcra test_units test_config test_pod_bind test_fleet_units test_manifests test_egress $(KERNEL_TESTS)
+TESTS := test_gcra test_units test_config test_pod_bind test_fleet_units test_adaptive_units \
+	test_manifests test_egress $(KERNEL_TESTS)
 FUZZ_TARGETS := units config k8s
 TEST_BINS := $(addprefix $(OUTPUT)/,$(TESTS) check_manifests)
 FUZZERS := $(addprefix $(OUTPUT)/fuzz_,$(FUZZ_TARGETS))
@@ -134,14 +135,14 @@ $(OUTPUT)/test_units: tests/test_units.c $(OUTPUT)/units.o | $(OUTPUT)
 	$(Q)$(CC) $(CFLAGS) $< $(OUTPUT)/units.o -o $@ -lcmocka
 
 # unit tests of agent modules, linked with the agent's code
-$(OUTPUT)/test_pod_bind $(OUTPUT)/test_fleet_units: $(OUTPUT)/%: tests/%.c $(AGENT_OBJS) \
+$(OUTPUT)/test_pod_bind $(OUTPUT)/test_fleet_units $(OUTPUT)/test_adaptive_units: $(OUTPUT)/%: tests/%.c $(AGENT_OBJS) \
 		$(LIB_OBJS) | $(OUTPUT)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $< $(AGENT_OBJS) $(LIB_OBJS) -o $@ -lcmocka $(LDLIBS_AGENT)
 
 $(OUTPUT)/test_config: tests/test_config.c $(CONFIG_OBJS) | $(OUTPUT)
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) $< $(CONFIG_OBJS) -o $@ -lcmocka -lyaml
+	$(Q)$(CC) $(CFLAGS) $< $(CONFIG_OBJS) -o $@ -lcmocka -lyaml -lm
 
 # the Kubernetes manifests under deploy/: a checker (also a CLI), and its tests
 $(OUTPUT)/check_manifests: tests/check_manifests.c tests/check_manifests.h $(CONFIG_OBJS) \

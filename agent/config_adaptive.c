@@ -81,13 +81,12 @@ static int take_query(struct cfg_ctx *c, unsigned int i, const char *key, const 
 static int take_secret(struct cfg_ctx *c, unsigned int i, const char *key, const struct raw_str *v,
 		       struct cruise_cfg_signal *s, char **out)
 {
-	char q[QBUF], shown[QBUF + 2], uerr[512];
+	char q[QBUF], uerr[512];
 	int ret = 0;
 
 	if (!*v->s)
 		return sig_fail(c, i, key, v->line, "empty");
-	snprintf(shown, sizeof(shown), "\"%s\"", cfg_quote(v->s, q, sizeof(q)));
-	if (cruise_read_secret(v->s, shown, out, uerr, sizeof(uerr)))
+	if (cruise_read_secret(v->s, cfg_quote(v->s, q, sizeof(q)), out, uerr, sizeof(uerr)))
 		return sig_fail(c, i, key, v->line, uerr);
 	s->file = cfg_strdup(v->s, &ret);
 	return ret;

@@ -19,6 +19,8 @@
 #include <sys/socket.h>
 #include <cmocka.h>
 
+#include <math.h>
+
 #include "cruise.h"
 #include "config.h"
 
@@ -1170,6 +1172,207 @@ static void test_error_buffers(void **state)
 	cruise_config_free(NULL);
 }
 
+/* ---- adaptive rates: signals, and media that follow one ---- */
+
+/* Lines 5-12 with a DSN file's path in: one signal; then media from line 13. */
+static void signal_yaml(char *buf, size_t len, const char *dsn, const char *extra_signal,
+			const char *media)
+{
+	snprintf(buf, len,
+		 TARGETS "signals:\n"
+			 "  - name: db-latency\n"
+			 "    postgres:\n"
+			 "      dsn_file: %s\n"
+			 "    every: 500ms\n"
+			 "    target: 10ms\n"
+			 "%s"
+			 "media:\n"
+			 "%s",
+		 dsn, extra_signal, media);
+}
+
+static void test_adaptive(void **state)
+{
+	char dsn[] = "/tmp/test_config.XXXXXX", tok[] = "/tmp/test_config.XXXXXX", yaml[2048];
+	char extra[512];
+	struct cruise_config *cfg;
+	const struct cruise_cfg_signal *sg;
+
+	(void)state;
+	temp_file(dsn, "host=127.0.0.1 port=5432 user=probe password=s3cret\n");
+	temp_file(tok, "tok3n\n");
+	snprintf(extra, sizeof(extra),
+		 "  - name: db-cpu\n"
+		 "    prometheus:\n"
+		 "      url: http://prometheus:9090\n"
+		 "      query: avg(rate(node_cpu_seconds_total{mode!=\"idle\"}[30s]))\n"
+		 "      bearer_token_file: %s\n"
+		 "    target: 0.7\n"
+		 "  - name: backends\n"
+		 "    postgres: {dsn_file: %s, query: SELECT count(*) FROM pg_stat_activity, "
+		 "value: true}\n"
+		 "    target: 40\n",
+		 tok, dsn);
+	signal_yaml(yaml, sizeof(yaml), dsn, extra,
+		    "  - name: email\n"
+		    "    rate: 400/s\n"
+		    "    cgroups: [workers/email]\n"
+		    "    adaptive:\n"
+		    "      signal: db-latency\n"
+		    "      min_rate: 5/s\n"
+		    "      priority: 2\n"
+		    "  - name: push\n"
+		    "    rate: 100/s\n"
+		    "    cgroups: [workers/push]\n"
+		    "    adaptive: {signal: db-cpu, min_rate: 1/s, backoff: halve}\n"
+		    "  - name: fixed\n"
+		    "    rate: 10/s\n"
+		    "    cgroups: [workers/fixed]\n");
+	cfg = parse_ok(yaml);
+	assert_int_equal(cfg->n_signals, 3);
+	sg = &cfg->signals[0];
+	assert_string_equal(sg->name, "db-latency");
+	assert_int_equal(sg->kind, CRUISE_SIGNAL_POSTGRES);
+	assert_string_equal(sg->conninfo, "host=127.0.0.1 port=5432 user=probe password=s3cret");
+	assert_string_equal(sg->query, "SELECT 1");
+	assert_false(sg->value);
+	assert_true(sg->every_ns == 500 * MSEC);
+	assert_true(fabs(sg->target - 0.010) < 1e-12);
+	sg = &cfg->signals[1];
+	assert_int_equal(sg->kind, CRUISE_SIGNAL_PROMETHEUS);
+	assert_string_equal(sg->url, "http://prometheus:9090");
+	assert_string_equal(sg->bearer_token, "tok3n");
+	assert_true(sg->value);
+	assert_true(sg->every_ns == NSEC); /* the default */
+	assert_true(sg->target == 0.7);
+	assert_true(cfg->signals[2].value && cfg->signals[2].target == 40);
+	assert_true(cfg->media[0].adaptive.on);
+	assert_int_equal(cfg->media[0].adaptive.signal, 0);
+	assert_true(cfg->media[0].adaptive.floor_interval_ns == 200 * MSEC);
+	assert_int_equal(cfg->media[0].adaptive.priority, 2);
+	assert_int_equal(cfg->media[0].adaptive.backoff, CRUISE_BACKOFF_GRADIENT);
+	assert_int_equal(cfg->media[1].adaptive.signal, 1);
+	assert_int_equal(cfg->media[1].adaptive.priority, 1); /* the default */
+	assert_int_equal(cfg->media[1].adaptive.backoff, CRUISE_BACKOFF_HALVE);
+	assert_false(cfg->media[2].adaptive.on);
+	cruise_config_free(cfg);
+	unlink(dsn);
+	unlink(tok);
+}
+
+static void test_adaptive_errors(void **state)
+{
+	char dsn[] = "/tmp/test_config.XXXXXX", yaml[2048];
+	static const char *const medium_with = "  - name: a\n"
+					       "    rate: 100/s\n"
+					       "    cgroups: [workers/a]\n"
+					       "    adaptive:\n"
+					       "      signal: %s\n"
+					       "      min_rate: %s\n";
+	char media[512], extra[256];
+	struct cruise_config *cfg;
+
+	(void)state;
+	temp_file(dsn, "host=127.0.0.1\n");
+	/* lines: 9 every, 10 target, 11 media (or another signal), 16 signal, 17 min_rate */
+	snprintf(media, sizeof(media), medium_with, "db-cpu", "5/s");
+	signal_yaml(yaml, sizeof(yaml), dsn, "", media);
+	expect_error(yaml, 16, "media[0].adaptive.signal",
+		     "\"db-cpu\" is not a signal; signals: db-latency");
+	snprintf(media, sizeof(media), medium_with, "db-latency", "200/s");
+	signal_yaml(yaml, sizeof(yaml), dsn, "", media);
+	expect_error(yaml, 17, "media[0].adaptive.min_rate",
+		     "\"200/s\" is above the medium's rate, \"100/s\"");
+	snprintf(media, sizeof(media), medium_with, "db-latency", "5/s");
+	signal_yaml(yaml, sizeof(yaml), "/nonexistent/dsn", "", media);
+	expect_error(yaml, 8, "signals[0].postgres.dsn_file",
+		     "cannot read \"/nonexistent/dsn\": No such file or directory");
+	/* a medium without signals at all */
+	expect_error(TARGETS "media:\n"
+			     "  - name: a\n"
+			     "    rate: 100/s\n"
+			     "    cgroups: [workers/a]\n"
+			     "    adaptive: {signal: x, min_rate: 1/s}\n",
+		     9, "media[0].adaptive.signal", "\"x\" is not a signal; no signals: block");
+	expect_error(TARGETS MEDIUM_A "    adaptive: {signal: x}\n", 9,
+		     "media[0].adaptive.min_rate", "missing (required)");
+	/* the signals themselves */
+	signal_yaml(yaml, sizeof(yaml), dsn,
+		    "  - name: prom\n"
+		    "    prometheus: {url: \"prometheus:9090\", query: up}\n"
+		    "    target: 1\n",
+		    media);
+	expect_error(yaml, 12, "signals[1].prometheus.url",
+		     "\"prometheus:9090\": expected http://HOST:PORT or https://HOST:PORT");
+	signal_yaml(yaml, sizeof(yaml), dsn,
+		    "  - name: prom\n"
+		    "    prometheus: {url: \"http://\", query: up}\n"
+		    "    target: 1\n",
+		    media);
+	expect_error(yaml, 12, "signals[1].prometheus.url", "no host after the scheme");
+	signal_yaml(yaml, sizeof(yaml), dsn,
+		    "  - name: prom\n"
+		    "    prometheus: {url: \"http://p:9090\", query: up}\n"
+		    "    target: high\n",
+		    media);
+	expect_error(yaml, 13, "signals[1].target", "\"high\": expected a plain number");
+	signal_yaml(yaml, sizeof(yaml), dsn,
+		    "  - name: both\n"
+		    "    prometheus: {url: \"http://p:9090\", query: up}\n"
+		    "    postgres: {dsn_file: /x}\n"
+		    "    target: 1\n",
+		    media);
+	expect_error(yaml, 11, "signals[1]", "both postgres and prometheus");
+	signal_yaml(yaml, sizeof(yaml), dsn, "  - name: none\n    target: 1\n", media);
+	expect_error(yaml, 11, "signals[1]", "no probe");
+	snprintf(extra, sizeof(extra),
+		 "  - name: db-latency\n    postgres: {dsn_file: %s}\n    target: 1ms\n", dsn);
+	signal_yaml(yaml, sizeof(yaml), dsn, extra, media);
+	expect_error(yaml, 11, "signals[1].name", "\"db-latency\" is also the name of signals[0]");
+	/* a latency target is a duration under every; every within its bounds */
+	expect_error(TARGETS "signals:\n"
+			     "  - name: s\n"
+			     "    postgres: {dsn_file: /x}\n"
+			     "    target: 10\n" MEDIUM_A,
+		     7, "signals[0].postgres.dsn_file", "cannot read");
+	snprintf(yaml, sizeof(yaml),
+		 TARGETS "signals:\n"
+			 "  - name: s\n"
+			 "    postgres: {dsn_file: %s}\n"
+			 "    target: 10\n" MEDIUM_A,
+		 dsn);
+	expect_error(yaml, 8, "signals[0].target", "a latency target is a duration above 0");
+	snprintf(yaml, sizeof(yaml),
+		 TARGETS "signals:\n"
+			 "  - name: s\n"
+			 "    postgres: {dsn_file: %s}\n"
+			 "    every: 100ms\n"
+			 "    target: 200ms\n" MEDIUM_A,
+		 dsn);
+	expect_error(yaml, 9, "signals[0].target", "must be under every");
+	snprintf(yaml, sizeof(yaml),
+		 TARGETS "signals:\n"
+			 "  - name: s\n"
+			 "    postgres: {dsn_file: %s, value: true}\n"
+			 "    every: 10ms\n"
+			 "    target: 3\n" MEDIUM_A,
+		 dsn);
+	expect_error(yaml, 8, "signals[0].every", "must be from 50ms to 1h");
+	expect_error(TARGETS "signals: []\n" MEDIUM_A, 5, "signals", "empty");
+	/* the same with the signal right: it loads */
+	snprintf(yaml, sizeof(yaml),
+		 TARGETS "signals:\n"
+			 "  - name: s\n"
+			 "    postgres: {dsn_file: %s, value: true}\n"
+			 "    every: 100ms\n"
+			 "    target: 3\n" MEDIUM_A,
+		 dsn);
+	cfg = parse_ok(yaml);
+	assert_int_equal(cfg->n_signals, 1);
+	cruise_config_free(cfg);
+	unlink(dsn);
+}
+
 int main(void)
 {
 	/* clang-format off */
@@ -1208,6 +1411,8 @@ int main(void)
 		cmocka_unit_test(test_fleet_fields),
 		cmocka_unit_test(test_fleet_password),
 		cmocka_unit_test(test_fleet_media),
+		cmocka_unit_test(test_adaptive),
+		cmocka_unit_test(test_adaptive_errors),
 		cmocka_unit_test(test_error_buffers),
 	};
 	/* clang-format on */
