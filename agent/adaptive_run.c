@@ -186,6 +186,7 @@ void cruise_adaptive_sample(struct cruise_adaptive_run *r, const struct cruise_m
 	struct cruise_adapt_signal sig;
 	struct run_signal *rs;
 	__u64 now = cruise_now_ns();
+	bool healthy;
 
 	if (!r || x->signal >= r->n_sig || x->signal >= cfg->n_signals)
 		return;
@@ -195,6 +196,7 @@ void cruise_adaptive_sample(struct cruise_adaptive_run *r, const struct cruise_m
 	sig.value = rs->s.value;
 	sig.target = cfg->signals[x->signal].target;
 	sig.failures = rs->s.failures;
+	healthy = sig.ok && sig.value <= sig.target;
 
 	/* the media on this signal, with their floor and ceiling as the map holds them now */
 	for (unsigned int c = 0; c < cfg->n_media; c++) {
@@ -212,8 +214,12 @@ void cruise_adaptive_sample(struct cruise_adaptive_run *r, const struct cruise_m
 		am[n].floor = cruise_adapt_rate(ad[n].floor_interval_ns);
 		am[n].priority = ad[n].priority;
 		am[n].backoff = cm->adaptive.backoff;
-		/* the nodes' lowest ask wins: every node steps from the fleet rate in force */
-		in_force = cm->fleet ? cruise_fleet_rate_in_force(fleet, cm->name) : 0;
+		/*
+		 * The nodes' lowest ask wins. Down, every node steps from the fleet rate in force,
+		 * so their asks stay together; up, from its own last ask: the rate in force is
+		 * learned once a refresh, and stepping from it would climb once a refresh.
+		 */
+		in_force = cm->fleet && !healthy ? cruise_fleet_rate_in_force(fleet, cm->name) : 0;
 		if (in_force > ad[n].rate_interval_ns)
 			am[n].rate = cruise_adapt_rate(in_force);
 		cidx[n++] = c;

@@ -3,7 +3,8 @@
  * The fleet end to end: a real redis-server (Debian's, started here on a free loopback port, no
  * persistence) and three real cruise-agents on this one kernel standing in for three nodes, each
  * with its own scope cgroup, pin_dir, metrics port and node name, pacing one fleet medium of
- * 60/s to one loopback listener. Workers are processes in each node's scope.
+ * 60/s to one loopback listener. Workers are processes in each node's scope. test_adaptive adds a
+ * real PostgreSQL whose health table is the adaptive fleet rate's signal.
  *
  * Bounds come from the design, not from a passing run:
  * - the sum of the nodes over 10 s within 2% of 60/s; a node within 10% of its fair share;
@@ -35,7 +36,9 @@
 
 #include <bpf/bpf.h>
 
+#include "adaptive.h" /* CRUISE_ADAPT_* */
 #include "agent_fixture.h"
+#include "pg_fixture.h"
 #include "fleet.h" /* CRUISE_FLEET_LEASE_MARGIN_NS, CRUISE_FLEET_TIMEOUT_MS */
 #include "loader.h"
 #include "snapshot.h"
@@ -79,6 +82,7 @@ struct env {
 	const char *forget;   /* forget_after */
 	const char *password; /* requirepass of the store; NULL: none */
 	const char *auth;     /* what the agents' password_file holds; NULL: no file */
+	struct th_pg pg;      /* the health probe's database (test_adaptive) */
 };
 
 static __u64 now_ns(void)
@@ -448,6 +452,8 @@ static int env_teardown(void **state)
 			th_cgroup_remove_tree(nd->scope.path);
 	}
 	th_redis_stop(&e->redis);
+	if (e->pg.started)
+		th_pg_stop(&e->pg, "/dev/null");
 	for (int i = 0; i < 2; i++)
 		th_redis_stop(&e->cluster[i]);
 	th_sandbox_teardown(&e->sb);
@@ -963,6 +969,131 @@ static void test_cluster(void **state)
 	}
 }
 
+/* the health table's value, through psql */
+static void set_health(struct env *e, double v)
+{
+	char port[8], sql[64];
+	const char *argv[] = { "psql", "-qX",	   "-h", "127.0.0.1", "-p", port,
+			       "-U",   "postgres", "-c", sql,	      NULL };
+
+	snprintf(port, sizeof(port), "%u", e->pg.port);
+	snprintf(sql, sizeof(sql), "UPDATE health SET v = %g", v);
+	assert_int_equal(th_run_cmd(argv, "/dev/null", "/dev/null", 5000), 0);
+}
+
+static double adapted(const struct node *nd)
+{
+	struct cruise_adaptive ad;
+	int i = th_medium_index(nd->a.maps.media, "email");
+
+	assert_true(i >= 0);
+	assert_int_equal(cruise_maps_get_adaptive(&nd->a.maps, i, &ad), 0);
+	return cruise_adapt_rate(ad.rate_interval_ns);
+}
+
+/* Poll until every node's fleet rate in force is want (within 1%); the time, or 0. */
+static __u64 wait_fleet_rate(struct env *e, double want, __u64 timeout)
+{
+	__u64 t0 = now_ns();
+
+	for (;;) {
+		int at = 0;
+
+		for (int i = 0; i < NODES; i++)
+			at += fabs(scrape(&e->n[i], "cruise_fleet_rate{medium=\"email\"}") -
+				   want) <= want / 100;
+		if (at == NODES)
+			return now_ns() - t0 ?: 1;
+		if (now_ns() - t0 > timeout)
+			return 0;
+		usleep(20000);
+	}
+}
+
+/*
+ * 7. Adaptive and fleet: the fleet rate adapts once for all nodes (each proposes its controller's
+ * rate, stepping from the fleet rate in force; the lowest wins) and the shares follow. A health
+ * table in a real PostgreSQL is the signal (value: true), every 200 ms.
+ * - unhealthy (v = 10 x target): the fleet rate halves each round to the floor: 60, 30, 15, 7.5, 6:
+ *   within 4 rounds plus two refreshes;
+ * - then three hungry nodes together get the floor: over 4 s, at most 6/s x 4 s plus the bursts;
+ * - healthy again: back to the ceiling in (60 - 6) / 3 = 18 rounds, plus two refreshes;
+ * - every node's proposal is the same (they step from one rate).
+ */
+static void test_adaptive(void **state)
+{
+	struct env *e = *state;
+	const double floor_rate = 6, round_s = 0.2;
+	char dsn[PATH_MAX + 16], pgdir[PATH_MAX + 16], extra[PATH_MAX + 512], port[8];
+	const char *psql[] = {
+		"psql", "-qX",
+		"-h",	"127.0.0.1",
+		"-p",	port,
+		"-U",	"postgres",
+		"-c",	"CREATE TABLE health(v double precision); INSERT INTO health VALUES (0)",
+		NULL
+	};
+	__u64 t, from, to, bound;
+	int ok = 0;
+
+	snprintf(pgdir, sizeof(pgdir), "%s/pg", e->sb.tmp);
+	snprintf(dsn, sizeof(dsn), "%s/pg.log", e->sb.tmp);
+	assert_int_equal(th_pg_start(&e->pg, pgdir, NULL, dsn), 0);
+	snprintf(port, sizeof(port), "%u", e->pg.port);
+	assert_int_equal(th_run_cmd(psql, "/dev/null", "/dev/null", 10000), 0);
+	snprintf(dsn, sizeof(dsn), "%s/dsn", e->sb.tmp);
+	snprintf(extra, sizeof(extra), "host=127.0.0.1 port=%u user=postgres dbname=postgres\n",
+		 e->pg.port);
+	assert_int_equal(th_write_file(dsn, extra), 0);
+	snprintf(extra, sizeof(extra),
+		 "    adaptive: {signal: health, min_rate: %.0f/s}\n"
+		 "signals:\n"
+		 "  - name: health\n"
+		 "    postgres: {dsn_file: %s, query: SELECT v FROM health, value: true}\n"
+		 "    every: 200ms\n"
+		 "    target: 10\n",
+		 floor_rate, dsn);
+	for (int i = 0; i < NODES; i++) {
+		node_conf(e, i, extra);
+		agent_start(e, i);
+	}
+	wait_all_leased(e);
+	assert_true(wait_fleet_rate(e, RATE, 2 * SEC));
+
+	set_health(e, 100);
+	bound = (4 * round_s * SEC) + TWO_REFRESH + round_s * SEC;
+	t = wait_fleet_rate(e, floor_rate, 3 * bound);
+	print_message("  unhealthy: the fleet rate at the floor after %.2f s (bound %.2f s)\n",
+		      t / 1e9, bound / 1e9);
+	assert_true(t && t <= bound);
+	for (int i = 0; i < NODES; i++)
+		assert_true(fabs(adapted(&e->n[i]) - floor_rate) < 0.01);
+
+	/* the nodes share the floor: at most the fleet rate, give or take the bursts */
+	from = now_ns() + TWO_REFRESH;
+	to = from + 4 * SEC;
+	for (int i = 0; i < NODES; i++)
+		workers(e, i, from, to - from, 0);
+	join_all(e);
+	for (int i = 0; i < NODES; i++)
+		ok += ok_in(&e->n[i], from, to);
+	print_rates(e, from, to, "at the floor");
+	print_message("  at the floor: %d connects in 4 s (bound %.0f)\n", ok,
+		      floor_rate * 4 * 1.05 + NODES * BURST);
+	assert_true(ok <= floor_rate * 4 * 1.05 + NODES * BURST);
+	assert_true(ok >= floor_rate * 4 * 0.8);
+
+	set_health(e, 1);
+	bound = (__u64)((RATE - floor_rate) / (RATE / CRUISE_ADAPT_STEPS) * round_s * SEC) +
+		TWO_REFRESH + round_s * SEC;
+	t = wait_fleet_rate(e, RATE, 3 * bound);
+	print_message("  healthy: the fleet rate back at the ceiling after %.2f s (bound %.2f s)\n",
+		      t / 1e9, bound / 1e9);
+	assert_true(t && t <= bound);
+	for (int i = 0; i < NODES; i++)
+		assert_true(fabs(adapted(&e->n[i]) - RATE) < 0.01);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -975,6 +1106,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rates_disagree, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_password, env_setup_auth, env_teardown),
 		cmocka_unit_test_setup_teardown(test_cluster, env_setup, env_teardown),
+		cmocka_unit_test_setup_teardown(test_adaptive, env_setup, env_teardown),
 	};
 
 	if (!th_agent_bin())
