@@ -21,15 +21,19 @@ CONFIG_OBJS := $(patsubst agent/%.c,$(OUTPUT)/%.o,$(CONFIG_SRCS))
 # agent code shared by cruise-agent, cruisectl and the tests, one concern per file
 AGENT_SRCS := $(CONFIG_SRCS) agent/snapshot.c agent/exposition.c agent/eventlog.c \
 	agent/log.c agent/bind.c agent/apply.c agent/k8s_pods.c agent/k8s_api.c agent/fleet.c \
-	agent/fleet_demand.c agent/fleet_store.c agent/pod_bind.c
+	agent/fleet_demand.c agent/fleet_store.c agent/pod_bind.c agent/probe.c agent/probe_dns.c \
+	agent/probe_pg.c agent/probe_prom.c
 AGENT_OBJS := $(patsubst agent/%.c,$(OUTPUT)/%.o,$(AGENT_SRCS))
-LDLIBS_AGENT := $(LDLIBS_BPF) -lyaml -lmicrohttpd -lcurl -ljansson -lhiredis -lpthread
+# libpq: the PostgreSQL health probe (and the tests' clients); its headers are in their own dir
+PQ_CFLAGS := $(shell pkg-config --cflags libpq)
+PQ_LIBS := $(shell pkg-config --libs libpq)
+LDLIBS_AGENT := $(LDLIBS_BPF) -lyaml -lmicrohttpd -lcurl -ljansson -lhiredis $(PQ_LIBS) -lpthread
 BINS := $(OUTPUT)/cruise-agent $(OUTPUT)/cruisectl
 # The one list of tests, in the order `make test` runs them (it hands the list to
 # scripts/run-tests.sh); KERNEL_TESTS run on the real kernel and link the test helpers and the
 # agent's code. The fuzzers run after them, briefly.
 KERNEL_TESTS := test_pacing test_policy test_agent_parts test_agent test_cruisectl test_k8s \
-	test_fleet test_e2e_pg test_demo
+	test_fleet test_e2e_pg test_demo test_probe
 TESTS := test_gcra test_units test_config test_pod_bind test_fleet_units test_manifests test_egress $(KERNEL_TESTS)
 FUZZ_TARGETS := units config k8s
 TEST_BINS := $(addprefix $(OUTPUT)/,$(TESTS) check_manifests)
@@ -37,7 +41,7 @@ FUZZERS := $(addprefix $(OUTPUT)/fuzz_,$(FUZZ_TARGETS))
 BENCH_BINS := $(addprefix $(OUTPUT)/,bench_datapath bench_peers bench_fleet)
 # the tests' and benchmarks' helpers and fixtures, one concern per file (tests/helpers.h)
 TEST_HELPERS := helpers cgroup_helpers network_helpers client_helpers datapath_fixture \
-	redis_fixture agent_fixture pg_fixture fake_k8s
+	redis_fixture agent_fixture pg_fixture fake_k8s prom_fixture
 TEST_LIB := $(OUTPUT)/libcruise_test.a
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Iagent
 TEST_BPF_OBJS := $(OUTPUT)/egress_harness.bpf.o
@@ -90,6 +94,7 @@ $(OUTPUT)/fleet_lua.h: agent/fleet.lua | $(OUTPUT)
 	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/\t"/' -e 's/$$/\\n"/' $<; echo ';'; } > $@
 
 $(OUTPUT)/fleet_store.o: $(OUTPUT)/fleet_lua.h
+$(OUTPUT)/probe_pg.o: CFLAGS += $(PQ_CFLAGS)
 
 $(OUTPUT)/%.o: agent/%.c agent/*.h include/*.h $(SKELS) | $(OUTPUT)
 	$(call msg,CC,$@)
@@ -116,8 +121,10 @@ $(OUTPUT)/test_cruisectl: $(OUTPUT)/cruisectl
 # ... and a real PostgreSQL, through libpq
 $(OUTPUT)/test_e2e_pg: $(OUTPUT)/cruise-agent
 $(OUTPUT)/test_demo: $(OUTPUT)/cruise-agent $(OUTPUT)/cruisectl
-$(OUTPUT)/test_e2e_pg: CFLAGS += $(shell pkg-config --cflags libpq)
-$(OUTPUT)/test_e2e_pg: LDLIBS_TEST += $(shell pkg-config --libs libpq)
+$(OUTPUT)/test_e2e_pg: CFLAGS += $(PQ_CFLAGS)
+$(OUTPUT)/test_e2e_pg: LDLIBS_TEST += $(PQ_LIBS)
+# the health probes against a real PostgreSQL (libpq for the test's own set-up) and Prometheus
+$(OUTPUT)/test_probe: CFLAGS += $(PQ_CFLAGS)
 $(OUTPUT)/test_k8s: $(OUTPUT)/cruise-agent
 $(OUTPUT)/test_fleet: $(OUTPUT)/cruise-agent
 
