@@ -35,6 +35,7 @@
 
 #include <bpf/bpf.h>
 
+#include "adaptive.h"
 #include "eventlog.h"
 #include "exposition.h"
 #include "helpers.h"
@@ -617,6 +618,93 @@ static void test_expose_fleet(void **state)
 	assert_true(sample(text, "cruise_fleet_nodes_forgotten_total") == 1);
 	/* a medium that is not a fleet medium has no fleet samples */
 	assert_null(strstr(text, "cruise_fleet_share{" ML "}"));
+	free(text);
+	free(s);
+}
+
+/* Adaptive media and their signals: only with signals, exact values, valid for promtool. */
+static void test_expose_adaptive(void **state)
+{
+	struct cruise_snapshot *s = calloc(1, sizeof(*s));
+	struct cruise_snapshot_medium *a;
+	struct cruise_snapshot_signal *g;
+	char path[] = "/tmp/test_expose.XXXXXX", *text;
+	struct expo_check ck;
+	int fd;
+
+	(void)state;
+	assert_non_null(s);
+	fill_one_medium(s);
+	text = expose_to_string(s);
+	assert_null(strstr(text, "cruise_adaptive_"));
+	assert_null(strstr(text, "cruise_signal_"));
+	free(text);
+
+	s->n_media = 2;
+	a = &s->media[1];
+	a->index = 5;
+	strcpy(a->cfg.name, "email");
+	a->cfg.flags = CRUISE_MEDIUM_ACTIVE;
+	a->adaptive = true;
+	a->ad.flags = CRUISE_ADAPT_ACTIVE;
+	a->ad.ceiling_interval_ns = 2500 * 1000; /* 400/s */
+	a->ad.floor_interval_ns = 200 * NSEC_PER_MSEC;
+	a->ad.rate_interval_ns = 10 * NSEC_PER_MSEC;
+	a->ad.decision = CRUISE_ADAPT_DOWN;
+	a->ad.why = CRUISE_ADAPT_WHY_UNHEALTHY;
+	a->decisions[CRUISE_ADAPT_UP] = 7;
+	a->decisions[CRUISE_ADAPT_DOWN] = 3;
+	s->n_signals = 1;
+	g = &s->signals[0];
+	strcpy(g->name, "db-latency");
+	g->sampled = true;
+	g->up = false;
+	g->value = 0.0125;
+	g->target = 0.01;
+	g->took_ns = 2 * NSEC_PER_MSEC;
+	g->failures = 2;
+	g->errors[CRUISE_PROBE_TIMEOUT] = 4;
+	text = expose_to_string(s);
+	check_exposition(text, &ck);
+	assert_true(sample(text, "cruise_adaptive_rate{medium=\"email\"}") == 100);
+	assert_true(sample(text, "cruise_adaptive_ceiling{medium=\"email\"}") == 400);
+	assert_true(sample(text, "cruise_adaptive_floor{medium=\"email\"}") == 5);
+	assert_true(sample(text, "cruise_adaptive_decision{medium=\"email\",decision=\"down\","
+				 "why=\"unhealthy\"}") == 1);
+	assert_true(
+		sample(text, "cruise_adaptive_decisions_total{medium=\"email\",decision=\"up\"}") ==
+		7);
+	assert_true(sample(text, "cruise_signal_value{signal=\"db-latency\"}") == 0.0125);
+	assert_true(sample(text, "cruise_signal_target{signal=\"db-latency\"}") == 0.01);
+	assert_true(sample(text, "cruise_signal_up{signal=\"db-latency\"}") == 0);
+	assert_true(sample(text, "cruise_signal_probe_seconds{signal=\"db-latency\"}") == 0.002);
+	assert_true(sample(text, "cruise_signal_failures_in_a_row{signal=\"db-latency\"}") == 2);
+	assert_true(
+		sample(text,
+		       "cruise_signal_errors_total{signal=\"db-latency\",reason=\"timeout\"}") ==
+		4);
+	assert_true(
+		sample(text,
+		       "cruise_signal_errors_total{signal=\"db-latency\",reason=\"connect\"}") ==
+		0);
+	/* a medium that is not adaptive has no adaptive samples */
+	assert_null(strstr(text, "cruise_adaptive_rate{" ML "}"));
+	/* Prometheus' own checker, from Debian's prometheus package */
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	if (access("/usr/bin/promtool", X_OK)) {
+		print_message("promtool not installed: the format checked by this test alone\n");
+	} else {
+		char cmd[128];
+		const char *argv[] = { "sh", "-c", cmd, NULL };
+
+		/* promtool reads the exposition from its standard input */
+		snprintf(cmd, sizeof(cmd), "promtool check metrics < %s", path);
+		assert_int_equal(th_run_cmd(argv, "/dev/null", "/dev/null", 20000), 0);
+	}
+	unlink(path);
 	free(text);
 	free(s);
 }
@@ -1525,10 +1613,11 @@ static void test_k_abi_version(void **state)
 int main(void)
 {
 	const struct CMUnitTest unit[] = {
-		cmocka_unit_test(test_expose_one_medium),  cmocka_unit_test(test_expose_media),
-		cmocka_unit_test(test_expose_fleet),	   cmocka_unit_test(test_event_json_v4),
-		cmocka_unit_test(test_event_json_v6),	   cmocka_unit_test(test_event_text),
-		cmocka_unit_test(test_http_listen_errors), cmocka_unit_test(test_http_fake),
+		cmocka_unit_test(test_expose_one_medium), cmocka_unit_test(test_expose_media),
+		cmocka_unit_test(test_expose_fleet),	  cmocka_unit_test(test_expose_adaptive),
+		cmocka_unit_test(test_event_json_v4),	  cmocka_unit_test(test_event_json_v6),
+		cmocka_unit_test(test_event_text),	  cmocka_unit_test(test_http_listen_errors),
+		cmocka_unit_test(test_http_fake),
 	};
 	const struct CMUnitTest kernel[] = {
 		cmocka_unit_test(test_k_snapshot),    cmocka_unit_test(test_k_metrics),
