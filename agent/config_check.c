@@ -22,8 +22,6 @@
 #include "config_raw.h"
 #include "cruise_target.h"
 
-#define NSEC_PER_SEC 1000000000ULL
-
 #define DEFAULT_MAX_WAIT NSEC_PER_SEC
 #define PIN_DIR_MAX	 200 /* the loader adds "/links/<program>" within 256 bytes */
 

@@ -16,10 +16,8 @@
 
 #include "config_raw.h"
 
-#define NSEC_PER_SEC 1000000000ULL
-
 /* fleet: limits; the agent's lease logic (fleet.c) relies on them */
-#define FLEET_REFRESH_MIN_NS (10 * 1000000ULL)
+#define FLEET_REFRESH_MIN_NS (10 * NSEC_PER_MSEC)
 #define FLEET_REFRESH_MAX_NS (60 * NSEC_PER_SEC)
 #define FLEET_LEASE_MAX_NS   (600 * NSEC_PER_SEC)
 #define FLEET_NODES_MAX	     100000

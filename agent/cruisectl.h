@@ -17,10 +17,6 @@
 
 #include "snapshot.h" /* struct cruise_maps, struct cruise_snapshot */
 
-#define NSEC_PER_USEC 1000ULL
-#define NSEC_PER_MSEC 1000000ULL
-#define NSEC_PER_SEC  1000000000ULL
-
 /* user input quoted in a message: escaped (one line whatever it holds) and cut */
 #define QUOTED_LEN 160
 

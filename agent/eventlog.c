@@ -29,9 +29,7 @@
 #include "log.h"
 #include "units.h"
 
-#define NSEC_PER_SEC  1000000000ULL
-#define NSEC_PER_MSEC 1000000ULL
-#define LINE_MAX_LEN  8192
+#define LINE_MAX_LEN 8192
 
 static __u64 clock_ns(clockid_t clk)
 {

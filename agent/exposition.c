@@ -221,7 +221,7 @@ static void delay_histogram(FILE *out, const struct cruise_snapshot *s)
 
 		for (unsigned int b = 0; b < CRUISE_DELAY_BUCKETS - 1; b++) {
 			cum += m->c.delay_buckets[b];
-			fmt_seconds(v, sizeof(v), bounds_ms[b] * 1000000ULL);
+			fmt_seconds(v, sizeof(v), bounds_ms[b] * NSEC_PER_MSEC);
 			fputs("cruise_delay_seconds_bucket{", out);
 			put_medium(out, m);
 			fprintf(out, ",le=\"%s\"} %" PRIu64 "\n", v, (uint64_t)cum);

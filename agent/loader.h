@@ -70,19 +70,6 @@ int cruise_uninstall(const char *pin_dir, char *err, size_t len);
 int cruise_prog_fd(struct cruise_handle *h, enum cruise_prog_index i);
 const char *cruise_prog_name(enum cruise_prog_index i);
 
-/* Map access */
-int cruise_target_key_from(struct cruise_target_key *key, const char *addr, unsigned int prefix,
-			   uint16_t port);
-int cruise_add_target(struct cruise_handle *h, const char *addr, unsigned int prefix, uint16_t port,
-		      __u32 id);
-int cruise_set_medium(struct cruise_handle *h, __u32 medium, const struct cruise_medium *m);
-int cruise_get_medium(struct cruise_handle *h, __u32 medium, struct cruise_medium *m);
-int cruise_bind_cgroup(struct cruise_handle *h, __u64 cgroup_id, __u32 medium);
-int cruise_unbind_cgroup(struct cruise_handle *h, __u64 cgroup_id);
-int cruise_read_counters(struct cruise_handle *h, __u32 medium, struct cruise_counters *sum);
-int cruise_read_state(struct cruise_handle *h, __u32 medium, struct cruise_medium_state *st);
-int cruise_map_fd(struct cruise_handle *h, const char *name);
-
 /* The id of the cgroup at path (its inode number, what bpf_get_current_cgroup_id() returns). */
 int cruise_cgroup_id(const char *path, __u64 *id);
 

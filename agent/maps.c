@@ -151,6 +151,14 @@ int cruise_maps_state(const struct cruise_maps *m, __u32 idx, struct cruise_medi
 	return ret_of(bpf_map_lookup_elem(m->state, &idx, st));
 }
 
+int cruise_maps_reset_state(const struct cruise_maps *m, __u32 idx)
+{
+	struct cruise_medium_state zero;
+
+	memset(&zero, 0, sizeof(zero));
+	return ret_of(bpf_map_update_elem(m->state, &idx, &zero, BPF_ANY));
+}
+
 int cruise_maps_counters(const struct cruise_maps *m, __u32 idx, struct cruise_counters *sum)
 {
 	int ncpu = libbpf_num_possible_cpus();

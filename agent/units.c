@@ -21,9 +21,6 @@
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
-#define NSEC_PER_USEC 1000ULL
-#define NSEC_PER_MSEC 1000000ULL
-#define NSEC_PER_SEC  1000000000ULL
 #define NSEC_PER_MIN  (60 * NSEC_PER_SEC)
 #define NSEC_PER_HOUR (3600 * NSEC_PER_SEC)
 #define NSEC_PER_DAY  (86400 * NSEC_PER_SEC)

@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <linux/types.h>
 
+#include "cruise.h" /* NSEC_PER_* */
+
 /* "200/s", "30/m", "2/h", "1/d": a positive integer count per unit. Returns the interval 1/rate in
  * ns (rounded to nearest, at least 1 ns). Rejects 0, signs, spaces, fractions, unknown units,
  * overflow, trailing characters ("5/s/s"). */
@@ -19,7 +21,7 @@ int cruise_parse_rate(const char *s, __u64 *interval_ns, char *err, size_t errle
 
 /* "2s", "250ms", "100us", "1m", "1h", "0s", "0": a non-negative integer with a unit (a bare 0 is
  * allowed). At most CRUISE_DURATION_MAX_NS. */
-#define CRUISE_DURATION_MAX_NS (24ULL * 3600 * 1000000000ULL)
+#define CRUISE_DURATION_MAX_NS (24 * 3600 * NSEC_PER_SEC)
 int cruise_parse_duration(const char *s, __u64 *ns, char *err, size_t errlen);
 
 /* "ECONNREFUSED", "ETIMEDOUT", "EAGAIN", ... (the errnos a connect() may plausibly fail with). */

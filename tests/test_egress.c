@@ -38,9 +38,6 @@
 #include "egress_harness.skel.h"
 #include "loader.h"
 
-#define NSEC_PER_MSEC 1000000ULL
-#define NSEC_PER_SEC  1000000000ULL
-
 /*
  * The harness's clock and slack. The production program passes one jiffy as the slack (4 ms at
  * this machine's HZ=250); the verdict takes it as a parameter, so any value tests it.
@@ -470,12 +467,12 @@ static void test_real_fast_path_repeat(void **state)
 		assert_true(opts.duration <= CONN_BUDGET_NS / FAST_PATH_RUNS);
 	}
 	for (__u32 m = 0; m < CRUISE_MAX_MEDIA; m++) {
-		assert_int_equal(cruise_read_counters(r->h, m, &c), 0);
+		assert_int_equal(cruise_maps_counters(&r->h->maps, m, &c), 0);
 		assert_memory_equal(&c, &c_zero, sizeof(c));
-		assert_int_equal(cruise_read_state(r->h, m, &st), 0);
+		assert_int_equal(cruise_maps_state(&r->h->maps, m, &st), 0);
 		assert_memory_equal(&st, &st_zero, sizeof(st));
 	}
-	rb = ring_buffer__new(cruise_map_fd(r->h, "cruise_events"), count_event, &events, NULL);
+	rb = ring_buffer__new(r->h->maps.events, count_event, &events, NULL);
 	assert_non_null(rb);
 	assert_true(ring_buffer__consume(rb) >= 0);
 	ring_buffer__free(rb);
