@@ -57,7 +57,7 @@ static int read_password_file(const char *file, char **out)
 {
 	char q[QUOTED_LEN], why[QUOTED_LEN + 96];
 
-	quoted(q, sizeof(q), file);
+	cruise_quote(file, q, sizeof(q));
 	if (!cruise_read_secret(file, q, out, why, sizeof(why)))
 		return 0;
 	fail("fleet: --password-file: %s", why);
@@ -303,7 +303,7 @@ int cmd_fleet(void)
 		if (!cfg->fleet && !addr) {
 			fail("fleet: %s has no fleet: block: no medium is a fleet medium there "
 			     "(--redis ADDR to look at a store)",
-			     quoted(q, sizeof(q), path));
+			     cruise_quote(path, q, sizeof(q)));
 			goto out;
 		}
 		if (cfg->fleet) {
@@ -324,7 +324,7 @@ int cmd_fleet(void)
 	if (!prefix_ok(prefix)) {
 		fail("fleet: --prefix \"%s\": expected 1 to 64 letters, digits, "
 		     "'.', '_', ':' and '-'",
-		     quoted(q, sizeof(q), prefix));
+		     cruise_quote(prefix, q, sizeof(q)));
 		goto out;
 	}
 	if (fleet_opts.password_file) {

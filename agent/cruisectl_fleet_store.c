@@ -43,7 +43,7 @@ static void store_fail(const struct fleet_store *st, const char *what, const red
 {
 	char q[QUOTED_LEN], qe[QUOTED_LEN * 2];
 
-	quoted(q, sizeof(q), what);
+	cruise_quote(what, q, sizeof(q));
 	if (!r) {
 		/* a blocking read past the timeout fails with EAGAIN */
 		if (st->c->err == REDIS_ERR_IO && !strcmp(st->c->errstr, strerror(EAGAIN)))
@@ -52,13 +52,14 @@ static void store_fail(const struct fleet_store *st, const char *what, const red
 		else if (st->c->err == REDIS_ERR_PROTOCOL)
 			fail("fleet: %s answered %s with something else than Redis: %s (is it a "
 			     "Redis server?)",
-			     st->qaddr, q, quoted(qe, sizeof(qe), st->c->errstr));
+			     st->qaddr, q, cruise_quote(st->c->errstr, qe, sizeof(qe)));
 		else
 			fail("fleet: the fleet store at %s: %s: %s", st->qaddr, q,
-			     quoted(qe, sizeof(qe), st->c->errstr[0] ? st->c->errstr : "no reply"));
+			     cruise_quote(st->c->errstr[0] ? st->c->errstr : "no reply", qe,
+					  sizeof(qe)));
 		return;
 	}
-	quoted(qe, sizeof(qe), r->type == REDIS_REPLY_ERROR && r->str ? r->str : "");
+	cruise_quote(r->type == REDIS_REPLY_ERROR && r->str ? r->str : "", qe, sizeof(qe));
 	if (r->type != REDIS_REPLY_ERROR)
 		fail("fleet: %s: a reply of the wrong shape (not one of cruise's fleet keys?)", q);
 	else if (!strncmp(r->str, "NOAUTH", 6))
@@ -83,7 +84,7 @@ int fleet_store_connect(struct fleet_store *st, const char *addr, const char *us
 
 	memset(st, 0, sizeof(*st));
 	st->addr = addr;
-	quoted(st->qaddr, sizeof(st->qaddr), addr);
+	cruise_quote(addr, st->qaddr, sizeof(st->qaddr));
 	if (addr[0] == '/') {
 		st->c = redisConnectUnixWithTimeout(addr, tv);
 	} else {
@@ -108,7 +109,7 @@ int fleet_store_connect(struct fleet_store *st, const char *addr, const char *us
 		char qe[QUOTED_LEN];
 
 		fail("fleet: cannot reach the fleet store at %s: %s", st->qaddr,
-		     st->c ? quoted(qe, sizeof(qe), st->c->errstr) : "out of memory");
+		     st->c ? cruise_quote(st->c->errstr, qe, sizeof(qe)) : "out of memory");
 		return -1;
 	}
 	if (redisSetTimeout(st->c, tv) != REDIS_OK) {
@@ -125,7 +126,7 @@ int fleet_store_connect(struct fleet_store *st, const char *addr, const char *us
 			/* WRONGPASS, "invalid password", "AUTH called without any password ..." */
 			if (r)
 				fail("fleet: the fleet store at %s refused the password (AUTH): %s",
-				     st->qaddr, quoted(qe, sizeof(qe), r->str));
+				     st->qaddr, cruise_quote(r->str, qe, sizeof(qe)));
 			else
 				store_fail(st, "AUTH", r);
 			if (r)

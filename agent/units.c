@@ -28,18 +28,13 @@
 /* Input quoted in messages is cut here, so that a pasted file still makes a one-line error. */
 #define QUOTE_MAX 64
 
-/*
- * The input, escaped for a message: \xNN for anything but printable ASCII (so that a stray newline
- * cannot break the message's single line), cut after QUOTE_MAX bytes (so that a pasted file cannot
- * flood it).
- */
-static const char *quote(const char *s, char *buf, size_t len)
+const char *cruise_quote(const char *s, char *buf, size_t len)
 {
 	static const char hex[] = "0123456789abcdef";
-	size_t q = 0, i;
+	/* as many bytes as fit escaped, with room for the "..." after them */
+	size_t max = len > CRUISE_QUOTE_LEN(0) ? (len - CRUISE_QUOTE_LEN(0)) / 4 : 0, q = 0, i;
 
-	/* room for one escape and the "..." after it, always */
-	for (i = 0; s[i] && i < QUOTE_MAX && q + 8 < len; i++) {
+	for (i = 0; s[i] && i < max; i++) {
 		unsigned char c = (unsigned char)s[i];
 
 		if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
@@ -51,20 +46,22 @@ static const char *quote(const char *s, char *buf, size_t len)
 			buf[q++] = hex[c & 0xf];
 		}
 	}
-	if (s[i]) {
+	if (s[i] && q + 3 < len) {
 		memcpy(buf + q, "...", 3);
 		q += 3;
 	}
-	buf[q] = '\0';
+	if (len)
+		buf[q] = '\0';
 	return buf;
 }
 
 /* Reasons start with the quoted input: fmt's first conversion is the "%s" for it. */
 #define FAIL(err, errlen, s, fmt, ...)                                                             \
 	do {                                                                                       \
-		char q_[QUOTE_MAX * 4 + 8];                                                        \
+		char q_[CRUISE_QUOTE_LEN(QUOTE_MAX)];                                              \
 		if ((err) && (errlen))                                                             \
-			snprintf(err, errlen, fmt, quote(s, q_, sizeof(q_)), ##__VA_ARGS__);       \
+			snprintf(err, errlen, fmt, cruise_quote(s, q_, sizeof(q_)),                \
+				 ##__VA_ARGS__);                                                   \
 	} while (0)
 
 /*

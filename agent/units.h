@@ -14,6 +14,15 @@
 
 #include "cruise.h" /* NSEC_PER_* */
 
+/*
+ * s for a one-line message: printable ASCII as it is, '"', '\\' and every other byte as \xNN (no
+ * input can break the line); cut with "..." after as many bytes as fit escaped in len (a pasted
+ * file cannot flood it): CRUISE_QUOTE_LEN(n) holds n bytes. Returns buf. The agent's config and
+ * cruisectl quote user input with it, and so do the parsers here in their reasons.
+ */
+#define CRUISE_QUOTE_LEN(n) ((n)*4 + 8)
+const char *cruise_quote(const char *s, char *buf, size_t len);
+
 /* "200/s", "30/m", "2/h", "1/d": a positive integer count per unit. Returns the interval 1/rate in
  * ns (rounded to nearest, at least 1 ns). Rejects 0, signs, spaces, fractions, unknown units,
  * overflow, trailing characters ("5/s/s"). */
