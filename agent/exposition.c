@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,8 @@
 #include <microhttpd.h>
 
 #include "exposition.h"
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 /* v / 10^digits as an exact decimal, trailing zeros dropped: 1500000000, 9 -> "1.5" */
 static void fmt_fixed(char *buf, size_t len, __u64 v, unsigned int digits)
@@ -81,112 +84,79 @@ static void family(FILE *out, const char *name, const char *type, const char *he
 	fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-typedef void (*value_fn)(char *buf, size_t len, const struct cruise_snapshot_medium *m);
+/* How a per-medium value is read from the snapshot and printed. */
+enum kind {
+	K_U64,	   /* __u64 */
+	K_S64,	   /* __s64 */
+	K_SECONDS, /* __u64 ns, as seconds */
+	K_RATE,	   /* __u64 interval in ns, as connections per second (0: not paced) */
+	K_MILLI,   /* __u64 per 1000 s, as per second */
+	K_BOOL,	   /* bool, 1 or 0 */
+	K_NOT,	   /* bool, 0 or 1 */
+	K_DRY_RUN, /* __u32 flags, CRUISE_MEDIUM_DRY_RUN as 1 or 0 */
+};
 
-/* One sample per medium (fleet media only with fleet_only): name{medium="..."} value */
-static void some_media(FILE *out, const struct cruise_snapshot *s, const char *name,
-		       const char *type, const char *help, value_fn value, bool fleet_only)
+/* One family with a sample per medium: name{medium="..."} value */
+struct series {
+	const char *name, *type, *help;
+	enum kind kind;
+	size_t off; /* of the value in struct cruise_snapshot_medium */
+};
+
+#define AT(field)   offsetof(struct cruise_snapshot_medium, field)
+#define AS(type, p) (*(const type *)(p))
+
+static void fmt_value(char *b, size_t n, const struct cruise_snapshot_medium *m, enum kind k,
+		      size_t off)
 {
-	char v[64];
+	const char *p = (const char *)m + off;
 
-	family(out, name, type, help);
-	for (unsigned int i = 0; i < s->n_media; i++) {
-		if (fleet_only && !s->media[i].fleet)
-			continue;
-		value(v, sizeof(v), &s->media[i]);
-		fprintf(out, "%s{", name);
-		put_medium(out, &s->media[i]);
-		fprintf(out, "} %s\n", v);
+	switch (k) {
+	case K_U64:
+		snprintf(b, n, "%" PRIu64, (uint64_t)AS(__u64, p));
+		break;
+	case K_S64:
+		snprintf(b, n, "%" PRId64, (int64_t)AS(__s64, p));
+		break;
+	case K_SECONDS:
+		fmt_seconds(b, n, AS(__u64, p));
+		break;
+	case K_RATE:
+		if (AS(__u64, p))
+			snprintf(b, n, "%.9g", 1e9 / (double)AS(__u64, p));
+		else
+			snprintf(b, n, "0");
+		break;
+	case K_MILLI:
+		fmt_fixed(b, n, AS(__u64, p), 3);
+		break;
+	case K_BOOL:
+	case K_NOT:
+		snprintf(b, n, "%d", AS(bool, p) != (k == K_NOT));
+		break;
+	case K_DRY_RUN:
+		snprintf(b, n, "%d", !!(AS(__u32, p) & CRUISE_MEDIUM_DRY_RUN));
+		break;
 	}
 }
 
-static void per_medium(FILE *out, const struct cruise_snapshot *s, const char *name,
-		       const char *type, const char *help, value_fn value)
+/* Each series of x[n] over the media (fleet media only with fleet_only). */
+static void some_media(FILE *out, const struct cruise_snapshot *s, const struct series *x, size_t n,
+		       bool fleet_only)
 {
-	some_media(out, s, name, type, help, value, false);
-}
+	char v[64];
 
-static void v_connections(char *b, size_t n, const struct cruise_snapshot_medium *m)
-{
-	snprintf(b, n, "%" PRIu64, (uint64_t)m->c.connections);
-}
-
-static void v_delayed(char *b, size_t n, const struct cruise_snapshot_medium *m)
-{
-	snprintf(b, n, "%" PRIu64, (uint64_t)m->c.delayed);
-}
-
-static void v_open(char *b, size_t n, const struct cruise_snapshot_medium *m)
-{
-	snprintf(b, n, "%" PRId64, (int64_t)m->open_conns);
-}
-
-static void rate_of(char *b, size_t n, __u64 interval_ns)
-{
-	if (!interval_ns)
-		snprintf(b, n, "0");
-	else
-		snprintf(b, n, "%.9g", 1e9 / (double)interval_ns);
-}
-
-static void v_rate(char *b, size_t n, const struct cruise_snapshot_medium *m)
-{
-	rate_of(b, n, m->interval_ns);
-}
-
-static void v_share(char *b, size_t n, const struct cruise_snapshot_medium *m)
-{
-	rate_of(b, n, m->cfg.interval_ns);
-}
-
-static void v_fallback(char *b, size_t n, const struct cruise_snapshot_medium *m)
-{
-	rate_of(b, n, m->cfg.fallback_interval_ns);
-}
-
-static void v_leased(char *b, size_t n, const struct cruise_snapshot_medium *m)
-{
-	snprintf(b, n, "%d", !m->fallback);
-}
-
-static void v_lease_left(char *b, size_t n, const struct cruise_snapshot_medium *m)
-{
-	fmt_seconds(b, n, m->lease_left_ns);
-}
-
-static void v_fleet_rate(char *b, size_t n, const struct cruise_snapshot_medium *m)
-{
-	fmt_fixed(b, n, m->f.rate_milli, 3);
-}
-
-static void v_demand(char *b, size_t n, const struct cruise_snapshot_medium *m)
-{
-	fmt_fixed(b, n, m->f.demand_milli, 3);
-}
-
-static void v_wants_more(char *b, size_t n, const struct cruise_snapshot_medium *m)
-{
-	snprintf(b, n, "%d", m->f.wants_more);
-}
-
-static void v_nodes(char *b, size_t n, const struct cruise_snapshot_medium *m)
-{
-	snprintf(b, n, "%" PRIu64, (uint64_t)m->f.nodes);
-}
-
-static void v_fallback_total(char *b, size_t n, const struct cruise_snapshot_medium *m)
-{
-	snprintf(b, n, "%" PRIu64, (uint64_t)m->c.fallback);
-}
-
-static void v_backlog(char *b, size_t n, const struct cruise_snapshot_medium *m)
-{
-	fmt_seconds(b, n, m->backlog_ns);
-}
-
-static void v_dry_run(char *b, size_t n, const struct cruise_snapshot_medium *m)
-{
-	snprintf(b, n, "%d", !!(m->cfg.flags & CRUISE_MEDIUM_DRY_RUN));
+	for (; n; n--, x++) {
+		family(out, x->name, x->type, x->help);
+		for (unsigned int i = 0; i < s->n_media; i++) {
+			if (fleet_only && !s->media[i].fleet)
+				continue;
+			fmt_value(v, sizeof(v), &s->media[i], x->kind, x->off);
+			fprintf(out, "%s{", x->name);
+			put_medium(out, &s->media[i]);
+			fprintf(out, "} %s\n", v);
+		}
+	}
 }
 
 static void refused(FILE *out, const struct cruise_snapshot *s)
@@ -254,38 +224,40 @@ static void single(FILE *out, const char *name, const char *type, const char *he
 }
 
 /* Fleet media (fleet: true) and the store, only with a fleet block. */
+static const struct series fleet_series[] = {
+	{ "cruise_fleet_rate", "gauge",
+	  "The fleet rate in force for all nodes together (the lowest of the nodes' configs), "
+	  "connections per second; 0 before the first allocation.",
+	  K_MILLI, AT(f.rate_milli) },
+	{ "cruise_fleet_share", "gauge",
+	  "This node's leased share of the fleet rate, connections per second.", K_RATE,
+	  AT(cfg.interval_ns) },
+	{ "cruise_fleet_fallback_rate", "gauge",
+	  "The rate this node's datapath falls back to when its lease ends.", K_RATE,
+	  AT(cfg.fallback_interval_ns) },
+	{ "cruise_fleet_leased", "gauge",
+	  "1 while this node holds a lease, 0 while it paces at its fallback.", K_NOT,
+	  AT(fallback) },
+	{ "cruise_fleet_lease_seconds", "gauge", "Seconds left on this node's lease (0: ended).",
+	  K_SECONDS, AT(lease_left_ns) },
+	{ "cruise_fleet_demand", "gauge",
+	  "Connection attempts per second on this node, held and refused ones included.", K_MILLI,
+	  AT(f.demand_milli) },
+	{ "cruise_fleet_wants_more", "gauge",
+	  "1 when this node's workers are held back by its share (held, refused, backlog).", K_BOOL,
+	  AT(f.wants_more) },
+	{ "cruise_fleet_nodes", "gauge",
+	  "Nodes counted in the last allocation (those whose lease ended included until "
+	  "forget_after).",
+	  K_U64, AT(f.nodes) },
+	{ "cruise_fleet_fallback_connections_total", "counter",
+	  "Connects the datapath decided at the fallback rate because the lease had ended.", K_U64,
+	  AT(c.fallback) },
+};
+
 static void fleet(FILE *out, const struct cruise_snapshot *s)
 {
-	some_media(out, s, "cruise_fleet_rate", "gauge",
-		   "The fleet rate in force for all nodes together (the lowest of the nodes' "
-		   "configs), connections per second; 0 before the first allocation.",
-		   v_fleet_rate, true);
-	some_media(out, s, "cruise_fleet_share", "gauge",
-		   "This node's leased share of the fleet rate, connections per second.", v_share,
-		   true);
-	some_media(out, s, "cruise_fleet_fallback_rate", "gauge",
-		   "The rate this node's datapath falls back to when its lease ends.", v_fallback,
-		   true);
-	some_media(out, s, "cruise_fleet_leased", "gauge",
-		   "1 while this node holds a lease, 0 while it paces at its fallback.", v_leased,
-		   true);
-	some_media(out, s, "cruise_fleet_lease_seconds", "gauge",
-		   "Seconds left on this node's lease (0: ended).", v_lease_left, true);
-	some_media(out, s, "cruise_fleet_demand", "gauge",
-		   "Connection attempts per second on this node, held and refused ones included.",
-		   v_demand, true);
-	some_media(
-		out, s, "cruise_fleet_wants_more", "gauge",
-		"1 when this node's workers are held back by its share (held, refused, backlog).",
-		v_wants_more, true);
-	some_media(out, s, "cruise_fleet_nodes", "gauge",
-		   "Nodes counted in the last allocation (those whose lease ended included until "
-		   "forget_after).",
-		   v_nodes, true);
-	some_media(
-		out, s, "cruise_fleet_fallback_connections_total", "counter",
-		"Connects the datapath decided at the fallback rate because the lease had ended.",
-		v_fallback_total, true);
+	some_media(out, s, fleet_series, ARRAY_SIZE(fleet_series), true);
 	single(out, "cruise_fleet_store_up", "gauge",
 	       "1 when the fleet store (Redis) answered the last refresh.", s->fleet_store_up);
 	single(out, "cruise_fleet_store_errors_total", "counter",
@@ -297,26 +269,35 @@ static void fleet(FILE *out, const struct cruise_snapshot *s)
 	       s->fleet_nodes_forgotten);
 }
 
+/* Before and after the refusals and the histogram. */
+static const struct series counters[] = {
+	{ "cruise_connections_total", "counter",
+	  "Connects to a database target from a cgroup bound to the medium.", K_U64,
+	  AT(c.connections) },
+	{ "cruise_delayed_total", "counter", "Connects held until their slot.", K_U64,
+	  AT(c.delayed) },
+};
+
+static const struct series gauges[] = {
+	{ "cruise_open_connections", "gauge",
+	  "Open connections of the medium (what max_conns limits).", K_S64, AT(open_conns) },
+	{ "cruise_rate_limit", "gauge",
+	  "Rate in force on this node in connections per second (0: not paced); for a fleet "
+	  "medium its share, or its fallback once the lease ended.",
+	  K_RATE, AT(interval_ns) },
+	{ "cruise_backlog_seconds", "gauge",
+	  "How far the medium's next slot is ahead of now (0: a connect goes at once).", K_SECONDS,
+	  AT(backlog_ns) },
+	{ "cruise_dry_run", "gauge", "1 when the medium only counts what it would delay or refuse.",
+	  K_DRY_RUN, AT(cfg.flags) },
+};
+
 void cruise_expose(FILE *out, const struct cruise_snapshot *s)
 {
-	per_medium(out, s, "cruise_connections_total", "counter",
-		   "Connects to a database target from a cgroup bound to the medium.",
-		   v_connections);
-	per_medium(out, s, "cruise_delayed_total", "counter", "Connects held until their slot.",
-		   v_delayed);
+	some_media(out, s, counters, ARRAY_SIZE(counters), false);
 	refused(out, s);
 	delay_histogram(out, s);
-	per_medium(out, s, "cruise_open_connections", "gauge",
-		   "Open connections of the medium (what max_conns limits).", v_open);
-	per_medium(out, s, "cruise_rate_limit", "gauge",
-		   "Rate in force on this node in connections per second (0: not paced); for a "
-		   "fleet medium its share, or its fallback once the lease ended.",
-		   v_rate);
-	per_medium(out, s, "cruise_backlog_seconds", "gauge",
-		   "How far the medium's next slot is ahead of now (0: a connect goes at once).",
-		   v_backlog);
-	per_medium(out, s, "cruise_dry_run", "gauge",
-		   "1 when the medium only counts what it would delay or refuse.", v_dry_run);
+	some_media(out, s, gauges, ARRAY_SIZE(gauges), false);
 	single(out, "cruise_programs_attached", "gauge",
 	       "BPF programs of cruise attached to the scope cgroup.", s->progs_attached);
 	single(out, "cruise_config_generation", "gauge",
