@@ -25,6 +25,25 @@
 #define NSEC_PER_HOUR (3600 * NSEC_PER_SEC)
 #define NSEC_PER_DAY  (86400 * NSEC_PER_SEC)
 
+struct unit {
+	const char *name;
+	__u64 ns;
+};
+
+/* of a rate (per unit), in the order cruise_format_rate tries them */
+static const struct unit rate_units[] = {
+	{ "s", NSEC_PER_SEC },
+	{ "m", NSEC_PER_MIN },
+	{ "h", NSEC_PER_HOUR },
+	{ "d", NSEC_PER_DAY },
+};
+
+/* of a duration, shortest first */
+static const struct unit duration_units[] = {
+	{ "ns", 1 },	       { "us", NSEC_PER_USEC }, { "ms", NSEC_PER_MSEC },
+	{ "s", NSEC_PER_SEC }, { "m", NSEC_PER_MIN },	{ "h", NSEC_PER_HOUR },
+};
+
 /* Input quoted in messages is cut here, so that a pasted file still makes a one-line error. */
 #define QUOTE_MAX 64
 
@@ -97,13 +116,6 @@ static int scan_u64(const char **p, __u64 *out)
 
 int cruise_parse_rate(const char *s, __u64 *interval_ns, char *err, size_t errlen)
 {
-	static const struct {
-		const char *name;
-		__u64 ns;
-	} units[] = { { "s", NSEC_PER_SEC },
-		      { "m", NSEC_PER_MIN },
-		      { "h", NSEC_PER_HOUR },
-		      { "d", NSEC_PER_DAY } };
 	const char *p = s;
 	__u64 count = 0, unit_ns = 0, q, r;
 	unsigned int i;
@@ -112,9 +124,9 @@ int cruise_parse_rate(const char *s, __u64 *interval_ns, char *err, size_t errle
 	ret = scan_u64(&p, &count);
 	if (ret == -EINVAL || *p != '/')
 		goto syntax;
-	for (i = 0; i < ARRAY_SIZE(units); i++)
-		if (!strcmp(p + 1, units[i].name))
-			unit_ns = units[i].ns;
+	for (i = 0; i < ARRAY_SIZE(rate_units); i++)
+		if (!strcmp(p + 1, rate_units[i].name))
+			unit_ns = rate_units[i].ns;
 	if (!unit_ns)
 		goto syntax;
 	if (ret == -ERANGE) {
@@ -145,11 +157,6 @@ syntax:
 
 int cruise_parse_duration(const char *s, __u64 *ns, char *err, size_t errlen)
 {
-	static const struct {
-		const char *name;
-		__u64 ns;
-	} units[] = { { "ns", 1 },	     { "us", NSEC_PER_USEC }, { "ms", NSEC_PER_MSEC },
-		      { "s", NSEC_PER_SEC }, { "m", NSEC_PER_MIN },   { "h", NSEC_PER_HOUR } };
 	const char *p = s;
 	__u64 v = 0, unit_ns = 0;
 	unsigned int i;
@@ -163,9 +170,9 @@ int cruise_parse_duration(const char *s, __u64 *ns, char *err, size_t errlen)
 		*ns = 0;
 		return 0;
 	}
-	for (i = 0; i < ARRAY_SIZE(units); i++)
-		if (!strcmp(p, units[i].name))
-			unit_ns = units[i].ns;
+	for (i = 0; i < ARRAY_SIZE(duration_units); i++)
+		if (!strcmp(p, duration_units[i].name))
+			unit_ns = duration_units[i].ns;
 	if (!unit_ns)
 		goto syntax;
 	/* overflow of the number or of the product: both are beyond the maximum */
@@ -363,13 +370,6 @@ static bool whole_per(__u64 interval_ns, __u64 unit_ns, __u64 *n)
 
 void cruise_format_rate(__u64 interval_ns, char *buf, size_t len)
 {
-	static const struct {
-		char name;
-		__u64 ns;
-	} units[] = { { 's', NSEC_PER_SEC },
-		      { 'm', NSEC_PER_MIN },
-		      { 'h', NSEC_PER_HOUR },
-		      { 'd', NSEC_PER_DAY } };
 	__u64 n, pow, whole, frac;
 	unsigned __int128 v;
 	unsigned int i, d;
@@ -385,9 +385,9 @@ void cruise_format_rate(__u64 interval_ns, char *buf, size_t len)
 	 * "/d" is tried last so that every rate cruise_parse_rate() accepts formats to something it
 	 * accepts back (7/d is not a whole number per hour).
 	 */
-	for (i = 0; i < ARRAY_SIZE(units); i++) {
-		if (whole_per(interval_ns, units[i].ns, &n)) {
-			snprintf(buf, len, "%llu/%c", (unsigned long long)n, units[i].name);
+	for (i = 0; i < ARRAY_SIZE(rate_units); i++) {
+		if (whole_per(interval_ns, rate_units[i].ns, &n)) {
+			snprintf(buf, len, "%llu/%s", (unsigned long long)n, rate_units[i].name);
 			return;
 		}
 	}
@@ -416,11 +416,6 @@ void cruise_format_rate(__u64 interval_ns, char *buf, size_t len)
 
 void cruise_format_duration(__u64 ns, char *buf, size_t len)
 {
-	static const struct {
-		const char *name;
-		__u64 ns;
-	} units[] = { { "h", NSEC_PER_HOUR },  { "m", NSEC_PER_MIN },	{ "s", NSEC_PER_SEC },
-		      { "ms", NSEC_PER_MSEC }, { "us", NSEC_PER_USEC }, { "ns", 1 } };
 	unsigned int i;
 
 	if (!buf || !len)
@@ -429,10 +424,12 @@ void cruise_format_duration(__u64 ns, char *buf, size_t len)
 		snprintf(buf, len, "0s");
 		return;
 	}
-	for (i = 0; i < ARRAY_SIZE(units); i++) {
-		if (ns % units[i].ns == 0) {
-			snprintf(buf, len, "%llu%s", (unsigned long long)(ns / units[i].ns),
-				 units[i].name);
+	/* the longest unit that divides it */
+	for (i = ARRAY_SIZE(duration_units); i-- > 0;) {
+		if (ns % duration_units[i].ns == 0) {
+			snprintf(buf, len, "%llu%s",
+				 (unsigned long long)(ns / duration_units[i].ns),
+				 duration_units[i].name);
 			return;
 		}
 	}
