@@ -281,8 +281,8 @@ int cmd_fleet(void)
 	struct fleet_medium *media = NULL;
 	struct fleet_store st = {};
 	const char *addr = fleet_opts.redis, *prefix = fleet_opts.prefix, *user = NULL;
-	const char *path = fleet_opts.config;
-	char *password = NULL, err[1024], q[QUOTED_LEN];
+	const char *path = fleet_opts.config, *password = NULL;
+	char *file_password = NULL, err[1024], q[QUOTED_LEN];
 	size_t n_media = 0;
 	bool from_config = false;
 	int ret = 1;
@@ -313,10 +313,7 @@ int cmd_fleet(void)
 			if (!prefix)
 				prefix = cfg->fleet->key_prefix;
 			user = cfg->fleet->username;
-			if (cfg->fleet->password && !(password = strdup(cfg->fleet->password))) {
-				fail("out of memory");
-				goto out;
-			}
+			password = cfg->fleet->password;
 		}
 	}
 	if (!prefix)
@@ -328,12 +325,9 @@ int cmd_fleet(void)
 		goto out;
 	}
 	if (fleet_opts.password_file) {
-		if (password)
-			explicit_bzero(password, strlen(password));
-		free(password);
-		password = NULL;
-		if (read_password_file(fleet_opts.password_file, &password))
+		if (read_password_file(fleet_opts.password_file, &file_password))
 			goto out;
+		password = file_password;
 	}
 	if (fleet_opts.username)
 		user = fleet_opts.username;
@@ -345,14 +339,11 @@ int cmd_fleet(void)
 		goto out;
 
 	if (from_config) {
-		for (unsigned int i = 0; i < cfg->n_media; i++)
-			n_media += cfg->media[i].fleet;
-		media = calloc(n_media ? n_media : 1, sizeof(*media));
+		media = calloc(cfg->n_media ? cfg->n_media : 1, sizeof(*media));
 		if (!media) {
 			fail("out of memory");
 			goto out;
 		}
-		n_media = 0;
 		for (unsigned int i = 0; i < cfg->n_media; i++)
 			if (cfg->media[i].fleet)
 				snprintf(media[n_media++].name, sizeof(media->name), "%s",
@@ -379,9 +370,9 @@ out:
 	for (size_t i = 0; i < n_media; i++)
 		fleet_medium_free(&media[i]);
 	free(media);
-	if (password)
-		explicit_bzero(password, strlen(password));
-	free(password);
+	if (file_password)
+		explicit_bzero(file_password, strlen(file_password));
+	free(file_password);
 	cruise_config_free(cfg);
 	return ret;
 }

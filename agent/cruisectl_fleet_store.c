@@ -288,41 +288,21 @@ static int take_zset(struct fleet_medium *fm, const redisReply *r, size_t sorted
  */
 int fleet_read(struct fleet_store *st, const char *prefix, struct fleet_medium *fm)
 {
-	const char *argv[5][6];
-	int argc[6] = { 1, 2, 5, 5, 5, 5 };
 	redisReply *r[6] = {};
-	const char *what[6];
+	const char *what[6] = { "TIME" }; /* what each reply answers, for messages */
 	size_t sorted;
 	int ret = -1, err;
 
-	for (int k = 0; k < 5; k++)
+	for (int k = 0; k < 5; k++) {
 		snprintf(fm->key[k], sizeof(fm->key[k]), "{%s:%s}:%s", prefix, fm->name,
 			 fleet_kinds[k]);
-	what[0] = "TIME";
-	redisAppendCommand(st->c, "TIME");
-	for (int k = 0; k < 5; k++) {
 		what[k + 1] = fm->key[k];
-		argv[k][1] = fm->key[k];
-		switch (k) {
-		case FK_NODES:
-			argv[k][0] = "HGETALL";
-			break;
-		case FK_AGG:
-			argv[k][0] = "HMGET";
-			argv[k][2] = "claims";
-			argv[k][3] = "small_sum";
-			argv[k][4] = "small_n";
-			argc[k + 1] = 5;
-			break;
-		default:
-			argv[k][0] = "ZRANGE";
-			argv[k][2] = "0";
-			argv[k][3] = "-1";
-			argv[k][4] = "WITHSCORES";
-			break;
-		}
-		redisAppendCommandArgv(st->c, argc[k + 1], argv[k], NULL);
 	}
+	redisAppendCommand(st->c, "TIME");
+	redisAppendCommand(st->c, "HGETALL %s", fm->key[FK_NODES]);
+	for (int k = FK_LEASES; k <= FK_RATES; k++)
+		redisAppendCommand(st->c, "ZRANGE %s 0 -1 WITHSCORES", fm->key[k]);
+	redisAppendCommand(st->c, "HMGET %s claims small_sum small_n", fm->key[FK_AGG]);
 	for (int i = 0; i < 6; i++) {
 		if (redisGetReply(st->c, (void **)&r[i]) != REDIS_OK || !r[i]) {
 			store_fail(st, what[i], NULL);
@@ -427,8 +407,7 @@ int fleet_scan(struct fleet_store *st, const char *prefix, struct fleet_medium *
 	snprintf(pattern, sizeof(pattern), "{%s:*}:nodes", prefix);
 	head_len = (size_t)snprintf(head, sizeof(head), "{%s:", prefix);
 	do {
-		const char *argv[] = { "SCAN", cursor, "MATCH", pattern, "COUNT", "1000" };
-		redisReply *r = redisCommandArgv(st->c, 6, argv, NULL);
+		redisReply *r = redisCommand(st->c, "SCAN %s MATCH %s COUNT 1000", cursor, pattern);
 		const redisReply *keys;
 
 		if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
