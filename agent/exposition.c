@@ -19,6 +19,7 @@
 #include <microhttpd.h>
 
 #include "exposition.h"
+#include "units.h" /* cruise_parse_count */
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -66,12 +67,12 @@ static void put_label_value(FILE *out, const char *s, size_t n)
 	}
 }
 
-/* medium="name"; a medium without a name is shown by its index */
-static void put_medium(FILE *out, const struct cruise_snapshot_medium *m)
+/* A sample's start, name{medium="name" (by its index when it has none): its labels follow */
+static void put_medium(FILE *out, const char *name, const struct cruise_snapshot_medium *m)
 {
 	size_t n = strnlen(m->cfg.name, sizeof(m->cfg.name));
 
-	fputs("medium=\"", out);
+	fprintf(out, "%s{medium=\"", name);
 	if (n)
 		put_label_value(out, m->cfg.name, n);
 	else
@@ -152,8 +153,7 @@ static void some_media(FILE *out, const struct cruise_snapshot *s, const struct 
 			if (fleet_only && !s->media[i].fleet)
 				continue;
 			fmt_value(v, sizeof(v), &s->media[i], x->kind, x->off);
-			fprintf(out, "%s{", x->name);
-			put_medium(out, &s->media[i]);
+			put_medium(out, x->name, &s->media[i]);
 			fprintf(out, "} %s\n", v);
 		}
 	}
@@ -167,12 +167,10 @@ static void refused(FILE *out, const struct cruise_snapshot *s)
 	for (unsigned int i = 0; i < s->n_media; i++) {
 		const struct cruise_snapshot_medium *m = &s->media[i];
 
-		fputs("cruise_refused_total{", out);
-		put_medium(out, m);
+		put_medium(out, "cruise_refused_total", m);
 		fprintf(out, ",reason=\"max_wait\"} %" PRIu64 "\n",
 			(uint64_t)m->c.refused_max_wait);
-		fputs("cruise_refused_total{", out);
-		put_medium(out, m);
+		put_medium(out, "cruise_refused_total", m);
 		fprintf(out, ",reason=\"max_conns\"} %" PRIu64 "\n",
 			(uint64_t)m->c.refused_max_conns);
 	}
@@ -192,8 +190,7 @@ static void delay_histogram(FILE *out, const struct cruise_snapshot *s)
 		for (unsigned int b = 0; b < CRUISE_DELAY_BUCKETS - 1; b++) {
 			cum += m->c.delay_buckets[b];
 			fmt_seconds(v, sizeof(v), bounds_ms[b] * NSEC_PER_MSEC);
-			fputs("cruise_delay_seconds_bucket{", out);
-			put_medium(out, m);
+			put_medium(out, "cruise_delay_seconds_bucket", m);
 			fprintf(out, ",le=\"%s\"} %" PRIu64 "\n", v, (uint64_t)cum);
 		}
 		cum += m->c.delay_buckets[CRUISE_DELAY_BUCKETS - 1];
@@ -204,15 +201,12 @@ static void delay_histogram(FILE *out, const struct cruise_snapshot *s)
 		 */
 		if (count < cum)
 			count = cum;
-		fputs("cruise_delay_seconds_bucket{", out);
-		put_medium(out, m);
+		put_medium(out, "cruise_delay_seconds_bucket", m);
 		fprintf(out, ",le=\"+Inf\"} %" PRIu64 "\n", (uint64_t)count);
 		fmt_seconds(v, sizeof(v), m->c.delay_ns);
-		fputs("cruise_delay_seconds_sum{", out);
-		put_medium(out, m);
+		put_medium(out, "cruise_delay_seconds_sum", m);
 		fprintf(out, "} %s\n", v);
-		fputs("cruise_delay_seconds_count{", out);
-		put_medium(out, m);
+		put_medium(out, "cruise_delay_seconds_count", m);
 		fprintf(out, "} %" PRIu64 "\n", (uint64_t)count);
 	}
 }
@@ -421,8 +415,8 @@ static int parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *s
 	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
 	struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
 	char host[INET6_ADDRSTRLEN];
-	const char *colon, *p;
-	unsigned long port = 0;
+	const char *colon;
+	__u64 port;
 	size_t hlen;
 	bool v6;
 
@@ -455,9 +449,7 @@ static int parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *s
 	if (hlen >= sizeof(host))
 		goto bad;
 	host[hlen] = '\0';
-	for (p = colon + 1; *p >= '0' && *p <= '9' && port <= 65535; p++)
-		port = port * 10 + (*p - '0');
-	if (p == colon + 1 || *p || colon[1] == '0' || port < 1 || port > 65535) {
+	if (cruise_parse_count(colon + 1, 65535, &port, NULL, 0) || !port) {
 		snprintf(err, errlen, "bad listen address \"%s\": the port must be 1 to 65535", s);
 		return -EINVAL;
 	}
