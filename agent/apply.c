@@ -134,34 +134,20 @@ static void target_key(struct cruise_target_key *k, const struct cruise_prefix *
 	}
 }
 
-static bool target_wanted(const struct cruise_config *cfg, const struct cruise_target_key *key)
-{
-	for (unsigned int t = 0; t < cfg->n_targets; t++)
-		for (unsigned int p = 0; p < cfg->targets[t].n_prefixes; p++)
-			for (unsigned int q = 0; q < cfg->targets[t].n_ports; q++) {
-				struct cruise_target_key k;
-
-				target_key(&k, &cfg->targets[t].prefixes[p],
-					   cfg->targets[t].ports[q]);
-				if (!memcmp(&k, key, sizeof(k)))
-					return true;
-			}
-	return false;
-}
-
 static int write_targets(const struct cruise_maps *m, const struct cruise_config *cfg, char *err,
 			 size_t errlen)
 {
+	/* the config has at most CRUISE_MAX_TARGETS address and port pairs (config_check.c) */
+	struct cruise_target_key want[CRUISE_MAX_TARGETS], stale[CRUISE_MAX_TARGETS];
 	struct cruise_target_key key, next, *prev = NULL;
-	struct cruise_target_key stale[CRUISE_MAX_TARGETS];
-	size_t n_stale = 0;
+	size_t n_want = 0, n_stale = 0;
 
 	for (unsigned int t = 0; t < cfg->n_targets; t++)
 		for (unsigned int p = 0; p < cfg->targets[t].n_prefixes; p++)
 			for (unsigned int q = 0; q < cfg->targets[t].n_ports; q++) {
-				target_key(&key, &cfg->targets[t].prefixes[p],
+				target_key(&want[n_want], &cfg->targets[t].prefixes[p],
 					   cfg->targets[t].ports[q]);
-				if (cruise_maps_add_target(m, &key, t)) {
+				if (cruise_maps_add_target(m, &want[n_want++], t)) {
 					snprintf(err, errlen, "cannot write target %s: %s",
 						 cfg->targets[t].name, strerror(errno));
 					return -errno;
@@ -169,9 +155,13 @@ static int write_targets(const struct cruise_maps *m, const struct cruise_config
 			}
 	/* then remove what the config no longer names */
 	while (n_stale < CRUISE_MAX_TARGETS && !bpf_map_get_next_key(m->targets, prev, &next)) {
+		bool wanted = false;
+
 		key = next;
 		prev = &key;
-		if (!target_wanted(cfg, &next))
+		for (size_t i = 0; i < n_want && !wanted; i++)
+			wanted = !memcmp(&want[i], &next, sizeof(next));
+		if (!wanted)
 			stale[n_stale++] = next;
 	}
 	for (size_t i = 0; i < n_stale; i++)
