@@ -22,7 +22,6 @@
 #define FLEET_LEASE_MAX_NS   (600 * NSEC_PER_SEC)
 #define FLEET_NODES_MAX	     100000
 #define FLEET_NODE_MAX	     63
-#define FLEET_PREFIX_MAX     64
 #define FLEET_USER_MAX	     128
 #define REDIS_FORMS                                                                                \
 	"expected HOST:PORT, HOST a DNS name, an IPv4 address or [IPv6] (\"redis:6379\", "         \
@@ -317,10 +316,10 @@ int cfg_check_fleet(struct cfg_ctx *c, const struct raw_fleet *r, struct cruise_
 
 	/* keys are "{prefix:medium}": braces would move them to another Redis Cluster slot */
 	path = r->key_prefix.s;
-	if (path && (!*path || strlen(path) > FLEET_PREFIX_MAX || !chars_ok(path, "._:-")))
+	if (path && !cruise_fleet_prefix_ok(path))
 		return cfg_fail(c, "fleet.key_prefix", r->key_prefix.line,
 				"\"%s\": expected 1 to %d letters, digits, '.', '_', ':' and '-'",
-				cruise_quote(path, q, sizeof(q)), FLEET_PREFIX_MAX);
+				cruise_quote(path, q, sizeof(q)), CRUISE_FLEET_PREFIX_MAX);
 	f->key_prefix = cfg_strdup(path ? path : CRUISE_FLEET_DEFAULT_PREFIX, &ret);
 	if (!ret)
 		ret = fleet_timing(c, r, f);

@@ -4,7 +4,6 @@
  * is read in cruisectl_fleet_store.c; here the options, the media to read and the output.
  */
 #define _GNU_SOURCE
-#include <ctype.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,19 +36,6 @@ static void fmt_milli(__u64 milli, char *buf, size_t len)
 	while (n > 1 && frac[n - 1] == '0')
 		frac[--n] = '\0';
 	snprintf(buf, len, "%llu.%s/s", (unsigned long long)(milli / 1000), frac);
-}
-
-/* A key prefix as the config takes it (config.c): it goes between the braces of every key. */
-static bool prefix_ok(const char *p)
-{
-	size_t n = strlen(p);
-
-	if (!n || n > 64)
-		return false;
-	for (; *p; p++)
-		if (!isalnum((unsigned char)*p) && !strchr("._:-", *p))
-			return false;
-	return true;
 }
 
 /* The password: the first line of file, as the agent reads it (units.h). */
@@ -318,10 +304,10 @@ int cmd_fleet(void)
 	}
 	if (!prefix)
 		prefix = CRUISE_FLEET_DEFAULT_PREFIX;
-	if (!prefix_ok(prefix)) {
-		fail("fleet: --prefix \"%s\": expected 1 to 64 letters, digits, "
-		     "'.', '_', ':' and '-'",
-		     cruise_quote(prefix, q, sizeof(q)));
+	if (!cruise_fleet_prefix_ok(prefix)) {
+		fail("fleet: --prefix \"%s\": expected 1 to %d letters, digits, '.', '_', ':' and "
+		     "'-'",
+		     cruise_quote(prefix, q, sizeof(q)), CRUISE_FLEET_PREFIX_MAX);
 		goto out;
 	}
 	if (fleet_opts.password_file) {

@@ -403,7 +403,7 @@ int fleet_scan(struct fleet_store *st, const char *prefix, struct fleet_medium *
 	unsigned int calls = 0;
 	bool cut = false;
 
-	/* the prefix holds no glob characters (prefix_ok): only the medium is matched by '*' */
+	/* no glob characters in the prefix (cruise_fleet_prefix_ok): '*' matches the medium */
 	snprintf(pattern, sizeof(pattern), "{%s:*}:nodes", prefix);
 	head_len = (size_t)snprintf(head, sizeof(head), "{%s:", prefix);
 	do {

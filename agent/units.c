@@ -269,6 +269,18 @@ range:
 	return -ERANGE;
 }
 
+bool cruise_fleet_prefix_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (!n || n > CRUISE_FLEET_PREFIX_MAX)
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && !strchr("._:-", *s))
+			return false;
+	return true;
+}
+
 int cruise_parse_bool(const char *s, bool *out, char *err, size_t errlen)
 {
 	static const char *const yes[] = { "on", "true", "yes", "1" };

@@ -41,6 +41,10 @@ const char *cruise_errno_name(int errnum);
 /* A decimal count with an upper bound ("20", not "-1", "1e3", "0x10", " 5"). */
 int cruise_parse_count(const char *s, __u64 max, __u64 *out, char *err, size_t errlen);
 
+/* A fleet's key prefix: 1 to 64 letters, digits, '.', '_', ':' and '-' (no braces, no globs). */
+#define CRUISE_FLEET_PREFIX_MAX 64
+bool cruise_fleet_prefix_ok(const char *s);
+
 /* "on"/"off", "true"/"false", "yes"/"no", "1"/"0". */
 int cruise_parse_bool(const char *s, bool *out, char *err, size_t errlen);
 
