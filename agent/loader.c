@@ -363,32 +363,6 @@ int cruise_uninstall(const char *pin_dir, char *err, size_t len)
 	return ret;
 }
 
-int cruise_attach(struct cruise_handle *h, const char *cgroup_path)
-{
-	int fd, err = 0;
-
-	fd = open(cgroup_path, O_RDONLY | O_DIRECTORY);
-	if (fd < 0)
-		return -errno;
-	for (int i = 0; i < CRUISE_PROG_COUNT; i++) {
-		if (h->links[i])
-			continue;
-		h->links[i] = bpf_program__attach_cgroup(prog_of(h, i), fd);
-		if (!h->links[i]) {
-			err = -errno;
-			break;
-		}
-	}
-	close(fd);
-	if (err) {
-		for (int i = 0; i < CRUISE_PROG_COUNT; i++) {
-			bpf_link__destroy(h->links[i]);
-			h->links[i] = NULL;
-		}
-	}
-	return err;
-}
-
 void cruise_destroy(struct cruise_handle *h)
 {
 	if (!h)
@@ -397,21 +371,4 @@ void cruise_destroy(struct cruise_handle *h)
 		bpf_link__destroy(h->links[i]);
 	cruise_bpf__destroy(h->skel);
 	free(h);
-}
-
-int cruise_unpin_maps(struct cruise_handle *h)
-{
-	struct bpf_map *map;
-	int err = 0;
-
-	bpf_object__for_each_map(map, h->skel->obj)
-	{
-		if (!bpf_map__is_pinned(map))
-			continue;
-		if (bpf_map__unpin(map, NULL) && !err)
-			err = -errno;
-	}
-	if (rmdir(h->pin_dir) && errno != ENOENT && !err)
-		err = -errno;
-	return err;
 }

@@ -45,11 +45,8 @@ int cruise_load(struct cruise_handle **out, const char *pin_dir, char *err, size
  * before cruise_meta); -EPROTO when it is not a cruise_meta map.
  */
 int cruise_pinned_abi(const char *pin_dir, __u32 *abi);
-/* Attach every program to the cgroup at cgroup_path with bpf_links. */
-int cruise_attach(struct cruise_handle *h, const char *cgroup_path);
-/* Detach and unload; pinned maps stay unless cruise_unpin_maps() removes them. */
+/* Unload: links not pinned are detached; what is pinned stays until cruise_uninstall(). */
 void cruise_destroy(struct cruise_handle *h);
-int cruise_unpin_maps(struct cruise_handle *h);
 
 /*
  * Attach every program to the cgroup at cgroup_path through links pinned under pin_dir/links, so

@@ -34,9 +34,12 @@ int th_env_setup(struct th_env *e)
 	err = th_cgroup_create(&e->scope, NULL, name);
 	if (err)
 		goto fail;
-	err = cruise_attach(e->h, e->scope.path);
-	if (err)
+	/* as the agent attaches: links pinned under pin_dir, removed by cruise_uninstall */
+	err = cruise_attach_pinned(e->h, e->scope.path, msg, sizeof(msg));
+	if (err) {
+		fprintf(stderr, "th_env_setup: %s\n", msg);
 		goto fail;
+	}
 	err = th_listener_start(&e->l4, "127.0.0.1", true, 4096);
 	if (!err)
 		err = th_listener_start(&e->l6, "::1", true, 4096);
@@ -54,10 +57,13 @@ fail:
 
 void th_env_teardown(struct th_env *e)
 {
+	char msg[512];
+
 	th_listener_stop(&e->l4);
 	th_listener_stop(&e->l6);
 	if (e->h) {
-		cruise_unpin_maps(e->h);
+		if (cruise_uninstall(e->pin_dir, msg, sizeof(msg)))
+			fprintf(stderr, "th_env_teardown: %s\n", msg);
 		cruise_destroy(e->h);
 		e->h = NULL;
 	}

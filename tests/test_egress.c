@@ -387,15 +387,15 @@ static int real_group_setup(void **state)
 static int real_group_teardown(void **state)
 {
 	struct real *r = *state;
+	char msg[512];
 	int err;
 
 	if (!r)
 		return 0;
-	err = cruise_unpin_maps(r->h);
+	err = cruise_uninstall(r->pin_dir, msg, sizeof(msg));
 	cruise_destroy(r->h);
 	if (err)
-		fprintf(stderr, "failed to unpin the maps under %s: %s\n", r->pin_dir,
-			strerror(-err));
+		fprintf(stderr, "failed to unpin the maps under %s: %s\n", r->pin_dir, msg);
 	if (!access(r->pin_dir, F_OK)) {
 		fprintf(stderr, "%s is still there\n", r->pin_dir);
 		err = -EEXIST;
