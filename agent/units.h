@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * Strict parsers for what operators type: rates, durations, errno names, address prefixes. Shared
- * by the agent's config and by cruisectl; fuzzed (tests/fuzz_units.c). Every parser takes the whole
- * string or fails with a one-line reason in err; nothing is half-parsed.
+ * Strict parsers for what operators type: rates, durations, errno names, address prefixes, fleet
+ * key prefixes; and the one quoting of such input in messages (cruise_quote). Shared by the agent's
+ * config and by cruisectl; fuzzed (tests/fuzz_units.c). Every parser takes the whole string or
+ * fails with a one-line reason in err; nothing is half-parsed.
  */
 #ifndef CRUISE_UNITS_H
 #define CRUISE_UNITS_H
