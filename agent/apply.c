@@ -44,13 +44,10 @@ static int assign_media(const struct cruise_maps *m, const struct cruise_config 
 			if (a->medium_index[c] != CRUISE_MAX_MEDIA)
 				continue;
 			for (__u32 i = 0; i < CRUISE_MAX_MEDIA; i++) {
-				struct cruise_medium_state zero;
-
 				/* pass 0: never named; pass 1: any free one, state reset */
 				if (taken[i] || (pass == 0 && cur[i].name[0]))
 					continue;
-				memset(&zero, 0, sizeof(zero));
-				if (bpf_map_update_elem(m->state, &i, &zero, BPF_ANY)) {
+				if (cruise_maps_reset_state(m, i)) {
 					snprintf(err, errlen, "cannot reset cruise_state[%u]: %s",
 						 i, strerror(errno));
 					return -errno;
@@ -138,36 +135,20 @@ static void target_key(struct cruise_target_key *k, const struct cruise_prefix *
 	}
 }
 
-static bool target_wanted(const struct cruise_config *cfg, const struct cruise_target_key *key)
-{
-	for (unsigned int t = 0; t < cfg->n_targets; t++)
-		for (unsigned int p = 0; p < cfg->targets[t].n_prefixes; p++)
-			for (unsigned int q = 0; q < cfg->targets[t].n_ports; q++) {
-				struct cruise_target_key k;
-
-				target_key(&k, &cfg->targets[t].prefixes[p],
-					   cfg->targets[t].ports[q]);
-				if (!memcmp(&k, key, sizeof(k)))
-					return true;
-			}
-	return false;
-}
-
 static int write_targets(const struct cruise_maps *m, const struct cruise_config *cfg, char *err,
 			 size_t errlen)
 {
+	/* the config has at most CRUISE_MAX_TARGETS address and port pairs (config_check.c) */
+	struct cruise_target_key want[CRUISE_MAX_TARGETS], stale[CRUISE_MAX_TARGETS];
 	struct cruise_target_key key, next, *prev = NULL;
-	struct cruise_target_key stale[CRUISE_MAX_TARGETS];
-	size_t n_stale = 0;
+	size_t n_want = 0, n_stale = 0;
 
 	for (unsigned int t = 0; t < cfg->n_targets; t++)
 		for (unsigned int p = 0; p < cfg->targets[t].n_prefixes; p++)
 			for (unsigned int q = 0; q < cfg->targets[t].n_ports; q++) {
-				struct cruise_target v = { .id = t };
-
-				target_key(&key, &cfg->targets[t].prefixes[p],
+				target_key(&want[n_want], &cfg->targets[t].prefixes[p],
 					   cfg->targets[t].ports[q]);
-				if (bpf_map_update_elem(m->targets, &key, &v, BPF_ANY)) {
+				if (cruise_maps_add_target(m, &want[n_want++], t)) {
 					snprintf(err, errlen, "cannot write target %s: %s",
 						 cfg->targets[t].name, strerror(errno));
 					return -errno;
@@ -175,9 +156,13 @@ static int write_targets(const struct cruise_maps *m, const struct cruise_config
 			}
 	/* then remove what the config no longer names */
 	while (n_stale < CRUISE_MAX_TARGETS && !bpf_map_get_next_key(m->targets, prev, &next)) {
+		bool wanted = false;
+
 		key = next;
 		prev = &key;
-		if (!target_wanted(cfg, &next))
+		for (size_t i = 0; i < n_want && !wanted; i++)
+			wanted = !memcmp(&want[i], &next, sizeof(next));
+		if (!wanted)
 			stale[n_stale++] = next;
 	}
 	for (size_t i = 0; i < n_stale; i++)
@@ -271,7 +256,7 @@ int cruise_apply_bindings(const struct cruise_maps *m, const char *cgroup_root,
 		if (!bpf_map_lookup_elem(m->bindings, &key, &cur) && cur.medium == v.medium) {
 			if (!log_all)
 				continue;
-		} else if (bpf_map_update_elem(m->bindings, &key, &v, BPF_ANY)) {
+		} else if (cruise_maps_bind(m, key.cgroup_id, v.medium)) {
 			cruise_log(CRUISE_LOG_ERROR, "cannot bind cgroup", "cgroup", want.v[i].path,
 				   "error", strerror(errno), NULL);
 			continue;
@@ -296,8 +281,7 @@ int cruise_apply_bindings(const struct cruise_maps *m, const char *cgroup_root,
 		stale[n_stale++] = next.cgroup_id;
 	}
 	for (size_t i = 0; i < n_stale; i++) {
-		key.cgroup_id = stale[i];
-		if (bpf_map_delete_elem(m->bindings, &key))
+		if (cruise_maps_unbind(m, stale[i]))
 			continue;
 		snprintf(id, sizeof(id), "%llu", (unsigned long long)stale[i]);
 		cruise_log(CRUISE_LOG_INFO, "unbound cgroup", "cgroup_id", id, NULL);

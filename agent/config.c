@@ -31,24 +31,6 @@
 #define WALK_MAX_DEPTH	 16 /* the tables need 4 */
 #define ARRAY_SIZE(a)	 (sizeof(a) / sizeof((a)[0]))
 
-const char *cfg_quote(const char *s, char *buf, size_t len)
-{
-	size_t q = 0, i;
-
-	for (i = 0; s[i] && i < QUOTE_MAX && q + 8 < len; i++) {
-		unsigned char ch = s[i];
-
-		if (ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\')
-			buf[q++] = ch;
-		else
-			q += snprintf(buf + q, len - q, "\\x%02x", ch);
-	}
-	if (s[i])
-		q += snprintf(buf + q, len - q, "...");
-	buf[q] = '\0';
-	return buf;
-}
-
 /* Anything that could break the line becomes a '?'. */
 static int vfail(struct cfg_ctx *c, const char *field, unsigned int line, const char *fmt,
 		 va_list ap)
@@ -344,8 +326,8 @@ static int on_key(struct walk *w, struct frame *t, const char *key, unsigned int
 		for (i = 0; i < t->lv->n; i++)
 			n += snprintf(keys + n, sizeof(keys) - n, "%s%s",
 				      n ? ", " : "; expected one of ", t->lv->keys[i].name);
-		return table_fail(w, t->base, cfg_quote(key, q, sizeof(q)), line, "unknown key%s",
-				  keys);
+		return table_fail(w, t->base, cruise_quote(key, q, sizeof(q)), line,
+				  "unknown key%s", keys);
 	}
 	if (t->seen[i])
 		return table_fail(w, w->path.len, NULL, line, "given twice (first at line %u)",
@@ -501,7 +483,7 @@ static int walk_node(struct walk *w, const yaml_event_t *ev)
 nul:
 	/* a C string would end there: "1/s\0junk" would read as "1/s" */
 	return cfg_fail(w->c, field_name(w->path.s), line, "a NUL character after \"%s\"",
-			cfg_quote(s, q, sizeof(q)));
+			cruise_quote(s, q, sizeof(q)));
 }
 
 static int syntax_error(struct cfg_ctx *c, const yaml_parser_t *p, const char *data, size_t len)

@@ -86,7 +86,7 @@ static int take_secret(struct cfg_ctx *c, unsigned int i, const char *key, const
 
 	if (!*v->s)
 		return sig_fail(c, i, key, v->line, "empty");
-	if (cruise_read_secret(v->s, cfg_quote(v->s, q, sizeof(q)), out, uerr, sizeof(uerr)))
+	if (cruise_read_secret(v->s, cruise_quote(v->s, q, sizeof(q)), out, uerr, sizeof(uerr)))
 		return sig_fail(c, i, key, v->line, uerr);
 	s->file = cfg_strdup(v->s, &ret);
 	return ret;
@@ -121,7 +121,7 @@ static int check_prometheus(struct cfg_ctx *c, unsigned int i, const struct raw_
 	s->kind = CRUISE_SIGNAL_PROMETHEUS;
 	s->value = true;
 	if (problem) {
-		snprintf(msg, sizeof(msg), "\"%s\": %s", cfg_quote(r->url.s, q, sizeof(q)),
+		snprintf(msg, sizeof(msg), "\"%s\": %s", cruise_quote(r->url.s, q, sizeof(q)),
 			 problem);
 		return sig_fail(c, i, "prometheus.url", r->url.line, msg);
 	}
@@ -169,7 +169,7 @@ static int check_signal(struct cfg_ctx *c, unsigned int i, const struct raw_sign
 		if (cruise_parse_duration(r->target.s, &ns, uerr, sizeof(uerr)) || !ns) {
 			snprintf(msg, sizeof(msg),
 				 "\"%s\": a latency target is a duration above 0, like \"10ms\"",
-				 cfg_quote(r->target.s, q, sizeof(q)));
+				 cruise_quote(r->target.s, q, sizeof(q)));
 			return sig_fail(c, i, "target", r->target.line, msg);
 		}
 		s->target = ns / 1e9;
@@ -179,7 +179,7 @@ static int check_signal(struct cfg_ctx *c, unsigned int i, const struct raw_sign
 	} else if (parse_number(r->target.s, &s->target)) {
 		snprintf(msg, sizeof(msg),
 			 "\"%s\": expected a plain number, like \"0.7\" or \"40\"",
-			 cfg_quote(r->target.s, q, sizeof(q)));
+			 cruise_quote(r->target.s, q, sizeof(q)));
 		return sig_fail(c, i, "target", r->target.line, msg);
 	}
 	return 0;
@@ -247,7 +247,7 @@ int cfg_check_adaptive(struct cfg_ctx *c, unsigned int i, const struct raw_mediu
 			      cfg->signals[s].name);
 	if (s == cfg->n_signals) {
 		snprintf(uerr, sizeof(uerr), "\"%s\" is not a signal; %s%s",
-			 cfg_quote(ra->signal.s, q, sizeof(q)),
+			 cruise_quote(ra->signal.s, q, sizeof(q)),
 			 n ? "signals: " : "no signals: block gives one", n ? names : "");
 		return adaptive_fail(c, i, "signal", &ra->signal, uerr);
 	}
@@ -257,8 +257,8 @@ int cfg_check_adaptive(struct cfg_ctx *c, unsigned int i, const struct raw_mediu
 	if (a->floor_interval_ns < m->interval_ns) {
 		snprintf(uerr, sizeof(uerr),
 			 "\"%s\" is above the medium's rate, \"%s\" (the floor and the ceiling)",
-			 cfg_quote(ra->min_rate.s, q, sizeof(q)),
-			 cfg_quote(r->rate.s, q2, sizeof(q2)));
+			 cruise_quote(ra->min_rate.s, q, sizeof(q)),
+			 cruise_quote(r->rate.s, q2, sizeof(q2)));
 		return adaptive_fail(c, i, "min_rate", &ra->min_rate, uerr);
 	}
 	a->priority = 1;
@@ -273,7 +273,7 @@ int cfg_check_adaptive(struct cfg_ctx *c, unsigned int i, const struct raw_mediu
 			a->backoff = CRUISE_BACKOFF_HALVE;
 		} else if (strcmp(ra->backoff.s, "gradient")) {
 			snprintf(uerr, sizeof(uerr), "\"%s\": expected gradient or halve",
-				 cfg_quote(ra->backoff.s, q, sizeof(q)));
+				 cruise_quote(ra->backoff.s, q, sizeof(q)));
 			return adaptive_fail(c, i, "backoff", &ra->backoff, uerr);
 		}
 	}

@@ -22,8 +22,6 @@
 #include "config_raw.h"
 #include "cruise_target.h"
 
-#define NSEC_PER_SEC 1000000000ULL
-
 #define DEFAULT_MAX_WAIT NSEC_PER_SEC
 #define PIN_DIR_MAX	 200 /* the loader adds "/links/<program>" within 256 bytes */
 
@@ -39,7 +37,7 @@ int cfg_take_name(struct cfg_ctx *c, const char *path, const struct raw_str *v, 
 		return cfg_fail(c, path, v->line, "empty");
 	if (strlen(s) >= CRUISE_NAME_LEN)
 		return cfg_fail(c, path, v->line, "\"%s\" is longer than %d characters",
-				cfg_quote(s, q, sizeof(q)), CRUISE_NAME_LEN - 1);
+				cruise_quote(s, q, sizeof(q)), CRUISE_NAME_LEN - 1);
 	for (i = 0; s[i]; i++) {
 		char ch = s[i];
 
@@ -48,7 +46,7 @@ int cfg_take_name(struct cfg_ctx *c, const char *path, const struct raw_str *v, 
 			return cfg_fail(
 				c, path, v->line,
 				"\"%s\": only letters, digits, '_', '.' and '-' are allowed",
-				cfg_quote(s, q, sizeof(q)));
+				cruise_quote(s, q, sizeof(q)));
 	}
 	*out = cfg_strdup(s, &ret);
 	return ret;
@@ -83,7 +81,7 @@ static int norm_cgroup(struct cfg_ctx *c, const char *path, unsigned int line, c
 			free(d);
 			return cfg_fail(c, path, line,
 					"\"%s\": \".\" and \"..\" are not allowed in a cgroup path",
-					cfg_quote(s, q, sizeof(q)));
+					cruise_quote(s, q, sizeof(q)));
 		}
 		*o++ = '/';
 		memcpy(o, p, n);
@@ -105,7 +103,7 @@ static int parse_pin_dir(struct cfg_ctx *c, const struct raw_str *v, char **out)
 
 	if (s[0] != '/')
 		return cfg_fail(c, path, v->line, "\"%s\": expected an absolute path",
-				cfg_quote(s, q, sizeof(q)));
+				cruise_quote(s, q, sizeof(q)));
 	if (strlen(s) > PIN_DIR_MAX)
 		return cfg_fail(c, path, v->line, "longer than %d characters", PIN_DIR_MAX);
 	/* the same rules as a cgroup path: one spelling per directory */
@@ -156,7 +154,7 @@ bad:
 	return cfg_fail(c, "metrics", line,
 			"bad listen address \"%s\": expected IP:PORT (\"127.0.0.1:9464\", "
 			"\"[::1]:9464\"), or \"\" for no metrics",
-			cfg_quote(orig, q, sizeof(q)));
+			cruise_quote(orig, q, sizeof(q)));
 }
 
 /* The same prefix as the datapath's trie keys it (v4 as ::ffff:a.b.c.d): a target given twice. */
@@ -210,7 +208,7 @@ static int parse_target(struct cfg_ctx *c, unsigned int t, const struct raw_targ
 			if (same_prefix(&out->prefixes[j], &out->prefixes[i]))
 				return cfg_fail(c, path, a->line,
 						"\"%s\" is listed twice (also addresses[%u])",
-						cfg_quote(a->s, q, sizeof(q)), j);
+						cruise_quote(a->s, q, sizeof(q)), j);
 	}
 
 	snprintf(path, sizeof(path), "targets[%u].ports", t);
@@ -226,7 +224,7 @@ static int parse_target(struct cfg_ctx *c, unsigned int t, const struct raw_targ
 		snprintf(path, sizeof(path), "targets[%u].ports[%u]", t, i);
 		if (cruise_parse_count(p->s, 65535, &port, NULL, 0) || !port)
 			return cfg_fail(c, path, p->line, "bad port \"%s\": expected 1 to 65535",
-					cfg_quote(p->s, q, sizeof(q)));
+					cruise_quote(p->s, q, sizeof(q)));
 		out->ports[i] = port;
 		out->n_ports++;
 		for (j = 0; j < i; j++)
@@ -263,8 +261,8 @@ static int check_target_overlap(struct cfg_ctx *c, const struct cruise_config *c
 							c, path, r->addresses.v[i].line,
 							"\"%s\" port %u is also in targets[%u] "
 							"(%s)",
-							cfg_quote(r->addresses.v[i].s, q,
-								  sizeof(q)),
+							cruise_quote(r->addresses.v[i].s, q,
+								     sizeof(q)),
 							a->ports[pi], u, b->name);
 					}
 			}
@@ -377,13 +375,13 @@ static int parse_labels(struct cfg_ctx *c, unsigned int m, const struct raw_pods
 		if (!l->value)
 			return cfg_fail(c, path, l->line,
 					"label \"%s\": expected a single value, found %s",
-					cfg_quote(l->key, q, sizeof(q)), l->found);
+					cruise_quote(l->key, q, sizeof(q)), l->found);
 		if ((why = cruise_label_key_problem(l->key)))
 			return cfg_fail(c, path, l->line, "label key \"%s\": %s",
-					cfg_quote(l->key, q, sizeof(q)), why);
+					cruise_quote(l->key, q, sizeof(q)), why);
 		if ((why = cruise_label_value_problem(l->value)))
 			return cfg_fail(c, path, l->line, "label %s value \"%s\": %s", l->key,
-					cfg_quote(l->value, q, sizeof(q)), why);
+					cruise_quote(l->value, q, sizeof(q)), why);
 		for (j = 0; j < i; j++)
 			if (!strcmp(ls->v[j].key, l->key))
 				return cfg_fail(c, path, l->line, "label %s is given twice",
@@ -427,12 +425,13 @@ static int parse_cgroups(struct cfg_ctx *c, unsigned int m, const struct raw_str
 			return cfg_fail(
 				c, path, line,
 				"\"%s\" is outside the scope \"%s\", where nothing is paced",
-				cfg_quote(cg, q, sizeof(q)), cfg_quote(scope, q2, sizeof(q2)));
+				cruise_quote(cg, q, sizeof(q)),
+				cruise_quote(scope, q2, sizeof(q2)));
 		for (j = 0; j < i; j++)
 			if (!strcmp(out->cgroups[j], cg))
 				return cfg_fail(c, path, line,
 						"\"%s\" is listed twice (also cgroups[%u])",
-						cfg_quote(cg, q, sizeof(q)), j);
+						cruise_quote(cg, q, sizeof(q)), j);
 	}
 	return 0;
 }
@@ -471,7 +470,7 @@ static int parse_medium(struct cfg_ctx *c, unsigned int m, const struct raw_medi
 		snprintf(uerr, sizeof(uerr),
 			 "\"%s\" is above the maximum, 120s (the kernel caps a SYN timeout at 120 "
 			 "s)",
-			 cfg_quote(r->max_wait.s, q, sizeof(q)));
+			 cruise_quote(r->max_wait.s, q, sizeof(q)));
 		if (out->max_wait_ns > CRUISE_MAX_WAIT_MAX_NS)
 			return medium_fail(c, m, "max_wait", &r->max_wait, uerr);
 	}
@@ -502,8 +501,8 @@ static int parse_medium(struct cfg_ctx *c, unsigned int m, const struct raw_medi
 			return medium_fail(c, m, "fallback_rate", &r->fallback_rate, uerr);
 		/* one node alone never paces faster than the whole fleet may */
 		snprintf(uerr, sizeof(uerr), "\"%s\" is above the medium's rate, \"%s\"",
-			 cfg_quote(r->fallback_rate.s, q, sizeof(q)),
-			 cfg_quote(r->rate.s, q2, sizeof(q2)));
+			 cruise_quote(r->fallback_rate.s, q, sizeof(q)),
+			 cruise_quote(r->rate.s, q2, sizeof(q2)));
 		if (out->fallback_interval_ns < out->interval_ns)
 			return medium_fail(c, m, "fallback_rate", &r->fallback_rate, uerr);
 	}
@@ -583,7 +582,7 @@ static int check_cgroup_dups(struct cfg_ctx *c, const struct cruise_config *cfg,
 		ret = cfg_fail(c, path, rm[dup->m].cgroups.v[dup->i].line,
 			       "\"%s\" is also listed under media[%u] (%s); a cgroup paces under "
 			       "one medium",
-			       cfg_quote(dup->s, q, sizeof(q)), first->m,
+			       cruise_quote(dup->s, q, sizeof(q)), first->m,
 			       cfg->media[first->m].name);
 	}
 	free(v);

@@ -16,15 +16,12 @@
 
 #include "config_raw.h"
 
-#define NSEC_PER_SEC 1000000000ULL
-
 /* fleet: limits; the agent's lease logic (fleet.c) relies on them */
-#define FLEET_REFRESH_MIN_NS (10 * 1000000ULL)
+#define FLEET_REFRESH_MIN_NS (10 * NSEC_PER_MSEC)
 #define FLEET_REFRESH_MAX_NS (60 * NSEC_PER_SEC)
 #define FLEET_LEASE_MAX_NS   (600 * NSEC_PER_SEC)
 #define FLEET_NODES_MAX	     100000
 #define FLEET_NODE_MAX	     63
-#define FLEET_PREFIX_MAX     64
 #define FLEET_USER_MAX	     128
 #define REDIS_FORMS                                                                                \
 	"expected HOST:PORT, HOST a DNS name, an IPv4 address or [IPv6] (\"redis:6379\", "         \
@@ -89,7 +86,7 @@ static int check_redis(struct cfg_ctx *c, const struct raw_str *v)
 			return cfg_fail(c, path, line,
 					"\"%s\": longer than %zu characters, the most for a unix "
 					"socket path",
-					cfg_quote(s, q, sizeof(q)), sizeof(sa.sun_path) - 1);
+					cruise_quote(s, q, sizeof(q)), sizeof(sa.sun_path) - 1);
 		return 0;
 	}
 	if (s[0] == '[') {
@@ -116,13 +113,14 @@ static int check_redis(struct cfg_ctx *c, const struct raw_str *v)
 	}
 	if (cruise_parse_count(port, 65535, &n, NULL, 0) || !n)
 		return cfg_fail(c, path, line, "\"%s\": bad port \"%s\": expected 1 to 65535",
-				cfg_quote(s, q, sizeof(q)), cfg_quote(port, q2, sizeof(q2)));
+				cruise_quote(s, q, sizeof(q)), cruise_quote(port, q2, sizeof(q2)));
 	return 0;
 no_port:
-	return cfg_fail(c, path, line, "\"%s\": no port; " REDIS_FORMS, cfg_quote(s, q, sizeof(q)));
+	return cfg_fail(c, path, line, "\"%s\": no port; " REDIS_FORMS,
+			cruise_quote(s, q, sizeof(q)));
 bad_host:
 	return cfg_fail(c, path, line, "\"%s\": bad host; " REDIS_FORMS,
-			cfg_quote(s, q, sizeof(q)));
+			cruise_quote(s, q, sizeof(q)));
 }
 
 /* NULL when s can name a node in the fleet (it goes into Redis keys and metrics), else why not. */
@@ -157,7 +155,7 @@ static int default_node(struct cfg_ctx *c, unsigned int line, char **out)
 	if ((why = node_problem(name)))
 		return cfg_fail(c, path, line,
 				"not given, %s \"%s\" cannot be the default: %s; set node", from,
-				cfg_quote(name, q, sizeof(q)), why);
+				cruise_quote(name, q, sizeof(q)), why);
 	*out = cfg_strdup(name, &ret);
 	return ret;
 }
@@ -177,12 +175,12 @@ static int fleet_duration(struct cfg_ctx *c, const char *key, const struct raw_s
 	if (*out < min) {
 		cruise_format_duration(min, lim, sizeof(lim));
 		return cfg_fail(c, path, v->line, "\"%s\" is below the minimum, %s",
-				cfg_quote(v->s, q, sizeof(q)), lim);
+				cruise_quote(v->s, q, sizeof(q)), lim);
 	}
 	if (*out > max) {
 		cruise_format_duration(max, lim, sizeof(lim));
 		return cfg_fail(c, path, v->line, "\"%s\" is above the maximum, %s",
-				cfg_quote(v->s, q, sizeof(q)), lim);
+				cruise_quote(v->s, q, sizeof(q)), lim);
 	}
 	return 0;
 }
@@ -214,11 +212,11 @@ static int fleet_timing(struct cfg_ctx *c, const struct raw_fleet *r, struct cru
 		if (r->lease.s)
 			return cfg_fail(c, "fleet.lease", r->lease.line,
 					"\"%s\" must be more than 2 x refresh (%s)",
-					cfg_quote(r->lease.s, q, sizeof(q)), d);
+					cruise_quote(r->lease.s, q, sizeof(q)), d);
 		return cfg_fail(c, "fleet.refresh", r->refresh.line,
 				"\"%s\": 2 x refresh (%s) is not below the lease (default 2s); "
 				"set a longer lease",
-				cfg_quote(r->refresh.s, q, sizeof(q)), d);
+				cruise_quote(r->refresh.s, q, sizeof(q)), d);
 	}
 	/* a node is forgotten only once its lease has run out */
 	if (f->forget_after_ns < f->lease_ns) {
@@ -226,11 +224,11 @@ static int fleet_timing(struct cfg_ctx *c, const struct raw_fleet *r, struct cru
 		if (r->forget_after.s)
 			return cfg_fail(c, "fleet.forget_after", r->forget_after.line,
 					"\"%s\" is shorter than the lease (%s)",
-					cfg_quote(r->forget_after.s, q, sizeof(q)), d);
+					cruise_quote(r->forget_after.s, q, sizeof(q)), d);
 		return cfg_fail(c, "fleet.lease", r->lease.line,
 				"\"%s\" is longer than forget_after (default 1m); set "
 				"forget_after to at least the lease",
-				cfg_quote(r->lease.s, q, sizeof(q)));
+				cruise_quote(r->lease.s, q, sizeof(q)));
 	}
 
 	f->expected_nodes = CRUISE_FLEET_DEFAULT_EXPECTED_NODES;
@@ -268,7 +266,7 @@ static int fleet_auth(struct cfg_ctx *c, const struct raw_fleet *r, struct cruis
 			if (*u <= ' ' || *u == 0x7f)
 				return cfg_fail(c, path, line,
 						"\"%s\": no spaces or control characters",
-						cfg_quote(r->username.s, q, sizeof(q)));
+						cruise_quote(r->username.s, q, sizeof(q)));
 		if (!r->password_file.s)
 			return cfg_fail(c, path, line,
 					"a username needs password_file (Redis AUTH takes both)");
@@ -281,11 +279,11 @@ static int fleet_auth(struct cfg_ctx *c, const struct raw_fleet *r, struct cruis
 	path = "fleet.password_file";
 	if (r->password_file.s[0] != '/')
 		return cfg_fail(c, path, r->password_file.line, "\"%s\": expected an absolute path",
-				cfg_quote(r->password_file.s, q, sizeof(q)));
+				cruise_quote(r->password_file.s, q, sizeof(q)));
 	f->password_file = cfg_strdup(r->password_file.s, &ret);
 	if (ret)
 		return ret;
-	ret = cruise_read_secret(r->password_file.s, cfg_quote(r->password_file.s, q, sizeof(q)),
+	ret = cruise_read_secret(r->password_file.s, cruise_quote(r->password_file.s, q, sizeof(q)),
 				 &f->password, why, sizeof(why));
 	if (ret && ret != -ENOMEM)
 		ret = cfg_fail(c, path, r->password_file.line, "%s", why);
@@ -308,7 +306,7 @@ int cfg_check_fleet(struct cfg_ctx *c, const struct raw_fleet *r, struct cruise_
 	if (r->node.s) {
 		if ((why = node_problem(r->node.s)))
 			return cfg_fail(c, "fleet.node", r->node.line, "\"%s\": %s",
-					cfg_quote(r->node.s, q, sizeof(q)), why);
+					cruise_quote(r->node.s, q, sizeof(q)), why);
 		f->node = cfg_strdup(r->node.s, &ret);
 	} else {
 		ret = default_node(c, r->line, &f->node);
@@ -318,10 +316,10 @@ int cfg_check_fleet(struct cfg_ctx *c, const struct raw_fleet *r, struct cruise_
 
 	/* keys are "{prefix:medium}": braces would move them to another Redis Cluster slot */
 	path = r->key_prefix.s;
-	if (path && (!*path || strlen(path) > FLEET_PREFIX_MAX || !chars_ok(path, "._:-")))
+	if (path && !cruise_fleet_prefix_ok(path))
 		return cfg_fail(c, "fleet.key_prefix", r->key_prefix.line,
 				"\"%s\": expected 1 to %d letters, digits, '.', '_', ':' and '-'",
-				cfg_quote(path, q, sizeof(q)), FLEET_PREFIX_MAX);
+				cruise_quote(path, q, sizeof(q)), CRUISE_FLEET_PREFIX_MAX);
 	f->key_prefix = cfg_strdup(path ? path : CRUISE_FLEET_DEFAULT_PREFIX, &ret);
 	if (!ret)
 		ret = fleet_timing(c, r, f);

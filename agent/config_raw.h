@@ -108,8 +108,6 @@ struct cfg_ctx {
 #define QUOTE_MAX 64
 #define QBUF	  (QUOTE_MAX * 4 + 8)
 
-/* s escaped for a message (\xNN for anything but printable ASCII, '"' and '\\'), cut. */
-const char *cfg_quote(const char *s, char *buf, size_t len);
 /* "NAME:LINE: FIELD: problem" into c->err; returns -EINVAL. */
 int cfg_fail(struct cfg_ctx *c, const char *field, unsigned int line, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));

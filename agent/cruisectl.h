@@ -16,13 +16,10 @@
 #include <linux/types.h>
 
 #include "snapshot.h" /* struct cruise_maps, struct cruise_snapshot */
+#include "units.h"    /* cruise_quote */
 
-#define NSEC_PER_USEC 1000ULL
-#define NSEC_PER_MSEC 1000000ULL
-#define NSEC_PER_SEC  1000000000ULL
-
-/* user input quoted in a message: escaped (one line whatever it holds) and cut */
-#define QUOTED_LEN 160
+/* user input quoted in a message (cruise_quote): escaped, one line whatever it holds, and cut */
+#define QUOTED_LEN CRUISE_QUOTE_LEN(256)
 
 enum out_fmt { OUT_TEXT, OUT_JSON };
 
@@ -77,8 +74,9 @@ error_t parse_sub(int key, char *arg, struct argp_state *state);
 
 /* One line on stderr, "cruisectl: " and fmt, after what stdout holds. */
 void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* s escaped as a JSON string body: safe to quote in a one-line message whatever it holds */
-const char *quoted(char *buf, size_t len, const char *s);
+/* cruise_quote in the argument order of cruisectl_set.c, its last caller by this name */
+#define quoted(buf, len, s) cruise_quote(s, buf, len)
+/* s as a JSON string, quotes included */
 void put_json_str(FILE *f, const char *s);
 /* stdout flushed: 0, or -EIO after a line (none for a closed pipe) */
 int flush_out(void);

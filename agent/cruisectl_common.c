@@ -30,18 +30,12 @@ void fail(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-const char *quoted(char *buf, size_t len, const char *s)
-{
-	buf[0] = '\0';
-	cruise_json_escape(buf, len, s);
-	return buf;
-}
-
 void put_json_str(FILE *f, const char *s)
 {
-	char buf[PATH_MAX * 2];
+	char buf[PATH_MAX * 2] = "";
 
-	fprintf(f, "\"%s\"", quoted(buf, sizeof(buf), s));
+	cruise_json_escape(buf, sizeof(buf), s);
+	fprintf(f, "\"%s\"", buf);
 }
 
 int flush_out(void)
@@ -70,7 +64,7 @@ int open_maps(struct cruise_maps *m)
 	err = cruise_maps_open_pinned(m, opts.pin_dir);
 	if (!err)
 		return 0;
-	quoted(q, sizeof(q), opts.pin_dir);
+	cruise_quote(opts.pin_dir, q, sizeof(q));
 	if (err == -ENOENT || err == -ENOTDIR)
 		fail("cruise is not loaded: no maps pinned under %s", q);
 	else if (err == -EPROTO)

@@ -4,7 +4,6 @@
  * is read in cruisectl_fleet_store.c; here the options, the media to read and the output.
  */
 #define _GNU_SOURCE
-#include <ctype.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,25 +38,12 @@ static void fmt_milli(__u64 milli, char *buf, size_t len)
 	snprintf(buf, len, "%llu.%s/s", (unsigned long long)(milli / 1000), frac);
 }
 
-/* A key prefix as the config takes it (config.c): it goes between the braces of every key. */
-static bool prefix_ok(const char *p)
-{
-	size_t n = strlen(p);
-
-	if (!n || n > 64)
-		return false;
-	for (; *p; p++)
-		if (!isalnum((unsigned char)*p) && !strchr("._:-", *p))
-			return false;
-	return true;
-}
-
 /* The password: the first line of file, as the agent reads it (units.h). */
 static int read_password_file(const char *file, char **out)
 {
 	char q[QUOTED_LEN], why[QUOTED_LEN + 96];
 
-	quoted(q, sizeof(q), file);
+	cruise_quote(file, q, sizeof(q));
 	if (!cruise_read_secret(file, q, out, why, sizeof(why)))
 		return 0;
 	fail("fleet: --password-file: %s", why);
@@ -281,8 +267,8 @@ int cmd_fleet(void)
 	struct fleet_medium *media = NULL;
 	struct fleet_store st = {};
 	const char *addr = fleet_opts.redis, *prefix = fleet_opts.prefix, *user = NULL;
-	const char *path = fleet_opts.config;
-	char *password = NULL, err[1024], q[QUOTED_LEN];
+	const char *path = fleet_opts.config, *password = NULL;
+	char *file_password = NULL, err[1024], q[QUOTED_LEN];
 	size_t n_media = 0;
 	bool from_config = false;
 	int ret = 1;
@@ -303,7 +289,7 @@ int cmd_fleet(void)
 		if (!cfg->fleet && !addr) {
 			fail("fleet: %s has no fleet: block: no medium is a fleet medium there "
 			     "(--redis ADDR to look at a store)",
-			     quoted(q, sizeof(q), path));
+			     cruise_quote(path, q, sizeof(q)));
 			goto out;
 		}
 		if (cfg->fleet) {
@@ -313,27 +299,21 @@ int cmd_fleet(void)
 			if (!prefix)
 				prefix = cfg->fleet->key_prefix;
 			user = cfg->fleet->username;
-			if (cfg->fleet->password && !(password = strdup(cfg->fleet->password))) {
-				fail("out of memory");
-				goto out;
-			}
+			password = cfg->fleet->password;
 		}
 	}
 	if (!prefix)
 		prefix = CRUISE_FLEET_DEFAULT_PREFIX;
-	if (!prefix_ok(prefix)) {
-		fail("fleet: --prefix \"%s\": expected 1 to 64 letters, digits, "
-		     "'.', '_', ':' and '-'",
-		     quoted(q, sizeof(q), prefix));
+	if (!cruise_fleet_prefix_ok(prefix)) {
+		fail("fleet: --prefix \"%s\": expected 1 to %d letters, digits, '.', '_', ':' and "
+		     "'-'",
+		     cruise_quote(prefix, q, sizeof(q)), CRUISE_FLEET_PREFIX_MAX);
 		goto out;
 	}
 	if (fleet_opts.password_file) {
-		if (password)
-			explicit_bzero(password, strlen(password));
-		free(password);
-		password = NULL;
-		if (read_password_file(fleet_opts.password_file, &password))
+		if (read_password_file(fleet_opts.password_file, &file_password))
 			goto out;
+		password = file_password;
 	}
 	if (fleet_opts.username)
 		user = fleet_opts.username;
@@ -345,14 +325,11 @@ int cmd_fleet(void)
 		goto out;
 
 	if (from_config) {
-		for (unsigned int i = 0; i < cfg->n_media; i++)
-			n_media += cfg->media[i].fleet;
-		media = calloc(n_media ? n_media : 1, sizeof(*media));
+		media = calloc(cfg->n_media ? cfg->n_media : 1, sizeof(*media));
 		if (!media) {
 			fail("out of memory");
 			goto out;
 		}
-		n_media = 0;
 		for (unsigned int i = 0; i < cfg->n_media; i++)
 			if (cfg->media[i].fleet)
 				snprintf(media[n_media++].name, sizeof(media->name), "%s",
@@ -379,9 +356,9 @@ out:
 	for (size_t i = 0; i < n_media; i++)
 		fleet_medium_free(&media[i]);
 	free(media);
-	if (password)
-		explicit_bzero(password, strlen(password));
-	free(password);
+	if (file_password)
+		explicit_bzero(file_password, strlen(file_password));
+	free(file_password);
 	cruise_config_free(cfg);
 	return ret;
 }

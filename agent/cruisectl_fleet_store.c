@@ -43,7 +43,7 @@ static void store_fail(const struct fleet_store *st, const char *what, const red
 {
 	char q[QUOTED_LEN], qe[QUOTED_LEN * 2];
 
-	quoted(q, sizeof(q), what);
+	cruise_quote(what, q, sizeof(q));
 	if (!r) {
 		/* a blocking read past the timeout fails with EAGAIN */
 		if (st->c->err == REDIS_ERR_IO && !strcmp(st->c->errstr, strerror(EAGAIN)))
@@ -52,13 +52,14 @@ static void store_fail(const struct fleet_store *st, const char *what, const red
 		else if (st->c->err == REDIS_ERR_PROTOCOL)
 			fail("fleet: %s answered %s with something else than Redis: %s (is it a "
 			     "Redis server?)",
-			     st->qaddr, q, quoted(qe, sizeof(qe), st->c->errstr));
+			     st->qaddr, q, cruise_quote(st->c->errstr, qe, sizeof(qe)));
 		else
 			fail("fleet: the fleet store at %s: %s: %s", st->qaddr, q,
-			     quoted(qe, sizeof(qe), st->c->errstr[0] ? st->c->errstr : "no reply"));
+			     cruise_quote(st->c->errstr[0] ? st->c->errstr : "no reply", qe,
+					  sizeof(qe)));
 		return;
 	}
-	quoted(qe, sizeof(qe), r->type == REDIS_REPLY_ERROR && r->str ? r->str : "");
+	cruise_quote(r->type == REDIS_REPLY_ERROR && r->str ? r->str : "", qe, sizeof(qe));
 	if (r->type != REDIS_REPLY_ERROR)
 		fail("fleet: %s: a reply of the wrong shape (not one of cruise's fleet keys?)", q);
 	else if (!strncmp(r->str, "NOAUTH", 6))
@@ -83,7 +84,7 @@ int fleet_store_connect(struct fleet_store *st, const char *addr, const char *us
 
 	memset(st, 0, sizeof(*st));
 	st->addr = addr;
-	quoted(st->qaddr, sizeof(st->qaddr), addr);
+	cruise_quote(addr, st->qaddr, sizeof(st->qaddr));
 	if (addr[0] == '/') {
 		st->c = redisConnectUnixWithTimeout(addr, tv);
 	} else {
@@ -108,7 +109,7 @@ int fleet_store_connect(struct fleet_store *st, const char *addr, const char *us
 		char qe[QUOTED_LEN];
 
 		fail("fleet: cannot reach the fleet store at %s: %s", st->qaddr,
-		     st->c ? quoted(qe, sizeof(qe), st->c->errstr) : "out of memory");
+		     st->c ? cruise_quote(st->c->errstr, qe, sizeof(qe)) : "out of memory");
 		return -1;
 	}
 	if (redisSetTimeout(st->c, tv) != REDIS_OK) {
@@ -125,7 +126,7 @@ int fleet_store_connect(struct fleet_store *st, const char *addr, const char *us
 			/* WRONGPASS, "invalid password", "AUTH called without any password ..." */
 			if (r)
 				fail("fleet: the fleet store at %s refused the password (AUTH): %s",
-				     st->qaddr, quoted(qe, sizeof(qe), r->str));
+				     st->qaddr, cruise_quote(r->str, qe, sizeof(qe)));
 			else
 				store_fail(st, "AUTH", r);
 			if (r)
@@ -287,41 +288,21 @@ static int take_zset(struct fleet_medium *fm, const redisReply *r, size_t sorted
  */
 int fleet_read(struct fleet_store *st, const char *prefix, struct fleet_medium *fm)
 {
-	const char *argv[5][6];
-	int argc[6] = { 1, 2, 5, 5, 5, 5 };
 	redisReply *r[6] = {};
-	const char *what[6];
+	const char *what[6] = { "TIME" }; /* what each reply answers, for messages */
 	size_t sorted;
 	int ret = -1, err;
 
-	for (int k = 0; k < 5; k++)
+	for (int k = 0; k < 5; k++) {
 		snprintf(fm->key[k], sizeof(fm->key[k]), "{%s:%s}:%s", prefix, fm->name,
 			 fleet_kinds[k]);
-	what[0] = "TIME";
-	redisAppendCommand(st->c, "TIME");
-	for (int k = 0; k < 5; k++) {
 		what[k + 1] = fm->key[k];
-		argv[k][1] = fm->key[k];
-		switch (k) {
-		case FK_NODES:
-			argv[k][0] = "HGETALL";
-			break;
-		case FK_AGG:
-			argv[k][0] = "HMGET";
-			argv[k][2] = "claims";
-			argv[k][3] = "small_sum";
-			argv[k][4] = "small_n";
-			argc[k + 1] = 5;
-			break;
-		default:
-			argv[k][0] = "ZRANGE";
-			argv[k][2] = "0";
-			argv[k][3] = "-1";
-			argv[k][4] = "WITHSCORES";
-			break;
-		}
-		redisAppendCommandArgv(st->c, argc[k + 1], argv[k], NULL);
 	}
+	redisAppendCommand(st->c, "TIME");
+	redisAppendCommand(st->c, "HGETALL %s", fm->key[FK_NODES]);
+	for (int k = FK_LEASES; k <= FK_RATES; k++)
+		redisAppendCommand(st->c, "ZRANGE %s 0 -1 WITHSCORES", fm->key[k]);
+	redisAppendCommand(st->c, "HMGET %s claims small_sum small_n", fm->key[FK_AGG]);
 	for (int i = 0; i < 6; i++) {
 		if (redisGetReply(st->c, (void **)&r[i]) != REDIS_OK || !r[i]) {
 			store_fail(st, what[i], NULL);
@@ -422,12 +403,11 @@ int fleet_scan(struct fleet_store *st, const char *prefix, struct fleet_medium *
 	unsigned int calls = 0;
 	bool cut = false;
 
-	/* the prefix holds no glob characters (prefix_ok): only the medium is matched by '*' */
+	/* no glob characters in the prefix (cruise_fleet_prefix_ok): '*' matches the medium */
 	snprintf(pattern, sizeof(pattern), "{%s:*}:nodes", prefix);
 	head_len = (size_t)snprintf(head, sizeof(head), "{%s:", prefix);
 	do {
-		const char *argv[] = { "SCAN", cursor, "MATCH", pattern, "COUNT", "1000" };
-		redisReply *r = redisCommandArgv(st->c, 6, argv, NULL);
+		redisReply *r = redisCommand(st->c, "SCAN %s MATCH %s COUNT 1000", cursor, pattern);
 		const redisReply *keys;
 
 		if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||

@@ -6,9 +6,7 @@
  */
 #define _GNU_SOURCE /* strerrorname_np */
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <netinet/in.h>
@@ -19,27 +17,16 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <bpf/libbpf.h>
 
 #include "bind.h"
 #include "eventlog.h"
+#include "loader.h" /* cruise_now_ns */
 #include "log.h"
 #include "units.h"
 
-#define NSEC_PER_SEC  1000000000ULL
-#define NSEC_PER_MSEC 1000000ULL
-#define LINE_MAX_LEN  8192
-
-static __u64 clock_ns(clockid_t clk)
-{
-	struct timespec ts;
-
-	clock_gettime(clk, &ts);
-	return (__u64)ts.tv_sec * NSEC_PER_SEC + ts.tv_nsec;
-}
+#define LINE_MAX_LEN 8192
 
 /* a bounded string builder: output is cut at the buffer's end, always terminated */
 
@@ -124,31 +111,11 @@ static void sb_raw(struct sbuf *sb, enum cruise_log_format fmt, const char *key,
 	sb_printf(sb, fmt == CRUISE_LOG_JSON ? ",\"%s\":%s" : " %s=%s", key, raw);
 }
 
-/*
- * RFC 3339 UTC with milliseconds. An event's time is its age on the monotonic clock (the clock of
- * bpf_ktime_get_ns) taken off the wall clock now: right when consumed live, and still right for
- * events that waited in the ring. Events without a usable time get the wall clock now.
- */
-static void fmt_ts(char *buf, size_t len, __u64 ev_ns)
-{
-	__u64 wall = clock_ns(CLOCK_REALTIME), mono = clock_ns(CLOCK_MONOTONIC);
-	struct tm tm;
-	time_t sec;
-
-	if (ev_ns && ev_ns <= mono && mono - ev_ns < wall)
-		wall -= mono - ev_ns;
-	sec = (time_t)(wall / NSEC_PER_SEC);
-	gmtime_r(&sec, &tm);
-	strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf + strlen(buf), len - strlen(buf), ".%03uZ",
-		 (unsigned int)(wall % NSEC_PER_SEC / NSEC_PER_MSEC));
-}
-
 static void sb_start(struct sbuf *sb, enum cruise_log_format fmt, __u64 ev_ns, const char *msg)
 {
 	char ts[48];
 
-	fmt_ts(ts, sizeof(ts), ev_ns);
+	cruise_log_time(ts, sizeof(ts), ev_ns);
 	if (fmt == CRUISE_LOG_JSON)
 		sb_printf(sb, "{\"ts\":\"%s\",\"level\":\"warn\",\"msg\":\"%s\"", ts, msg);
 	else
@@ -333,7 +300,7 @@ int cruise_cgroup_path(const char *root, __u64 id, char *buf, size_t len)
 			ret = cg_copy(e->path, buf, len);
 			goto out;
 		}
-		if (!e->path && clock_ns(CLOCK_MONOTONIC) - e->miss_ns < CG_MISS_RETRY_NS) {
+		if (!e->path && cruise_now_ns() - e->miss_ns < CG_MISS_RETRY_NS) {
 			ret = -ENOENT;
 			goto out;
 		}
@@ -349,7 +316,7 @@ int cruise_cgroup_path(const char *root, __u64 id, char *buf, size_t len)
 	e->used = true;
 	e->id = id;
 	if (!path[0]) {
-		e->miss_ns = clock_ns(CLOCK_MONOTONIC);
+		e->miss_ns = cruise_now_ns();
 		ret = -ENOENT;
 		goto out;
 	}
@@ -440,7 +407,7 @@ static void report_suppressed(struct cruise_eventlog *l, struct rl_bucket *b, __
 /* One report per medium and second at most; all of them when the log is closed. */
 static void flush_reports(struct cruise_eventlog *l, bool all)
 {
-	__u64 now = clock_ns(CLOCK_MONOTONIC);
+	__u64 now = cruise_now_ns();
 
 	for (unsigned int i = 0; i <= CRUISE_MAX_MEDIA; i++) {
 		struct rl_bucket *b = &l->b[i];
@@ -465,7 +432,7 @@ static int on_event(void *ctx, void *data, size_t size)
 	memcpy(&e, data, sizeof(e));
 	b = &l->b[e.medium < CRUISE_MAX_MEDIA ? e.medium : CRUISE_MAX_MEDIA];
 	b->medium = e.medium;
-	if (!rl_take(l, b, clock_ns(CLOCK_MONOTONIC))) {
+	if (!rl_take(l, b, cruise_now_ns())) {
 		b->pending++;
 		l->suppressed++;
 		return 0;
@@ -516,21 +483,18 @@ int cruise_eventlog_fd(struct cruise_eventlog *l)
 	return ring_buffer__epoll_fd(l->rb);
 }
 
-int cruise_eventlog_poll(struct cruise_eventlog *l, int timeout_ms)
-{
-	int n = ring_buffer__poll(l->rb, timeout_ms);
-
-	if (n == -EINTR)
-		n = 0; /* a signal for the caller's loop, not an error */
-	flush_reports(l, false);
-	fflush(l->out);
-	return n;
-}
-
 void cruise_eventlog_tick(struct cruise_eventlog *l)
 {
 	flush_reports(l, false);
 	fflush(l->out);
+}
+
+int cruise_eventlog_poll(struct cruise_eventlog *l, int timeout_ms)
+{
+	int n = ring_buffer__poll(l->rb, timeout_ms);
+
+	cruise_eventlog_tick(l);
+	return n == -EINTR ? 0 : n; /* a signal is for the caller's loop, not an error */
 }
 
 __u64 cruise_eventlog_suppressed(const struct cruise_eventlog *l)

@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,9 @@
 
 #include "adaptive.h"
 #include "exposition.h"
+#include "units.h" /* cruise_parse_count */
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 /* v / 10^digits as an exact decimal, trailing zeros dropped: 1500000000, 9 -> "1.5" */
 static void fmt_fixed(char *buf, size_t len, __u64 v, unsigned int digits)
@@ -64,12 +68,12 @@ static void put_label_value(FILE *out, const char *s, size_t n)
 	}
 }
 
-/* medium="name"; a medium without a name is shown by its index */
-static void put_medium(FILE *out, const struct cruise_snapshot_medium *m)
+/* A sample's start, name{medium="name" (by its index when it has none): its labels follow */
+static void put_medium(FILE *out, const char *name, const struct cruise_snapshot_medium *m)
 {
 	size_t n = strnlen(m->cfg.name, sizeof(m->cfg.name));
 
-	fputs("medium=\"", out);
+	fprintf(out, "%s{medium=\"", name);
 	if (n)
 		put_label_value(out, m->cfg.name, n);
 	else
@@ -82,116 +86,82 @@ static void family(FILE *out, const char *name, const char *type, const char *he
 	fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-typedef void (*value_fn)(char *buf, size_t len, const struct cruise_snapshot_medium *m);
+/* How a per-medium value is read from the snapshot and printed. */
+enum kind {
+	K_U64,	   /* __u64 */
+	K_S64,	   /* __s64 */
+	K_SECONDS, /* __u64 ns, as seconds */
+	K_RATE,	   /* __u64 interval in ns, as connections per second (0: not paced) */
+	K_MILLI,   /* __u64 per 1000 s, as per second */
+	K_BOOL,	   /* bool, 1 or 0 */
+	K_NOT,	   /* bool, 0 or 1 */
+	K_DRY_RUN, /* __u32 flags, CRUISE_MEDIUM_DRY_RUN as 1 or 0 */
+};
+
+/* One family with a sample per medium: name{medium="..."} value */
+struct series {
+	const char *name, *type, *help;
+	enum kind kind;
+	size_t off; /* of the value in struct cruise_snapshot_medium */
+};
+
+#define AT(field)   offsetof(struct cruise_snapshot_medium, field)
+#define AS(type, p) (*(const type *)(p))
+
+static void fmt_value(char *b, size_t n, const struct cruise_snapshot_medium *m, enum kind k,
+		      size_t off)
+{
+	const char *p = (const char *)m + off;
+
+	switch (k) {
+	case K_U64:
+		snprintf(b, n, "%" PRIu64, (uint64_t)AS(__u64, p));
+		break;
+	case K_S64:
+		snprintf(b, n, "%" PRId64, (int64_t)AS(__s64, p));
+		break;
+	case K_SECONDS:
+		fmt_seconds(b, n, AS(__u64, p));
+		break;
+	case K_RATE:
+		if (AS(__u64, p))
+			snprintf(b, n, "%.9g", 1e9 / (double)AS(__u64, p));
+		else
+			snprintf(b, n, "0");
+		break;
+	case K_MILLI:
+		fmt_fixed(b, n, AS(__u64, p), 3);
+		break;
+	case K_BOOL:
+	case K_NOT:
+		snprintf(b, n, "%d", AS(bool, p) != (k == K_NOT));
+		break;
+	case K_DRY_RUN:
+		snprintf(b, n, "%d", !!(AS(__u32, p) & CRUISE_MEDIUM_DRY_RUN));
+		break;
+	}
+}
 
 #define ONLY_FLEET    1 /* fleet: true media */
 #define ONLY_ADAPTIVE 2 /* media with an adaptive: block */
 
-/* One sample per medium (or only some, ONLY_*): name{medium="..."} value */
-static void some_media(FILE *out, const struct cruise_snapshot *s, const char *name,
-		       const char *type, const char *help, value_fn value, int only)
+/* Each series of x[n] over the media (or only some, ONLY_*). */
+static void some_media(FILE *out, const struct cruise_snapshot *s, const struct series *x, size_t n,
+		       int only)
 {
 	char v[64];
 
-	family(out, name, type, help);
-	for (unsigned int i = 0; i < s->n_media; i++) {
-		if ((only == ONLY_FLEET && !s->media[i].fleet) ||
-		    (only == ONLY_ADAPTIVE && !s->media[i].adaptive))
-			continue;
-		value(v, sizeof(v), &s->media[i]);
-		fprintf(out, "%s{", name);
-		put_medium(out, &s->media[i]);
-		fprintf(out, "} %s\n", v);
+	for (; n; n--, x++) {
+		family(out, x->name, x->type, x->help);
+		for (unsigned int i = 0; i < s->n_media; i++) {
+			if ((only == ONLY_FLEET && !s->media[i].fleet) ||
+			    (only == ONLY_ADAPTIVE && !s->media[i].adaptive))
+				continue;
+			fmt_value(v, sizeof(v), &s->media[i], x->kind, x->off);
+			put_medium(out, x->name, &s->media[i]);
+			fprintf(out, "} %s\n", v);
+		}
 	}
-}
-
-static void per_medium(FILE *out, const struct cruise_snapshot *s, const char *name,
-		       const char *type, const char *help, value_fn value)
-{
-	some_media(out, s, name, type, help, value, 0);
-}
-
-static void v_connections(char *b, size_t n, const struct cruise_snapshot_medium *m)
-{
-	snprintf(b, n, "%" PRIu64, (uint64_t)m->c.connections);
-}
-
-static void v_delayed(char *b, size_t n, const struct cruise_snapshot_medium *m)
-{
-	snprintf(b, n, "%" PRIu64, (uint64_t)m->c.delayed);
-}
-
-static void v_open(char *b, size_t n, const struct cruise_snapshot_medium *m)
-{
-	snprintf(b, n, "%" PRId64, (int64_t)m->open_conns);
-}
-
-static void rate_of(char *b, size_t n, __u64 interval_ns)
-{
-	if (!interval_ns)
-		snprintf(b, n, "0");
-	else
-		snprintf(b, n, "%.9g", 1e9 / (double)interval_ns);
-}
-
-static void v_rate(char *b, size_t n, const struct cruise_snapshot_medium *m)
-{
-	rate_of(b, n, m->interval_ns);
-}
-
-static void v_share(char *b, size_t n, const struct cruise_snapshot_medium *m)
-{
-	rate_of(b, n, m->cfg.interval_ns);
-}
-
-static void v_fallback(char *b, size_t n, const struct cruise_snapshot_medium *m)
-{
-	rate_of(b, n, m->cfg.fallback_interval_ns);
-}
-
-static void v_leased(char *b, size_t n, const struct cruise_snapshot_medium *m)
-{
-	snprintf(b, n, "%d", !m->fallback);
-}
-
-static void v_lease_left(char *b, size_t n, const struct cruise_snapshot_medium *m)
-{
-	fmt_seconds(b, n, m->lease_left_ns);
-}
-
-static void v_fleet_rate(char *b, size_t n, const struct cruise_snapshot_medium *m)
-{
-	fmt_fixed(b, n, m->f.rate_milli, 3);
-}
-
-static void v_demand(char *b, size_t n, const struct cruise_snapshot_medium *m)
-{
-	fmt_fixed(b, n, m->f.demand_milli, 3);
-}
-
-static void v_wants_more(char *b, size_t n, const struct cruise_snapshot_medium *m)
-{
-	snprintf(b, n, "%d", m->f.wants_more);
-}
-
-static void v_nodes(char *b, size_t n, const struct cruise_snapshot_medium *m)
-{
-	snprintf(b, n, "%" PRIu64, (uint64_t)m->f.nodes);
-}
-
-static void v_fallback_total(char *b, size_t n, const struct cruise_snapshot_medium *m)
-{
-	snprintf(b, n, "%" PRIu64, (uint64_t)m->c.fallback);
-}
-
-static void v_backlog(char *b, size_t n, const struct cruise_snapshot_medium *m)
-{
-	fmt_seconds(b, n, m->backlog_ns);
-}
-
-static void v_dry_run(char *b, size_t n, const struct cruise_snapshot_medium *m)
-{
-	snprintf(b, n, "%d", !!(m->cfg.flags & CRUISE_MEDIUM_DRY_RUN));
 }
 
 static void refused(FILE *out, const struct cruise_snapshot *s)
@@ -202,12 +172,10 @@ static void refused(FILE *out, const struct cruise_snapshot *s)
 	for (unsigned int i = 0; i < s->n_media; i++) {
 		const struct cruise_snapshot_medium *m = &s->media[i];
 
-		fputs("cruise_refused_total{", out);
-		put_medium(out, m);
+		put_medium(out, "cruise_refused_total", m);
 		fprintf(out, ",reason=\"max_wait\"} %" PRIu64 "\n",
 			(uint64_t)m->c.refused_max_wait);
-		fputs("cruise_refused_total{", out);
-		put_medium(out, m);
+		put_medium(out, "cruise_refused_total", m);
 		fprintf(out, ",reason=\"max_conns\"} %" PRIu64 "\n",
 			(uint64_t)m->c.refused_max_conns);
 	}
@@ -226,9 +194,8 @@ static void delay_histogram(FILE *out, const struct cruise_snapshot *s)
 
 		for (unsigned int b = 0; b < CRUISE_DELAY_BUCKETS - 1; b++) {
 			cum += m->c.delay_buckets[b];
-			fmt_seconds(v, sizeof(v), bounds_ms[b] * 1000000ULL);
-			fputs("cruise_delay_seconds_bucket{", out);
-			put_medium(out, m);
+			fmt_seconds(v, sizeof(v), bounds_ms[b] * NSEC_PER_MSEC);
+			put_medium(out, "cruise_delay_seconds_bucket", m);
 			fprintf(out, ",le=\"%s\"} %" PRIu64 "\n", v, (uint64_t)cum);
 		}
 		cum += m->c.delay_buckets[CRUISE_DELAY_BUCKETS - 1];
@@ -239,15 +206,12 @@ static void delay_histogram(FILE *out, const struct cruise_snapshot *s)
 		 */
 		if (count < cum)
 			count = cum;
-		fputs("cruise_delay_seconds_bucket{", out);
-		put_medium(out, m);
+		put_medium(out, "cruise_delay_seconds_bucket", m);
 		fprintf(out, ",le=\"+Inf\"} %" PRIu64 "\n", (uint64_t)count);
 		fmt_seconds(v, sizeof(v), m->c.delay_ns);
-		fputs("cruise_delay_seconds_sum{", out);
-		put_medium(out, m);
+		put_medium(out, "cruise_delay_seconds_sum", m);
 		fprintf(out, "} %s\n", v);
-		fputs("cruise_delay_seconds_count{", out);
-		put_medium(out, m);
+		put_medium(out, "cruise_delay_seconds_count", m);
 		fprintf(out, "} %" PRIu64 "\n", (uint64_t)count);
 	}
 }
@@ -259,38 +223,40 @@ static void single(FILE *out, const char *name, const char *type, const char *he
 }
 
 /* Fleet media (fleet: true) and the store, only with a fleet block. */
+static const struct series fleet_series[] = {
+	{ "cruise_fleet_rate", "gauge",
+	  "The fleet rate in force for all nodes together (the lowest of the nodes' configs), "
+	  "connections per second; 0 before the first allocation.",
+	  K_MILLI, AT(f.rate_milli) },
+	{ "cruise_fleet_share", "gauge",
+	  "This node's leased share of the fleet rate, connections per second.", K_RATE,
+	  AT(cfg.interval_ns) },
+	{ "cruise_fleet_fallback_rate", "gauge",
+	  "The rate this node's datapath falls back to when its lease ends.", K_RATE,
+	  AT(cfg.fallback_interval_ns) },
+	{ "cruise_fleet_leased", "gauge",
+	  "1 while this node holds a lease, 0 while it paces at its fallback.", K_NOT,
+	  AT(fallback) },
+	{ "cruise_fleet_lease_seconds", "gauge", "Seconds left on this node's lease (0: ended).",
+	  K_SECONDS, AT(lease_left_ns) },
+	{ "cruise_fleet_demand", "gauge",
+	  "Connection attempts per second on this node, held and refused ones included.", K_MILLI,
+	  AT(f.demand_milli) },
+	{ "cruise_fleet_wants_more", "gauge",
+	  "1 when this node's workers are held back by its share (held, refused, backlog).", K_BOOL,
+	  AT(f.wants_more) },
+	{ "cruise_fleet_nodes", "gauge",
+	  "Nodes counted in the last allocation (those whose lease ended included until "
+	  "forget_after).",
+	  K_U64, AT(f.nodes) },
+	{ "cruise_fleet_fallback_connections_total", "counter",
+	  "Connects the datapath decided at the fallback rate because the lease had ended.", K_U64,
+	  AT(c.fallback) },
+};
+
 static void fleet(FILE *out, const struct cruise_snapshot *s)
 {
-	some_media(out, s, "cruise_fleet_rate", "gauge",
-		   "The fleet rate in force for all nodes together (the lowest of the nodes' "
-		   "configs), connections per second; 0 before the first allocation.",
-		   v_fleet_rate, ONLY_FLEET);
-	some_media(out, s, "cruise_fleet_share", "gauge",
-		   "This node's leased share of the fleet rate, connections per second.", v_share,
-		   true);
-	some_media(out, s, "cruise_fleet_fallback_rate", "gauge",
-		   "The rate this node's datapath falls back to when its lease ends.", v_fallback,
-		   true);
-	some_media(out, s, "cruise_fleet_leased", "gauge",
-		   "1 while this node holds a lease, 0 while it paces at its fallback.", v_leased,
-		   true);
-	some_media(out, s, "cruise_fleet_lease_seconds", "gauge",
-		   "Seconds left on this node's lease (0: ended).", v_lease_left, ONLY_FLEET);
-	some_media(out, s, "cruise_fleet_demand", "gauge",
-		   "Connection attempts per second on this node, held and refused ones included.",
-		   v_demand, ONLY_FLEET);
-	some_media(
-		out, s, "cruise_fleet_wants_more", "gauge",
-		"1 when this node's workers are held back by its share (held, refused, backlog).",
-		v_wants_more, ONLY_FLEET);
-	some_media(out, s, "cruise_fleet_nodes", "gauge",
-		   "Nodes counted in the last allocation (those whose lease ended included until "
-		   "forget_after).",
-		   v_nodes, ONLY_FLEET);
-	some_media(
-		out, s, "cruise_fleet_fallback_connections_total", "counter",
-		"Connects the datapath decided at the fallback rate because the lease had ended.",
-		v_fallback_total, ONLY_FLEET);
+	some_media(out, s, fleet_series, ARRAY_SIZE(fleet_series), ONLY_FLEET);
 	single(out, "cruise_fleet_store_up", "gauge",
 	       "1 when the fleet store (Redis) answered the last refresh.", s->fleet_store_up);
 	single(out, "cruise_fleet_store_errors_total", "counter",
@@ -302,72 +268,43 @@ static void fleet(FILE *out, const struct cruise_snapshot *s)
 	       s->fleet_nodes_forgotten);
 }
 
-static void v_adapt_rate(char *b, size_t n, const struct cruise_snapshot_medium *m)
-{
-	rate_of(b, n, m->ad.rate_interval_ns);
-}
-
-static void v_adapt_ceiling(char *b, size_t n, const struct cruise_snapshot_medium *m)
-{
-	rate_of(b, n, m->ad.ceiling_interval_ns);
-}
-
-static void v_adapt_floor(char *b, size_t n, const struct cruise_snapshot_medium *m)
-{
-	rate_of(b, n, m->ad.floor_interval_ns);
-}
+/* Adaptive media and their signals, only with a signals: block. */
+static const struct series adaptive_series[] = {
+	{ "cruise_adaptive_rate", "gauge",
+	  "The adapted rate, connections per second (a fleet medium's: the fleet rate this node "
+	  "asks).",
+	  K_RATE, AT(ad.rate_interval_ns) },
+	{ "cruise_adaptive_ceiling", "gauge",
+	  "The highest rate the controller may set (the medium's rate).", K_RATE,
+	  AT(ad.ceiling_interval_ns) },
+	{ "cruise_adaptive_floor", "gauge", "The lowest rate the controller may set (min_rate).",
+	  K_RATE, AT(ad.floor_interval_ns) },
+};
 
 /* name{signal="..."} v for each signal */
 static void per_signal(FILE *out, const struct cruise_snapshot *s, const char *name,
-		       const char *type, const char *help,
-		       double (*value)(const struct cruise_snapshot_signal *))
+		       const char *type, const char *help, size_t off, bool is_double)
 {
 	family(out, name, type, help);
 	for (unsigned int i = 0; i < s->n_signals; i++) {
+		const char *p = (const char *)&s->signals[i] + off;
+
 		fprintf(out, "%s{signal=\"", name);
 		put_label_value(out, s->signals[i].name, sizeof(s->signals[i].name));
-		fprintf(out, "\"} %.9g\n", value(&s->signals[i]));
+		if (is_double)
+			fprintf(out, "\"} %.9g\n", AS(double, p));
+		else
+			fprintf(out, "\"} %u\n", AS(unsigned int, p));
 	}
 }
 
-static double g_value(const struct cruise_snapshot_signal *g)
-{
-	return g->value;
-}
+#define SIG(field) offsetof(struct cruise_snapshot_signal, field)
 
-static double g_target(const struct cruise_snapshot_signal *g)
-{
-	return g->target;
-}
-
-static double g_up(const struct cruise_snapshot_signal *g)
-{
-	return g->up;
-}
-
-static double g_took(const struct cruise_snapshot_signal *g)
-{
-	return g->took_ns / 1e9;
-}
-
-static double g_failures(const struct cruise_snapshot_signal *g)
-{
-	return g->failures;
-}
-
-/* Adaptive media and their signals, only with a signals: block. */
 static void adaptive(FILE *out, const struct cruise_snapshot *s)
 {
-	some_media(out, s, "cruise_adaptive_rate", "gauge",
-		   "The adapted rate, connections per second (a fleet medium's: the fleet rate "
-		   "this node asks).",
-		   v_adapt_rate, ONLY_ADAPTIVE);
-	some_media(out, s, "cruise_adaptive_ceiling", "gauge",
-		   "The highest rate the controller may set (the medium's rate).", v_adapt_ceiling,
-		   ONLY_ADAPTIVE);
-	some_media(out, s, "cruise_adaptive_floor", "gauge",
-		   "The lowest rate the controller may set (min_rate).", v_adapt_floor,
-		   ONLY_ADAPTIVE);
+	char v[64];
+
+	some_media(out, s, adaptive_series, ARRAY_SIZE(adaptive_series), ONLY_ADAPTIVE);
 	family(out, "cruise_adaptive_decision", "gauge",
 	       "The controller's last decision for the medium (up, down, hold) and why.");
 	for (unsigned int i = 0; i < s->n_media; i++) {
@@ -375,8 +312,7 @@ static void adaptive(FILE *out, const struct cruise_snapshot *s)
 
 		if (!m->adaptive)
 			continue;
-		fputs("cruise_adaptive_decision{", out);
-		put_medium(out, m);
+		put_medium(out, "cruise_adaptive_decision", m);
 		fprintf(out, ",decision=\"%s\",why=\"%s\"} 1\n",
 			cruise_adapt_decision_name(m->ad.decision),
 			cruise_adapt_why_name(m->ad.why));
@@ -385,21 +321,32 @@ static void adaptive(FILE *out, const struct cruise_snapshot *s)
 	       "Rounds of the controller by decision, since the agent started.");
 	for (unsigned int i = 0; i < s->n_media; i++)
 		for (int d = CRUISE_ADAPT_UP; s->media[i].adaptive && d <= CRUISE_ADAPT_HOLD; d++) {
-			fputs("cruise_adaptive_decisions_total{", out);
-			put_medium(out, &s->media[i]);
+			put_medium(out, "cruise_adaptive_decisions_total", &s->media[i]);
 			fprintf(out, ",decision=\"%s\"} %" PRIu64 "\n",
 				cruise_adapt_decision_name(d), (uint64_t)s->media[i].decisions[d]);
 		}
 	per_signal(out, s, "cruise_signal_value", "gauge",
-		   "The signal's last good value (seconds for a latency).", g_value);
+		   "The signal's last good value (seconds for a latency).", SIG(value), true);
 	per_signal(out, s, "cruise_signal_target", "gauge",
-		   "The signal's target: healthy at or under it.", g_target);
-	per_signal(out, s, "cruise_signal_up", "gauge",
-		   "1 when the signal's last probe answered with a number.", g_up);
-	per_signal(out, s, "cruise_signal_probe_seconds", "gauge",
-		   "How long the signal's last probe took.", g_took);
+		   "The signal's target: healthy at or under it.", SIG(target), true);
+	family(out, "cruise_signal_up", "gauge",
+	       "1 when the signal's last probe answered with a number.");
+	for (unsigned int i = 0; i < s->n_signals; i++) {
+		fputs("cruise_signal_up{signal=\"", out);
+		put_label_value(out, s->signals[i].name, sizeof(s->signals[i].name));
+		fprintf(out, "\"} %d\n", s->signals[i].up);
+	}
+	family(out, "cruise_signal_probe_seconds", "gauge",
+	       "How long the signal's last probe took.");
+	for (unsigned int i = 0; i < s->n_signals; i++) {
+		fmt_seconds(v, sizeof(v), s->signals[i].took_ns);
+		fputs("cruise_signal_probe_seconds{signal=\"", out);
+		put_label_value(out, s->signals[i].name, sizeof(s->signals[i].name));
+		fprintf(out, "\"} %s\n", v);
+	}
 	per_signal(out, s, "cruise_signal_failures_in_a_row", "gauge",
-		   "Probes of the signal failed in a row (rates hold after 3).", g_failures);
+		   "Probes of the signal failed in a row (rates hold after 3).", SIG(failures),
+		   false);
 	family(out, "cruise_signal_errors_total", "counter",
 	       "Failed probes of the signal by reason (connect, timeout, query, garbage).");
 	for (unsigned int i = 0; i < s->n_signals; i++)
@@ -411,26 +358,35 @@ static void adaptive(FILE *out, const struct cruise_snapshot *s)
 		}
 }
 
+/* Before and after the refusals and the histogram. */
+static const struct series counters[] = {
+	{ "cruise_connections_total", "counter",
+	  "Connects to a database target from a cgroup bound to the medium.", K_U64,
+	  AT(c.connections) },
+	{ "cruise_delayed_total", "counter", "Connects held until their slot.", K_U64,
+	  AT(c.delayed) },
+};
+
+static const struct series gauges[] = {
+	{ "cruise_open_connections", "gauge",
+	  "Open connections of the medium (what max_conns limits).", K_S64, AT(open_conns) },
+	{ "cruise_rate_limit", "gauge",
+	  "Rate in force on this node in connections per second (0: not paced); for a fleet "
+	  "medium its share, or its fallback once the lease ended.",
+	  K_RATE, AT(interval_ns) },
+	{ "cruise_backlog_seconds", "gauge",
+	  "How far the medium's next slot is ahead of now (0: a connect goes at once).", K_SECONDS,
+	  AT(backlog_ns) },
+	{ "cruise_dry_run", "gauge", "1 when the medium only counts what it would delay or refuse.",
+	  K_DRY_RUN, AT(cfg.flags) },
+};
+
 void cruise_expose(FILE *out, const struct cruise_snapshot *s)
 {
-	per_medium(out, s, "cruise_connections_total", "counter",
-		   "Connects to a database target from a cgroup bound to the medium.",
-		   v_connections);
-	per_medium(out, s, "cruise_delayed_total", "counter", "Connects held until their slot.",
-		   v_delayed);
+	some_media(out, s, counters, ARRAY_SIZE(counters), 0);
 	refused(out, s);
 	delay_histogram(out, s);
-	per_medium(out, s, "cruise_open_connections", "gauge",
-		   "Open connections of the medium (what max_conns limits).", v_open);
-	per_medium(out, s, "cruise_rate_limit", "gauge",
-		   "Rate in force on this node in connections per second (0: not paced); for a "
-		   "fleet medium its share, or its fallback once the lease ended.",
-		   v_rate);
-	per_medium(out, s, "cruise_backlog_seconds", "gauge",
-		   "How far the medium's next slot is ahead of now (0: a connect goes at once).",
-		   v_backlog);
-	per_medium(out, s, "cruise_dry_run", "gauge",
-		   "1 when the medium only counts what it would delay or refuse.", v_dry_run);
+	some_media(out, s, gauges, ARRAY_SIZE(gauges), 0);
 	single(out, "cruise_programs_attached", "gauge",
 	       "BPF programs of cruise attached to the scope cgroup.", s->progs_attached);
 	single(out, "cruise_config_generation", "gauge",
@@ -556,8 +512,8 @@ static int parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *s
 	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
 	struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
 	char host[INET6_ADDRSTRLEN];
-	const char *colon, *p;
-	unsigned long port = 0;
+	const char *colon;
+	__u64 port;
 	size_t hlen;
 	bool v6;
 
@@ -590,9 +546,7 @@ static int parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *s
 	if (hlen >= sizeof(host))
 		goto bad;
 	host[hlen] = '\0';
-	for (p = colon + 1; *p >= '0' && *p <= '9' && port <= 65535; p++)
-		port = port * 10 + (*p - '0');
-	if (p == colon + 1 || *p || colon[1] == '0' || port < 1 || port > 65535) {
+	if (cruise_parse_count(colon + 1, 65535, &port, NULL, 0) || !port) {
 		snprintf(err, errlen, "bad listen address \"%s\": the port must be 1 to 65535", s);
 		return -EINVAL;
 	}

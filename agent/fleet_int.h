@@ -14,8 +14,8 @@
 
 #include "fleet.h"
 
-#define NSEC	1000000000ULL
-#define MSEC	1000000ULL
+#define NSEC	NSEC_PER_SEC /* cruise.h's, short */
+#define MSEC	NSEC_PER_MSEC
 #define HISTORY 64 /* samples kept per medium: 2 s at a 50 ms refresh */
 #define CONNS	8  /* the store and the Redis Cluster nodes the media live on */
 

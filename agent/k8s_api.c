@@ -24,6 +24,7 @@
 #include <curl/curl.h>
 
 #include "k8s_api.h"
+#include "loader.h" /* cruise_now_ns */
 #include "log.h"
 
 #define LIST_MAX_BYTES	  (64u << 20) /* a PodList of one node; far above what a node can run */
@@ -448,20 +449,14 @@ out:
 static void backoff(struct cruise_k8s *k, const char *why)
 {
 	unsigned int ms = k->backoff_ms - (k->backoff_ms / 5) * (rand_r(&k->seed) % 1000) / 1000;
-	struct timespec until;
+	__u64 at = cruise_now_ns() + ms * NSEC_PER_MSEC;
+	struct timespec until = { .tv_sec = at / NSEC_PER_SEC, .tv_nsec = at % NSEC_PER_SEC };
 	char in[32];
 
 	count(k, &k->st.errors, false);
 	snprintf(in, sizeof(in), "%u ms", ms);
 	cruise_log(CRUISE_LOG_WARN, "kubernetes API: request failed; the bindings in force stay",
 		   "error", why, "retry_in", in, NULL);
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += ms / 1000;
-	until.tv_nsec += (long)(ms % 1000) * 1000000;
-	if (until.tv_nsec >= 1000000000) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000;
-	}
 	pthread_mutex_lock(&k->lock);
 	while (!atomic_load(&k->stop) &&
 	       pthread_cond_timedwait(&k->wake, &k->lock, &until) != ETIMEDOUT)
@@ -469,14 +464,6 @@ static void backoff(struct cruise_k8s *k, const char *why)
 	pthread_mutex_unlock(&k->lock);
 	k->backoff_ms =
 		k->backoff_ms * 2 > k->o.backoff_max_ms ? k->o.backoff_max_ms : k->backoff_ms * 2;
-}
-
-static __u64 mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (__u64)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void *run(void *arg)
@@ -493,7 +480,7 @@ static void *run(void *arg)
 			continue;
 		}
 		for (;;) {
-			__u64 t0 = mono_ms();
+			__u64 t0 = cruise_now_ns();
 			struct xfer x;
 			enum outcome o = request(k, &x, true);
 
@@ -502,7 +489,7 @@ static void *run(void *arg)
 				k->backoff_ms = k->o.backoff_min_ms; /* it works again */
 			/* errors back off anyway: count the clean ends only */
 			if ((o == OK || o == GONE) && !x.got_event &&
-			    mono_ms() - t0 < WATCH_QUICK_MS)
+			    cruise_now_ns() - t0 < WATCH_QUICK_MS * NSEC_PER_MSEC)
 				quick++;
 			else
 				quick = 0;

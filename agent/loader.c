@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* Load, pin, attach and remove the datapath (loader.h); the maps themselves are maps.c's. */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -19,7 +18,6 @@
 #include <bpf/libbpf.h>
 
 #include "cruise.skel.h"
-#include "cruise_target.h"
 #include "loader.h"
 
 static const char *const prog_names[CRUISE_PROG_COUNT] = {
@@ -37,20 +35,8 @@ const char *cruise_prog_name(enum cruise_prog_index i)
 
 static struct bpf_program *prog_of(struct cruise_handle *h, enum cruise_prog_index i)
 {
-	switch (i) {
-	case CRUISE_PROG_CONNECT4:
-		return h->skel->progs.cruise_connect4;
-	case CRUISE_PROG_CONNECT6:
-		return h->skel->progs.cruise_connect6;
-	case CRUISE_PROG_SOCKOPS:
-		return h->skel->progs.cruise_sockops_prog;
-	case CRUISE_PROG_EGRESS:
-		return h->skel->progs.cruise_egress;
-	case CRUISE_PROG_SOCK_RELEASE:
-		return h->skel->progs.cruise_sock_release;
-	default:
-		return NULL;
-	}
+	return i < CRUISE_PROG_COUNT ? bpf_object__find_program_by_name(h->skel->obj, prog_names[i])
+				     : NULL;
 }
 
 int cruise_prog_fd(struct cruise_handle *h, enum cruise_prog_index i)
@@ -65,7 +51,7 @@ __u64 cruise_now_ns(void)
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (__u64)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+	return (__u64)ts.tv_sec * NSEC_PER_SEC + ts.tv_nsec;
 }
 
 int cruise_ensure_bpffs(const char *bpffs_root)
@@ -377,32 +363,6 @@ int cruise_uninstall(const char *pin_dir, char *err, size_t len)
 	return ret;
 }
 
-int cruise_attach(struct cruise_handle *h, const char *cgroup_path)
-{
-	int fd, err = 0;
-
-	fd = open(cgroup_path, O_RDONLY | O_DIRECTORY);
-	if (fd < 0)
-		return -errno;
-	for (int i = 0; i < CRUISE_PROG_COUNT; i++) {
-		if (h->links[i])
-			continue;
-		h->links[i] = bpf_program__attach_cgroup(prog_of(h, i), fd);
-		if (!h->links[i]) {
-			err = -errno;
-			break;
-		}
-	}
-	close(fd);
-	if (err) {
-		for (int i = 0; i < CRUISE_PROG_COUNT; i++) {
-			bpf_link__destroy(h->links[i]);
-			h->links[i] = NULL;
-		}
-	}
-	return err;
-}
-
 void cruise_destroy(struct cruise_handle *h)
 {
 	if (!h)
@@ -411,88 +371,4 @@ void cruise_destroy(struct cruise_handle *h)
 		bpf_link__destroy(h->links[i]);
 	cruise_bpf__destroy(h->skel);
 	free(h);
-}
-
-int cruise_unpin_maps(struct cruise_handle *h)
-{
-	struct bpf_map *map;
-	int err = 0;
-
-	bpf_object__for_each_map(map, h->skel->obj)
-	{
-		if (!bpf_map__is_pinned(map))
-			continue;
-		if (bpf_map__unpin(map, NULL) && !err)
-			err = -errno;
-	}
-	if (rmdir(h->pin_dir) && errno != ENOENT && !err)
-		err = -errno;
-	return err;
-}
-
-int cruise_map_fd(struct cruise_handle *h, const char *name)
-{
-	struct bpf_map *map = bpf_object__find_map_by_name(h->skel->obj, name);
-
-	return map ? bpf_map__fd(map) : -ENOENT;
-}
-
-int cruise_target_key_from(struct cruise_target_key *key, const char *addr, unsigned int prefix,
-			   uint16_t port)
-{
-	__u8 a6[16];
-	__u32 a4;
-
-	if (inet_pton(AF_INET6, addr, a6) == 1) {
-		if (prefix > CRUISE_TARGET_V6_BITS)
-			return -EINVAL;
-		cruise_target_key_v6(key, a6, port, prefix);
-		return 0;
-	}
-	if (inet_pton(AF_INET, addr, &a4) == 1) {
-		if (prefix > CRUISE_TARGET_V4_BITS)
-			return -EINVAL;
-		cruise_target_key_v4(key, a4, port, prefix);
-		return 0;
-	}
-	return -EINVAL;
-}
-
-int cruise_add_target(struct cruise_handle *h, const char *addr, unsigned int prefix, uint16_t port,
-		      __u32 id)
-{
-	struct cruise_target_key key;
-	int err = cruise_target_key_from(&key, addr, prefix, port);
-
-	return err ? err : cruise_maps_add_target(&h->maps, &key, id);
-}
-
-int cruise_set_medium(struct cruise_handle *h, __u32 medium, const struct cruise_medium *m)
-{
-	return cruise_maps_set_medium(&h->maps, medium, m);
-}
-
-int cruise_get_medium(struct cruise_handle *h, __u32 medium, struct cruise_medium *m)
-{
-	return cruise_maps_get_medium(&h->maps, medium, m);
-}
-
-int cruise_bind_cgroup(struct cruise_handle *h, __u64 cgroup_id, __u32 medium)
-{
-	return cruise_maps_bind(&h->maps, cgroup_id, medium);
-}
-
-int cruise_unbind_cgroup(struct cruise_handle *h, __u64 cgroup_id)
-{
-	return cruise_maps_unbind(&h->maps, cgroup_id);
-}
-
-int cruise_read_counters(struct cruise_handle *h, __u32 medium, struct cruise_counters *sum)
-{
-	return cruise_maps_counters(&h->maps, medium, sum);
-}
-
-int cruise_read_state(struct cruise_handle *h, __u32 medium, struct cruise_medium_state *st)
-{
-	return cruise_maps_state(&h->maps, medium, st);
 }

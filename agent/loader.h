@@ -45,11 +45,8 @@ int cruise_load(struct cruise_handle **out, const char *pin_dir, char *err, size
  * before cruise_meta); -EPROTO when it is not a cruise_meta map.
  */
 int cruise_pinned_abi(const char *pin_dir, __u32 *abi);
-/* Attach every program to the cgroup at cgroup_path with bpf_links. */
-int cruise_attach(struct cruise_handle *h, const char *cgroup_path);
-/* Detach and unload; pinned maps stay unless cruise_unpin_maps() removes them. */
+/* Unload: links not pinned are detached; what is pinned stays until cruise_uninstall(). */
 void cruise_destroy(struct cruise_handle *h);
-int cruise_unpin_maps(struct cruise_handle *h);
 
 /*
  * Attach every program to the cgroup at cgroup_path through links pinned under pin_dir/links, so
@@ -69,19 +66,6 @@ int cruise_uninstall(const char *pin_dir, char *err, size_t len);
 
 int cruise_prog_fd(struct cruise_handle *h, enum cruise_prog_index i);
 const char *cruise_prog_name(enum cruise_prog_index i);
-
-/* Map access */
-int cruise_target_key_from(struct cruise_target_key *key, const char *addr, unsigned int prefix,
-			   uint16_t port);
-int cruise_add_target(struct cruise_handle *h, const char *addr, unsigned int prefix, uint16_t port,
-		      __u32 id);
-int cruise_set_medium(struct cruise_handle *h, __u32 medium, const struct cruise_medium *m);
-int cruise_get_medium(struct cruise_handle *h, __u32 medium, struct cruise_medium *m);
-int cruise_bind_cgroup(struct cruise_handle *h, __u64 cgroup_id, __u32 medium);
-int cruise_unbind_cgroup(struct cruise_handle *h, __u64 cgroup_id);
-int cruise_read_counters(struct cruise_handle *h, __u32 medium, struct cruise_counters *sum);
-int cruise_read_state(struct cruise_handle *h, __u32 medium, struct cruise_medium_state *st);
-int cruise_map_fd(struct cruise_handle *h, const char *name);
 
 /* The id of the cgroup at path (its inode number, what bpf_get_current_cgroup_id() returns). */
 int cruise_cgroup_id(const char *path, __u64 *id);

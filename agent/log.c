@@ -2,7 +2,6 @@
 /* The agent's log lines (log.h) and the one JSON string escaper of user space. */
 #include <stdarg.h>
 #include <string.h>
-#include <sys/time.h>
 #include <time.h>
 #include <linux/types.h>
 
@@ -91,15 +90,27 @@ void cruise_json_escape(char *buf, size_t len, const char *s)
 	cruise_json_append(buf, len, s, strlen(s));
 }
 
-static void timestamp(char *buf, size_t len)
+static __u64 clock_ns(clockid_t clk)
 {
-	struct timeval tv;
-	struct tm tm;
+	struct timespec ts;
 
-	gettimeofday(&tv, NULL);
-	gmtime_r(&tv.tv_sec, &tm);
+	clock_gettime(clk, &ts);
+	return (__u64)ts.tv_sec * NSEC_PER_SEC + ts.tv_nsec;
+}
+
+void cruise_log_time(char *buf, size_t len, __u64 mono_ns)
+{
+	__u64 wall = clock_ns(CLOCK_REALTIME), mono = clock_ns(CLOCK_MONOTONIC);
+	struct tm tm;
+	time_t sec;
+
+	if (mono_ns && mono_ns <= mono && mono - mono_ns < wall)
+		wall -= mono - mono_ns;
+	sec = (time_t)(wall / NSEC_PER_SEC);
+	gmtime_r(&sec, &tm);
 	strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf + strlen(buf), len - strlen(buf), ".%03ldZ", (long)tv.tv_usec / 1000);
+	snprintf(buf + strlen(buf), len - strlen(buf), ".%03uZ",
+		 (unsigned int)(wall % NSEC_PER_SEC / NSEC_PER_MSEC));
 }
 
 void cruise_log(enum cruise_log_level level, const char *msg, ...)
@@ -110,7 +121,7 @@ void cruise_log(enum cruise_log_level level, const char *msg, ...)
 
 	if (level == CRUISE_LOG_DEBUG && !log_debug)
 		return;
-	timestamp(ts, sizeof(ts));
+	cruise_log_time(ts, sizeof(ts), 0);
 	if (log_fmt == CRUISE_LOG_JSON) {
 		snprintf(line, sizeof(line), "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"", ts,
 			 level_names[level]);

@@ -19,6 +19,13 @@ void cruise_log_setup(FILE *out, enum cruise_log_format fmt, bool debug);
 /* msg, then pairs of "key", "value" strings, ended by NULL. */
 void cruise_log(enum cruise_log_level level, const char *msg, ...) __attribute__((sentinel));
 /*
+ * The time of a log line: RFC 3339 UTC with milliseconds. mono_ns, a time on the monotonic clock
+ * (that of bpf_ktime_get_ns), is shown as its age taken off the wall clock now: right for an
+ * event consumed live, and still right for one that waited in the ring buffer. 0 (or a time not
+ * usable so): now.
+ */
+void cruise_log_time(char *buf, size_t len, __u64 mono_ns);
+/*
  * Append s to buf (NUL-terminated, len bytes in all) as the body of a JSON string: quote,
  * backslash and control characters escaped, bytes that are not UTF-8 as U+FFFD; cut at the end of
  * buf between characters, never inside an escape. _append takes at most n bytes of s.

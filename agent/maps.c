@@ -155,32 +155,46 @@ int cruise_maps_state(const struct cruise_maps *m, __u32 idx, struct cruise_medi
 	return ret_of(bpf_map_lookup_elem(m->state, &idx, st));
 }
 
+int cruise_maps_reset_state(const struct cruise_maps *m, __u32 idx)
+{
+	struct cruise_medium_state zero;
+
+	memset(&zero, 0, sizeof(zero));
+	return ret_of(bpf_map_update_elem(m->state, &idx, &zero, BPF_ANY));
+}
+
 int cruise_maps_counters(const struct cruise_maps *m, __u32 idx, struct cruise_counters *sum)
 {
+	/*
+	 * The per-CPU values go to a buffer of the calling thread's, kept for its next read: no
+	 * allocation per medium and snapshot. Not one in struct cruise_maps: copies of it are read
+	 * from several threads (the agent's main loop, its HTTP and fleet threads). They come at a
+	 * stride of the value size rounded up to 8: ours already is.
+	 */
+	static __thread struct cruise_counters *per;
+	static __thread int n_per;
 	int ncpu = libbpf_num_possible_cpus();
-	struct cruise_counters *per;
-	int err = 0;
 
 	memset(sum, 0, sizeof(*sum));
 	if (ncpu <= 0)
 		return ncpu < 0 ? ncpu : -EINVAL;
-	/* per-CPU values come at a stride of the value size rounded up to 8: ours already is */
-	per = calloc(ncpu, sizeof(*per));
-	if (!per)
-		return -ENOMEM;
-	if (bpf_map_lookup_elem(m->counters, &idx, per)) {
-		err = -errno;
-	} else {
-		for (int c = 0; c < ncpu; c++) {
-			const __u64 *src = (const __u64 *)&per[c];
-			__u64 *dst = (__u64 *)sum;
-
-			for (size_t f = 0; f < sizeof(*sum) / sizeof(__u64); f++)
-				dst[f] += src[f];
-		}
+	if (ncpu > n_per) {
+		free(per);
+		per = calloc(ncpu, sizeof(*per));
+		n_per = per ? ncpu : 0;
+		if (!per)
+			return -ENOMEM;
 	}
-	free(per);
-	return err;
+	if (bpf_map_lookup_elem(m->counters, &idx, per))
+		return -errno;
+	for (int c = 0; c < ncpu; c++) {
+		const __u64 *src = (const __u64 *)&per[c];
+		__u64 *dst = (__u64 *)sum;
+
+		for (size_t f = 0; f < sizeof(*sum) / sizeof(__u64); f++)
+			dst[f] += src[f];
+	}
+	return 0;
 }
 
 int cruise_maps_bind(const struct cruise_maps *m, __u64 cgroup_id, __u32 medium)

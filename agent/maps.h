@@ -54,6 +54,8 @@ void cruise_maps_close(struct cruise_maps *m);
 /* Reads and updates; 0 or -errno. */
 int cruise_maps_get_medium(const struct cruise_maps *m, __u32 idx, struct cruise_medium *v);
 int cruise_maps_set_medium(const struct cruise_maps *m, __u32 idx, const struct cruise_medium *v);
+/* The state zeroed: the medium's schedule and open count start over (a slot given anew). */
+int cruise_maps_reset_state(const struct cruise_maps *m, __u32 idx);
 /* The state under its spin lock, so that tat and open_conns are one moment's. */
 int cruise_maps_state(const struct cruise_maps *m, __u32 idx, struct cruise_medium_state *st);
 /* The per-CPU counters of one medium, summed field by field. */

@@ -3,14 +3,7 @@
  * One consistent read of every medium's limits, state and counters (snapshot.h), through the map
  * module (maps.h), which checks pinned maps against this build's layouts and ABI version.
  */
-#include <errno.h>
-#include <limits.h>
-#include <stddef.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "cruise_gcra.h"
 #include "loader.h"

@@ -21,28 +21,39 @@
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
-#define NSEC_PER_USEC 1000ULL
-#define NSEC_PER_MSEC 1000000ULL
-#define NSEC_PER_SEC  1000000000ULL
 #define NSEC_PER_MIN  (60 * NSEC_PER_SEC)
 #define NSEC_PER_HOUR (3600 * NSEC_PER_SEC)
 #define NSEC_PER_DAY  (86400 * NSEC_PER_SEC)
 
+struct unit {
+	const char *name;
+	__u64 ns;
+};
+
+/* of a rate (per unit), in the order cruise_format_rate tries them */
+static const struct unit rate_units[] = {
+	{ "s", NSEC_PER_SEC },
+	{ "m", NSEC_PER_MIN },
+	{ "h", NSEC_PER_HOUR },
+	{ "d", NSEC_PER_DAY },
+};
+
+/* of a duration, shortest first */
+static const struct unit duration_units[] = {
+	{ "ns", 1 },	       { "us", NSEC_PER_USEC }, { "ms", NSEC_PER_MSEC },
+	{ "s", NSEC_PER_SEC }, { "m", NSEC_PER_MIN },	{ "h", NSEC_PER_HOUR },
+};
+
 /* Input quoted in messages is cut here, so that a pasted file still makes a one-line error. */
 #define QUOTE_MAX 64
 
-/*
- * The input, escaped for a message: \xNN for anything but printable ASCII (so that a stray newline
- * cannot break the message's single line), cut after QUOTE_MAX bytes (so that a pasted file cannot
- * flood it).
- */
-static const char *quote(const char *s, char *buf, size_t len)
+const char *cruise_quote(const char *s, char *buf, size_t len)
 {
 	static const char hex[] = "0123456789abcdef";
-	size_t q = 0, i;
+	/* as many bytes as fit escaped, with room for the "..." after them */
+	size_t max = len > CRUISE_QUOTE_LEN(0) ? (len - CRUISE_QUOTE_LEN(0)) / 4 : 0, q = 0, i;
 
-	/* room for one escape and the "..." after it, always */
-	for (i = 0; s[i] && i < QUOTE_MAX && q + 8 < len; i++) {
+	for (i = 0; s[i] && i < max; i++) {
 		unsigned char c = (unsigned char)s[i];
 
 		if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
@@ -54,20 +65,22 @@ static const char *quote(const char *s, char *buf, size_t len)
 			buf[q++] = hex[c & 0xf];
 		}
 	}
-	if (s[i]) {
+	if (s[i] && q + 3 < len) {
 		memcpy(buf + q, "...", 3);
 		q += 3;
 	}
-	buf[q] = '\0';
+	if (len)
+		buf[q] = '\0';
 	return buf;
 }
 
 /* Reasons start with the quoted input: fmt's first conversion is the "%s" for it. */
 #define FAIL(err, errlen, s, fmt, ...)                                                             \
 	do {                                                                                       \
-		char q_[QUOTE_MAX * 4 + 8];                                                        \
+		char q_[CRUISE_QUOTE_LEN(QUOTE_MAX)];                                              \
 		if ((err) && (errlen))                                                             \
-			snprintf(err, errlen, fmt, quote(s, q_, sizeof(q_)), ##__VA_ARGS__);       \
+			snprintf(err, errlen, fmt, cruise_quote(s, q_, sizeof(q_)),                \
+				 ##__VA_ARGS__);                                                   \
 	} while (0)
 
 /*
@@ -103,13 +116,6 @@ static int scan_u64(const char **p, __u64 *out)
 
 int cruise_parse_rate(const char *s, __u64 *interval_ns, char *err, size_t errlen)
 {
-	static const struct {
-		const char *name;
-		__u64 ns;
-	} units[] = { { "s", NSEC_PER_SEC },
-		      { "m", NSEC_PER_MIN },
-		      { "h", NSEC_PER_HOUR },
-		      { "d", NSEC_PER_DAY } };
 	const char *p = s;
 	__u64 count = 0, unit_ns = 0, q, r;
 	unsigned int i;
@@ -118,9 +124,9 @@ int cruise_parse_rate(const char *s, __u64 *interval_ns, char *err, size_t errle
 	ret = scan_u64(&p, &count);
 	if (ret == -EINVAL || *p != '/')
 		goto syntax;
-	for (i = 0; i < ARRAY_SIZE(units); i++)
-		if (!strcmp(p + 1, units[i].name))
-			unit_ns = units[i].ns;
+	for (i = 0; i < ARRAY_SIZE(rate_units); i++)
+		if (!strcmp(p + 1, rate_units[i].name))
+			unit_ns = rate_units[i].ns;
 	if (!unit_ns)
 		goto syntax;
 	if (ret == -ERANGE) {
@@ -151,11 +157,6 @@ syntax:
 
 int cruise_parse_duration(const char *s, __u64 *ns, char *err, size_t errlen)
 {
-	static const struct {
-		const char *name;
-		__u64 ns;
-	} units[] = { { "ns", 1 },	     { "us", NSEC_PER_USEC }, { "ms", NSEC_PER_MSEC },
-		      { "s", NSEC_PER_SEC }, { "m", NSEC_PER_MIN },   { "h", NSEC_PER_HOUR } };
 	const char *p = s;
 	__u64 v = 0, unit_ns = 0;
 	unsigned int i;
@@ -169,9 +170,9 @@ int cruise_parse_duration(const char *s, __u64 *ns, char *err, size_t errlen)
 		*ns = 0;
 		return 0;
 	}
-	for (i = 0; i < ARRAY_SIZE(units); i++)
-		if (!strcmp(p, units[i].name))
-			unit_ns = units[i].ns;
+	for (i = 0; i < ARRAY_SIZE(duration_units); i++)
+		if (!strcmp(p, duration_units[i].name))
+			unit_ns = duration_units[i].ns;
 	if (!unit_ns)
 		goto syntax;
 	/* overflow of the number or of the product: both are beyond the maximum */
@@ -266,6 +267,18 @@ int cruise_parse_count(const char *s, __u64 max, __u64 *out, char *err, size_t e
 range:
 	FAIL(err, errlen, s, "bad count \"%s\": above the maximum, %llu", (unsigned long long)max);
 	return -ERANGE;
+}
+
+bool cruise_fleet_prefix_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (!n || n > CRUISE_FLEET_PREFIX_MAX)
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && !strchr("._:-", *s))
+			return false;
+	return true;
 }
 
 int cruise_parse_bool(const char *s, bool *out, char *err, size_t errlen)
@@ -369,13 +382,6 @@ static bool whole_per(__u64 interval_ns, __u64 unit_ns, __u64 *n)
 
 void cruise_format_rate(__u64 interval_ns, char *buf, size_t len)
 {
-	static const struct {
-		char name;
-		__u64 ns;
-	} units[] = { { 's', NSEC_PER_SEC },
-		      { 'm', NSEC_PER_MIN },
-		      { 'h', NSEC_PER_HOUR },
-		      { 'd', NSEC_PER_DAY } };
 	__u64 n, pow, whole, frac;
 	unsigned __int128 v;
 	unsigned int i, d;
@@ -391,9 +397,9 @@ void cruise_format_rate(__u64 interval_ns, char *buf, size_t len)
 	 * "/d" is tried last so that every rate cruise_parse_rate() accepts formats to something it
 	 * accepts back (7/d is not a whole number per hour).
 	 */
-	for (i = 0; i < ARRAY_SIZE(units); i++) {
-		if (whole_per(interval_ns, units[i].ns, &n)) {
-			snprintf(buf, len, "%llu/%c", (unsigned long long)n, units[i].name);
+	for (i = 0; i < ARRAY_SIZE(rate_units); i++) {
+		if (whole_per(interval_ns, rate_units[i].ns, &n)) {
+			snprintf(buf, len, "%llu/%s", (unsigned long long)n, rate_units[i].name);
 			return;
 		}
 	}
@@ -422,11 +428,6 @@ void cruise_format_rate(__u64 interval_ns, char *buf, size_t len)
 
 void cruise_format_duration(__u64 ns, char *buf, size_t len)
 {
-	static const struct {
-		const char *name;
-		__u64 ns;
-	} units[] = { { "h", NSEC_PER_HOUR },  { "m", NSEC_PER_MIN },	{ "s", NSEC_PER_SEC },
-		      { "ms", NSEC_PER_MSEC }, { "us", NSEC_PER_USEC }, { "ns", 1 } };
 	unsigned int i;
 
 	if (!buf || !len)
@@ -435,10 +436,12 @@ void cruise_format_duration(__u64 ns, char *buf, size_t len)
 		snprintf(buf, len, "0s");
 		return;
 	}
-	for (i = 0; i < ARRAY_SIZE(units); i++) {
-		if (ns % units[i].ns == 0) {
-			snprintf(buf, len, "%llu%s", (unsigned long long)(ns / units[i].ns),
-				 units[i].name);
+	/* the longest unit that divides it */
+	for (i = ARRAY_SIZE(duration_units); i-- > 0;) {
+		if (ns % duration_units[i].ns == 0) {
+			snprintf(buf, len, "%llu%s",
+				 (unsigned long long)(ns / duration_units[i].ns),
+				 duration_units[i].name);
 			return;
 		}
 	}

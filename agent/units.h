@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * Strict parsers for what operators type: rates, durations, errno names, address prefixes. Shared
- * by the agent's config and by cruisectl; fuzzed (tests/fuzz_units.c). Every parser takes the whole
- * string or fails with a one-line reason in err; nothing is half-parsed.
+ * Strict parsers for what operators type: rates, durations, errno names, address prefixes, fleet
+ * key prefixes; and the one quoting of such input in messages (cruise_quote). Shared by the agent's
+ * config and by cruisectl; fuzzed (tests/fuzz_units.c). Every parser takes the whole string or
+ * fails with a one-line reason in err; nothing is half-parsed.
  */
 #ifndef CRUISE_UNITS_H
 #define CRUISE_UNITS_H
@@ -12,6 +13,17 @@
 #include <stdint.h>
 #include <linux/types.h>
 
+#include "cruise.h" /* NSEC_PER_* */
+
+/*
+ * s for a one-line message: printable ASCII as it is, '"', '\\' and every other byte as \xNN (no
+ * input can break the line); cut with "..." after as many bytes as fit escaped in len (a pasted
+ * file cannot flood it): CRUISE_QUOTE_LEN(n) holds n bytes. Returns buf. The agent's config and
+ * cruisectl quote user input with it, and so do the parsers here in their reasons.
+ */
+#define CRUISE_QUOTE_LEN(n) ((n)*4 + 8)
+const char *cruise_quote(const char *s, char *buf, size_t len);
+
 /* "200/s", "30/m", "2/h", "1/d": a positive integer count per unit. Returns the interval 1/rate in
  * ns (rounded to nearest, at least 1 ns). Rejects 0, signs, spaces, fractions, unknown units,
  * overflow, trailing characters ("5/s/s"). */
@@ -19,7 +31,7 @@ int cruise_parse_rate(const char *s, __u64 *interval_ns, char *err, size_t errle
 
 /* "2s", "250ms", "100us", "1m", "1h", "0s", "0": a non-negative integer with a unit (a bare 0 is
  * allowed). At most CRUISE_DURATION_MAX_NS. */
-#define CRUISE_DURATION_MAX_NS (24ULL * 3600 * 1000000000ULL)
+#define CRUISE_DURATION_MAX_NS (24 * 3600 * NSEC_PER_SEC)
 int cruise_parse_duration(const char *s, __u64 *ns, char *err, size_t errlen);
 
 /* "ECONNREFUSED", "ETIMEDOUT", "EAGAIN", ... (the errnos a connect() may plausibly fail with). */
@@ -29,6 +41,10 @@ const char *cruise_errno_name(int errnum);
 
 /* A decimal count with an upper bound ("20", not "-1", "1e3", "0x10", " 5"). */
 int cruise_parse_count(const char *s, __u64 max, __u64 *out, char *err, size_t errlen);
+
+/* A fleet's key prefix: 1 to 64 letters, digits, '.', '_', ':' and '-' (no braces, no globs). */
+#define CRUISE_FLEET_PREFIX_MAX 64
+bool cruise_fleet_prefix_ok(const char *s);
 
 /* "on"/"off", "true"/"false", "yes"/"no", "1"/"0". */
 int cruise_parse_bool(const char *s, bool *out, char *err, size_t errlen);

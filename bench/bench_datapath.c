@@ -192,7 +192,6 @@ static int bench_rates(double fast_ns)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]) && !stop; i++) {
 		const struct rate_case *c = &cases[i];
 		struct prog_stats a[CRUISE_PROG_COUNT], b[CRUISE_PROG_COUNT];
-		struct cruise_medium_state zero = {};
 		struct cruise_counters ca, cb;
 		struct th_cgroup cg;
 		struct th_run r;
@@ -201,7 +200,7 @@ static int bench_rates(double fast_ns)
 		__u32 medium = 0;
 		int n = 0;
 
-		bpf_map_update_elem(cruise_map_fd(env.h, "cruise_state"), &medium, &zero, BPF_ANY);
+		cruise_maps_reset_state(&env.h->maps, medium);
 		th_env_medium(&env, medium, c->rate, 0, 5000000000ULL, 0, 0, 0);
 		if (th_env_worker_cgroup(&env, &cg, NULL, medium))
 			return -1;
@@ -213,13 +212,13 @@ static int bench_rates(double fast_ns)
 			.duration_ns = (__u64)(c->secs * 1e9),
 			.max_per_worker = (int)(c->rate * c->secs * 2) + 10,
 		};
-		cruise_read_counters(env.h, medium, &ca);
+		cruise_maps_counters(&env.h->maps, medium, &ca);
 		read_prog_stats(a);
 		syn0 = syns_sent();
 		th_run_clients(&o, &r);
 		syns = syns_sent() - syn0;
 		read_prog_stats(b);
-		cruise_read_counters(env.h, medium, &cb);
+		cruise_maps_counters(&env.h->maps, medium, &cb);
 		th_cgroup_remove(&cg);
 
 		admitted = (cb.admitted_now - ca.admitted_now) + (cb.delayed - ca.delayed);
@@ -304,8 +303,8 @@ static int demo(void)
 		for (int m = 0; m < 2; m++) {
 			struct cruise_medium_state st;
 
-			cruise_read_counters(env.h, m, &cur);
-			cruise_read_state(env.h, m, &st);
+			cruise_maps_counters(&env.h->maps, m, &cur);
+			cruise_maps_state(&env.h->maps, m, &st);
 			printf("t=%2ds %-6s configured %5.0f/s  achieved %5llu/s  delayed %5llu  "
 			       "mean delay %6.1f ms  refused %llu\n",
 			       s, names[m], rates[m],

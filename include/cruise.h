@@ -28,6 +28,11 @@ struct cruise_meta {
 /* Cgroup levels walked up from a socket's cgroup to find a bound ancestor. */
 #define CRUISE_MAX_CGROUP_DEPTH 16
 
+/* Time units: every clock of both sides (bpf_ktime_get_ns, CLOCK_MONOTONIC) counts ns. */
+#define NSEC_PER_USEC 1000ULL
+#define NSEC_PER_MSEC 1000000ULL
+#define NSEC_PER_SEC  1000000000ULL
+
 /* Why a connect was refused. Shared with the agent's logs and metrics: append, never renumber. */
 enum cruise_reason {
 	CRUISE_REASON_NONE = 0,

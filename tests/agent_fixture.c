@@ -12,10 +12,9 @@
 #include "agent_fixture.h"
 #include "loader.h"
 
-#define NSEC_PER_MSEC 1000000ULL
-#define BPFFS	      "/sys/fs/bpf"
-#define UNINSTALL_MS  30000
-#define KILL_MS	      5000
+#define BPFFS	     "/sys/fs/bpf"
+#define UNINSTALL_MS 30000
+#define KILL_MS	     5000
 
 const char *th_agent_bin(void)
 {

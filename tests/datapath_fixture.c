@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,6 +8,7 @@
 
 #include <bpf/bpf.h>
 
+#include "cruise_target.h"
 #include "helpers.h"
 #include "loader.h"
 
@@ -32,16 +34,19 @@ int th_env_setup(struct th_env *e)
 	err = th_cgroup_create(&e->scope, NULL, name);
 	if (err)
 		goto fail;
-	err = cruise_attach(e->h, e->scope.path);
-	if (err)
+	/* as the agent attaches: links pinned under pin_dir, removed by cruise_uninstall */
+	err = cruise_attach_pinned(e->h, e->scope.path, msg, sizeof(msg));
+	if (err) {
+		fprintf(stderr, "th_env_setup: %s\n", msg);
 		goto fail;
+	}
 	err = th_listener_start(&e->l4, "127.0.0.1", true, 4096);
 	if (!err)
 		err = th_listener_start(&e->l6, "::1", true, 4096);
 	if (!err)
-		err = cruise_add_target(e->h, "127.0.0.1", 32, e->l4.port, 0);
+		err = th_env_target(e, "127.0.0.1", 32, e->l4.port, 0);
 	if (!err)
-		err = cruise_add_target(e->h, "::1", 128, e->l6.port, 1);
+		err = th_env_target(e, "::1", 128, e->l6.port, 1);
 	if (err)
 		goto fail;
 	return 0;
@@ -52,10 +57,13 @@ fail:
 
 void th_env_teardown(struct th_env *e)
 {
+	char msg[512];
+
 	th_listener_stop(&e->l4);
 	th_listener_stop(&e->l6);
 	if (e->h) {
-		cruise_unpin_maps(e->h);
+		if (cruise_uninstall(e->pin_dir, msg, sizeof(msg)))
+			fprintf(stderr, "th_env_teardown: %s\n", msg);
 		cruise_destroy(e->h);
 		e->h = NULL;
 	}
@@ -99,7 +107,7 @@ int th_env_worker_cgroup(struct th_env *e, struct th_cgroup *cg, const struct th
 	err = th_cgroup_create(cg, parent ? parent : &e->scope, name);
 	if (err || medium < 0)
 		return err;
-	return cruise_bind_cgroup(e->h, cg->id, medium);
+	return cruise_maps_bind(&e->h->maps, cg->id, medium);
 }
 
 int th_env_medium(struct th_env *e, __u32 medium, double rate, __u64 burst, __u64 max_wait_ns,
@@ -115,7 +123,28 @@ int th_env_medium(struct th_env *e, __u32 medium, double rate, __u64 burst, __u6
 	};
 
 	snprintf(m.name, sizeof(m.name), "medium%u", medium);
-	return cruise_set_medium(e->h, medium, &m);
+	return cruise_maps_set_medium(&e->h->maps, medium, &m);
+}
+
+int th_target_key(struct cruise_target_key *k, const char *addr, unsigned int prefix, __u16 port)
+{
+	__u8 a6[16];
+	__u32 a4;
+
+	if (inet_pton(AF_INET6, addr, a6) == 1 && prefix <= CRUISE_TARGET_V6_BITS)
+		cruise_target_key_v6(k, a6, port, prefix);
+	else if (inet_pton(AF_INET, addr, &a4) == 1 && prefix <= CRUISE_TARGET_V4_BITS)
+		cruise_target_key_v4(k, a4, port, prefix);
+	else
+		return -EINVAL;
+	return 0;
+}
+
+int th_env_target(struct th_env *e, const char *addr, unsigned int prefix, __u16 port, __u32 id)
+{
+	struct cruise_target_key k;
+
+	return th_target_key(&k, addr, prefix, port) ?: cruise_maps_add_target(&e->h->maps, &k, id);
 }
 
 int th_binding(int bindings_fd, __u64 cgroup_id)

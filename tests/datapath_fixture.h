@@ -15,6 +15,7 @@
 #include "network_helpers.h"
 
 struct cruise_handle;
+struct cruise_target_key;
 
 /*
  * One test environment: the real programs loaded with maps pinned under a fresh directory of the
@@ -39,6 +40,11 @@ int th_env_worker_cgroup(struct th_env *e, struct th_cgroup *cg, const struct th
 /* Configure a medium: rate per second (0: no pacing), burst, max_wait, max_conns, flags. */
 int th_env_medium(struct th_env *e, __u32 medium, double rate, __u64 burst, __u64 max_wait_ns,
 		  __u32 max_conns, int refuse_errno, __u32 extra_flags);
+
+/* The key of addr ("127.0.0.1", "fd00::") / prefix at port in cruise_targets; -EINVAL. */
+int th_target_key(struct cruise_target_key *k, const char *addr, unsigned int prefix, __u16 port);
+/* Register addr/prefix at port as target id. */
+int th_env_target(struct th_env *e, const char *addr, unsigned int prefix, __u16 port, __u32 id);
 
 /* The medium the cgroup is bound to in cruise_bindings (by fd), or -1. */
 int th_binding(int bindings_fd, __u64 cgroup_id);

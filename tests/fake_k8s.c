@@ -15,11 +15,9 @@
 #include <jansson.h>
 #include <microhttpd.h>
 
+#include "cruise.h" /* NSEC_PER_* */
 #include "fake_k8s.h"
 #include "helpers.h"
-
-#define NSEC_PER_MSEC 1000000ULL
-#define NSEC_PER_SEC  1000000000ULL
 
 struct fake_k8s_event {
 	__u64 rv;

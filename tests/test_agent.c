@@ -41,9 +41,6 @@
 #include "loader.h"
 #include "snapshot.h"
 
-#define NSEC_PER_MSEC 1000000ULL
-#define NSEC_PER_SEC  1000000000ULL
-
 #define RATE_TOL       0.02		     /* achieved vs configured rate */
 #define MEASURE_MIN_NS (2 * NSEC_PER_SEC)    /* the span a rate is measured over, at least */
 #define WINDOW_NS      (100 * NSEC_PER_MSEC) /* burst window */

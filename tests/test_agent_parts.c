@@ -42,9 +42,6 @@
 #include "loader.h"
 #include "snapshot.h"
 
-#define NSEC_PER_MSEC 1000000ULL
-#define NSEC_PER_SEC  1000000000ULL
-
 /* a flat JSON object parsed back: enough to check our own lines */
 
 struct jf {
@@ -1114,7 +1111,8 @@ static int k_setup(void **state)
 		return -1;
 	/* medium 0 paced and refusing; 5 configured but inactive; 7 active with no traffic */
 	if (th_env_medium(&k->e, 0, K_RATE, 0, K_PACED_MAX_WAIT, 0, 0, 0) ||
-	    cruise_set_medium(k->e.h, 5, &off) || th_env_medium(&k->e, 7, 0, 0, 0, 0, 0, 0) ||
+	    cruise_maps_set_medium(&k->e.h->maps, 5, &off) ||
+	    th_env_medium(&k->e, 7, 0, 0, 0, 0, 0, 0) ||
 	    th_env_worker_cgroup(&k->e, &k->cg, NULL, 0))
 		return -1;
 	op.cgroup = o4.cgroup = o6.cgroup = k->cg.path;

@@ -24,8 +24,6 @@
 #include "cruise.h"
 #include "config.h"
 
-#define NSEC  1000000000ULL
-#define MSEC  1000000ULL
 #define NAME  "t.yaml"
 #define ERRSZ 512
 
@@ -130,9 +128,9 @@ static void test_sample(void **state)
 	assert_int_equal(cfg->n_media, 2);
 	m = &cfg->media[0];
 	assert_string_equal(m->name, "push");
-	assert_int_equal(m->interval_ns, NSEC / 200);
+	assert_int_equal(m->interval_ns, NSEC_PER_SEC / 200);
 	assert_int_equal(m->burst, 20);
-	assert_int_equal(m->max_wait_ns, 2 * NSEC);
+	assert_int_equal(m->max_wait_ns, 2 * NSEC_PER_SEC);
 	assert_int_equal(m->max_conns, 50);
 	assert_int_equal(m->refuse_errno, ECONNREFUSED);
 	assert_false(m->dry_run);
@@ -142,9 +140,9 @@ static void test_sample(void **state)
 
 	m = &cfg->media[1];
 	assert_string_equal(m->name, "email");
-	assert_int_equal(m->interval_ns, NSEC / 20);
+	assert_int_equal(m->interval_ns, NSEC_PER_SEC / 20);
 	assert_int_equal(m->burst, 0);
-	assert_int_equal(m->max_wait_ns, NSEC);
+	assert_int_equal(m->max_wait_ns, NSEC_PER_SEC);
 	assert_int_equal(m->max_conns, 0);
 	assert_int_equal(m->refuse_errno, ECONNREFUSED);
 	assert_false(m->dry_run);
@@ -162,9 +160,9 @@ static void test_defaults(void **state)
 	assert_string_equal(cfg->scope, "/");
 	assert_string_equal(cfg->pin_dir, CRUISE_DEFAULT_PIN_DIR);
 	assert_string_equal(cfg->metrics, CRUISE_DEFAULT_METRICS);
-	assert_int_equal(m->interval_ns, NSEC / 10);
+	assert_int_equal(m->interval_ns, NSEC_PER_SEC / 10);
 	assert_int_equal(m->burst, 0);
-	assert_int_equal(m->max_wait_ns, NSEC);
+	assert_int_equal(m->max_wait_ns, NSEC_PER_SEC);
 	assert_int_equal(m->max_conns, 0);
 	assert_int_equal(m->refuse_errno, ECONNREFUSED);
 	assert_false(m->dry_run);
@@ -200,9 +198,9 @@ static void test_values(void **state)
 	assert_string_equal(cfg->pin_dir, "/sys/fs/bpf/other");
 	assert_string_equal(cfg->metrics, "");
 	assert_string_equal(m->name, "slow.batch_1");
-	assert_int_equal(m->interval_ns, 2 * NSEC);
+	assert_int_equal(m->interval_ns, 2 * NSEC_PER_SEC);
 	assert_int_equal(m->burst, 1000000);
-	assert_int_equal(m->max_wait_ns, 250 * MSEC);
+	assert_int_equal(m->max_wait_ns, 250 * NSEC_PER_MSEC);
 	assert_int_equal(m->max_conns, 4294967295u);
 	assert_int_equal(m->refuse_errno, ETIMEDOUT);
 	assert_true(m->dry_run);
@@ -210,8 +208,8 @@ static void test_values(void **state)
 	assert_string_equal(m->cgroups[0], "/workers");
 	assert_string_equal(m->cgroups[1], "/workers/batch-*");
 	m = &cfg->media[1];
-	assert_int_equal(m->interval_ns, 1800 * NSEC);
-	assert_int_equal(m->max_wait_ns, 120 * NSEC);
+	assert_int_equal(m->interval_ns, 1800 * NSEC_PER_SEC);
+	assert_int_equal(m->max_wait_ns, 120 * NSEC_PER_SEC);
 	assert_false(m->dry_run);
 	assert_string_equal(m->cgroups[0], "/workers/[ab]?");
 	cruise_config_free(cfg);
@@ -882,9 +880,9 @@ static void test_fleet(void **state)
 	assert_string_equal(f->redis, "redis.cruise.svc.cluster.local:6380");
 	assert_string_equal(f->node, "node-a.zone_1");
 	assert_string_equal(f->key_prefix, "prod:cruise");
-	assert_int_equal(f->refresh_ns, 250 * MSEC);
-	assert_int_equal(f->lease_ns, NSEC);
-	assert_int_equal(f->forget_after_ns, NSEC);
+	assert_int_equal(f->refresh_ns, 250 * NSEC_PER_MSEC);
+	assert_int_equal(f->lease_ns, NSEC_PER_SEC);
+	assert_int_equal(f->forget_after_ns, NSEC_PER_SEC);
 	assert_string_equal(f->password_file, pw);
 	assert_string_equal(f->password, "s3cr et");
 	assert_string_equal(f->username, "cruise");
@@ -892,7 +890,7 @@ static void test_fleet(void **state)
 
 	assert_true(cfg->media[0].fleet);
 	assert_int_equal(cfg->media[0].interval_ns, 16666667); /* rounded */
-	assert_int_equal(cfg->media[0].fallback_interval_ns, NSEC / 10);
+	assert_int_equal(cfg->media[0].fallback_interval_ns, NSEC_PER_SEC / 10);
 	assert_true(cfg->media[1].fleet);
 	assert_int_equal(cfg->media[1].fallback_interval_ns, 0);
 	assert_false(cfg->media[2].fleet);
@@ -914,7 +912,7 @@ static void test_fleet(void **state)
 			       "    fallback_rate: 600/m\n"
 			       "fleet: {redis: \"[fd00::5]:6379\", node: b}\n");
 	assert_string_equal(cfg->fleet->redis, "[fd00::5]:6379");
-	assert_int_equal(cfg->media[0].fallback_interval_ns, NSEC / 10);
+	assert_int_equal(cfg->media[0].fallback_interval_ns, NSEC_PER_SEC / 10);
 	cruise_config_free(cfg);
 	cfg = parse_ok(TARGETS MEDIUM_A FLEET "  node: b\n");
 	assert_non_null(cfg->fleet);
@@ -934,9 +932,9 @@ static void test_fleet_defaults(void **state)
 	assert_string_equal(f->node, "node-from-env");
 	assert_string_equal(f->key_prefix, CRUISE_FLEET_DEFAULT_PREFIX);
 	assert_string_equal(f->key_prefix, "cruise");
-	assert_int_equal(f->refresh_ns, 500 * MSEC);
-	assert_int_equal(f->lease_ns, 2 * NSEC);
-	assert_int_equal(f->forget_after_ns, 60 * NSEC);
+	assert_int_equal(f->refresh_ns, 500 * NSEC_PER_MSEC);
+	assert_int_equal(f->lease_ns, 2 * NSEC_PER_SEC);
+	assert_int_equal(f->forget_after_ns, 60 * NSEC_PER_SEC);
 	assert_int_equal(f->expected_nodes, CRUISE_FLEET_DEFAULT_EXPECTED_NODES);
 	assert_null(f->username);
 	assert_null(f->password);
@@ -1021,15 +1019,15 @@ static void test_fleet_durations(void **state)
 					      "  refresh: 10ms\n"
 					      "  lease: 21ms\n"
 					      "  forget_after: 24h\n");
-	assert_int_equal(cfg->fleet->refresh_ns, 10 * MSEC);
-	assert_int_equal(cfg->fleet->lease_ns, 21 * MSEC);
-	assert_int_equal(cfg->fleet->forget_after_ns, 24 * 3600 * NSEC);
+	assert_int_equal(cfg->fleet->refresh_ns, 10 * NSEC_PER_MSEC);
+	assert_int_equal(cfg->fleet->lease_ns, 21 * NSEC_PER_MSEC);
+	assert_int_equal(cfg->fleet->forget_after_ns, 24 * 3600 * NSEC_PER_SEC);
 	cruise_config_free(cfg);
 	cfg = parse_ok(TARGETS MEDIUM_A FLEET "  node: a\n"
 					      "  refresh: 60s\n"
 					      "  lease: 10m\n"
 					      "  forget_after: 10m\n");
-	assert_int_equal(cfg->fleet->lease_ns, 600 * NSEC);
+	assert_int_equal(cfg->fleet->lease_ns, 600 * NSEC_PER_SEC);
 	cruise_config_free(cfg);
 
 	expect_error(TARGETS MEDIUM_A FLEET "  node: a\n"
@@ -1236,19 +1234,19 @@ static void test_adaptive(void **state)
 	assert_string_equal(sg->conninfo, "host=127.0.0.1 port=5432 user=probe password=s3cret");
 	assert_string_equal(sg->query, "SELECT 1");
 	assert_false(sg->value);
-	assert_true(sg->every_ns == 500 * MSEC);
+	assert_true(sg->every_ns == 500 * NSEC_PER_MSEC);
 	assert_true(fabs(sg->target - 0.010) < 1e-12);
 	sg = &cfg->signals[1];
 	assert_int_equal(sg->kind, CRUISE_SIGNAL_PROMETHEUS);
 	assert_string_equal(sg->url, "http://prometheus:9090");
 	assert_string_equal(sg->bearer_token, "tok3n");
 	assert_true(sg->value);
-	assert_true(sg->every_ns == NSEC); /* the default */
+	assert_true(sg->every_ns == NSEC_PER_SEC); /* the default */
 	assert_true(sg->target == 0.7);
 	assert_true(cfg->signals[2].value && cfg->signals[2].target == 40);
 	assert_true(cfg->media[0].adaptive.on);
 	assert_int_equal(cfg->media[0].adaptive.signal, 0);
-	assert_true(cfg->media[0].adaptive.floor_interval_ns == 200 * MSEC);
+	assert_true(cfg->media[0].adaptive.floor_interval_ns == 200 * NSEC_PER_MSEC);
 	assert_int_equal(cfg->media[0].adaptive.priority, 2);
 	assert_int_equal(cfg->media[0].adaptive.backoff, CRUISE_BACKOFF_GRADIENT);
 	assert_int_equal(cfg->media[1].adaptive.signal, 1);

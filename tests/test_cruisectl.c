@@ -45,9 +45,6 @@
 #include "helpers.h"
 #include "loader.h"
 
-#define NSEC_PER_MSEC 1000000ULL
-#define NSEC_PER_SEC  1000000000ULL
-
 #define RATE_TOL       0.02		   /* an achieved rate is within 2% of the configured one */
 #define CTL_TIMEOUT_NS (30 * NSEC_PER_SEC) /* no cruisectl run of these tests takes longer */
 #define OUT_MAX	       (1024 * 1024)	   /* 2,000 bindings as JSON are about 250 KB */
@@ -384,26 +381,16 @@ static int env_teardown(void **state)
 	return 0;
 }
 
-static int map_fd(struct th_env *e, const char *name)
-{
-	int fd = cruise_map_fd(e->h, name);
-
-	assert_true(fd >= 0);
-	return fd;
-}
-
-/* Every entry of cruise_media, read with bpf_map_lookup_elem. */
+/* Every entry of cruise_media. */
 static void read_media(struct th_env *e, struct cruise_medium *all)
 {
-	int fd = map_fd(e, "cruise_media");
-
 	for (__u32 i = 0; i < CRUISE_MAX_MEDIA; i++)
-		assert_int_equal(bpf_map_lookup_elem(fd, &i, &all[i]), 0);
+		assert_int_equal(cruise_maps_get_medium(&e->h->maps, i, &all[i]), 0);
 }
 
 static void read_state(struct th_env *e, __u32 medium, struct cruise_medium_state *st)
 {
-	assert_int_equal(bpf_map_lookup_elem(map_fd(e, "cruise_state"), &medium, st), 0);
+	assert_int_equal(cruise_maps_state(&e->h->maps, medium, st), 0);
 }
 
 static int max_per_worker(double rate, __u64 duration_ns, int workers)
@@ -824,7 +811,7 @@ static void test_bindings_many(void **state)
 			all[n].id = cg.id;
 			all[n].medium = n % 2;
 			snprintf(all[n].rel, sizeof(all[n].rel), "%s", rel_path(&cg));
-			assert_int_equal(cruise_bind_cgroup(e->h, cg.id, all[n].medium), 0);
+			assert_int_equal(cruise_maps_bind(&e->h->maps, cg.id, all[n].medium), 0);
 		}
 	}
 	qsort(all, MANY, sizeof(*all), many_cmp);
@@ -864,8 +851,8 @@ static void test_targets(void **state)
 	char p4[16], p6[16], line[512];
 
 	assert_non_null(c);
-	assert_int_equal(cruise_add_target(e->h, "10.1.0.0", 16, 5432, 2), 0);
-	assert_int_equal(cruise_add_target(e->h, "fd00::", 8, 5433, 3), 0);
+	assert_int_equal(th_env_target(e, "10.1.0.0", 16, 5432, 2), 0);
+	assert_int_equal(th_env_target(e, "fd00::", 8, 5433, 3), 0);
 	snprintf(p4, sizeof(p4), " %u", e->l4.port);
 	snprintf(p6, sizeof(p6), " %u", e->l6.port);
 	assert_int_equal(ctl_run(c, NULL, ARGS("targets", "--pin-dir", e->pin_dir), 0), 0);
@@ -1175,13 +1162,12 @@ static void set_lease(struct th_env *e, __u32 i, __u64 share_ns, __u64 fallback_
 		      __u64 lease_end_ns)
 {
 	struct cruise_medium m;
-	int fd = map_fd(e, "cruise_media");
 
-	assert_int_equal(bpf_map_lookup_elem(fd, &i, &m), 0);
+	assert_int_equal(cruise_maps_get_medium(&e->h->maps, i, &m), 0);
 	m.interval_ns = share_ns;
 	m.fallback_interval_ns = fallback_ns;
 	m.lease_end_ns = lease_end_ns;
-	assert_int_equal(bpf_map_update_elem(fd, &i, &m, BPF_EXIST), 0);
+	assert_int_equal(cruise_maps_set_medium(&e->h->maps, i, &m), 0);
 }
 
 /*

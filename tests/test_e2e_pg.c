@@ -42,10 +42,8 @@
 #include "pg_fixture.h"
 #include "snapshot.h"
 
-#define NSEC_PER_MSEC 1000000ULL
-#define NSEC_PER_SEC  1000000000ULL
-#define RATE_TOL      0.02
-#define START_MS      10000 /* the server starts, the agent binds, within this */
+#define RATE_TOL 0.02
+#define START_MS 10000 /* the server starts, the agent binds, within this */
 
 /* the media of the config, in its order */
 enum e2e_group { G_PUSH, G_EMAIL, G_POOL, G_REFUSE, G_FREE, G_N };

@@ -38,9 +38,6 @@
 #include "egress_harness.skel.h"
 #include "loader.h"
 
-#define NSEC_PER_MSEC 1000000ULL
-#define NSEC_PER_SEC  1000000000ULL
-
 /*
  * The harness's clock and slack. The production program passes one jiffy as the slack (4 ms at
  * this machine's HZ=250); the verdict takes it as a parameter, so any value tests it.
@@ -390,15 +387,15 @@ static int real_group_setup(void **state)
 static int real_group_teardown(void **state)
 {
 	struct real *r = *state;
+	char msg[512];
 	int err;
 
 	if (!r)
 		return 0;
-	err = cruise_unpin_maps(r->h);
+	err = cruise_uninstall(r->pin_dir, msg, sizeof(msg));
 	cruise_destroy(r->h);
 	if (err)
-		fprintf(stderr, "failed to unpin the maps under %s: %s\n", r->pin_dir,
-			strerror(-err));
+		fprintf(stderr, "failed to unpin the maps under %s: %s\n", r->pin_dir, msg);
 	if (!access(r->pin_dir, F_OK)) {
 		fprintf(stderr, "%s is still there\n", r->pin_dir);
 		err = -EEXIST;
@@ -470,12 +467,12 @@ static void test_real_fast_path_repeat(void **state)
 		assert_true(opts.duration <= CONN_BUDGET_NS / FAST_PATH_RUNS);
 	}
 	for (__u32 m = 0; m < CRUISE_MAX_MEDIA; m++) {
-		assert_int_equal(cruise_read_counters(r->h, m, &c), 0);
+		assert_int_equal(cruise_maps_counters(&r->h->maps, m, &c), 0);
 		assert_memory_equal(&c, &c_zero, sizeof(c));
-		assert_int_equal(cruise_read_state(r->h, m, &st), 0);
+		assert_int_equal(cruise_maps_state(&r->h->maps, m, &st), 0);
 		assert_memory_equal(&st, &st_zero, sizeof(st));
 	}
-	rb = ring_buffer__new(cruise_map_fd(r->h, "cruise_events"), count_event, &events, NULL);
+	rb = ring_buffer__new(r->h->maps.events, count_event, &events, NULL);
 	assert_non_null(rb);
 	assert_true(ring_buffer__consume(rb) >= 0);
 	ring_buffer__free(rb);

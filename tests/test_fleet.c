@@ -43,8 +43,6 @@
 #include "loader.h"
 #include "snapshot.h"
 
-#define MSEC	    1000000ULL
-#define SEC	    1000000000ULL
 #define NODES	    3
 #define RATE	    60.0
 #define BURST	    2
@@ -53,7 +51,7 @@
 #define SUM_TOL	    0.02
 #define NODE_TOL    0.10
 #define WIN_BOUND   (RATE * 1.05 + NODES * BURST)
-#define TWO_REFRESH ((2 * REFRESH_MS + 250) * MSEC)
+#define TWO_REFRESH ((2 * REFRESH_MS + 250) * NSEC_PER_MSEC)
 #define START_MS    5000
 #define HUNGRY	    4 /* workers of a hungry node */
 /* forget_after of test_agent_killed: A restarts within it (an agent loads in 0.7 s, 3 s seen
@@ -237,7 +235,7 @@ static __u64 wait_for(const struct node *nd, bool (*cond)(const struct node *), 
 static void wait_all_leased(struct env *e)
 {
 	for (int i = 0; i < NODES; i++)
-		if (!wait_for(&e->n[i], leased, 5 * SEC))
+		if (!wait_for(&e->n[i], leased, 5 * NSEC_PER_SEC))
 			fail_msg("%s holds no lease after 5 s", e->n[i].name);
 }
 
@@ -256,7 +254,7 @@ static void workers(struct env *e, int i, __u64 start, __u64 duration, __u64 per
 	o->workers = period_ns ? 1 : HUNGRY;
 	o->duration_ns = duration;
 	o->max_per_worker = 5000;
-	o->fail_pause_ns = 20 * MSEC;
+	o->fail_pause_ns = 20 * NSEC_PER_MSEC;
 	o->start_at_ns = start;
 	o->period_ns = period_ns;
 	o->connect_timeout_ms = 10000;
@@ -284,7 +282,7 @@ static int ok_in(const struct node *nd, __u64 from, __u64 to)
 
 static double rate_in(const struct node *nd, __u64 from, __u64 to)
 {
-	return ok_in(nd, from, to) / ((double)(to - from) / SEC);
+	return ok_in(nd, from, to) / ((double)(to - from) / NSEC_PER_SEC);
 }
 
 /* The most successful connects of all nodes together in any 1 s window within [from, to). */
@@ -307,7 +305,7 @@ static int max_window(struct env *e, __u64 from, __u64 to, __u64 *at)
 		}
 	qsort(t, n, sizeof(*t), th_u64_compare);
 	for (int lo = 0, hi = 0; hi < n; hi++) {
-		while (t[hi] - t[lo] >= SEC)
+		while (t[hi] - t[lo] >= NSEC_PER_SEC)
 			lo++;
 		if (hi - lo + 1 > best) {
 			best = hi - lo + 1;
@@ -324,8 +322,10 @@ static void assert_window(struct env *e, __u64 from, __u64 to, const char *what)
 	int w = max_window(e, from, to, &at);
 
 	print_message("  %s: busiest 1 s window %d connects (bound %.0f), %.1f s in (%d, %d, %d)\n",
-		      what, w, WIN_BOUND, (double)(at - from) / SEC, ok_in(&e->n[0], at, at + SEC),
-		      ok_in(&e->n[1], at, at + SEC), ok_in(&e->n[2], at, at + SEC));
+		      what, w, WIN_BOUND, (double)(at - from) / NSEC_PER_SEC,
+		      ok_in(&e->n[0], at, at + NSEC_PER_SEC),
+		      ok_in(&e->n[1], at, at + NSEC_PER_SEC),
+		      ok_in(&e->n[2], at, at + NSEC_PER_SEC));
 	assert_true(w <= WIN_BOUND);
 }
 
@@ -486,14 +486,14 @@ static void test_even(void **state)
 	__u64 t0, from, to;
 
 	start_all(e);
-	t0 = now_ns() + 200 * MSEC;
+	t0 = now_ns() + 200 * NSEC_PER_MSEC;
 	for (int i = 0; i < NODES; i++)
-		workers(e, i, t0, 14 * SEC, 0);
+		workers(e, i, t0, 14 * NSEC_PER_SEC, 0);
 	join_all(e);
-	from = t0 + 3 * SEC;
-	to = from + 10 * SEC;
+	from = t0 + 3 * NSEC_PER_SEC;
+	to = from + 10 * NSEC_PER_SEC;
 	print_rates(e, from, to, "even demand");
-	assert_window(e, t0, t0 + 14 * SEC, "even demand");
+	assert_window(e, t0, t0 + 14 * NSEC_PER_SEC, "even demand");
 	assert_true(fabs(sum_in(e, from, to) / RATE - 1) <= SUM_TOL);
 	for (int i = 0; i < NODES; i++)
 		assert_true(fabs(rate_in(&e->n[i], from, to) / (RATE / NODES) - 1) <= NODE_TOL);
@@ -508,15 +508,15 @@ static void test_uneven(void **state)
 	double b;
 
 	start_all(e);
-	t0 = now_ns() + 200 * MSEC;
-	workers(e, 0, t0, 15 * SEC, 0);
-	workers(e, 1, t0, 15 * SEC, 200 * MSEC);
-	th_sleep_until(t0 + 4 * SEC);
+	t0 = now_ns() + 200 * NSEC_PER_MSEC;
+	workers(e, 0, t0, 15 * NSEC_PER_SEC, 0);
+	workers(e, 1, t0, 15 * NSEC_PER_SEC, 200 * NSEC_PER_MSEC);
+	th_sleep_until(t0 + 4 * NSEC_PER_SEC);
 	b0 = counters(&e->n[1]);
 	join_all(e);
 	b1 = counters(&e->n[1]);
-	from = t0 + 4 * SEC;
-	to = from + 10 * SEC;
+	from = t0 + 4 * NSEC_PER_SEC;
+	to = from + 10 * NSEC_PER_SEC;
 	print_rates(e, from, to, "uneven demand");
 	for (int k = 0; k < e->n[1].job.r.n; k++) {
 		const struct th_conn *c = &e->n[1].job.r.conns[k];
@@ -531,10 +531,10 @@ static void test_uneven(void **state)
 	/* its schedule: 50 connects in 10 s, give or take the window's edges */
 	assert_true(fabs(b - 5.0) <= 0.1 + 1e-9);
 	/* undelayed beyond its schedule: no connect held longer than two jiffies */
-	assert_true(worst <= 2 * th_jiffy_ns() + 2 * MSEC);
+	assert_true(worst <= 2 * th_jiffy_ns() + 2 * NSEC_PER_MSEC);
 	assert_int_equal(ok_in(&e->n[2], from, to), 0);
 	assert_true(fabs(sum_in(e, from, to) / RATE - 1) <= SUM_TOL);
-	assert_window(e, t0, t0 + 15 * SEC, "uneven demand");
+	assert_window(e, t0, t0 + 15 * NSEC_PER_SEC, "uneven demand");
 }
 
 static bool fair(const struct node *nd)
@@ -549,13 +549,13 @@ static void test_moving(void **state)
 	__u64 t0, tc, took, first = 0;
 
 	start_all(e);
-	t0 = now_ns() + 200 * MSEC;
-	tc = t0 + 6 * SEC;
-	workers(e, 0, t0, 14 * SEC, 0);
-	workers(e, 1, t0, 14 * SEC, 0);
-	workers(e, 2, tc, 8 * SEC, 0);
+	t0 = now_ns() + 200 * NSEC_PER_MSEC;
+	tc = t0 + 6 * NSEC_PER_SEC;
+	workers(e, 0, t0, 14 * NSEC_PER_SEC, 0);
+	workers(e, 1, t0, 14 * NSEC_PER_SEC, 0);
+	workers(e, 2, tc, 8 * NSEC_PER_SEC, 0);
 	th_sleep_until(tc);
-	took = wait_for(&e->n[2], fair, 3 * SEC);
+	took = wait_for(&e->n[2], fair, 3 * NSEC_PER_SEC);
 	print_message("  C at its fair share (%.1f/s) %.0f ms after it started\n", share(&e->n[2]),
 		      took / 1e6);
 	join_all(e);
@@ -565,14 +565,15 @@ static void test_moving(void **state)
 			break;
 		}
 	print_message("  C's first connect took %.2f ms\n", first / 1e6);
-	print_rates(e, t0 + 2 * SEC, tc, "before C");
-	print_rates(e, tc + 2 * SEC, tc + 7 * SEC, "after C");
+	print_rates(e, t0 + 2 * NSEC_PER_SEC, tc, "before C");
+	print_rates(e, tc + 2 * NSEC_PER_SEC, tc + 7 * NSEC_PER_SEC, "after C");
 	assert_true(took > 0 && took <= TWO_REFRESH);
 	/* its first connection goes through at once (the medium was idle on its node) */
 	assert_true(first > 0 && first <= 2 * th_jiffy_ns());
-	assert_true(fabs(rate_in(&e->n[2], tc + 2 * SEC, tc + 7 * SEC) / (RATE / NODES) - 1) <=
-		    NODE_TOL);
-	assert_window(e, t0, t0 + 14 * SEC, "demand moving");
+	assert_true(fabs(rate_in(&e->n[2], tc + 2 * NSEC_PER_SEC, tc + 7 * NSEC_PER_SEC) /
+				 (RATE / NODES) -
+			 1) <= NODE_TOL);
+	assert_window(e, t0, t0 + 14 * NSEC_PER_SEC, "demand moving");
 }
 
 /* A connect decided at the fallback since nd->mark of them were counted. */
@@ -617,61 +618,61 @@ static void test_agent_killed(void **state)
 	double fb_rate;
 
 	start_all(e);
-	t0 = now_ns() + 200 * MSEC;
-	workers(e, 0, t0, 16 * SEC, 0);
-	workers(e, 1, t0, 28 * SEC, 0);
-	workers(e, 2, t0, 28 * SEC, 0);
-	th_sleep_until(t0 + 5 * SEC);
+	t0 = now_ns() + 200 * NSEC_PER_MSEC;
+	workers(e, 0, t0, 16 * NSEC_PER_SEC, 0);
+	workers(e, 1, t0, 28 * NSEC_PER_SEC, 0);
+	workers(e, 2, t0, 28 * NSEC_PER_SEC, 0);
+	th_sleep_until(t0 + 5 * NSEC_PER_SEC);
 	tk = now_ns();
 	agent_kill(a, SIGKILL);
 	m = medium(a);
 	print_message("  A killed; its lease ends %.0f ms later\n",
 		      ((double)m.lease_end_ns - (double)tk) / 1e6);
-	assert_true(m.lease_end_ns > tk && m.lease_end_ns <= tk + LEASE_MS * MSEC);
+	assert_true(m.lease_end_ns > tk && m.lease_end_ns <= tk + LEASE_MS * NSEC_PER_MSEC);
 	/* the kernel switches by itself: no agent runs on node A */
-	assert_true(wait_for(a, not_leased, LEASE_MS * MSEC + SEC) > 0);
+	assert_true(wait_for(a, not_leased, LEASE_MS * NSEC_PER_MSEC + NSEC_PER_SEC) > 0);
 	fb_from = now_ns();
 	c0 = counters(a);
 	/* hungry workers at the fallback rate: the next connect is decided at it */
 	a->mark = c0.fallback;
-	took = wait_for(a, fallback_counted, 1500 * MSEC);
+	took = wait_for(a, fallback_counted, 1500 * NSEC_PER_MSEC);
 	print_message(
 		"  A in fallback (%.1f/s): a connect decided so %.1f ms after the lease end\n",
 		1e9 / (double)m.fallback_interval_ns, took / 1e6);
 	assert_true(took > 0);
 	/* the window A's workers' fallback rate is measured over, below */
-	th_sleep_until(fb_from + 1500 * MSEC);
+	th_sleep_until(fb_from + 1500 * NSEC_PER_MSEC);
 	c1 = counters(a);
 	print_message("  %llu connects decided at the fallback in 1.5 s\n",
 		      (unsigned long long)(c1.fallback - c0.fallback));
 	/* restarted before forget_after (after its lease end) */
 	agent_start(e, 0);
-	took = wait_for(a, leased_fair, 3 * SEC);
+	took = wait_for(a, leased_fair, 3 * NSEC_PER_SEC);
 	print_message("  A restarted: a lease again %.0f ms after it was started, %.0f ms after it "
 		      "served /healthz\n",
 		      (now_ns() - a->a.started_ns) / 1e6, took / 1e6);
 	/* its programs loaded and attached, then two refreshes at most */
 	assert_true(took > 0 && took <= TWO_REFRESH);
 	/* killed for good as its workers end: after lease + forget_after, B and C take its share */
-	th_sleep_until(t0 + 16 * SEC);
+	th_sleep_until(t0 + 16 * NSEC_PER_SEC);
 	tk = now_ns();
 	agent_kill(a, SIGKILL);
-	took = wait_for(&e->n[1], takes_half, 10 * SEC);
+	took = wait_for(&e->n[1], takes_half, 10 * NSEC_PER_SEC);
 	print_message("  B at %.1f/s %.0f ms after A's second death (lease %d ms + forget %d ms)\n",
 		      share(&e->n[1]), took / 1e6, LEASE_MS, FORGET_MS);
 	assert_true(took > 0);
-	assert_true(took >= FORGET_MS * MSEC &&
-		    took <= (LEASE_MS + FORGET_MS) * MSEC + TWO_REFRESH);
-	assert_true(wait_for(&e->n[2], takes_half, 2 * SEC) > 0);
+	assert_true(took >= FORGET_MS * NSEC_PER_MSEC &&
+		    took <= (LEASE_MS + FORGET_MS) * NSEC_PER_MSEC + TWO_REFRESH);
+	assert_true(wait_for(&e->n[2], takes_half, 2 * NSEC_PER_SEC) > 0);
 	join_all(e);
 	/* A's workers went on at its fallback while no agent ran */
-	fb_rate = rate_in(a, fb_from + 200 * MSEC, fb_from + 1500 * MSEC);
+	fb_rate = rate_in(a, fb_from + 200 * NSEC_PER_MSEC, fb_from + 1500 * NSEC_PER_MSEC);
 	print_message("  A's workers at %.1f/s in its fallback\n", fb_rate);
 	assert_true(fabs(fb_rate / (1e9 / (double)m.fallback_interval_ns) - 1) <= 0.15);
 	assert_true(log_has(&e->n[1], "fleet node forgotten") ||
 		    log_has(&e->n[2], "fleet node forgotten"));
-	assert_window(e, t0, t0 + 16 * SEC, "A killed and restarted");
-	print_rates(e, t0 + 25 * SEC, t0 + 28 * SEC, "B and C alone");
+	assert_window(e, t0, t0 + 16 * NSEC_PER_SEC, "A killed and restarted");
+	print_rates(e, t0 + 25 * NSEC_PER_SEC, t0 + 28 * NSEC_PER_SEC, "B and C alone");
 }
 
 /*
@@ -686,25 +687,27 @@ static void test_store_dies(void **state)
 	uint16_t port = e->redis.port;
 
 	start_all(e);
-	t0 = now_ns() + 200 * MSEC;
+	t0 = now_ns() + 200 * NSEC_PER_MSEC;
 	for (int i = 0; i < NODES; i++)
-		workers(e, i, t0, 24 * SEC, 0);
-	th_sleep_until(t0 + 4 * SEC);
+		workers(e, i, t0, 24 * NSEC_PER_SEC, 0);
+	th_sleep_until(t0 + 4 * NSEC_PER_SEC);
 	tk = now_ns();
 	th_redis_stop(&e->redis);
 	for (int i = 0; i < NODES; i++)
-		assert_true(wait_for(&e->n[i], not_leased, LEASE_MS * MSEC + SEC) > 0);
+		assert_true(wait_for(&e->n[i], not_leased,
+				     LEASE_MS * NSEC_PER_MSEC + NSEC_PER_SEC) > 0);
 	print_message("  store killed: every node at its fallback %.0f ms later\n",
 		      (now_ns() - tk) / 1e6);
-	th_sleep_until(tk + 5 * SEC);
+	th_sleep_until(tk + 5 * NSEC_PER_SEC);
 	tr = now_ns();
 	redis_start(e, port);
 	for (int i = 0; i < NODES; i++) {
 		/* reconnects back off up to a lease (2 s) with 25% jitter, then two refreshes */
-		took = wait_for(&e->n[i], leased_fair, 5 * SEC);
+		took = wait_for(&e->n[i], leased_fair, 5 * NSEC_PER_SEC);
 		print_message("  %s at its fair share %.0f ms after the store came back empty\n",
 			      e->n[i].name, (now_ns() - tr) / 1e6);
-		assert_true(took > 0 && now_ns() - tr <= LEASE_MS * MSEC * 5 / 4 + TWO_REFRESH);
+		assert_true(took > 0 &&
+			    now_ns() - tr <= LEASE_MS * NSEC_PER_MSEC * 5 / 4 + TWO_REFRESH);
 	}
 	/*
 	 * SIGSTOP: the agents' main loops and metrics do not wait on the store. Measured once every
@@ -715,7 +718,7 @@ static void test_store_dies(void **state)
 	ts = now_ns();
 	for (int i = 0; i < NODES; i++) {
 		took = wait_for(&e->n[i], store_down,
-				(REFRESH_MS + 2 * CRUISE_FLEET_TIMEOUT_MS + 250) * MSEC);
+				(REFRESH_MS + 2 * CRUISE_FLEET_TIMEOUT_MS + 250) * NSEC_PER_MSEC);
 		print_message(
 			"  %s: a refresh failed on the stopped store by %.0f ms after it stopped\n",
 			e->n[i].name, (now_ns() - ts) / 1e6);
@@ -733,7 +736,7 @@ static void test_store_dies(void **state)
 		assert_int_equal(healthz(&e->n[i]), 200);
 		print_message("  %s with the store stopped: /metrics %.1f ms, /healthz %.1f ms\n",
 			      e->n[i].name, dt / 1e6, (now_ns() - t) / 1e6);
-		assert_true(dt <= 100 * MSEC && now_ns() - t <= 100 * MSEC);
+		assert_true(dt <= 100 * NSEC_PER_MSEC && now_ns() - t <= 100 * NSEC_PER_MSEC);
 	}
 	/* a reload still applies: burst 2 -> 3 */
 	e->n[0].burst = 3;
@@ -742,7 +745,7 @@ static void test_store_dies(void **state)
 	{
 		__u64 t = now_ns();
 
-		while (medium(&e->n[0]).burst != 3 && now_ns() - t < SEC)
+		while (medium(&e->n[0]).burst != 3 && now_ns() - t < NSEC_PER_SEC)
 			usleep(5000);
 		print_message("  reload with the store stopped applied in %.1f ms\n",
 			      (now_ns() - t) / 1e6);
@@ -751,9 +754,10 @@ static void test_store_dies(void **state)
 	kill(e->redis.pid, SIGCONT);
 	join_all(e);
 	/* every node at its fallback: R / 3 each, the sum the fleet rate */
-	print_rates(e, tk + 2500 * MSEC, tk + 5 * SEC, "all in fallback");
-	assert_true(fabs(sum_in(e, tk + 2500 * MSEC, tk + 5 * SEC) / RATE - 1) <= 0.05);
-	assert_window(e, t0, t0 + 24 * SEC, "store killed, restarted, stopped");
+	print_rates(e, tk + 2500 * NSEC_PER_MSEC, tk + 5 * NSEC_PER_SEC, "all in fallback");
+	assert_true(fabs(sum_in(e, tk + 2500 * NSEC_PER_MSEC, tk + 5 * NSEC_PER_SEC) / RATE - 1) <=
+		    0.05);
+	assert_window(e, t0, t0 + 24 * NSEC_PER_SEC, "store killed, restarted, stopped");
 	for (int i = 0; i < NODES; i++)
 		assert_true(agent_alive(&e->n[i]));
 }
@@ -762,7 +766,8 @@ static void test_store_dies(void **state)
  * margin (agent/fleet.h); one sent before ends no later than mark + lease - margin. */
 static bool leased_since_mark(const struct node *nd)
 {
-	return medium(nd).lease_end_ns > nd->mark + LEASE_MS * MSEC - CRUISE_FLEET_LEASE_MARGIN_NS;
+	return medium(nd).lease_end_ns >
+	       nd->mark + LEASE_MS * NSEC_PER_MSEC - CRUISE_FLEET_LEASE_MARGIN_NS;
 }
 
 /* 6a. A key of the wrong type under the prefix: logged, counted, fallback, no crash; removed,
@@ -779,7 +784,8 @@ static void test_bad_store(void **state)
 	redis_cli(e, (const char *const[]){ "DEL", key, NULL }, out, sizeof(out));
 	redis_cli(e, (const char *const[]){ "SET", key, "garbage", NULL }, out, sizeof(out));
 	for (int i = 0; i < NODES; i++)
-		assert_true(wait_for(&e->n[i], not_leased, LEASE_MS * MSEC + SEC) > 0);
+		assert_true(wait_for(&e->n[i], not_leased,
+				     LEASE_MS * NSEC_PER_MSEC + NSEC_PER_SEC) > 0);
 	for (int i = 0; i < NODES; i++) {
 		errs = scrape(&e->n[i], "cruise_fleet_store_errors_total");
 		print_message("  %s: %.0f store errors, alive %d\n", e->n[i].name, errs,
@@ -790,7 +796,8 @@ static void test_bad_store(void **state)
 	}
 	redis_cli(e, (const char *const[]){ "DEL", key, NULL }, out, sizeof(out));
 	for (int i = 0; i < NODES; i++)
-		assert_true(wait_for(&e->n[i], leased, 2 * REFRESH_MS * MSEC + SEC) > 0);
+		assert_true(wait_for(&e->n[i], leased,
+				     2 * REFRESH_MS * NSEC_PER_MSEC + NSEC_PER_SEC) > 0);
 	/* the store forgets the script (SCRIPT FLUSH, as a restart would): NOSCRIPT, loaded again,
 	 * and the leases go on (one refresh lost is less than a lease) */
 	redis_cli(e, (const char *const[]){ "SCRIPT", "FLUSH", NULL }, out, sizeof(out));
@@ -826,7 +833,7 @@ static void test_rates_disagree(void **state)
 		__u64 t = now_ns();
 
 		while (scrape(&e->n[i], "cruise_fleet_rate{medium=\"email\"}") != 45 &&
-		       now_ns() - t < 2 * SEC)
+		       now_ns() - t < 2 * NSEC_PER_SEC)
 			usleep(20000);
 		assert_true(scrape(&e->n[i], "cruise_fleet_rate{medium=\"email\"}") == 45);
 	}
@@ -844,7 +851,7 @@ static void test_wrong_password(void **state)
 
 	node_conf(e, 0, NULL);
 	agent_start(e, 0);
-	for (__u64 t = now_ns(); !log_has(a, "AUTH") && now_ns() - t < 3 * SEC;)
+	for (__u64 t = now_ns(); !log_has(a, "AUTH") && now_ns() - t < 3 * NSEC_PER_SEC;)
 		usleep(20000);
 	m = medium(a);
 	print_message("  lease_end %llu, fallback %.1f/s\n", (unsigned long long)m.lease_end_ns,
@@ -941,8 +948,8 @@ static void test_cluster(void **state)
 	if (rc)
 		th_print_tail("redis-cli --cluster create", log, 2000);
 	assert_int_equal(rc, 0);
-	for (__u64 t = now_ns(); now_ns() - t < 10 * SEC && !strstr(out, "cluster_state:ok");
-	     usleep(50000))
+	for (__u64 t = now_ns();
+	     now_ns() - t < 10 * NSEC_PER_SEC && !strstr(out, "cluster_state:ok"); usleep(50000))
 		th_redis_cli(&e->redis, (const char *const[]){ "CLUSTER", "INFO", NULL }, out,
 			     sizeof(out));
 	assert_non_null(strstr(out, "cluster_state:ok"));
@@ -959,7 +966,7 @@ static void test_cluster(void **state)
 		agent_start(e, i);
 	}
 	for (int i = 0; i < NODES; i++) {
-		__u64 took = wait_for(&e->n[i], both_leased, 3 * SEC);
+		__u64 took = wait_for(&e->n[i], both_leased, 3 * NSEC_PER_SEC);
 
 		print_message(
 			"  %s: email and %s (on another node) leased %.0f ms after its start\n",
@@ -1058,10 +1065,10 @@ static void test_adaptive(void **state)
 		agent_start(e, i);
 	}
 	wait_all_leased(e);
-	assert_true(wait_fleet_rate(e, RATE, 2 * SEC));
+	assert_true(wait_fleet_rate(e, RATE, 2 * NSEC_PER_SEC));
 
 	set_health(e, 100);
-	bound = (4 * round_s * SEC) + TWO_REFRESH + round_s * SEC;
+	bound = (4 * round_s * NSEC_PER_SEC) + TWO_REFRESH + round_s * NSEC_PER_SEC;
 	t = wait_fleet_rate(e, floor_rate, 3 * bound);
 	print_message("  unhealthy: the fleet rate at the floor after %.2f s (bound %.2f s)\n",
 		      t / 1e9, bound / 1e9);
@@ -1071,7 +1078,7 @@ static void test_adaptive(void **state)
 
 	/* the nodes share the floor: at most the fleet rate, give or take the bursts */
 	from = now_ns() + TWO_REFRESH;
-	to = from + 4 * SEC;
+	to = from + 4 * NSEC_PER_SEC;
 	for (int i = 0; i < NODES; i++)
 		workers(e, i, from, to - from, 0);
 	join_all(e);
@@ -1084,8 +1091,9 @@ static void test_adaptive(void **state)
 	assert_true(ok >= floor_rate * 4 * 0.8);
 
 	set_health(e, 1);
-	bound = (__u64)((RATE - floor_rate) / (RATE / CRUISE_ADAPT_STEPS) * round_s * SEC) +
-		TWO_REFRESH + round_s * SEC;
+	bound = (__u64)((RATE - floor_rate) / (RATE / CRUISE_ADAPT_STEPS) * round_s *
+			NSEC_PER_SEC) +
+		TWO_REFRESH + round_s * NSEC_PER_SEC;
 	t = wait_fleet_rate(e, RATE, 3 * bound);
 	print_message("  healthy: the fleet rate back at the ceiling after %.2f s (bound %.2f s)\n",
 		      t / 1e9, bound / 1e9);

@@ -16,17 +16,14 @@
 #include "config.h"
 #include "fleet.h"
 
-#define MS  1000000ULL
-#define SEC 1000000000ULL
-
 /* a node pacing at 50/s, measured over 2 s, nothing held back */
 static struct cruise_fleet_demand calm(void)
 {
 	struct cruise_fleet_demand d = {
-		.window_ns = 2 * SEC,
+		.window_ns = 2 * NSEC_PER_SEC,
 		.attempts = 100,
 		.d_attempts = 5,
-		.interval_ns = 20 * MS,
+		.interval_ns = 20 * NSEC_PER_MSEC,
 	};
 
 	return d;
@@ -54,7 +51,7 @@ static void test_want_held_back(void **state)
 	assert_int_equal(cruise_fleet_want(&d), 52700);
 	/* no interval in force: not paced, a backlog says nothing */
 	d.interval_ns = 0;
-	d.backlog_ns = SEC;
+	d.backlog_ns = NSEC_PER_SEC;
 	assert_int_equal(cruise_fleet_want(&d), 52700);
 
 	/* more than a quarter of the last refresh's connects held; a quarter is not */
@@ -74,7 +71,7 @@ static void test_want_no_window(void **state)
 	(void)state;
 	d.window_ns = 0;
 	assert_int_equal(cruise_fleet_want(&d), 50000);
-	d.interval_ns = 3 * MS; /* 333.33/s */
+	d.interval_ns = 3 * NSEC_PER_MSEC; /* 333.33/s */
 	assert_int_equal(cruise_fleet_want(&d), 333333);
 	d.interval_ns = 0;
 	assert_int_equal(cruise_fleet_want(&d), 0);
@@ -93,14 +90,14 @@ static void test_want_rate(void **state)
 	assert_int_equal(cruise_fleet_want(&d), 200);
 	/* 7 over 1.5 s: 4666/s milli, +233, +200 */
 	d.attempts = 7;
-	d.window_ns = 1500 * MS;
+	d.window_ns = 1500 * NSEC_PER_MSEC;
 	assert_int_equal(cruise_fleet_want(&d), 4666 + 233 + 200);
 	/* the rate measured, whatever is in force */
 	d.interval_ns = 0;
 	assert_int_equal(cruise_fleet_want(&d), 4666 + 233 + 200);
 	/* 2000 over 2 s: 1000/s */
 	d.attempts = 2000;
-	d.window_ns = 2 * SEC;
+	d.window_ns = 2 * NSEC_PER_SEC;
 	assert_int_equal(cruise_fleet_want(&d), 1000000 + 50000 + 200);
 }
 
@@ -121,93 +118,102 @@ static struct cruise_medium pinned(const char *name, __u64 interval_ns, __u64 fa
 static void test_initial_cold(void **state)
 {
 	struct cruise_cfg_fleet fc = { .expected_nodes = 10 };
-	struct cruise_cfg_medium cm = { .name = "email", .interval_ns = 10 * MS, .fleet = true };
-	struct cruise_medium other = pinned("pg", 30 * MS, 80 * MS, 12345);
-	struct cruise_medium unleased = pinned("email", 30 * MS, 80 * MS, 0);
+	struct cruise_cfg_medium cm = { .name = "email",
+					.interval_ns = 10 * NSEC_PER_MSEC,
+					.fleet = true };
+	struct cruise_medium other = pinned("pg", 30 * NSEC_PER_MSEC, 80 * NSEC_PER_MSEC, 12345);
+	struct cruise_medium unleased = pinned("email", 30 * NSEC_PER_MSEC, 80 * NSEC_PER_MSEC, 0);
 	struct cruise_fleet_lease out;
 
 	(void)state;
 	/* no fallback_rate: rate / expected_nodes, 100/s over 10 nodes */
 	cruise_fleet_initial(&fc, &cm, NULL, &out);
-	assert_int_equal(out.interval_ns, 100 * MS);
-	assert_int_equal(out.fallback_interval_ns, 100 * MS);
+	assert_int_equal(out.interval_ns, 100 * NSEC_PER_MSEC);
+	assert_int_equal(out.fallback_interval_ns, 100 * NSEC_PER_MSEC);
 	assert_int_equal(out.lease_end_ns, 1);
 	/* the entry pinned in the map is another medium's, or was never leased: cold too */
 	memset(&out, 0, sizeof(out));
 	cruise_fleet_initial(&fc, &cm, &other, &out);
-	assert_int_equal(out.interval_ns, 100 * MS);
+	assert_int_equal(out.interval_ns, 100 * NSEC_PER_MSEC);
 	assert_int_equal(out.lease_end_ns, 1);
 	memset(&out, 0, sizeof(out));
 	cruise_fleet_initial(&fc, &cm, &unleased, &out);
-	assert_int_equal(out.interval_ns, 100 * MS);
-	assert_int_equal(out.fallback_interval_ns, 100 * MS);
+	assert_int_equal(out.interval_ns, 100 * NSEC_PER_MSEC);
+	assert_int_equal(out.fallback_interval_ns, 100 * NSEC_PER_MSEC);
 	assert_int_equal(out.lease_end_ns, 1);
 
 	/* fallback_rate configured: that */
-	cm.fallback_interval_ns = 50 * MS;
+	cm.fallback_interval_ns = 50 * NSEC_PER_MSEC;
 	cruise_fleet_initial(&fc, &cm, NULL, &out);
-	assert_int_equal(out.interval_ns, 50 * MS);
-	assert_int_equal(out.fallback_interval_ns, 50 * MS);
+	assert_int_equal(out.interval_ns, 50 * NSEC_PER_MSEC);
+	assert_int_equal(out.fallback_interval_ns, 50 * NSEC_PER_MSEC);
 	assert_int_equal(out.lease_end_ns, 1);
 
 	/* no fleet block, or expected_nodes 0: one node, the whole rate */
 	cm.fallback_interval_ns = 0;
 	cruise_fleet_initial(NULL, &cm, NULL, &out);
-	assert_int_equal(out.interval_ns, 10 * MS);
+	assert_int_equal(out.interval_ns, 10 * NSEC_PER_MSEC);
 	assert_int_equal(out.lease_end_ns, 1);
 	fc.expected_nodes = 0;
 	cruise_fleet_initial(&fc, &cm, NULL, &out);
-	assert_int_equal(out.fallback_interval_ns, 10 * MS);
+	assert_int_equal(out.fallback_interval_ns, 10 * NSEC_PER_MSEC);
 }
 
 /* A pinned entry of the same name: what was learned is kept, never above the config's rate. */
 static void test_initial_pinned(void **state)
 {
 	struct cruise_cfg_fleet fc = { .expected_nodes = 10 };
-	struct cruise_cfg_medium cm = { .name = "email", .interval_ns = 10 * MS, .fleet = true };
-	struct cruise_medium cur = pinned("email", 30 * MS, 80 * MS, 12345);
+	struct cruise_cfg_medium cm = { .name = "email",
+					.interval_ns = 10 * NSEC_PER_MSEC,
+					.fleet = true };
+	struct cruise_medium cur = pinned("email", 30 * NSEC_PER_MSEC, 80 * NSEC_PER_MSEC, 12345);
 	struct cruise_fleet_lease out;
 
 	(void)state;
 	cruise_fleet_initial(&fc, &cm, &cur, &out);
-	assert_int_equal(out.interval_ns, 30 * MS);
-	assert_int_equal(out.fallback_interval_ns, 80 * MS);
+	assert_int_equal(out.interval_ns, 30 * NSEC_PER_MSEC);
+	assert_int_equal(out.fallback_interval_ns, 80 * NSEC_PER_MSEC);
 	assert_int_equal(out.lease_end_ns, 12345);
 
 	/* the config's rate lowered below the share and the fallback: the rate caps both */
-	cm.interval_ns = 100 * MS;
+	cm.interval_ns = 100 * NSEC_PER_MSEC;
 	cruise_fleet_initial(&fc, &cm, &cur, &out);
-	assert_int_equal(out.interval_ns, 100 * MS);
-	assert_int_equal(out.fallback_interval_ns, 100 * MS);
+	assert_int_equal(out.interval_ns, 100 * NSEC_PER_MSEC);
+	assert_int_equal(out.fallback_interval_ns, 100 * NSEC_PER_MSEC);
 	assert_int_equal(out.lease_end_ns, 12345);
 
 	/* a configured fallback_rate replaces the learned fallback; the share stays */
-	cm.interval_ns = 10 * MS;
-	cm.fallback_interval_ns = 40 * MS;
+	cm.interval_ns = 10 * NSEC_PER_MSEC;
+	cm.fallback_interval_ns = 40 * NSEC_PER_MSEC;
 	cruise_fleet_initial(&fc, &cm, &cur, &out);
-	assert_int_equal(out.interval_ns, 30 * MS);
-	assert_int_equal(out.fallback_interval_ns, 40 * MS);
+	assert_int_equal(out.interval_ns, 30 * NSEC_PER_MSEC);
+	assert_int_equal(out.fallback_interval_ns, 40 * NSEC_PER_MSEC);
 	assert_int_equal(out.lease_end_ns, 12345);
 
 	/* a lease that has ended is kept as it is: the datapath paces at the fallback */
 	cur.lease_end_ns = 1;
 	cruise_fleet_initial(&fc, &cm, &cur, &out);
-	assert_int_equal(out.interval_ns, 30 * MS);
+	assert_int_equal(out.interval_ns, 30 * NSEC_PER_MSEC);
 	assert_int_equal(out.lease_end_ns, 1);
 }
 
 /* Rates go to the script in milli-connections/s: the nearest, and back again. */
 static void test_milli_interval(void **state)
 {
-	static const __u64 whole[] = { 2500, 8000, 20 * MS, 125 * MS, 4 * SEC, 250 * SEC };
+	static const __u64 whole[] = { 2500,
+				       8000,
+				       20 * NSEC_PER_MSEC,
+				       125 * NSEC_PER_MSEC,
+				       4 * NSEC_PER_SEC,
+				       250 * NSEC_PER_SEC };
 
 	(void)state;
-	assert_int_equal(cruise_fleet_milli(SEC), 1000);
-	assert_int_equal(cruise_fleet_milli(20 * MS), 50000);
-	assert_int_equal(cruise_fleet_milli(3 * MS), 333333);  /* 333333.33 */
-	assert_int_equal(cruise_fleet_milli(600000), 1666667); /* 1666666.67 */
-	assert_int_equal(cruise_fleet_interval(1000), SEC);
-	assert_int_equal(cruise_fleet_interval(50000), 20 * MS);
+	assert_int_equal(cruise_fleet_milli(NSEC_PER_SEC), 1000);
+	assert_int_equal(cruise_fleet_milli(20 * NSEC_PER_MSEC), 50000);
+	assert_int_equal(cruise_fleet_milli(3 * NSEC_PER_MSEC), 333333); /* 333333.33 */
+	assert_int_equal(cruise_fleet_milli(600000), 1666667);		 /* 1666666.67 */
+	assert_int_equal(cruise_fleet_interval(1000), NSEC_PER_SEC);
+	assert_int_equal(cruise_fleet_interval(50000), 20 * NSEC_PER_MSEC);
 	assert_int_equal(cruise_fleet_interval(333), 3003003003ULL); /* 3003003003.5, down */
 	assert_int_equal(cruise_fleet_interval(3), 333333333333ULL);
 
@@ -225,7 +231,7 @@ static void test_milli_interval(void **state)
 			fail_msg("milli %llu came back as %llu", (unsigned long long)m,
 				 (unsigned long long)cruise_fleet_milli(cruise_fleet_interval(m)));
 	/* ... and so does every interval that is a whole number of milli-connections/s */
-	for (__u64 ns = 1000; ns <= 1000 * SEC; ns *= 10)
+	for (__u64 ns = 1000; ns <= 1000 * NSEC_PER_SEC; ns *= 10)
 		assert_int_equal(cruise_fleet_interval(cruise_fleet_milli(ns)), ns);
 	for (size_t i = 0; i < sizeof(whole) / sizeof(whole[0]); i++)
 		assert_int_equal(cruise_fleet_interval(cruise_fleet_milli(whole[i])), whole[i]);

@@ -45,8 +45,6 @@
 #include "loader.h"
 #include "snapshot.h"
 
-#define NSEC_PER_MSEC  1000000ULL
-#define NSEC_PER_SEC   1000000000ULL
 #define START_MS       5000
 #define BIND_MS	       1000 /* a pod change shows in the bindings map within this */
 #define BACKOFF_MAX_MS 2000 /* the agent's --k8s-backoff-max in these tests */

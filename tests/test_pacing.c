@@ -50,9 +50,6 @@
 #include "helpers.h"
 #include "loader.h"
 
-#define NSEC_PER_MSEC 1000000ULL
-#define NSEC_PER_SEC  1000000000ULL
-
 #define RATE_TOL	    0.02		/* achieved rate vs configured: 2% */
 #define MAX_WAIT_NS	    (5 * NSEC_PER_SEC)	/* large: no test here wants a refusal */
 #define CONNECT_OVERHEAD_NS (2 * NSEC_PER_MSEC) /* an unheld loopback connect, generously */
@@ -100,11 +97,7 @@ static void worker_medium(struct th_env *e, struct th_cgroup *cg, __u32 medium, 
 /* Forget a medium's schedule (and open count): the next connect is free again. */
 static int reset_medium_state(struct th_env *e, __u32 medium)
 {
-	struct cruise_medium_state zero;
-	int fd = cruise_map_fd(e->h, "cruise_state");
-
-	memset(&zero, 0, sizeof(zero));
-	return bpf_map_update_elem(fd, &medium, &zero, BPF_ANY) ? -errno : 0;
+	return cruise_maps_reset_state(&e->h->maps, medium);
 }
 
 /* Bound a run by count as well as time: twice what the rate allows, plus slack. */
@@ -544,7 +537,7 @@ static void test_dead_destination(void **state)
 	/* no assertion until the child is reaped: teardown removes the cgroup it is in */
 	rerr = read_full(to_parent[0], &port, sizeof(port), 10000);
 	if (!rerr)
-		rerr = cruise_add_target(e->h, "127.0.0.1", 32, port, 2);
+		rerr = th_env_target(e, "127.0.0.1", 32, port, 2);
 	if (!rerr)
 		rerr = reset_medium_state(e, 0);
 	if (!rerr)
@@ -645,7 +638,7 @@ static void test_v4_mapped(void **state)
 	run_paced(&o, rate, &r);
 	assert_spaced(&r, interval_of(rate));
 	/* every connect was classified to the medium */
-	assert_int_equal(cruise_read_counters(e->h, 0, &c), 0);
+	assert_int_equal(cruise_maps_counters(&e->h->maps, 0, &c), 0);
 	printf("    medium 0: connections %llu, delayed %llu\n", (unsigned long long)c.connections,
 	       (unsigned long long)c.delayed);
 	assert_int_equal(c.connections, r.n);
@@ -671,12 +664,12 @@ static void *rate_changer(void *arg)
 
 	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
 		;
-	rc->err = cruise_get_medium(rc->e->h, rc->medium, &m);
+	rc->err = cruise_maps_get_medium(&rc->e->h->maps, rc->medium, &m);
 	if (rc->err)
 		return NULL;
 	m.interval_ns = rc->interval_ns;
 	rc->changed_ns = cruise_now_ns();
-	rc->err = cruise_set_medium(rc->e->h, rc->medium, &m);
+	rc->err = cruise_maps_set_medium(&rc->e->h->maps, rc->medium, &m);
 	return NULL;
 }
 
@@ -774,8 +767,8 @@ static void test_counters(void **state)
 	o.cgroup = cg.path;
 	run_paced(&o, rate, &r);
 	/* the clients have exited: their sockets are released */
-	assert_int_equal(cruise_read_counters(e->h, 0, &c), 0);
-	assert_int_equal(cruise_read_state(e->h, 0, &st), 0);
+	assert_int_equal(cruise_maps_counters(&e->h->maps, 0, &c), 0);
+	assert_int_equal(cruise_maps_state(&e->h->maps, 0, &st), 0);
 	printf("    counters: connections %llu admitted_now %llu delayed %llu (mean hold %.1f ms) "
 	       "closed %llu refused %llu/%llu; open_conns %lld; clients made %d\n",
 	       (unsigned long long)c.connections, (unsigned long long)c.admitted_now,

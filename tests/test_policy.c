@@ -42,9 +42,6 @@
 #include "helpers.h"
 #include "loader.h"
 
-#define NSEC_PER_MSEC 1000000ULL
-#define NSEC_PER_SEC  1000000000ULL
-
 /* The specification's figures, not measured ones. */
 #define RATE_TOL       0.02 /* an achieved rate is within 2% of the configured one */
 #define UNPACED_FACTOR 5    /* "not paced": well above the medium's rate */
@@ -189,12 +186,9 @@ static int ev_cb(void *ctx, void *data, size_t size)
 static int ev_collect(struct th_env *e, struct ev_list *l)
 {
 	struct ring_buffer *rb;
-	int fd = cruise_map_fd(e->h, "cruise_events");
 	int n;
 
-	if (fd < 0)
-		return fd;
-	rb = ring_buffer__new(fd, ev_cb, l, NULL);
+	rb = ring_buffer__new(e->h->maps.events, ev_cb, l, NULL);
 	if (!rb)
 		return -errno;
 	n = ring_buffer__consume(rb);
@@ -257,7 +251,7 @@ static struct cruise_counters counters_of(struct th_env *e, __u32 medium)
 {
 	struct cruise_counters c;
 
-	assert_int_equal(cruise_read_counters(e->h, medium, &c), 0);
+	assert_int_equal(cruise_maps_counters(&e->h->maps, medium, &c), 0);
 	return c;
 }
 
@@ -265,7 +259,7 @@ static struct cruise_medium_state state_of(struct th_env *e, __u32 medium)
 {
 	struct cruise_medium_state st;
 
-	assert_int_equal(cruise_read_state(e->h, medium, &st), 0);
+	assert_int_equal(cruise_maps_state(&e->h->maps, medium, &st), 0);
 	return st;
 }
 
@@ -315,7 +309,7 @@ static void addr_of(const char *s, __u8 out[16])
 {
 	struct cruise_target_key k;
 
-	assert_int_equal(cruise_target_key_from(&k, s, 0, 0), 0);
+	assert_int_equal(th_target_key(&k, s, 0, 0), 0);
 	memcpy(out, k.addr, 16);
 }
 
@@ -596,9 +590,9 @@ static void test_open_count_churn(void **state)
 	assert_int_equal(th_env_worker_cgroup(e, &cgc, NULL, 2), 0);
 	assert_int_equal(th_env_worker_cgroup(e, &cgd, NULL, 3), 0);
 	assert_int_equal(dead_port(&p->dead_fd, &dport), 0);
-	assert_int_equal(cruise_add_target(e->h, "127.0.0.1", 32, dport, 2), 0);
+	assert_int_equal(th_env_target(e, "127.0.0.1", 32, dport, 2), 0);
 	assert_int_equal(rst_start(&p->rst, "127.0.0.1"), 0);
-	assert_int_equal(cruise_add_target(e->h, "127.0.0.1", 32, p->rst.l.port, 3), 0);
+	assert_int_equal(th_env_target(e, "127.0.0.1", 32, p->rst.l.port, 3), 0);
 
 	for (int i = 0; i < 7; i++) {
 		j[i].o = (struct th_run_opts){
@@ -759,9 +753,9 @@ static void test_released_at_tcp_close(void **state)
 	assert_int_equal(th_env_medium(e, 0, 0, 0, 0, max_conns, EAGAIN, 0), 0);
 	assert_int_equal(th_env_worker_cgroup(e, &cg, NULL, 0), 0);
 	assert_int_equal(dead_port(&p->dead_fd, &dport), 0);
-	assert_int_equal(cruise_add_target(e->h, "127.0.0.1", 32, dport, 2), 0);
+	assert_int_equal(th_env_target(e, "127.0.0.1", 32, dport, 2), 0);
 	assert_int_equal(rst_start(&p->rst, "127.0.0.1"), 0);
-	assert_int_equal(cruise_add_target(e->h, "127.0.0.1", 32, p->rst.l.port, 3), 0);
+	assert_int_equal(th_env_target(e, "127.0.0.1", 32, p->rst.l.port, 3), 0);
 	res = mmap(NULL, sizeof(*res), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	assert_true(res != MAP_FAILED);
 	memset(res, 0, sizeof(*res));
@@ -774,7 +768,7 @@ static void test_released_at_tcp_close(void **state)
 	/* no assertion until the child is gone: it must not outlive the test in its cgroup */
 	rp = (struct pollfd){ .fd = ready[0], .events = POLLIN };
 	if (pid > 0 && poll(&rp, 1, 10000) == 1 && read(ready[0], &b, 1) == 1 &&
-	    !cruise_read_state(e->h, 0, &st))
+	    !cruise_maps_state(&e->h->maps, 0, &st))
 		open_kept = st.open_conns;
 	if (pid > 0) {
 		if (write(go[1], "g", 1) != 1)

@@ -18,8 +18,7 @@
 #include "units.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-#define NSEC	      1000000000ULL
-#define DAY_NS	      (86400 * NSEC)
+#define DAY_NS	      (86400 * NSEC_PER_SEC)
 #define U64_MAX_STR   "18446744073709551615"
 #define U64_OVER_STR  "18446744073709551616"
 #define SENTINEL      0x5a5a5a5a5a5a5a5aULL
@@ -35,12 +34,12 @@ struct u64_case {
 /* clang-format off */
 static const struct u64_case rate_ok[] = {
 	{"200/s", 0, 5000000},
-	{"30/m", 0, 2 * NSEC},
-	{"2/h", 0, 1800 * NSEC},
+	{"30/m", 0, 2 * NSEC_PER_SEC},
+	{"2/h", 0, 1800 * NSEC_PER_SEC},
 	{"1/d", 0, DAY_NS},
-	{"1/s", 0, NSEC},
-	{"1/m", 0, 60 * NSEC},
-	{"1/h", 0, 3600 * NSEC},
+	{"1/s", 0, NSEC_PER_SEC},
+	{"1/m", 0, 60 * NSEC_PER_SEC},
+	{"1/h", 0, 3600 * NSEC_PER_SEC},
 	{"3/s", 0, 333333333},	   /* 333333333.3 rounds down */
 	{"6/s", 0, 166666667},	   /* 166666666.7 rounds up */
 	{"400000000/s", 0, 3},	   /* 2.5 rounds half up */
@@ -197,16 +196,16 @@ static void test_format_rate(void **state)
 	check_format_rate(1, "1000000000/s");
 	check_format_rate(3, "333333333/s");
 	check_format_rate(5000000, "200/s");
-	check_format_rate(NSEC, "1/s");
-	check_format_rate(2 * NSEC, "30/m");
-	check_format_rate(60 * NSEC, "1/m");
-	check_format_rate(1800 * NSEC, "2/h");
+	check_format_rate(NSEC_PER_SEC, "1/s");
+	check_format_rate(2 * NSEC_PER_SEC, "30/m");
+	check_format_rate(60 * NSEC_PER_SEC, "1/m");
+	check_format_rate(1800 * NSEC_PER_SEC, "2/h");
 	check_format_rate(DAY_NS, "1/d");
 	/* within 0.01% of 1/s, either side */
-	check_format_rate(NSEC + 99999, "1/s");
-	check_format_rate(NSEC - 99999, "1/s");
+	check_format_rate(NSEC_PER_SEC + 99999, "1/s");
+	check_format_rate(NSEC_PER_SEC - 99999, "1/s");
 	/* 0.02% off 1/s and 60/m, but 3599.28/h is within 0.01% of 3599 */
-	check_format_rate(NSEC + 200000, "3599/h");
+	check_format_rate(NSEC_PER_SEC + 200000, "3599/h");
 	/* 3598.5/h is 0.014% off a whole number per hour; 86364/d is not */
 	check_format_rate(1000416840, "86364/d");
 	/* 1.5 per day is not whole anywhere: a decimal per second, three significant digits */
@@ -236,9 +235,9 @@ static const struct u64_case duration_ok[] = {
 	{"1ns", 0, 1},
 	{"100us", 0, 100000},
 	{"250ms", 0, 250000000},
-	{"2s", 0, 2 * NSEC},
-	{"1m", 0, 60 * NSEC},
-	{"1h", 0, 3600 * NSEC},
+	{"2s", 0, 2 * NSEC_PER_SEC},
+	{"1m", 0, 60 * NSEC_PER_SEC},
+	{"1h", 0, 3600 * NSEC_PER_SEC},
 	{"24h", 0, CRUISE_DURATION_MAX_NS},
 	{"1440m", 0, CRUISE_DURATION_MAX_NS},
 	{"86400s", 0, CRUISE_DURATION_MAX_NS},
@@ -366,13 +365,13 @@ static void test_format_duration(void **state)
 	check_format_duration(100000, "100us");
 	check_format_duration(250000000, "250ms");
 	check_format_duration(1500000000, "1500ms");
-	check_format_duration(2 * NSEC, "2s");
-	check_format_duration(90 * NSEC, "90s");
-	check_format_duration(60 * NSEC, "1m");
-	check_format_duration(3600 * NSEC, "1h");
+	check_format_duration(2 * NSEC_PER_SEC, "2s");
+	check_format_duration(90 * NSEC_PER_SEC, "90s");
+	check_format_duration(60 * NSEC_PER_SEC, "1m");
+	check_format_duration(3600 * NSEC_PER_SEC, "1h");
 	check_format_duration(CRUISE_DURATION_MAX_NS, "24h");
 	/* beyond what parses, still printed */
-	check_format_duration(25 * 3600 * NSEC, "25h");
+	check_format_duration(25 * 3600 * NSEC_PER_SEC, "25h");
 	check_format_duration(UINT64_MAX, U64_MAX_STR "ns");
 	cruise_format_duration(250000000, buf, sizeof(buf));
 	assert_string_equal(buf, "250");
