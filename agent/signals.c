@@ -22,6 +22,7 @@ struct sig_thread {
 	unsigned int index; /* under owner->lock */
 	__u64 generation;   /* under owner->lock */
 	bool stop;	    /* under owner->lock */
+	enum cruise_probe_error last_err;
 	struct sig_thread *next;
 };
 
@@ -78,13 +79,16 @@ static void sample(struct sig_thread *t, struct cruise_signal_sample *x, __u64 *
 	__u64 now = cruise_now_ns(), cap = 8 * t->cfg.every_ns;
 
 	if (now < *retry_at) {
-		x->err = CRUISE_PROBE_CONNECT;
-		snprintf(x->msg, sizeof(x->msg), "not connected; next attempt in %.1f s",
-			 (*retry_at - now) / 1e9);
+		/* the failure that started the backoff, for this round too */
+		x->err = t->last_err;
+		snprintf(x->msg, sizeof(x->msg),
+			 "backing off after a %s failure; next attempt in %.1f s",
+			 cruise_probe_error_name(t->last_err), (*retry_at - now) / 1e9);
 		return;
 	}
 	x->err = cruise_probe_run(t->probe, now + t->cfg.every_ns, &x->value, x->msg,
 				  sizeof(x->msg));
+	t->last_err = x->err;
 	x->took_ns = cruise_now_ns() - now;
 	if (x->err != CRUISE_PROBE_CONNECT && x->err != CRUISE_PROBE_TIMEOUT) {
 		*backoff = 0;
