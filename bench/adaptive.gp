@@ -39,7 +39,7 @@ set ylabel 'interactive latency ms'
 set title 'make bench-adaptive: batch pgbench -C paced (none, fixed, adaptive) beside an unpaced interactive pgbench' font ',13'
 plot phases using 3:(1):3:4:(0.1):(200) @shade, \
      phases using 1:(0.1):(0):(200) @bar, \
-     phases using 1:(120):5 with labels left offset 0.3,0 font ',11' notitle, \
+     phases using 1:(0.13):5 with labels left offset 0.3,0 font ',11' notitle, \
      csv using 1:5 with lines lw 1.5 lc rgb '#c00000' title 'p99 per second', \
      csv using 1:4 with lines lw 1 lc rgb '#3060c0' title 'p50 per second', \
      csv using 1:6 with lines dt 2 lw 1.5 lc rgb '#000000' title 'bound: baseline p99 + 20%'
