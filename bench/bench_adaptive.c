@@ -22,6 +22,7 @@
  * Over 600 lines: the phases, their logs parsed, and the report.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -34,6 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -66,7 +68,9 @@ struct phase {
 	double shift_at, shift_secs, shift_rate; /* 0: no shift */
 	/* seconds since the bench started */
 	double t0, t1, shift_t0, shift_t1;
-	int exit_bad; /* pgbench runs that did not exit 0 */
+	int exit_bad;	  /* pgbench runs that did not exit 0 */
+	double cpu_ours;  /* CPUs used by PostgreSQL, the pgbenches, the agent and this program */
+	double cpu_other; /* by everything else on the machine: the other engineers' work */
 	int failed[S_COUNT];
 };
 
@@ -104,6 +108,7 @@ static struct {
 	char dsn[192];
 	struct th_cgroup scope, batch, free_cg, interactive;
 	uint16_t pg_port;
+	pid_t pg_pid; /* the postmaster */
 	struct th_agent agent;
 	bool agent_used;
 	pid_t kids[S_COUNT];
@@ -399,12 +404,127 @@ static void poll_agent(int phase)
 	b.n_poll++;
 }
 
+/* CPU: ours and the rest of the machine's, as bench_peers.c measures it */
+
+/* utime + stime (+ cutime + cstime) of a process from /proc/PID/stat, in ns; 0 if gone. */
+static double proc_cpu_ns(pid_t pid, bool children, pid_t *ppid)
+{
+	unsigned long long ut, st;
+	long long cut, cst;
+	char path[64], buf[1024], *p;
+	FILE *f;
+	int pp;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	p = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
+	fclose(f);
+	if (!p || sscanf(p + 2, "%*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %lld %lld",
+			 &pp, &ut, &st, &cut, &cst) != 5)
+		return 0;
+	if (ppid)
+		*ppid = pp;
+	return (ut + st + (children ? cut + cst : 0)) * (1e9 / sysconf(_SC_CLK_TCK));
+}
+
+/* PostgreSQL: the postmaster with its reaped backends, and its live children. */
+static double pg_cpu_ns(void)
+{
+	double sum = proc_cpu_ns(b.pg_pid, true, NULL);
+	DIR *d = opendir("/proc");
+	struct dirent *ent;
+
+	while (d && (ent = readdir(d))) {
+		pid_t pid = atoi(ent->d_name), ppid = 0;
+		double ns;
+
+		if (pid <= 0)
+			continue;
+		ns = proc_cpu_ns(pid, true, &ppid);
+		if (ppid == b.pg_pid)
+			sum += ns;
+	}
+	if (d)
+		closedir(d);
+	return sum;
+}
+
+/* A live process's CPU in ns: the scheduler's runtime of each of its threads. */
+static double task_cpu_ns(pid_t pid)
+{
+	char pattern[64];
+	double sum = 0;
+	glob_t g;
+
+	if (pid <= 0)
+		return 0;
+	snprintf(pattern, sizeof(pattern), "/proc/%d/task/*/schedstat", (int)pid);
+	if (glob(pattern, 0, NULL, &g))
+		return 0;
+	for (size_t i = 0; i < g.gl_pathc; i++) {
+		unsigned long long ns = 0;
+		FILE *f = fopen(g.gl_pathv[i], "r");
+
+		if (f && fscanf(f, "%llu", &ns) == 1)
+			sum += ns;
+		if (f)
+			fclose(f);
+	}
+	globfree(&g);
+	return sum;
+}
+
+static double rusage_ns(int who)
+{
+	struct rusage ru;
+
+	getrusage(who, &ru);
+	return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e9 +
+	       (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e3;
+}
+
+/*
+ * Busy is wall time x CPUs minus /proc/stat's idle (exact with NO_HZ, unlike its tick-sampled
+ * busy fields: bench_peers.c says why); ours is exact: reaped children (the pgbenches), the
+ * running agent, this program and PostgreSQL's processes.
+ */
+struct cpu {
+	double wall_ns, idle_ns, ours_ns;
+};
+
+static void cpu_sample(struct cpu *c)
+{
+	unsigned long long v[5] = { 0 };
+	FILE *f = fopen("/proc/stat", "r");
+
+	if (!f || fscanf(f, "cpu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4]) != 5)
+		memset(v, 0, sizeof(v));
+	if (f)
+		fclose(f);
+	c->wall_ns = now_s() * 1e9;
+	c->idle_ns = (v[3] + v[4]) * (1e9 / sysconf(_SC_CLK_TCK));
+	c->ours_ns = rusage_ns(RUSAGE_CHILDREN) + rusage_ns(RUSAGE_SELF) +
+		     task_cpu_ns(b.agent.pid) + pg_cpu_ns();
+}
+
+static void cpu_phase(struct phase *p, const struct cpu *a, const struct cpu *e)
+{
+	double wall = e->wall_ns - a->wall_ns;
+	double busy = sysconf(_SC_NPROCESSORS_ONLN) * wall - (e->idle_ns - a->idle_ns);
+
+	p->cpu_ours = (e->ours_ns - a->ours_ns) / wall;
+	p->cpu_other = fmax(0, busy / wall - p->cpu_ours);
+}
+
 /* one phase */
 
 static int run_phase(struct phase *p)
 {
 	int idx = b.n_ph, err;
 	const char *batch_cg = p->kind == K_NOLIMIT ? b.free_cg.path : b.batch.path;
+	struct cpu ca, ce;
 	double next;
 
 	if (b.n_ph == MAX_PHASES)
@@ -421,6 +541,7 @@ static int run_phase(struct phase *p)
 		agent_stop();
 		return err;
 	}
+	cpu_sample(&ca);
 	p->t0 = now_s();
 	b.kids[S_INT] = pgbench(S_INT, idx, b.interactive.path, o.int_clients, o.int_rate, p->secs);
 	if (p->kind != K_BASELINE)
@@ -442,6 +563,8 @@ static int run_phase(struct phase *p)
 	p->t1 = now_s();
 	for (int s = 0; s < S_COUNT; s++)
 		reap(s, p, p->t1 + KILL_SLACK_S);
+	cpu_sample(&ce);
+	cpu_phase(p, &ca, &ce);
 	agent_stop();
 	for (int s = 0; s < S_COUNT; s++)
 		read_logs(s, idx);
@@ -560,7 +683,8 @@ static void fmt(char *buf, size_t len, const char *f, double v)
 		snprintf(buf, len, f, v);
 }
 
-static void print_row(const char *label, const char *limit, const struct stats *s, double base_p99)
+static void print_row(const char *label, const char *limit, const struct stats *s, double base_p99,
+		      const struct phase *p)
 {
 	char p99[48], dp[16], sig[32], p90[16], rate[48], vs[16], shift[16];
 
@@ -575,8 +699,9 @@ static void print_row(const char *label, const char *limit, const struct stats *
 		snprintf(rate, sizeof(rate), "%.1f (%.1f-%.1f)", s->rate_mean, s->rate_min,
 			 s->rate_max);
 	fmt(shift, sizeof(shift), "%.1f", s->shift_cps > 0 ? s->shift_cps : NAN);
-	printf("| %s | %s | %.0f | %.1f | %.2f | %s | %.1f | %s | %s | %s | %s |\n", label, limit,
-	       s->secs, s->tps, s->p50, p99, s->batch_cps, dp, shift, sig, rate);
+	printf("| %s | %s | %.0f | %.1f | %.2f | %s | %.1f | %s | %s | %s | %s | %.2f / %.2f |\n",
+	       label, limit, s->secs, s->tps, s->p50, p99, s->batch_cps, dp, shift, sig, rate,
+	       p->cpu_ours, p->cpu_other);
 }
 
 static void limit_cell(char *buf, size_t len, const struct phase *p)
@@ -817,7 +942,8 @@ static double nice_rate(double r)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: bench_adaptive --pg-port PORT --agent PATH --out DIR [--scale F]\n"
+	fprintf(stderr, "usage: bench_adaptive --pg-dir DIR --pg-port PORT --agent PATH --out DIR "
+			"[--scale F]\n"
 			"  [--batch-clients N] [--interactive-clients N] [--interactive-rate TPS]\n"
 			"  [--every MS] [--target-factor F] [--ceiling RATE]\n"
 			"Run by scripts/bench-adaptive.sh (make bench-adaptive), which starts "
@@ -829,6 +955,7 @@ static void parse_args(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "pg-port", required_argument, NULL, 'p' },
+		{ "pg-dir", required_argument, NULL, 'd' },
 		{ "agent", required_argument, NULL, 'a' },
 		{ "out", required_argument, NULL, 'o' },
 		{ "scale", required_argument, NULL, 's' },
@@ -847,6 +974,9 @@ static void parse_args(int argc, char **argv)
 		switch (opt) {
 		case 'p':
 			b.pg_port = atoi(optarg);
+			break;
+		case 'd':
+			b.pg_pid = th_pg_postmaster(optarg);
 			break;
 		case 'a':
 			setenv("CRUISE_AGENT", optarg, 1); /* th_agent_bin() takes it from there */
@@ -880,7 +1010,7 @@ static void parse_args(int argc, char **argv)
 			usage();
 		}
 	}
-	if (!b.pg_port || !agent || !b.out[0] || o.scale < 0.2 || o.scale > 3 ||
+	if (!b.pg_port || !b.pg_pid || !agent || !b.out[0] || o.scale < 0.2 || o.scale > 3 ||
 	    o.batch_clients < 1 || o.batch_clients > 64 || o.int_clients < 1 ||
 	    o.int_clients > 16 || o.int_rate < 10 || o.int_rate > 5000 || o.every_ms < 50 ||
 	    o.every_ms > 5000 || o.target_factor < 1 || o.target_factor > 20 || o.ceiling < 0)
@@ -1006,8 +1136,8 @@ static void report(double base_p99, double best, double ceiling, double t_start)
 	       baseline_windows_ok(base_p99));
 	printf("| phase | batch limit | window s | interactive tps | p50 ms | p99 ms (vs baseline) "
 	       "| batch conns/s (pgbench) | batch conns/s (datapath) | shift conns/s "
-	       "| probe ms mean / p90 | adapted rate mean (min-max) |\n");
-	printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
+	       "| probe ms mean / p90 | adapted rate mean (min-max) | CPUs ours / others |\n");
+	printf("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
 	for (int i = 0; i < b.n_ph; i++) {
 		const struct phase *p = &b.ph[i];
 
@@ -1016,16 +1146,18 @@ static void report(double base_p99, double best, double ceiling, double t_start)
 		stats(i, a, e, &s);
 		if (i == b.i_best)
 			best_s = s;
-		print_row(p->label, limit, &s, base_p99);
+		print_row(p->label, limit, &s, base_p99, p);
 		if (p->shift_t0 > 0) {
 			stats(i, p->shift_t0, p->shift_t1, &s);
 			snprintf(label, sizeof(label), "%s: during the shift (+%.0f/s unpaced)",
 				 p->label, p->shift_rate);
-			print_row(label, limit, &s, base_p99);
+			print_row(label, limit, &s, base_p99, p);
 		}
 	}
 	printf("\n(conns/s: pgbench's completed transactions, one connection each; the datapath's: "
-	       "its counter of the batch medium)\n\nGoals:\n");
+	       "its counter of the batch medium. CPUs over the whole phase: ours are PostgreSQL, "
+	       "the pgbenches, the agent and the benchmark; others' are the rest of the machine's "
+	       "busy time: other engineers' work, the noise)\n\nGoals:\n");
 	for (int k = 0; k < 2; k++) {
 		int i = b.i_adapt[k];
 		const struct phase *p = &b.ph[i];

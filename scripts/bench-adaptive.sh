@@ -57,8 +57,8 @@ scripts/pg.sh start "$pgdir" "$port"
 # scale 10: 1,000,000 accounts (about 160 MB), read by every select-only transaction
 pgbench -i -q -s 10 -h 127.0.0.1 -p "$port" -U postgres postgres >"$res/pgbench-init.out" 2>&1 ||
 	die "pgbench -i failed: $(tail -n 2 "$res/pgbench-init.out")"
-"$out/bench_adaptive" --pg-port "$port" --agent "$out/cruise-agent" --out "$res" "$@" \
-	>"$res/table.md" &
+"$out/bench_adaptive" --pg-dir "$pgdir" --pg-port "$port" --agent "$out/cruise-agent" \
+	--out "$res" "$@" >"$res/table.md" &
 bench=$!
 rc=0
 wait "$bench" || rc=$?
