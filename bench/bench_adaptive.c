@@ -43,7 +43,6 @@
 #include "loader.h"
 #include "pg_fixture.h"
 
-#define NSEC	     1000000000ULL
 #define POLL_MS	     100   /* the agent's metrics and maps are read this often */
 #define START_MS     10000 /* the agent attaches, binds and probes within this */
 #define FLOOR_RATE   5.0   /* the adaptive floor, and the sweep's lowest rate */
@@ -1172,7 +1171,8 @@ static void report(double base_p99, double best, double ceiling, double t_start)
 		       0.8 * best_s.batch_cps,
 		       best > 0 && s.batch_cps >= 0.8 * best_s.batch_cps ? "met"
 		       : best > 0					 ? "NOT met"
-				  : "n/a (no best fixed rate)");
+				  : "n/a (no rate of the sweep met the bound: phase 3 ran at its "
+				    "lowest)");
 		reaction(i, base_p99, &t_rate, &t_p99, &peak);
 		printf("  shift: the adapted rate's 1 s mean at most 80%% of its mean over the 8 s "
 		       "before: ");
@@ -1186,13 +1186,28 @@ static void report(double base_p99, double best, double ceiling, double t_start)
 		double t_rate, t_p99, peak;
 
 		reaction(b.i_best, base_p99, &t_rate, &t_p99, &peak);
-		printf("- %s (for comparison): p99 over 2 s within the bound during the shift "
-		       "after ",
+		printf("- %s (for comparison): the first 2 s window with the p99 within the bound "
+		       "ends ",
 		       b.ph[b.i_best].label);
-		isnan(t_p99) ? printf("never") : printf("%.0f s", t_p99);
+		isnan(t_p99) ? printf("never during the shift")
+			     : printf("%.0f s after the shift's start", t_p99);
 		printf("; worst 1 s p99 during the shift %.1f ms\n", peak);
 	}
-	printf("\n");
+	{
+		int failed = 0, bad = 0;
+
+		for (int i = 0; i < b.n_ph; i++) {
+			bad += b.ph[i].exit_bad;
+			for (int k = 0; k < S_COUNT; k++)
+				failed += b.ph[i].failed[k];
+		}
+		steady(&b.ph[b.i_end], &a, &e);
+		stats(b.i_end, a, e, &s);
+		printf("- the baseline again at the end: p99 %.2f ms (%+.0f%%): the machine's "
+		       "drift\n"
+		       "- pgbench: %d failed transactions, %d runs that did not exit cleanly\n\n",
+		       s.p99, 100 * (s.p99 / base_p99 - 1), failed, bad);
+	}
 	for (int k = 0; k < 2; k++)
 		print_rate_series(b.i_adapt[k]);
 	printf("\nrun time: %.0f s\n", now_s() - t_start);
