@@ -32,7 +32,8 @@ cleanup() {
 	set +e
 	if [ -n "$bench" ]; then
 		# still running only after Ctrl-C or TERM: it cleans up itself on either
-		kill "$bench" 2>/dev/null && wait "$bench" 2>/dev/null || true
+		kill "$bench" 2>/dev/null
+		wait "$bench" 2>/dev/null
 		name=cruise-adaptive-$bench
 		for pin in /sys/fs/bpf/"$name"-*; do
 			[ -d "$pin" ] && "$out/cruise-agent" --uninstall --pin-dir "$pin" >/dev/null 2>&1
@@ -40,7 +41,7 @@ cleanup() {
 		cgroot=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
 		if [ -n "$cgroot" ] && [ -d "$cgroot/$name" ]; then
 			for d in "$cgroot/$name"/*/; do
-				[ -d "$d" ] && { cat "$d/cgroup.procs" | xargs -r kill -9; rmdir "$d"; }
+				[ -d "$d" ] && { xargs -r kill -9 <"$d/cgroup.procs"; rmdir "$d"; }
 			done
 			rmdir "$cgroot/$name"
 		fi
