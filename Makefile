@@ -40,7 +40,7 @@ TESTS := test_gcra test_units test_config test_pod_bind test_fleet_units test_ad
 FUZZ_TARGETS := units config k8s
 TEST_BINS := $(addprefix $(OUTPUT)/,$(TESTS) check_manifests)
 FUZZERS := $(addprefix $(OUTPUT)/fuzz_,$(FUZZ_TARGETS))
-BENCH_BINS := $(addprefix $(OUTPUT)/,bench_datapath bench_peers bench_fleet)
+BENCH_BINS := $(addprefix $(OUTPUT)/,bench_datapath bench_peers bench_fleet bench_adaptive)
 # the tests' and benchmarks' helpers and fixtures, one concern per file (tests/helpers.h)
 TEST_HELPERS := helpers cgroup_helpers network_helpers client_helpers datapath_fixture \
 	redis_fixture agent_fixture pg_fixture fake_k8s prom_fixture
@@ -56,7 +56,7 @@ Q = @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-.PHONY: all test bench bench-peers bench-fleet clean vmlinux demo demo-datapath format format-check fuzz \
+.PHONY: all test bench bench-peers bench-fleet bench-adaptive clean vmlinux demo demo-datapath format format-check fuzz \
 	check-manifests
 .DELETE_ON_ERROR:
 .SECONDARY:
@@ -209,6 +209,13 @@ $(OUTPUT)/bench_peers: bench/bench_peers.c tests/*.h $(TEST_LIB) $(LIB_OBJS) \
 	$(Q)$(CC) $(CFLAGS) -Itests $< $(TEST_LIB) $(LIB_OBJS) $(OUTPUT)/snapshot.o -o $@ \
 		$(LDLIBS_BPF) -lpthread -lm
 
+# adaptive rates against fixed ones and none: pgbench on a real PostgreSQL, the real agent
+$(OUTPUT)/bench_adaptive: bench/bench_adaptive.c tests/*.h $(TEST_LIB) $(LIB_OBJS) \
+		$(OUTPUT)/snapshot.o | $(OUTPUT)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -Itests $< $(TEST_LIB) $(LIB_OBJS) $(OUTPUT)/snapshot.o -o $@ \
+		$(LDLIBS_BPF) -lpthread -lm
+
 # the fleet allocator (agent/fleet.lua) in a throwaway redis-server, N nodes x M media
 $(OUTPUT)/bench_fleet: bench/bench_fleet.c $(OUTPUT)/fleet_lua.h tests/*.h $(TEST_LIB) \
 		$(LIB_OBJS) | $(OUTPUT)
@@ -242,6 +249,12 @@ bench-peers: all
 # the fleet allocator's cost in Redis at 100 to 10,000 nodes (BENCHMARKS.md; about 2 minutes)
 bench-fleet: $(OUTPUT)/bench_fleet
 	$(Q)$(OUTPUT)/bench_fleet $(BENCH_FLEET_ARGS)
+
+# does adaptive pacing protect the database? batch pgbench -C paced by none, fixed and adaptive
+# rates beside an unpaced interactive pgbench (BENCHMARKS.md; about 5 minutes): a table on stdout,
+# a CSV and a plot in $(OUTPUT)/bench-adaptive
+bench-adaptive: $(OUTPUT)/bench_adaptive $(OUTPUT)/cruise-agent
+	$(Q)scripts/bench-adaptive.sh $(OUTPUT) $(BENCH_ADAPTIVE_ARGS)
 
 # The demo: installs what it needs (apt, once), builds, then paces two groups of PostgreSQL
 # clients live (scripts/demo.sh). demo-datapath: the same without PostgreSQL, on a bare listener.
