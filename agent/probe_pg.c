@@ -442,8 +442,8 @@ static enum cruise_probe_error pg_run(struct cruise_probe *base, __u64 deadline_
 		e = kept ? CRUISE_PROBE_OK : pg_connect(p, deadline_ns, err, errlen);
 		/*
 		 * A new backend's first query is slow (catalog caches cold: 0.4-0.8 ms against
-		 * 0.2-0.3 ms, make bench-adaptive): on a new connection the second one is the sample,
-		 * or a restarted agent would start by cutting its rates.
+		 * 0.2-0.3 ms, make bench-adaptive): on a new connection the second one is the
+		 * sample, or a restarted agent would start by cutting its rates.
 		 */
 		if (!e && !kept)
 			e = pg_query(p, deadline_ns, value, err, errlen);
