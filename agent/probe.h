@@ -10,8 +10,7 @@
  * query in seconds, or with value the one number it returns (one row, one column, not NULL).
  *
  * Prometheus (probe_prom.c): an instant query on the HTTP API (GET URL/api/v1/query) with libcurl;
- * the answer must be a success with a scalar, or a vector of exactly one sample; its number,
- * finite.
+ * the answer must be a success with a scalar, or a vector of exactly one sample; a finite number.
  */
 #ifndef CRUISE_PROBE_H
 #define CRUISE_PROBE_H

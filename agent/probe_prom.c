@@ -141,6 +141,8 @@ static enum cruise_probe_error parse_answer(const struct prom_probe *p, double *
 	} else {
 		/* a native histogram's sample has "histogram", not "value" */
 		sample = json_object_get(json_array_get(result, 0), "value");
+		if (!sample)
+			cruise_probe_fail(e, err, errlen, "the sample has no value");
 	}
 	if (!sample)
 		goto out;

@@ -3,6 +3,8 @@
 #   scripts/pg.sh start DIR PORT   initdb in DIR (created, must not exist), listen on 127.0.0.1
 #                                  and ::1 at PORT, socket dir DIR; prints nothing on success
 #   scripts/pg.sh stop DIR         stop the server started in DIR and remove DIR
+#   scripts/pg.sh halt DIR         stop the server (immediate), keep DIR: a server that went away
+#   scripts/pg.sh restart DIR      start a halted server again, same port and options
 # PG_EXTRA_OPTS adds server options at start ("-c log_connections=on", say).
 # The server runs as the "postgres" user of Debian's package (PostgreSQL refuses to run as root),
 # with trust authentication on loopback only and no fsync: it holds no data worth keeping.
@@ -34,7 +36,19 @@ stop)
 	as_pg "$bindir/pg_ctl" -D "$dir/data" -m immediate -w -t 30 stop >/dev/null 2>&1 || true
 	rm -rf "$dir"
 	;;
+halt)
+	[ $# -eq 2 ] || die "usage: pg.sh halt DIR"
+	as_pg "$bindir/pg_ctl" -D "$2/data" -m immediate -w -t 30 stop >/dev/null ||
+		die "server did not stop: $(tail -n 2 "$2/server.log" | tr '\n' ' ')"
+	;;
+restart)
+	[ $# -eq 2 ] || die "usage: pg.sh restart DIR"
+	# on a stopped server, pg_ctl restart starts it with the options of its last start
+	# (data/postmaster.opts)
+	as_pg "$bindir/pg_ctl" -D "$2/data" -l "$2/server.log" -w -t 30 restart >/dev/null 2>&1 ||
+		die "server did not start: $(tail -n 2 "$2/server.log" | tr '\n' ' ')"
+	;;
 *)
-	die "usage: pg.sh start DIR PORT | stop DIR"
+	die "usage: pg.sh start DIR PORT | stop DIR | halt DIR | restart DIR"
 	;;
 esac

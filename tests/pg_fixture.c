@@ -51,6 +51,29 @@ void th_pg_stop(struct th_pg *p, const char *log)
 	p->started = false;
 }
 
+static int pg_sh(struct th_pg *p, const char *cmd, const char *log)
+{
+	const char *argv[] = { th_pg_sh(), cmd, p->dir, NULL };
+
+	if (!p->started || !argv[0])
+		return -1;
+	if (th_run_cmd(argv, log, log, PG_SH_MS)) {
+		th_print_tail(cmd, log, 4000);
+		return -1;
+	}
+	return 0;
+}
+
+int th_pg_halt(struct th_pg *p, const char *log)
+{
+	return pg_sh(p, "halt", log);
+}
+
+int th_pg_restart(struct th_pg *p, const char *log)
+{
+	return pg_sh(p, "restart", log);
+}
+
 pid_t th_pg_postmaster(const char *dir)
 {
 	char path[PATH_MAX + 32], *text;

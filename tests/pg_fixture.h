@@ -28,6 +28,12 @@ const char *th_pg_sh(void);
 int th_pg_start(struct th_pg *p, const char *dir, const char *extra_opts, const char *log);
 /* pg.sh stop DIR: stops the server and removes DIR. */
 void th_pg_stop(struct th_pg *p, const char *log);
+/*
+ * pg.sh halt DIR: the server stops at once (its sessions cut), DIR stays; th_pg_restart (pg.sh
+ * restart DIR) starts it again on the same port with the same options. 0, or -1 (log printed).
+ */
+int th_pg_halt(struct th_pg *p, const char *log);
+int th_pg_restart(struct th_pg *p, const char *log);
 /* The postmaster's pid from DIR/data/postmaster.pid (a server pg.sh started), or 0. */
 pid_t th_pg_postmaster(const char *dir);
 
