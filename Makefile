@@ -34,7 +34,7 @@ BINS := $(OUTPUT)/cruise-agent $(OUTPUT)/cruisectl
 # scripts/run-tests.sh); KERNEL_TESTS run on the real kernel and link the test helpers and the
 # agent's code. The fuzzers run after them, briefly.
 KERNEL_TESTS := test_pacing test_policy test_agent_parts test_agent test_cruisectl test_k8s \
-	test_fleet test_e2e_pg test_demo test_probe
+	test_fleet test_e2e_pg test_demo test_probe test_adaptive
 TESTS := test_gcra test_units test_config test_pod_bind test_fleet_units test_adaptive_units \
 	test_manifests test_egress $(KERNEL_TESTS)
 FUZZ_TARGETS := units config k8s
@@ -127,6 +127,9 @@ $(OUTPUT)/test_e2e_pg: CFLAGS += $(PQ_CFLAGS)
 $(OUTPUT)/test_e2e_pg: LDLIBS_TEST += $(PQ_LIBS)
 # the health probes against a real PostgreSQL (libpq for the test's own set-up) and Prometheus
 $(OUTPUT)/test_probe: CFLAGS += $(PQ_CFLAGS)
+# adaptive rates end to end: the real agent and cruisectl, PostgreSQL (libpq) and Prometheus
+$(OUTPUT)/test_adaptive: $(OUTPUT)/cruise-agent $(OUTPUT)/cruisectl
+$(OUTPUT)/test_adaptive: CFLAGS += $(PQ_CFLAGS)
 $(OUTPUT)/test_k8s: $(OUTPUT)/cruise-agent
 $(OUTPUT)/test_fleet: $(OUTPUT)/cruise-agent
 

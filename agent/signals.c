@@ -66,10 +66,16 @@ static struct timespec ts_of(__u64 ns)
 	return (struct timespec){ .tv_sec = ns / 1000000000ULL, .tv_nsec = ns % 1000000000ULL };
 }
 
+/* From 0 to ns, at random. */
+static __u64 spread(__u64 ns, unsigned int *seed)
+{
+	return (__u64)((double)rand_r(seed) / RAND_MAX * ns);
+}
+
 /* +-25% */
 static __u64 jitter(__u64 ns, unsigned int *seed)
 {
-	return ns * 3 / 4 + (__u64)((double)rand_r(seed) / RAND_MAX * (ns / 2));
+	return ns * 3 / 4 + spread(ns / 2, seed);
 }
 
 /* One sample: the probe, or a failure while the reconnection backs off. */
@@ -107,8 +113,8 @@ static void *sig_main(void *arg)
 {
 	struct sig_thread *t = arg, **pp;
 	struct cruise_signals *s = t->owner;
-	__u64 next = cruise_now_ns(), retry_at = 0, backoff = 0;
-	unsigned int seed = (unsigned int)(next ^ (uintptr_t)t);
+	__u64 grid = cruise_now_ns(), next = grid, retry_at = 0, backoff = 0;
+	unsigned int seed = (unsigned int)(grid ^ (uintptr_t)t);
 
 	for (;;) {
 		struct cruise_signal_sample x;
@@ -132,9 +138,10 @@ static void *sig_main(void *arg)
 			push(s, &x);
 		}
 		pthread_mutex_unlock(&s->lock);
-		next += t->cfg.every_ns;
-		if (next <= cruise_now_ns()) /* a probe ran late: no catching up */
-			next = cruise_now_ns() + t->cfg.every_ns;
+		grid += t->cfg.every_ns;
+		if (grid <= cruise_now_ns()) /* a probe ran late: no catching up */
+			grid = cruise_now_ns() + t->cfg.every_ns;
+		next = grid - t->cfg.every_ns / 8 + spread(t->cfg.every_ns / 4, &seed);
 	}
 	pthread_mutex_lock(&s->lock);
 	for (pp = &s->threads; *pp && *pp != t; pp = &(*pp)->next)

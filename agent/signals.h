@@ -5,6 +5,12 @@
  * (reloads, bindings, /healthz). A sample goes to the main loop through an eventfd; the main loop
  * runs the controller (adaptive_run.c) and writes the maps.
  *
+ * Rounds are every apart on average: each one at its point of a grid of every, +-every/8 at random.
+ * Nodes that follow one shared signal (one database) on fixed grids would see each other's steps in
+ * the same order every cycle, and that order, not the controller, would set their split (a phase
+ * effect: two nodes measured settling at 0.7:1 on a fixed grid); at random offsets it varies, and
+ * AIMD's multiplicative cuts even the split out.
+ *
  * After a failed connection a probe reconnects after every, doubling up to 8 x every (at most
  * 30 s), +-25% jitter; the rounds in between still report a failure, so the controller's count of
  * failed rounds goes on.
