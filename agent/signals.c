@@ -119,7 +119,6 @@ static void *sig_main(void *arg)
 	for (;;) {
 		struct cruise_signal_sample x;
 		struct timespec ts = ts_of(next);
-
 		bool stop;
 
 		pthread_mutex_lock(&s->lock);
