@@ -42,7 +42,7 @@ TEST_BINS := $(addprefix $(OUTPUT)/,$(TESTS) check_manifests)
 FUZZERS := $(addprefix $(OUTPUT)/fuzz_,$(FUZZ_TARGETS))
 BENCH_BINS := $(addprefix $(OUTPUT)/,bench_datapath bench_peers bench_fleet bench_adaptive)
 # the tests' and benchmarks' helpers and fixtures, one concern per file (tests/helpers.h)
-TEST_HELPERS := helpers cgroup_helpers network_helpers client_helpers datapath_fixture \
+TEST_HELPERS := helpers cgroup_helpers network_helpers client_helpers cpu_helpers datapath_fixture \
 	redis_fixture agent_fixture pg_fixture fake_k8s prom_fixture
 TEST_LIB := $(OUTPUT)/libcruise_test.a
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Iagent

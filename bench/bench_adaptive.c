@@ -22,7 +22,6 @@
  * Over 600 lines: the phases, their logs parsed, and the report.
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -40,6 +39,7 @@
 #include <sys/wait.h>
 
 #include "agent_fixture.h"
+#include "cpu_helpers.h"
 #include "loader.h"
 #include "pg_fixture.h"
 
@@ -405,76 +405,6 @@ static void poll_agent(int phase)
 
 /* CPU: ours and the rest of the machine's, as bench_peers.c measures it */
 
-/* utime + stime (+ cutime + cstime) of a process from /proc/PID/stat, in ns; 0 if gone. */
-static double proc_cpu_ns(pid_t pid, bool children, pid_t *ppid)
-{
-	unsigned long long ut, st;
-	long long cut, cst;
-	char path[64], buf[1024], *p;
-	FILE *f;
-	int pp;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	f = fopen(path, "r");
-	if (!f)
-		return 0;
-	p = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
-	fclose(f);
-	if (!p || sscanf(p + 2, "%*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %lld %lld",
-			 &pp, &ut, &st, &cut, &cst) != 5)
-		return 0;
-	if (ppid)
-		*ppid = pp;
-	return (ut + st + (children ? cut + cst : 0)) * (1e9 / sysconf(_SC_CLK_TCK));
-}
-
-/* PostgreSQL: the postmaster with its reaped backends, and its live children. */
-static double pg_cpu_ns(void)
-{
-	double sum = proc_cpu_ns(b.pg_pid, true, NULL);
-	DIR *d = opendir("/proc");
-	struct dirent *ent;
-
-	while (d && (ent = readdir(d))) {
-		pid_t pid = atoi(ent->d_name), ppid = 0;
-		double ns;
-
-		if (pid <= 0)
-			continue;
-		ns = proc_cpu_ns(pid, true, &ppid);
-		if (ppid == b.pg_pid)
-			sum += ns;
-	}
-	if (d)
-		closedir(d);
-	return sum;
-}
-
-/* A live process's CPU in ns: the scheduler's runtime of each of its threads. */
-static double task_cpu_ns(pid_t pid)
-{
-	char pattern[64];
-	double sum = 0;
-	glob_t g;
-
-	if (pid <= 0)
-		return 0;
-	snprintf(pattern, sizeof(pattern), "/proc/%d/task/*/schedstat", (int)pid);
-	if (glob(pattern, 0, NULL, &g))
-		return 0;
-	for (size_t i = 0; i < g.gl_pathc; i++) {
-		unsigned long long ns = 0;
-		FILE *f = fopen(g.gl_pathv[i], "r");
-
-		if (f && fscanf(f, "%llu", &ns) == 1)
-			sum += ns;
-		if (f)
-			fclose(f);
-	}
-	globfree(&g);
-	return sum;
-}
-
 static double rusage_ns(int who)
 {
 	struct rusage ru;
@@ -505,7 +435,7 @@ static void cpu_sample(struct cpu *c)
 	c->wall_ns = now_s() * 1e9;
 	c->idle_ns = (v[3] + v[4]) * (1e9 / sysconf(_SC_CLK_TCK));
 	c->ours_ns = rusage_ns(RUSAGE_CHILDREN) + rusage_ns(RUSAGE_SELF) +
-		     task_cpu_ns(b.agent.pid) + pg_cpu_ns();
+		     (double)th_task_cpu_ns(b.agent.pid) + (double)th_family_cpu_ns(b.pg_pid);
 }
 
 static void cpu_phase(struct phase *p, const struct cpu *a, const struct cpu *e)

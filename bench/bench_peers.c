@@ -15,10 +15,8 @@
  * Over 600 lines: four limiters set up, driven and torn down the same way, and the table.
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
-#include <glob.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +32,7 @@
 #include <bpf/bpf.h>
 
 #include "agent_fixture.h"
+#include "cpu_helpers.h"
 #include "loader.h"
 #include "pg_fixture.h"
 
@@ -91,77 +90,6 @@ static int run(const char *const argv[])
 }
 
 /* CPU accounting */
-
-/* utime + stime (+ cutime + cstime) of a process from /proc/PID/stat, in ns; 0 if gone. */
-static __u64 proc_stat_ns(pid_t pid, bool children, pid_t *ppid)
-{
-	unsigned long long ut, st;
-	long long cut, cst;
-	char path[64], buf[1024], *p;
-	FILE *f;
-	int pp;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	f = fopen(path, "r");
-	if (!f)
-		return 0;
-	p = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
-	fclose(f);
-	/* after the comm: state ppid ... then fields 14-17 */
-	if (!p || sscanf(p + 2, "%*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %lld %lld",
-			 &pp, &ut, &st, &cut, &cst) != 5)
-		return 0;
-	if (ppid)
-		*ppid = pp;
-	return (ut + st + (children ? cut + cst : 0)) * (NSEC / sysconf(_SC_CLK_TCK));
-}
-
-/* The PostgreSQL server's CPU: the postmaster with its reaped backends, and its live children. */
-static __u64 pg_cpu_ns(void)
-{
-	__u64 sum = proc_stat_ns(bp.pg_pid, true, NULL);
-	DIR *d = opendir("/proc");
-	struct dirent *ent;
-
-	while (d && (ent = readdir(d))) {
-		pid_t pid = atoi(ent->d_name), ppid = 0;
-		__u64 ns;
-
-		if (pid <= 0)
-			continue;
-		ns = proc_stat_ns(pid, true, &ppid);
-		if (ppid == bp.pg_pid)
-			sum += ns;
-	}
-	if (d)
-		closedir(d);
-	return sum;
-}
-
-/* A process's CPU time in ns, exactly (the scheduler's runtime of each of its threads). */
-static __u64 task_cpu_ns(pid_t pid)
-{
-	char pattern[64];
-	glob_t g;
-	__u64 sum = 0;
-
-	if (pid <= 0)
-		return 0;
-	snprintf(pattern, sizeof(pattern), "/proc/%d/task/*/schedstat", (int)pid);
-	if (glob(pattern, 0, NULL, &g))
-		return 0;
-	for (size_t i = 0; i < g.gl_pathc; i++) {
-		unsigned long long ns = 0;
-		FILE *f = fopen(g.gl_pathv[i], "r");
-
-		if (f && fscanf(f, "%llu", &ns) == 1)
-			sum += ns;
-		if (f)
-			fclose(f);
-	}
-	globfree(&g);
-	return sum;
-}
 
 /* Run time of the programs attached through the running agent's pinned links. */
 static __u64 cruise_bpf_ns(void)
@@ -239,8 +167,8 @@ static void cpu_sample(struct cpu_sample *s, bool end)
 	getrusage(RUSAGE_CHILDREN, &ru);
 	s->workers_ns = (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * NSEC +
 			(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000ULL;
-	s->pg_ns = pg_cpu_ns();
-	s->limiter_ns = task_cpu_ns(bp.agent.pid) + task_cpu_ns(bp.nginx);
+	s->pg_ns = th_family_cpu_ns(bp.pg_pid);
+	s->limiter_ns = th_task_cpu_ns(bp.agent.pid) + th_task_cpu_ns(bp.nginx);
 	s->bpf_ns = cruise_bpf_ns();
 	if (!end)
 		machine_sample(s);
@@ -671,13 +599,13 @@ static void row_cpu(struct row *row, const struct cpu_sample *a, const struct cp
 static double background_rate(void)
 {
 	struct cpu_sample a, b;
-	__u64 pg = pg_cpu_ns();
+	__u64 pg = th_family_cpu_ns(bp.pg_pid);
 
 	for (int i = 0; i < 50 && !stop; i++) {
 		__u64 now;
 
 		usleep(200000);
-		now = pg_cpu_ns();
+		now = th_family_cpu_ns(bp.pg_pid);
 		if (now - pg <= 10000000ULL) /* at most one USER_HZ tick in 200 ms */
 			break;
 		pg = now;

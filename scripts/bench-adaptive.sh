@@ -11,6 +11,7 @@ set -euo pipefail
 out=$(cd "${1:-.output}" && pwd)
 shift || true
 cd "$(dirname "$0")/.."
+. scripts/bench-lib.sh
 die() { echo "bench-adaptive: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "run as root (it loads BPF programs and creates cgroups)"
 for tool in pgbench gnuplot; do
@@ -20,11 +21,7 @@ for b in bench_adaptive cruise-agent; do [ -x "$out/$b" ] || die "$out/$b missin
 
 res=$out/bench-adaptive
 pgdir=$(mktemp -u /tmp/cruise-adaptive-pg-XXXXXX)
-port=
-for p in $(shuf -i 20000-32000 -n 50); do
-	if [ -z "$(ss -Htan "sport = :$p")" ]; then port=$p; break; fi
-done
-[ -n "$port" ] || die "no free port"
+port=$(bench_free_port 20000 32000) || die "no free port"
 bench=
 
 cleanup() {
@@ -35,10 +32,8 @@ cleanup() {
 		kill "$bench" 2>/dev/null
 		wait "$bench" 2>/dev/null
 		name=cruise-adaptive-$bench
-		for pin in /sys/fs/bpf/"$name"-*; do
-			[ -d "$pin" ] && "$out/cruise-agent" --uninstall --pin-dir "$pin" >/dev/null 2>&1
-		done
-		cgroot=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
+		bench_uninstall_pins "$out/cruise-agent" "$name" >/dev/null 2>&1
+		cgroot=$(bench_cgroup2_root)
 		if [ -n "$cgroot" ] && [ -d "$cgroot/$name" ]; then
 			for d in "$cgroot/$name"/*/; do
 				[ -d "$d" ] && { xargs -r kill -9 <"$d/cgroup.procs"; rmdir "$d"; }

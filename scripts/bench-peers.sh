@@ -7,6 +7,7 @@ set -euo pipefail
 out=${1:-.output}
 shift || true
 cd "$(dirname "$0")/.."
+. scripts/bench-lib.sh
 die() { echo "bench-peers: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "run as root (it loads BPF programs, creates cgroups, adds iptables rules)"
 for tool in nginx iptables; do
@@ -14,11 +15,7 @@ for tool in nginx iptables; do
 done
 
 pgdir=$(mktemp -u /tmp/cruise-peers-pg-XXXXXX)
-port=
-for p in $(shuf -i 20000-60000 -n 50); do
-	if [ -z "$(ss -Htan "sport = :$p")" ]; then port=$p; break; fi
-done
-[ -n "$port" ] || die "no free port"
+port=$(bench_free_port 20000 60000) || die "no free port"
 bench=
 
 cleanup() {
@@ -35,10 +32,8 @@ cleanup() {
 		if iptables -w -S "$chain" >/dev/null 2>&1; then
 			iptables -w -F "$chain" && iptables -w -X "$chain"
 		fi
-		for pin in /sys/fs/bpf/"$name"-*; do
-			[ -d "$pin" ] && "$out/cruise-agent" --uninstall --pin-dir "$pin"
-		done
-		cgroot=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
+		bench_uninstall_pins "$out/cruise-agent" "$name"
+		cgroot=$(bench_cgroup2_root)
 		[ -n "$cgroot" ] && rmdir "$cgroot/$name/workers" "$cgroot/$name" 2>/dev/null
 		rm -rf /tmp/"$name"-*
 	fi

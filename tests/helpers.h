@@ -6,7 +6,8 @@
  * (datapath_fixture.h) and a throwaway Redis (redis_fixture.h), all included here; this header
  * adds the generic ones: files, processes, names, numbers. The fixtures of one kind of test have
  * their own header: agent_fixture.h (a real cruise-agent), pg_fixture.h (a throwaway PostgreSQL),
- * prom_fixture.h (a throwaway Prometheus and its exporter), fake_k8s.h (a fake Kubernetes API).
+ * prom_fixture.h (a throwaway Prometheus and its exporter), fake_k8s.h (a fake Kubernetes API);
+ * so has the benchmarks' CPU accounting: cpu_helpers.h (a process's CPU time from /proc).
  */
 #ifndef CRUISE_TEST_HELPERS_H
 #define CRUISE_TEST_HELPERS_H
