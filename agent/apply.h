@@ -10,6 +10,7 @@
 
 #include "bind.h"
 #include "config.h"
+#include "resolve.h"
 #include "snapshot.h"
 
 struct cruise_applied {
@@ -18,9 +19,20 @@ struct cruise_applied {
 	size_t n_rules;
 };
 
-/* Media and targets; fills a (free with cruise_applied_free). err: one line. */
+/*
+ * Media and targets (hosts: the resolver's table, NULL when none); fills a (free with
+ * cruise_applied_free). err: one line.
+ */
 int cruise_apply_config(const struct cruise_maps *m, const struct cruise_config *cfg,
+			const struct cruise_resolved *hosts, size_t n_hosts,
 			struct cruise_applied *a, char *err, size_t errlen);
+/*
+ * cruise_targets equal to the config's addresses and its hosts' last good ones, each key's source
+ * in cruise_target_src: every new key written before any old one is removed.
+ */
+int cruise_apply_targets(const struct cruise_maps *m, const struct cruise_config *cfg,
+			 const struct cruise_resolved *hosts, size_t n_hosts, char *err,
+			 size_t errlen);
 /*
  * Make the bindings map equal to the cgroups the rules match now plus pods (the cgroups of the
  * pods selected by labels, NULL for none); logs each change, or with log_all every binding (at

@@ -92,7 +92,8 @@ struct level {
 
 static const struct key target_keys[] = {
 	KEY(struct raw_target, name, K_STR, true, NULL),
-	KEY(struct raw_target, addresses, K_STRS, true, NULL),
+	KEY(struct raw_target, addresses, K_STRS, false, NULL),
+	KEY(struct raw_target, hosts, K_STRS, false, NULL),
 	KEY(struct raw_target, ports, K_STRS, true, NULL),
 };
 static const struct level target_level = LEVEL(target_keys, struct raw_target);

@@ -17,6 +17,8 @@ struct cruise_cfg_target {
 	char *name;
 	struct cruise_prefix *prefixes; /* parsed from addresses */
 	unsigned int n_prefixes;
+	char **hosts; /* DNS names, followed as they move (resolve.h) */
+	unsigned int n_hosts;
 	uint16_t *ports;
 	unsigned int n_ports;
 };

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include "cruise.h"
@@ -179,6 +180,47 @@ static bool same_prefix(const struct cruise_prefix *a, const struct cruise_prefi
 	return !memcmp(&ka, &kb, sizeof(ka));
 }
 
+/* hosts: DNS names, each once; an address belongs under addresses. */
+static int parse_hosts(struct cfg_ctx *c, unsigned int t, const struct raw_strs *r,
+		       struct cruise_cfg_target *out)
+{
+	char path[96], q[QBUF];
+	unsigned char buf[16];
+	int ret = 0;
+
+	snprintf(path, sizeof(path), "targets[%u].hosts", t);
+	if (r->line && !r->n)
+		return cfg_fail(c, path, r->line, "empty; at least one host name");
+	out->hosts = calloc(r->n ? r->n : 1, sizeof(*out->hosts));
+	if (!out->hosts)
+		return -ENOMEM;
+	for (unsigned int i = 0; i < r->n; i++) {
+		const char *s = r->v[i].s;
+
+		snprintf(path, sizeof(path), "targets[%u].hosts[%u]", t, i);
+		if (inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1)
+			return cfg_fail(c, path, r->v[i].line,
+					"\"%s\" is an address: list it under addresses",
+					cruise_quote(s, q, sizeof(q)));
+		if (!cruise_dns_name_ok(s, strlen(s)))
+			return cfg_fail(
+				c, path, r->v[i].line,
+				"\"%s\" is not a host name: labels of 1 to 63 letters, digits "
+				"and '-' (not at either end), 253 characters at most",
+				cruise_quote(s, q, sizeof(q)));
+		for (unsigned int j = 0; j < i; j++)
+			if (!strcasecmp(out->hosts[j], s))
+				return cfg_fail(c, path, r->v[i].line,
+						"\"%s\" is listed twice (also hosts[%u])",
+						cruise_quote(s, q, sizeof(q)), j);
+		out->hosts[i] = cfg_strdup(s, &ret);
+		if (ret)
+			return ret;
+		out->n_hosts++;
+	}
+	return 0;
+}
+
 static int parse_target(struct cfg_ctx *c, unsigned int t, const struct raw_target *r,
 			struct cruise_cfg_target *out)
 {
@@ -192,9 +234,18 @@ static int parse_target(struct cfg_ctx *c, unsigned int t, const struct raw_targ
 		return ret;
 
 	snprintf(path, sizeof(path), "targets[%u].addresses", t);
-	if (!r->addresses.n)
+	if (!r->addresses.line && !r->hosts.line) {
+		snprintf(path, sizeof(path), "targets[%u]", t);
+		return cfg_fail(
+			c, path, r->line,
+			"no addresses and no hosts: a target needs addresses, hosts or both");
+	}
+	if (!r->addresses.n && r->addresses.line)
 		return cfg_fail(c, path, r->addresses.line, "empty; at least one address");
-	out->prefixes = calloc(r->addresses.n, sizeof(*out->prefixes));
+	ret = parse_hosts(c, t, &r->hosts, out);
+	if (ret)
+		return ret;
+	out->prefixes = calloc(r->addresses.n ? r->addresses.n : 1, sizeof(*out->prefixes));
 	if (!out->prefixes)
 		return -ENOMEM;
 	for (i = 0; i < r->addresses.n; i++) {
@@ -710,6 +761,9 @@ void cruise_config_free(struct cruise_config *cfg)
 		free(cfg->targets[i].name);
 		free(cfg->targets[i].prefixes);
 		free(cfg->targets[i].ports);
+		for (unsigned int j = 0; j < cfg->targets[i].n_hosts; j++)
+			free(cfg->targets[i].hosts[j]);
+		free(cfg->targets[i].hosts);
 	}
 	for (i = 0; i < cfg->n_media; i++) {
 		free(cfg->media[i].name);

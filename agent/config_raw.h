@@ -52,7 +52,7 @@ struct raw_pods {
 struct raw_target {
 	unsigned int line;
 	struct raw_str name;
-	struct raw_strs addresses, ports;
+	struct raw_strs addresses, hosts, ports;
 };
 
 struct raw_adaptive {

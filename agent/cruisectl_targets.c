@@ -10,10 +10,12 @@
 #include <bpf/bpf.h>
 
 #include "cruisectl.h"
+#include "loader.h" /* cruise_now_ns */
 
 struct target_row {
 	struct cruise_target_key key;
 	__u32 id;
+	struct cruise_target_src src; /* kind CONFIGURED when the map has none */
 };
 
 static int target_cmp(const void *x, const void *y)
@@ -72,6 +74,8 @@ int cmd_targets(void)
 			rows = grown;
 		}
 		rows[n].key = key;
+		memset(&rows[n].src, 0, sizeof(rows[n].src));
+		cruise_maps_get_target_src(&m, &key, &rows[n].src);
 		rows[n++].id = val.id;
 	}
 	if (n)
@@ -79,24 +83,38 @@ int cmd_targets(void)
 	if (opts.out == OUT_JSON)
 		printf("{\"targets\":[");
 	else if (n)
-		printf("%-6s  %-44s  %s\n", "TARGET", "ADDRESS", "PORT");
+		printf("%-6s  %-44s  %-5s  %s\n", "TARGET", "ADDRESS", "PORT", "SOURCE");
 	else
 		printf("no targets\n");
 	for (size_t i = 0; i < n; i++) {
-		char addr[INET6_ADDRSTRLEN], pfx[INET6_ADDRSTRLEN + 16];
+		const struct cruise_target_src *src = &rows[i].src;
+		char addr[INET6_ADDRSTRLEN], pfx[INET6_ADDRSTRLEN + 16], name[CRUISE_HOST_LEN + 1];
+		bool host = src->kind == CRUISE_TARGET_HOST;
+		double ago = (cruise_now_ns() - src->confirmed_ns) / 1e9;
 		unsigned int prefix;
 		bool v4;
 
 		fmt_target(&rows[i].key, &v4, addr, sizeof(addr), &prefix);
+		snprintf(name, sizeof(name), "%.*s", (int)sizeof(src->name), src->name);
 		if (opts.out == OUT_JSON) {
 			printf("%s{\"target\":%u,\"family\":\"%s\",\"address\":\"%s\","
-			       "\"prefix_len\":%u,\"port\":%u}",
+			       "\"prefix_len\":%u,\"port\":%u,\"source\":\"%s\"",
 			       i ? "," : "", rows[i].id, v4 ? "ipv4" : "ipv6", addr, prefix,
-			       rows[i].key.port);
+			       rows[i].key.port, host ? "host" : "configured");
+			if (host) {
+				printf(",\"host\":");
+				put_json_str(stdout, name);
+				printf(",\"confirmed_seconds_ago\":%.3f", ago);
+			}
+			putchar('}');
 			continue;
 		}
 		snprintf(pfx, sizeof(pfx), "%s/%u", addr, prefix);
-		printf("%-6u  %-44s  %u\n", rows[i].id, pfx, rows[i].key.port);
+		printf("%-6u  %-44s  %-5u  ", rows[i].id, pfx, rows[i].key.port);
+		if (host)
+			printf("host %s, confirmed %.1fs ago\n", name, ago);
+		else
+			printf("configured\n");
 	}
 	if (opts.out == OUT_JSON)
 		printf("]}\n");
@@ -117,7 +135,10 @@ const struct argp targets_argp = {
 	parse_sub,
 	NULL,
 	"Show the database addresses (with prefix length) and ports whose connections are paced. "
-	"IPv4 targets also match IPv4-mapped IPv6 destinations (::ffff:a.b.c.d).\v"
+	"IPv4 targets also match IPv4-mapped IPv6 destinations (::ffff:a.b.c.d). SOURCE says where "
+	"an "
+	"address came from: the config's addresses, or a host name's last good answer and how long "
+	"ago it was confirmed (the agent looks it up again when its TTL ends).\v"
 	"EXAMPLES:\n"
 	"  cruisectl targets\n"
 	"  cruisectl targets -o json",

@@ -358,6 +358,49 @@ static void adaptive(FILE *out, const struct cruise_snapshot *s)
 		}
 }
 
+/* name{host="..."} v for each host name of the targets */
+static void per_host(FILE *out, const struct cruise_snapshot *s, const char *name, const char *type,
+		     const char *help, size_t off, enum kind k)
+{
+	char v[64];
+
+	family(out, name, type, help);
+	for (unsigned int i = 0; i < s->n_hosts; i++) {
+		const char *p = (const char *)&s->hosts[i] + off;
+
+		if (k == K_BOOL)
+			snprintf(v, sizeof(v), "%d", !AS(bool, p));
+		else if (k == K_S64)
+			snprintf(v, sizeof(v), "%" PRIu32, AS(__u32, p));
+		else
+			snprintf(v, sizeof(v), "%" PRIu64, (uint64_t)AS(__u64, p));
+		fprintf(out, "%s{host=\"", name);
+		put_label_value(out, s->hosts[i].name, sizeof(s->hosts[i].name));
+		fprintf(out, "\"} %s\n", v);
+	}
+}
+
+#define HOST(field) offsetof(struct cruise_snapshot_host, field)
+
+/* Targets by host name, only when some are configured. */
+static void hosts(FILE *out, const struct cruise_snapshot *s)
+{
+	per_host(
+		out, s, "cruise_dns_up", "gauge",
+		"1 when the host name's last lookup answered (else its last addresses stay paced).",
+		HOST(failing), K_BOOL);
+	per_host(out, s, "cruise_dns_addresses", "gauge",
+		 "Addresses of the host name's last good answer, paced as its target's.",
+		 HOST(n_addrs), K_S64);
+	per_host(out, s, "cruise_dns_lookups_total", "counter", "Lookups of the host name.",
+		 HOST(lookups), K_U64);
+	per_host(out, s, "cruise_dns_failures_total", "counter",
+		 "Lookups of the host name that failed (timeout, no answer, no records).",
+		 HOST(failures), K_U64);
+	per_host(out, s, "cruise_dns_changes_total", "counter",
+		 "Changes of the host name's addresses.", HOST(changes), K_U64);
+}
+
 /* Before and after the refusals and the histogram. */
 static const struct series counters[] = {
 	{ "cruise_connections_total", "counter",
@@ -401,6 +444,8 @@ void cruise_expose(FILE *out, const struct cruise_snapshot *s)
 		fleet(out, s);
 	if (s->n_signals)
 		adaptive(out, s);
+	if (s->n_hosts)
+		hosts(out, s);
 	if (!s->pods_configured)
 		return;
 	single(out, "cruise_k8s_api_up", "gauge",

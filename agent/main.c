@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include <sys/epoll.h>
 #include <sys/inotify.h>
 #include <sys/signalfd.h>
@@ -37,6 +38,7 @@
 #include "exposition.h"
 #include "adaptive_run.h"
 #include "fleet.h"
+#include "resolve.h"
 #include "k8s_api.h"
 #include "k8s_pods.h"
 #include "loader.h"
@@ -64,6 +66,7 @@ static struct opts {
 	const char *node_name;
 	const char *k8s_secrets;
 	unsigned int k8s_backoff_max_ms;
+	const char *resolv_conf;
 } opts = { .log_format = CRUISE_LOG_JSON, .k8s_backoff_max_ms = K8S_BACKOFF_MAX_MS };
 
 static const char doc[] =
@@ -96,6 +99,10 @@ static const struct argp_option options[] = {
 	  0 },
 	{ "k8s-backoff-max", 'b', "MS", 0,
 	  "Longest wait between retries while the Kubernetes API is away (default 30000)", 0 },
+	{ "resolv-conf", 'r', "FILE", 0,
+	  "Resolve targets' hosts with this resolv.conf instead of /etc/resolv.conf (tests, a "
+	  "resolver of the database's own)",
+	  0 },
 	{},
 };
 
@@ -130,6 +137,9 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		break;
 	case 's':
 		opts.k8s_secrets = arg;
+		break;
+	case 'r':
+		opts.resolv_conf = arg;
 		break;
 	case 'b': {
 		char *end;
@@ -194,6 +204,10 @@ struct agent {
 	/* adaptive rates: a probe thread per signal, the controller in this loop */
 	struct cruise_signals *signals;
 	struct cruise_adaptive_run *adapt;
+	/* targets by host name: the resolver, from the first config with hosts on */
+	struct cruise_resolver *resolver;
+	struct cruise_resolved *hosts; /* its last table (main loop) */
+	size_t n_hosts;
 };
 
 static struct agent agent = { .k8s_lock = PTHREAD_MUTEX_INITIALIZER };
@@ -212,6 +226,28 @@ static char *read_file(const char *path)
 	}
 	fclose(f);
 	return buf;
+}
+
+/* The resolver's counts, for /metrics (the metrics thread: the resolver copies under its lock). */
+static void hosts_snapshot(struct cruise_resolver *r, struct cruise_snapshot *s)
+{
+	struct cruise_resolved *t;
+	size_t n;
+
+	if (cruise_resolver_table(r, &t, &n))
+		return;
+	for (size_t i = 0; i < n && s->n_hosts < CRUISE_SNAPSHOT_HOSTS; i++) {
+		struct cruise_snapshot_host *h = &s->hosts[s->n_hosts++];
+
+		snprintf(h->name, sizeof(h->name), "%s", t[i].host);
+		h->n_addrs = t[i].n_addrs;
+		h->failing = t[i].failing;
+		h->lookups = t[i].lookups;
+		h->failures = t[i].failures;
+		h->changes = t[i].changes;
+		h->confirmed_ns = t[i].confirmed_ns;
+	}
+	cruise_resolved_free(t, n);
 }
 
 static int take_snapshot(void *ctx, struct cruise_snapshot *s)
@@ -237,6 +273,8 @@ static int take_snapshot(void *ctx, struct cruise_snapshot *s)
 	pthread_mutex_unlock(&a->k8s_lock);
 	cruise_fleet_snapshot(a->fleet, s);
 	cruise_adaptive_snapshot(a->adapt, s);
+	if (a->resolver) /* never stopped while the agent runs */
+		hosts_snapshot(a->resolver, s);
 	return err;
 }
 
@@ -356,13 +394,99 @@ static void k8s_changed(struct agent *a)
 	update_bindings(a, false);
 }
 
+/* The hosts of the config to the resolver, started with the first config that names one. */
+static void resolver_follow_config(struct agent *a)
+{
+	const char *hosts[CRUISE_MAX_TARGETS];
+	size_t n = 0;
+	char err[256];
+
+	for (unsigned int t = 0; t < a->cfg->n_targets; t++)
+		for (unsigned int h = 0; h < a->cfg->targets[t].n_hosts && n < CRUISE_MAX_TARGETS;
+		     h++)
+			hosts[n++] = a->cfg->targets[t].hosts[h];
+	if (n && !a->resolver) {
+		a->resolver = cruise_resolver_start(opts.resolv_conf, err, sizeof(err));
+		if (!a->resolver) {
+			cruise_log(CRUISE_LOG_ERROR,
+				   "cannot start the resolver; targets by host name are not paced",
+				   "error", err, NULL);
+			return;
+		}
+	}
+	if (a->resolver)
+		cruise_resolver_set_hosts(a->resolver, hosts, n);
+}
+
+/* "10.0.0.5 10.0.0.6" */
+static void addrs_str(const struct cruise_resolved *h, char *buf, size_t len)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (unsigned int i = 0; i < h->n_addrs && n + 1 < len; i++) {
+		char a[INET6_ADDRSTRLEN];
+		int w;
+
+		inet_ntop(h->addrs[i].family, h->addrs[i].addr, a, sizeof(a));
+		w = snprintf(buf + n, len - n, "%s%s", i ? " " : "", a);
+		n = w < 0 ? len : n + (size_t)w;
+	}
+}
+
+static const struct cruise_resolved *host_in(const struct cruise_resolved *t, size_t n,
+					     const char *host)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(t[i].host, host))
+			return &t[i];
+	return NULL;
+}
+
+/* The resolver has news: one log line per change, then the targets map follows. */
+static void hosts_changed(struct agent *a)
+{
+	struct cruise_resolved *t;
+	char err[512], was[1024], now[1024];
+	size_t n;
+
+	if (!a->resolver || cruise_resolver_table(a->resolver, &t, &n))
+		return;
+	for (size_t i = 0; i < n; i++) {
+		const struct cruise_resolved *old = host_in(a->hosts, a->n_hosts, t[i].host);
+		bool same = old && old->n_addrs == t[i].n_addrs &&
+			    !memcmp(old->addrs, t[i].addrs, t[i].n_addrs * sizeof(t[i].addrs[0]));
+
+		addrs_str(&t[i], now, sizeof(now));
+		if (!same && t[i].n_addrs) {
+			if (old)
+				addrs_str(old, was, sizeof(was));
+			cruise_log(CRUISE_LOG_INFO, "target addresses changed", "host", t[i].host,
+				   "old", old && old->n_addrs ? was : "none", "new", now, NULL);
+		}
+		if (t[i].failing && (!old || !old->failing))
+			cruise_log(CRUISE_LOG_WARN,
+				   "host name lookup failing; its last addresses stay paced",
+				   "host", t[i].host, "error", t[i].error, "addresses",
+				   t[i].n_addrs ? now : "none", NULL);
+		else if (!t[i].failing && old && old->failing)
+			cruise_log(CRUISE_LOG_INFO, "host name answers again", "host", t[i].host,
+				   NULL);
+	}
+	cruise_resolved_free(a->hosts, a->n_hosts);
+	a->hosts = t;
+	a->n_hosts = n;
+	if (cruise_apply_targets(&a->maps, a->cfg, a->hosts, a->n_hosts, err, sizeof(err)))
+		cruise_log(CRUISE_LOG_ERROR, "cannot update the targets", "error", err, NULL);
+}
+
 /* Put cfg into the maps; on success it becomes the running config. */
 static int apply(struct agent *a, struct cruise_config *cfg, char *text)
 {
 	struct cruise_applied applied;
 	char err[512], gen[24];
 
-	if (cruise_apply_config(&a->maps, cfg, &applied, err, sizeof(err))) {
+	if (cruise_apply_config(&a->maps, cfg, a->hosts, a->n_hosts, &applied, err, sizeof(err))) {
 		cruise_log(CRUISE_LOG_ERROR, "cannot apply config", "error", err, NULL);
 		return -1;
 	}
@@ -395,6 +519,7 @@ static int apply(struct agent *a, struct cruise_config *cfg, char *text)
 	cruise_fleet_configure(a->fleet, cfg, &a->applied);
 	cruise_adaptive_configure(a->adapt, &a->maps, cfg, &a->applied, a->fleet);
 	cruise_signals_configure(a->signals, cfg, a->generation);
+	resolver_follow_config(a);
 	k8s_follow_config(a);
 	update_bindings(a, a->generation == 1);
 	snprintf(gen, sizeof(gen), "%llu", (unsigned long long)a->generation);
@@ -457,6 +582,18 @@ static void k8s_poll(struct agent *a, int ep, int *kfd)
 		add_fd(ep, fd);
 }
 
+/* The resolver's fd in the loop once there is one (a reload may start it). */
+static void resolver_poll(struct agent *a, int ep, int *rfd)
+{
+	int fd = a->resolver ? cruise_resolver_fd(a->resolver) : -1;
+
+	if (fd == *rfd)
+		return;
+	*rfd = fd;
+	if (fd >= 0)
+		add_fd(ep, fd);
+}
+
 /* The fleet thread's fd in the loop once there is one (a reload may start it). */
 static void fleet_poll(struct agent *a, int ep, int *ffd)
 {
@@ -492,7 +629,7 @@ static void signals_drain(struct agent *a)
 
 static int run_loop(struct agent *a)
 {
-	int ep, sfd, tfd, cfd, efd, wfd, gfd, kfd = -1, ffd = -1;
+	int ep, sfd, tfd, cfd, efd, wfd, gfd, kfd = -1, ffd = -1, rfd = -1;
 	struct itimerspec tick = { .it_interval = { 1, 0 }, .it_value = { 1, 0 } };
 	__u64 ticks = 0;
 	sigset_t mask;
@@ -525,6 +662,7 @@ static int run_loop(struct agent *a)
 
 		k8s_poll(a, ep, &kfd);
 		fleet_poll(a, ep, &ffd);
+		resolver_poll(a, ep, &rfd);
 		n = epoll_wait(ep, evs, 8, -1);
 
 		if (n < 0 && errno != EINTR)
@@ -575,6 +713,8 @@ static int run_loop(struct agent *a)
 				cruise_fleet_apply(a->fleet, &a->maps, a->cfg, &a->applied);
 			} else if (fd == gfd) {
 				signals_drain(a);
+			} else if (fd == rfd) {
+				hosts_changed(a);
 			}
 		}
 	}
@@ -734,6 +874,8 @@ int main(int argc, char **argv)
 	cruise_http_stop(agent.http);
 	cruise_fleet_stop(agent.fleet);
 	cruise_signals_stop(agent.signals);
+	cruise_resolver_stop(agent.resolver);
+	cruise_resolved_free(agent.hosts, agent.n_hosts);
 	cruise_k8s_stop(agent.k8s);
 	cruise_pods_free(agent.pods, agent.n_pods);
 	cruise_pod_binds_free(&agent.pb);

@@ -287,7 +287,8 @@ static void test_unknown_key(void **state)
 		     "  - name: db\n"
 		     "    addresses: [127.0.0.1/32]\n"
 		     "    port: [5432]\n" MEDIUM_A,
-		     4, "targets[0].port", "unknown key; expected one of name, addresses, ports");
+		     4, "targets[0].port",
+		     "unknown key; expected one of name, addresses, hosts, ports");
 	/* keys are case-sensitive */
 	expect_error(TARGETS "Media: []\n", 5, "Media", "unknown key");
 	/* a key with a newline in it still makes one line */
@@ -1371,6 +1372,56 @@ static void test_adaptive_errors(void **state)
 	unlink(dsn);
 }
 
+/* ---- targets by name ---- */
+
+static void test_hosts(void **state)
+{
+	struct cruise_config *cfg;
+
+	(void)state;
+	cfg = parse_ok("targets:\n"
+		       "  - name: main-db\n"
+		       "    hosts: [db.prod.example.internal, DB-2.example]\n"
+		       "    ports: [5432]\n"
+		       "  - name: both\n"
+		       "    addresses: [10.0.0.5]\n"
+		       "    hosts: [replica]\n"
+		       "    ports: [5433]\n" MEDIUM_A);
+	assert_int_equal(cfg->targets[0].n_hosts, 2);
+	assert_int_equal(cfg->targets[0].n_prefixes, 0);
+	assert_string_equal(cfg->targets[0].hosts[0], "db.prod.example.internal");
+	assert_string_equal(cfg->targets[0].hosts[1], "DB-2.example");
+	assert_int_equal(cfg->targets[1].n_hosts, 1);
+	assert_int_equal(cfg->targets[1].n_prefixes, 1);
+	cruise_config_free(cfg);
+
+	expect_error("targets:\n  - name: db\n    ports: [5432]\n" MEDIUM_A, 2, "targets[0]",
+		     "no addresses and no hosts");
+	expect_error("targets:\n  - name: db\n    hosts: []\n    ports: [5432]\n" MEDIUM_A, 3,
+		     "targets[0].hosts", "empty; at least one host name");
+	expect_error("targets:\n  - name: db\n    hosts: [10.0.0.5]\n    ports: [5432]\n" MEDIUM_A,
+		     3, "targets[0].hosts[0]",
+		     "\"10.0.0.5\" is an address: list it under addresses");
+	expect_error("targets:\n  - name: db\n    hosts: [\"::1\"]\n    ports: [5432]\n" MEDIUM_A,
+		     3, "targets[0].hosts[0]", "is an address");
+	expect_error(
+		"targets:\n  - name: db\n    hosts: [-db.example]\n    ports: [5432]\n" MEDIUM_A, 3,
+		"targets[0].hosts[0]", "\"-db.example\" is not a host name");
+	expect_error(
+		"targets:\n  - name: db\n    hosts: [db_1.example]\n    ports: [5432]\n" MEDIUM_A,
+		3, "targets[0].hosts[0]", "is not a host name");
+	expect_error("targets:\n  - name: db\n    hosts: [\"db..example\"]\n    ports: "
+		     "[5432]\n" MEDIUM_A,
+		     3, "targets[0].hosts[0]", "is not a host name");
+	expect_error(
+		"targets:\n  - name: db\n    hosts: [10.0.0.256]\n    ports: [5432]\n" MEDIUM_A, 3,
+		"targets[0].hosts[0]", "is not a host name");
+	expect_error("targets:\n  - name: db\n    hosts: [db, DB]\n    ports: [5432]\n" MEDIUM_A, 3,
+		     "targets[0].hosts[1]", "\"DB\" is listed twice (also hosts[0])");
+	expect_error("targets:\n  - name: db\n    hosts: [db]\n    ports: [0]\n" MEDIUM_A, 4,
+		     "targets[0].ports[0]", "bad port \"0\": expected 1 to 65535");
+}
+
 int main(void)
 {
 	/* clang-format off */
@@ -1411,6 +1462,7 @@ int main(void)
 		cmocka_unit_test(test_fleet_media),
 		cmocka_unit_test(test_adaptive),
 		cmocka_unit_test(test_adaptive_errors),
+		cmocka_unit_test(test_hosts),
 		cmocka_unit_test(test_error_buffers),
 	};
 	/* clang-format on */
