@@ -34,7 +34,7 @@ BINS := $(OUTPUT)/cruise-agent $(OUTPUT)/cruisectl
 # scripts/run-tests.sh); KERNEL_TESTS run on the real kernel and link the test helpers and the
 # agent's code. The fuzzers run after them, briefly.
 KERNEL_TESTS := test_pacing test_policy test_agent_parts test_agent test_cruisectl test_k8s \
-	test_fleet test_e2e_pg test_demo test_probe
+	test_fleet test_e2e_pg test_demo test_probe test_order
 TESTS := test_gcra test_units test_config test_pod_bind test_fleet_units test_adaptive_units \
 	test_manifests test_egress $(KERNEL_TESTS)
 FUZZ_TARGETS := units config k8s
@@ -46,7 +46,7 @@ TEST_HELPERS := helpers cgroup_helpers network_helpers client_helpers datapath_f
 	redis_fixture agent_fixture pg_fixture fake_k8s prom_fixture
 TEST_LIB := $(OUTPUT)/libcruise_test.a
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Iagent
-TEST_BPF_OBJS := $(OUTPUT)/egress_harness.bpf.o
+TEST_BPF_OBJS := $(OUTPUT)/egress_harness.bpf.o $(OUTPUT)/sock_lb.bpf.o
 
 ifeq ($(V),1)
 Q =
@@ -129,6 +129,8 @@ $(OUTPUT)/test_e2e_pg: LDLIBS_TEST += $(PQ_LIBS)
 $(OUTPUT)/test_probe: CFLAGS += $(PQ_CFLAGS)
 $(OUTPUT)/test_k8s: $(OUTPUT)/cruise-agent
 $(OUTPUT)/test_fleet: $(OUTPUT)/cruise-agent
+# the order of cgroup connect programs: the real datapath beside a test-only socket load balancer
+$(OUTPUT)/test_order: $(OUTPUT)/sock_lb.skel.h
 
 $(OUTPUT)/test_units: tests/test_units.c $(OUTPUT)/units.o | $(OUTPUT)
 	$(call msg,CC,$@)
