@@ -32,7 +32,7 @@ struct cruise_resolved {
 	__u64 next_ns;	    /* when it is looked up again */
 	bool failing;	    /* the last lookup failed (the addresses are the last good ones) */
 	char error[128];    /* the last failure, one line */
-	/* since the resolver started */
+	/* since the resolver started: lookups begun, failed ones, changes of the address set */
 	__u64 lookups, failures, changes;
 };
 
@@ -40,6 +40,15 @@ struct cruise_resolver;
 
 /* resolv_conf: NULL for the system's. NULL and err on failure (c-ares could not start). */
 struct cruise_resolver *cruise_resolver_start(const char *resolv_conf, char *err, size_t errlen);
+/*
+ * The same with the name servers given: servers ("127.0.0.1:5353", "[::1]:53", "10.0.0.2",
+ * comma separated; c-ares' ares_set_servers_ports_csv) in place of resolv_conf's, whose search
+ * domains and options still apply; NULL: resolv_conf's. For tests, and the agent's test-only
+ * option: c-ares 1.18 reads no port from resolv.conf (it skips "nameserver 127.0.0.1:5353" as not
+ * an address), so a server on a port other than 53 can only be given here.
+ */
+struct cruise_resolver *cruise_resolver_start_servers(const char *resolv_conf, const char *servers,
+						      char *err, size_t errlen);
 /*
  * Follow the config: these hosts from now on (copied). Hosts kept keep what was learned; new
  * ones are looked up at once; gone ones are dropped.
