@@ -7,6 +7,12 @@
  * (timeout, SERVFAIL, no records) keeps the host's last good addresses, and is retried after 1 s,
  * doubling up to CRUISE_RESOLVE_MAX_NS, +-25% jitter. Every query has a timeout; nothing here
  * blocks the main loop, which takes the results through an eventfd.
+ *
+ * c-ares looks in /etc/hosts and DNS in the order nsswitch.conf gives (an answer from the file has
+ * a TTL of 0: again after 1 s); a host written as an address ("10.0.0.5", "::1") is taken as it is,
+ * and asked about never. A failure's error is c-ares' words after the host: "db.example: Domain
+ * name not found", "db.example: Timeout while contacting DNS servers", "db.example: Could not
+ * contact DNS servers" (no answer at all).
  */
 #ifndef CRUISE_RESOLVE_H
 #define CRUISE_RESOLVE_H

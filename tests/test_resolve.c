@@ -466,6 +466,28 @@ static void test_set_hosts(void **state)
 	assert_int_equal(table_len(f->r, NULL), 0);
 }
 
+/* More addresses than a host keeps (over TCP: the answer is truncated over UDP): the lowest. */
+static void test_many_addresses(void **state)
+{
+	struct fx *f = *state;
+	struct cruise_resolved e;
+	char hosts[70 * 32], a[64], b[64];
+	size_t k = 0;
+	double ms;
+
+	for (int i = 70; i >= 1; i--)
+		k += snprintf(hosts + k, sizeof(hosts) - k, "10.0.0.%d many.cruise.test\n", i);
+	assert_int_equal(th_dns_set_hosts(&f->dns, hosts), 0);
+	set_hosts(f->r, "many.cruise.test", NULL, NULL);
+	ms = wait_for(f->r, "many.cruise.test", answering, NULL, 3000, &e);
+	assert_true(ms >= 0);
+	printf("  70 A records in %.1f ms: %u kept, %s to %s\n", ms, e.n_addrs,
+	       addr(&e.addrs[0], a, sizeof(a)), addr(&e.addrs[e.n_addrs - 1], b, sizeof(b)));
+	assert_int_equal(e.n_addrs, CRUISE_RESOLVE_MAX_ADDRS);
+	assert_string_equal(a, "10.0.0.1/32");
+	assert_string_equal(b, "10.0.0.64/32");
+}
+
 /* stop ends the thread at once: idle, and with a lookup in flight to a hung server. */
 static void test_stop_quick(void **state)
 {
@@ -539,6 +561,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_hung_server, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_never_resolves, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_set_hosts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_many_addresses, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stop_quick, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_start_errors, setup, teardown),
 	};
