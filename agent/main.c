@@ -67,6 +67,7 @@ static struct opts {
 	const char *k8s_secrets;
 	unsigned int k8s_backoff_max_ms;
 	const char *resolv_conf;
+	const char *dns_servers;
 } opts = { .log_format = CRUISE_LOG_JSON, .k8s_backoff_max_ms = K8S_BACKOFF_MAX_MS };
 
 static const char doc[] =
@@ -102,6 +103,10 @@ static const struct argp_option options[] = {
 	{ "resolv-conf", 'r', "FILE", 0,
 	  "Resolve targets' hosts with this resolv.conf instead of /etc/resolv.conf (tests, a "
 	  "resolver of the database's own)",
+	  0 },
+	{ "dns-servers", 'd', "HOST:PORT,...", 0,
+	  "Ask these name servers instead of the resolv.conf's (which still gives search domains "
+	  "and options): \"127.0.0.1:5353\", \"[::1]:53\"",
 	  0 },
 	{},
 };
@@ -140,6 +145,9 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		break;
 	case 'r':
 		opts.resolv_conf = arg;
+		break;
+	case 'd':
+		opts.dns_servers = arg;
 		break;
 	case 'b': {
 		char *end;
@@ -406,7 +414,8 @@ static void resolver_follow_config(struct agent *a)
 		     h++)
 			hosts[n++] = a->cfg->targets[t].hosts[h];
 	if (n && !a->resolver) {
-		a->resolver = cruise_resolver_start(opts.resolv_conf, err, sizeof(err));
+		a->resolver = cruise_resolver_start_servers(opts.resolv_conf, opts.dns_servers, err,
+							    sizeof(err));
 		if (!a->resolver) {
 			cruise_log(CRUISE_LOG_ERROR,
 				   "cannot start the resolver; targets by host name are not paced",
