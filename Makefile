@@ -21,7 +21,8 @@ CONFIG_SRCS := agent/config.c agent/config_check.c agent/config_fleet.c agent/co
 CONFIG_OBJS := $(patsubst agent/%.c,$(OUTPUT)/%.o,$(CONFIG_SRCS))
 # agent code shared by cruise-agent, cruisectl and the tests, one concern per file
 AGENT_SRCS := $(CONFIG_SRCS) agent/snapshot.c agent/exposition.c agent/eventlog.c \
-	agent/log.c agent/bind.c agent/apply.c agent/k8s_pods.c agent/k8s_api.c agent/fleet.c \
+	agent/log.c agent/bind.c agent/apply.c agent/k8s_json.c agent/k8s_pods.c agent/k8s_api.c \
+	agent/k8s_pod_watch.c agent/k8s_endpoints.c agent/k8s_services.c agent/fleet.c \
 	agent/fleet_demand.c agent/fleet_store.c agent/pod_bind.c agent/probe.c agent/probe_dns.c \
 	agent/probe_pg.c agent/probe_prom.c agent/signals.c agent/adaptive.c agent/adaptive_run.c
 AGENT_OBJS := $(patsubst agent/%.c,$(OUTPUT)/%.o,$(AGENT_SRCS))
@@ -165,9 +166,10 @@ $(OUTPUT)/fuzz_config: tests/fuzz_config.c $(CONFIG_SRCS) agent/*.h | $(OUTPUT)
 	$(call msg,FUZZ,$@)
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) tests/fuzz_config.c $(CONFIG_SRCS) -o $@ -lyaml
 
-$(OUTPUT)/fuzz_k8s: tests/fuzz_k8s.c agent/k8s_pods.c agent/*.h | $(OUTPUT)
+$(OUTPUT)/fuzz_k8s: tests/fuzz_k8s.c agent/k8s_pods.c agent/k8s_json.c agent/*.h | $(OUTPUT)
 	$(call msg,FUZZ,$@)
-	$(Q)$(CLANG) $(FUZZ_CFLAGS) tests/fuzz_k8s.c agent/k8s_pods.c -o $@ -ljansson
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) tests/fuzz_k8s.c agent/k8s_pods.c agent/k8s_json.c -o $@ \
+		-ljansson
 
 $(OUTPUT)/test_gcra: tests/test_gcra.c include/*.h | $(OUTPUT)
 	$(call msg,CC,$@)
