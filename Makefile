@@ -128,7 +128,7 @@ $(OUTPUT)/test_e2e_pg: CFLAGS += $(PQ_CFLAGS)
 $(OUTPUT)/test_e2e_pg: LDLIBS_TEST += $(PQ_LIBS)
 # the health probes against a real PostgreSQL (libpq for the test's own set-up) and Prometheus
 $(OUTPUT)/test_probe: CFLAGS += $(PQ_CFLAGS)
-$(OUTPUT)/test_k8s: $(OUTPUT)/cruise-agent
+$(OUTPUT)/test_k8s: $(OUTPUT)/cruise-agent $(OUTPUT)/cruisectl
 $(OUTPUT)/test_fleet: $(OUTPUT)/cruise-agent
 
 $(OUTPUT)/test_units: tests/test_units.c $(OUTPUT)/units.o | $(OUTPUT)

@@ -223,24 +223,24 @@ static int parse_list(const char *buf, size_t len, const char *kind, parse_obj_f
 	json_t *root, *items;
 	struct cruise_k8s_obj *out;
 	int ret = cruise_k8s_list_open(buf, len, kind, &root, &items, rv, rvlen, err, errlen);
-	size_t i;
+	size_t count = json_array_size(items);
 
 	if (ret)
 		return ret;
-	out = calloc(json_array_size(items) ? json_array_size(items) : 1, sizeof(*out));
+	out = calloc(count ? count : 1, sizeof(*out));
 	if (!out) {
 		json_decref(root);
 		return -ENOMEM;
 	}
-	for (i = 0; i < json_array_size(items) && !ret; i++)
+	for (size_t i = 0; i < count && !ret; i++)
 		ret = parse(json_array_get(items, i), &out[i], err, errlen);
-	json_decref(root);
+	json_decref(root); /* items with it */
 	if (ret) {
 		free(out);
 		return ret;
 	}
 	*v = out;
-	*n = json_array_size(items);
+	*n = count;
 	return 0;
 }
 
