@@ -525,6 +525,15 @@ void cruise_k8s_watch_stop(struct cruise_k8s_watch *k)
 	free(k);
 }
 
+void cruise_k8s_notify(int efd)
+{
+	__u64 one = 1;
+
+	if (write(efd, &one, sizeof(one)) < 0) {
+		/* the counter is full: the main loop has news to read anyway */
+	}
+}
+
 char *cruise_k8s_escape(const char *s)
 {
 	static const char hex[] = "0123456789ABCDEF";

@@ -74,6 +74,8 @@ void cruise_k8s_watch_stats(struct cruise_k8s_watch *w, struct cruise_k8s_stats 
 void cruise_k8s_watch_cancel(struct cruise_k8s_watch *w);
 /* Stop it, wait for its thread and free it. NULL: nothing. */
 void cruise_k8s_watch_stop(struct cruise_k8s_watch *w);
+/* Make efd, an eventfd the main loop polls, readable: a watch's owner has news. */
+void cruise_k8s_notify(int efd);
 /* s percent-encoded for a URL's query (malloc'd; NULL without memory). */
 char *cruise_k8s_escape(const char *s);
 

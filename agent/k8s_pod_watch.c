@@ -26,15 +26,6 @@ struct cruise_k8s {
 	bool synced; /* a list has been taken */
 };
 
-static void changed(struct cruise_k8s *k)
-{
-	__u64 one = 1;
-
-	if (write(k->efd, &one, sizeof(one)) < 0) {
-		/* the counter is full: the main loop has a change to read anyway */
-	}
-}
-
 static ssize_t find(const struct cruise_k8s *k, const char *uid)
 {
 	for (size_t i = 0; i < k->n; i++)
@@ -107,7 +98,7 @@ static int pods_list(void *ctx, const char *body, size_t len, char *rv, size_t r
 	k->synced = true;
 	pthread_mutex_unlock(&k->lock);
 	cruise_pods_free(old, old_n);
-	changed(k);
+	cruise_k8s_notify(k->efd);
 	snprintf(n_s, sizeof(n_s), "%zu", n);
 	cruise_log(CRUISE_LOG_INFO, "kubernetes: listed the node's pods", "node", k->node, "pods",
 		   n_s, "resource_version", rv, NULL);
@@ -140,7 +131,7 @@ static int pods_event(void *ctx, const char *line, size_t len, enum cruise_k8s_e
 	default:
 		return 0; /* nothing of the table: a bookmark, or an ERROR for the watch to end */
 	}
-	changed(k);
+	cruise_k8s_notify(k->efd);
 	return 0;
 }
 

@@ -43,15 +43,6 @@ struct cruise_k8s_services {
 	size_t n;
 };
 
-static void changed(struct cruise_k8s_services *s)
-{
-	__u64 one = 1;
-
-	if (write(s->efd, &one, sizeof(one)) < 0) {
-		/* the counter is full: the main loop has a change to read anyway */
-	}
-}
-
 /* What the API said of v, into the addresses in force (lock held). */
 static void publish(struct svc *v)
 {
@@ -64,7 +55,7 @@ static void publish(struct svc *v)
 		if (!o->gone)
 			o->errors++; /* said once by the main loop */
 		o->gone = true;
-		changed(v->owner);
+		cruise_k8s_notify(v->owner->efd);
 		return;
 	}
 	o->gone = false;
@@ -97,7 +88,7 @@ static void publish(struct svc *v)
 		o->ep = now;
 		o->known = true;
 	}
-	changed(v->owner);
+	cruise_k8s_notify(v->owner->efd);
 }
 
 static struct cruise_k8s_obj *slice_find(struct svc *v, const char *name)
@@ -410,7 +401,7 @@ int cruise_k8s_services_set(struct cruise_k8s_services *s, const struct cruise_s
 	svc_stop_all(gone, n_gone);
 	free(gone);
 	/* what a new watch published before it was in the table */
-	changed(s);
+	cruise_k8s_notify(s->efd);
 	return ret;
 }
 

@@ -981,8 +981,8 @@ static char *ctl_targets(struct env *e, const char *fmt)
  * A ClusterIP Service as a target: its addresses (IPv4 and IPv6) at its own port, or at the
  * target's ports, within a second of the agent's start; a ClusterIP changed (new key in before the
  * old one goes, never neither, one log line with both); the Service deleted (the last addresses
- * stay) and back; cruisectl targets and /metrics say where the addresses came from. Only the
- * Services are asked for: no medium selects pods.
+ * stay) and back; cruisectl targets and /metrics say where the addresses came from; a reload
+ * without them stops the watches. Only the Services are asked for: no medium selects pods.
  */
 static void test_service_follow(void **state)
 {
@@ -1058,6 +1058,16 @@ static void test_service_follow(void **state)
 				    "\"source\":\"service\",\"service\":\"data/postgres\","
 				    "\"confirmed_seconds_ago\":"));
 	free(out);
+
+	/* a reload that names no Service: the watches stop, their addresses go */
+	conf_targets(e, "");
+	kill(e->a.pid, SIGHUP);
+	assert_true(wait_log(e, "no target names a Service: stopped watching them", 2000));
+	expect_target(e, "192.0.2.12", 5432, -1, TARGET_MS, "a Service's address unconfigured");
+	assert_int_equal(target_of(e, "2001:db8::10", 5432), -1);
+	assert_int_equal(target_of(e, "192.0.2.20", 6432), -1);
+	assert_int_equal(target_of(e, "127.0.0.1", e->sb.target.port), 0);
+	assert_false(metrics_has(e, "cruise_k8s_service"));
 }
 
 /* Slice 0 of Service 2, its endpoints' addresses (NULL-terminated; a '!' first: not ready). */
