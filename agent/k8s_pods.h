@@ -2,7 +2,8 @@
 /*
  * Pods as the agent needs them: parsed from the Kubernetes API's JSON (a PodList, or one watch
  * event), strictly, with jansson; matched against the media's label selectors; and found in the
- * cgroup tree as kubelet lays it out, by UID. Nothing here talks to the network (k8s_api.h does).
+ * cgroup tree as kubelet lays it out, by UID. Nothing here talks to the network (the watch of
+ * k8s_pod_watch.h does).
  */
 #ifndef CRUISE_K8S_PODS_H
 #define CRUISE_K8S_PODS_H

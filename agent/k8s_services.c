@@ -20,7 +20,7 @@
 
 struct svc {
 	struct cruise_k8s_services *owner;
-	char what[2 * CRUISE_SVC_LABEL_LEN + 16]; /* "service NS/NAME", for logs */
+	char what[2 * CRUISE_SVC_LABEL_LEN + 16]; /* "NS/NAME", for logs */
 	bool keep;				  /* cruise_k8s_services_set's mark */
 	struct cruise_k8s_watch *sw;		  /* the Service; set and stopped by the owner */
 	/* under the owner's lock */
@@ -91,6 +91,20 @@ static void publish(struct svc *v)
 	cruise_k8s_notify(v->owner->efd);
 }
 
+/*
+ * A bookmark of the watch the addresses come from (slices: the EndpointSlices'): the API says
+ * nothing changed up to now, so they are confirmed (a quiet Service's stay fresh in cruisectl).
+ */
+static void confirm(struct svc *v, bool slices)
+{
+	pthread_mutex_lock(&v->owner->lock);
+	if (v->out.known && !v->out.gone && !v->out.empty && v->out.headless == slices) {
+		v->out.confirmed_ns = cruise_now_ns();
+		cruise_k8s_notify(v->owner->efd);
+	}
+	pthread_mutex_unlock(&v->owner->lock);
+}
+
 static struct cruise_k8s_obj *slice_find(struct svc *v, const char *name)
 {
 	for (size_t i = 0; i < v->n_slices; i++)
@@ -131,6 +145,8 @@ static int slices_event(void *ctx, const char *line, size_t len, enum cruise_k8s
 		    : -ENOMEM;
 
 	if (ret || *type > CRUISE_K8S_DELETED) {
+		if (!ret && *type == CRUISE_K8S_BOOKMARK)
+			confirm(v, true);
 		free(o);
 		return ret;
 	}
@@ -248,6 +264,8 @@ static int service_event(void *ctx, const char *line, size_t len, enum cruise_k8
 	int ret = o ? cruise_k8s_parse_service_event(line, len, type, o, rv, rvlen, err, errlen)
 		    : -ENOMEM;
 
+	if (!ret && *type == CRUISE_K8S_BOOKMARK)
+		confirm(v, false);
 	if (ret || *type > CRUISE_K8S_DELETED || strcmp(o->name, v->out.name)) {
 		free(o);
 		return ret;
@@ -410,12 +428,13 @@ int cruise_k8s_services_fd(const struct cruise_k8s_services *s)
 	return s->efd;
 }
 
-int cruise_k8s_services_table(struct cruise_k8s_services *s, struct cruise_service **out, size_t *n)
+int cruise_k8s_services_table(struct cruise_k8s_services *s, bool drain,
+			      struct cruise_service **out, size_t *n)
 {
 	struct cruise_k8s_stats st;
 	__u64 v;
 
-	if (read(s->efd, &v, sizeof(v)) < 0) {
+	if (drain && read(s->efd, &v, sizeof(v)) < 0) {
 		/* nothing new: a copy all the same */
 	}
 	pthread_mutex_lock(&s->lock);

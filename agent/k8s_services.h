@@ -55,9 +55,12 @@ int cruise_k8s_services_set(struct cruise_k8s_services *s, const struct cruise_s
 			    size_t n);
 /* Readable when the table changed. */
 int cruise_k8s_services_fd(const struct cruise_k8s_services *s);
-/* A copy of the table, in the order of set (drains the eventfd); free(). 0 or -ENOMEM. */
-int cruise_k8s_services_table(struct cruise_k8s_services *s, struct cruise_service **out,
-			      size_t *n);
+/*
+ * A copy of the table, in the order of set; free(). 0 or -ENOMEM. drain: the eventfd is read first
+ * (the main loop's copy; another thread's, for /metrics, must leave it to the main loop).
+ */
+int cruise_k8s_services_table(struct cruise_k8s_services *s, bool drain,
+			      struct cruise_service **out, size_t *n);
 /* Stop every watch (within about a second) and free everything. NULL: nothing. */
 void cruise_k8s_services_stop(struct cruise_k8s_services *s);
 

@@ -262,7 +262,7 @@ static void services_snapshot(struct cruise_k8s_services *k, struct cruise_snaps
 	struct cruise_service *t;
 	size_t n;
 
-	if (cruise_k8s_services_table(k, &t, &n))
+	if (cruise_k8s_services_table(k, false, &t, &n))
 		return;
 	for (size_t i = 0; i < n && s->n_services < CRUISE_SNAPSHOT_SERVICES; i++) {
 		struct cruise_snapshot_service *v = &s->services[s->n_services++];
@@ -607,7 +607,7 @@ static void services_changed(struct agent *a)
 	struct cruise_service *t;
 	size_t n;
 
-	if (!a->svc || cruise_k8s_services_table(a->svc, &t, &n))
+	if (!a->svc || cruise_k8s_services_table(a->svc, true, &t, &n))
 		return;
 	for (size_t i = 0; i < n; i++)
 		service_news(service_in(a->services, a->n_services, &t[i]), &t[i]);
