@@ -7,6 +7,12 @@
  * (timeout, SERVFAIL, no records) keeps the host's last good addresses, and is retried after 1 s,
  * doubling up to CRUISE_RESOLVE_MAX_NS, +-25% jitter. Every query has a timeout; nothing here
  * blocks the main loop, which takes the results through an eventfd.
+ *
+ * c-ares looks in /etc/hosts and DNS in the order nsswitch.conf gives (an answer from the file has
+ * a TTL of 0: again after 1 s); a host written as an address ("10.0.0.5", "::1") is taken as it is,
+ * and asked about never. A failure's error is c-ares' words after the host: "db.example: Domain
+ * name not found", "db.example: Timeout while contacting DNS servers", "db.example: Could not
+ * contact DNS servers" (no answer at all).
  */
 #ifndef CRUISE_RESOLVE_H
 #define CRUISE_RESOLVE_H
@@ -32,7 +38,7 @@ struct cruise_resolved {
 	__u64 next_ns;	    /* when it is looked up again */
 	bool failing;	    /* the last lookup failed (the addresses are the last good ones) */
 	char error[128];    /* the last failure, one line */
-	/* since the resolver started */
+	/* since the resolver started: lookups begun, failed ones, changes of the address set */
 	__u64 lookups, failures, changes;
 };
 
@@ -40,6 +46,15 @@ struct cruise_resolver;
 
 /* resolv_conf: NULL for the system's. NULL and err on failure (c-ares could not start). */
 struct cruise_resolver *cruise_resolver_start(const char *resolv_conf, char *err, size_t errlen);
+/*
+ * The same with the name servers given: servers ("127.0.0.1:5353", "[::1]:53", "10.0.0.2",
+ * comma separated; c-ares' ares_set_servers_ports_csv) in place of resolv_conf's, whose search
+ * domains and options still apply; NULL: resolv_conf's. For tests, and the agent's test-only
+ * option: c-ares 1.18 reads no port from resolv.conf (it skips "nameserver 127.0.0.1:5353" as not
+ * an address), so a server on a port other than 53 can only be given here.
+ */
+struct cruise_resolver *cruise_resolver_start_servers(const char *resolv_conf, const char *servers,
+						      char *err, size_t errlen);
 /*
  * Follow the config: these hosts from now on (copied). Hosts kept keep what was learned; new
  * ones are looked up at once; gone ones are dropped.
