@@ -22,6 +22,7 @@
 #include <string.h>
 #include <arpa/inet.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -254,6 +255,11 @@ static void hosts_snapshot(struct cruise_resolver *r, struct cruise_snapshot *s)
 		h->confirmed_ns = t[i].confirmed_ns;
 	}
 	cruise_resolved_free(t, n);
+	/*
+	 * The copy drained the resolver's eventfd, whose news (if any) are the main loop's: handed
+	 * back, or a change seen first by a scrape would wait for the next one to be applied.
+	 */
+	eventfd_write(cruise_resolver_fd(r), 1);
 }
 
 /* The Services' counts, for /metrics (the metrics thread, under k8s_lock). */
