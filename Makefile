@@ -21,7 +21,8 @@ CONFIG_SRCS := agent/config.c agent/config_check.c agent/config_fleet.c agent/co
 CONFIG_OBJS := $(patsubst agent/%.c,$(OUTPUT)/%.o,$(CONFIG_SRCS))
 # agent code shared by cruise-agent, cruisectl and the tests, one concern per file
 AGENT_SRCS := $(CONFIG_SRCS) agent/snapshot.c agent/exposition.c agent/eventlog.c \
-	agent/log.c agent/bind.c agent/apply.c agent/k8s_pods.c agent/k8s_api.c agent/fleet.c \
+	agent/log.c agent/bind.c agent/apply.c agent/k8s_json.c agent/k8s_pods.c agent/k8s_api.c \
+	agent/k8s_pod_watch.c agent/k8s_endpoints.c agent/k8s_services.c agent/fleet.c \
 	agent/fleet_demand.c agent/fleet_store.c agent/pod_bind.c agent/probe.c agent/probe_dns.c \
 	agent/probe_pg.c agent/probe_prom.c agent/signals.c agent/adaptive.c agent/adaptive_run.c \
 	agent/resolve.c
@@ -132,7 +133,7 @@ $(OUTPUT)/test_e2e_pg: CFLAGS += $(PQ_CFLAGS)
 $(OUTPUT)/test_e2e_pg: LDLIBS_TEST += $(PQ_LIBS)
 # the health probes against a real PostgreSQL (libpq for the test's own set-up) and Prometheus
 $(OUTPUT)/test_probe: CFLAGS += $(PQ_CFLAGS)
-$(OUTPUT)/test_k8s: $(OUTPUT)/cruise-agent
+$(OUTPUT)/test_k8s: $(OUTPUT)/cruise-agent $(OUTPUT)/cruisectl
 $(OUTPUT)/test_fleet: $(OUTPUT)/cruise-agent
 $(OUTPUT)/test_targets: $(OUTPUT)/cruise-agent
 # the order of cgroup connect programs: the real datapath beside a test-only socket load balancer
@@ -180,9 +181,10 @@ $(OUTPUT)/fuzz_config: tests/fuzz_config.c $(CONFIG_SRCS) agent/*.h | $(OUTPUT)
 	$(call msg,FUZZ,$@)
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) tests/fuzz_config.c $(CONFIG_SRCS) -o $@ -lyaml
 
-$(OUTPUT)/fuzz_k8s: tests/fuzz_k8s.c agent/k8s_pods.c agent/*.h | $(OUTPUT)
+$(OUTPUT)/fuzz_k8s: tests/fuzz_k8s.c agent/k8s_pods.c agent/k8s_json.c agent/*.h | $(OUTPUT)
 	$(call msg,FUZZ,$@)
-	$(Q)$(CLANG) $(FUZZ_CFLAGS) tests/fuzz_k8s.c agent/k8s_pods.c -o $@ -ljansson
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) tests/fuzz_k8s.c agent/k8s_pods.c agent/k8s_json.c -o $@ \
+		-ljansson
 
 $(OUTPUT)/test_gcra: tests/test_gcra.c include/*.h | $(OUTPUT)
 	$(call msg,CC,$@)

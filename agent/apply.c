@@ -136,7 +136,7 @@ static void target_key(struct cruise_target_key *k, const struct cruise_prefix *
 	}
 }
 
-/* The keys wanted now: each target's addresses, then its hosts' last good addresses. */
+/* The keys wanted now: each target's addresses, then its hosts', then its Service's. */
 struct want {
 	struct cruise_target_key key[CRUISE_MAX_TARGETS];
 	struct cruise_target_src src[CRUISE_MAX_TARGETS];
@@ -166,43 +166,72 @@ static void want_add(struct want *w, const struct cruise_prefix *p, uint16_t por
 	w->n++;
 }
 
+/* Every address at every port: the target's own ports, or (none configured) the source's. */
+static void want_addrs(struct want *w, const struct cruise_cfg_target *ct, __u32 t,
+		       const struct cruise_prefix *addrs, unsigned int n_addrs,
+		       const __u16 *own_ports, unsigned int n_own, __u32 kind, const char *name,
+		       __u64 confirmed_ns)
+{
+	const __u16 *ports = ct->n_ports ? ct->ports : own_ports;
+	unsigned int n_ports = ct->n_ports ? ct->n_ports : n_own;
+
+	for (unsigned int q = 0; q < n_ports; q++)
+		for (unsigned int a = 0; a < n_addrs; a++)
+			want_add(w, &addrs[a], ports[q], t, kind, name, confirmed_ns);
+}
+
+static void want_service(struct want *w, const struct cruise_cfg_target *ct, __u32 t,
+			 const struct cruise_target_sources *src)
+{
+	char name[2 * CRUISE_SVC_LABEL_LEN];
+
+	for (size_t i = 0; i < src->n_services; i++) {
+		const struct cruise_service *s = &src->services[i];
+
+		if (strcmp(s->ns, ct->service_ns) || strcmp(s->name, ct->service_name))
+			continue;
+		/* cut to CRUISE_HOST_LEN in cruise_target_src */
+		snprintf(name, sizeof(name), "%s/%s", s->ns, s->name);
+		want_addrs(w, ct, t, s->ep.addrs, s->ep.n_addrs, s->ep.ports, s->ep.n_ports,
+			   CRUISE_TARGET_SERVICE, name, s->confirmed_ns);
+	}
+}
+
 static void want_all(struct want *w, const struct cruise_config *cfg,
-		     const struct cruise_resolved *hosts, size_t n_hosts)
+		     const struct cruise_target_sources *src)
 {
 	w->n = w->dropped = 0;
 	for (unsigned int t = 0; t < cfg->n_targets; t++) {
 		const struct cruise_cfg_target *ct = &cfg->targets[t];
 
-		for (unsigned int q = 0; q < ct->n_ports; q++)
-			for (unsigned int p = 0; p < ct->n_prefixes; p++)
-				want_add(w, &ct->prefixes[p], ct->ports[q], t,
-					 CRUISE_TARGET_CONFIGURED, "", 0);
+		want_addrs(w, ct, t, ct->prefixes, ct->n_prefixes, NULL, 0,
+			   CRUISE_TARGET_CONFIGURED, "", 0);
 	}
 	for (unsigned int t = 0; t < cfg->n_targets; t++) {
 		const struct cruise_cfg_target *ct = &cfg->targets[t];
 
 		for (unsigned int h = 0; h < ct->n_hosts; h++)
-			for (size_t i = 0; i < n_hosts; i++) {
-				if (strcasecmp(hosts[i].host, ct->hosts[h]))
+			for (size_t i = 0; i < src->n_hosts; i++) {
+				if (strcasecmp(src->hosts[i].host, ct->hosts[h]))
 					continue;
-				for (unsigned int q = 0; q < ct->n_ports; q++)
-					for (unsigned int a = 0; a < hosts[i].n_addrs; a++)
-						want_add(w, &hosts[i].addrs[a], ct->ports[q], t,
-							 CRUISE_TARGET_HOST, ct->hosts[h],
-							 hosts[i].confirmed_ns);
+				want_addrs(w, ct, t, src->hosts[i].addrs, src->hosts[i].n_addrs,
+					   NULL, 0, CRUISE_TARGET_HOST, ct->hosts[h],
+					   src->hosts[i].confirmed_ns);
 			}
 	}
+	for (unsigned int t = 0; t < cfg->n_targets; t++)
+		if (cfg->targets[t].service_name)
+			want_service(w, &cfg->targets[t], t, src);
 }
 
 int cruise_apply_targets(const struct cruise_maps *m, const struct cruise_config *cfg,
-			 const struct cruise_resolved *hosts, size_t n_hosts, char *err,
-			 size_t errlen)
+			 const struct cruise_target_sources *src, char *err, size_t errlen)
 {
 	static struct want w; /* main loop only; too large for its stack */
 	struct cruise_target_key stale[CRUISE_MAX_TARGETS], key, next, *prev = NULL;
 	size_t n_stale = 0;
 
-	want_all(&w, cfg, hosts, n_hosts);
+	want_all(&w, cfg, src);
 	if (w.dropped)
 		cruise_log(CRUISE_LOG_WARN,
 			   "more target addresses than cruise_targets holds (1024): some not paced",
@@ -253,8 +282,8 @@ static int make_rules(const struct cruise_config *cfg, struct cruise_applied *a)
 }
 
 int cruise_apply_config(const struct cruise_maps *m, const struct cruise_config *cfg,
-			const struct cruise_resolved *hosts, size_t n_hosts,
-			struct cruise_applied *a, char *err, size_t errlen)
+			const struct cruise_target_sources *src, struct cruise_applied *a,
+			char *err, size_t errlen)
 {
 	int ret;
 
@@ -263,7 +292,7 @@ int cruise_apply_config(const struct cruise_maps *m, const struct cruise_config 
 	if (!ret)
 		ret = write_media(m, cfg, a, err, errlen);
 	if (!ret)
-		ret = cruise_apply_targets(m, cfg, hosts, n_hosts, err, errlen);
+		ret = cruise_apply_targets(m, cfg, src, err, errlen);
 	if (!ret)
 		ret = make_rules(cfg, a);
 	if (!ret)

@@ -221,6 +221,47 @@ static int parse_hosts(struct cfg_ctx *c, unsigned int t, const struct raw_strs 
 	return 0;
 }
 
+/* A Kubernetes name of the DNS-1123 label kind: 1 to 63 of a-z, 0-9 and '-', alphanumeric ends. */
+static bool dns_label_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (!n || n > 63 || s[0] == '-' || s[n - 1] == '-')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+			return false;
+	return true;
+}
+
+/* service: {namespace, name}, both there (the walk saw to it) and each a DNS-1123 label. */
+static int parse_service(struct cfg_ctx *c, unsigned int t, const struct raw_service *r,
+			 struct cruise_cfg_target *out)
+{
+	const struct raw_str *v[2] = { &r->namespace, &r->name };
+	static const char *const key[2] = { "namespace", "name" };
+	char *dst[2] = { NULL, NULL }, path[96], q[QBUF];
+	int ret = 0;
+
+	if (!r->line)
+		return 0;
+	for (int i = 0; i < 2; i++) {
+		snprintf(path, sizeof(path), "targets[%u].service.%s", t, key[i]);
+		if (!dns_label_ok(v[i]->s)) {
+			free(dst[0]);
+			return cfg_fail(
+				c, path, v[i]->line,
+				"\"%s\" is not a Kubernetes %s: 1 to 63 lowercase letters, "
+				"digits and '-', starting and ending with a letter or digit",
+				cruise_quote(v[i]->s, q, sizeof(q)), key[i]);
+		}
+		dst[i] = cfg_strdup(v[i]->s, &ret);
+	}
+	out->service_ns = dst[0];
+	out->service_name = dst[1];
+	return ret;
+}
+
 static int parse_target(struct cfg_ctx *c, unsigned int t, const struct raw_target *r,
 			struct cruise_cfg_target *out)
 {
@@ -234,15 +275,17 @@ static int parse_target(struct cfg_ctx *c, unsigned int t, const struct raw_targ
 		return ret;
 
 	snprintf(path, sizeof(path), "targets[%u].addresses", t);
-	if (!r->addresses.line && !r->hosts.line) {
+	if (!r->addresses.line && !r->hosts.line && !r->service.line) {
 		snprintf(path, sizeof(path), "targets[%u]", t);
-		return cfg_fail(
-			c, path, r->line,
-			"no addresses and no hosts: a target needs addresses, hosts or both");
+		return cfg_fail(c, path, r->line,
+				"no addresses, hosts or service: a target needs at least one of "
+				"them");
 	}
 	if (!r->addresses.n && r->addresses.line)
 		return cfg_fail(c, path, r->addresses.line, "empty; at least one address");
 	ret = parse_hosts(c, t, &r->hosts, out);
+	if (!ret)
+		ret = parse_service(c, t, &r->service, out);
 	if (ret)
 		return ret;
 	out->prefixes = calloc(r->addresses.n ? r->addresses.n : 1, sizeof(*out->prefixes));
@@ -263,6 +306,13 @@ static int parse_target(struct cfg_ctx *c, unsigned int t, const struct raw_targ
 	}
 
 	snprintf(path, sizeof(path), "targets[%u].ports", t);
+	/* a service alone may go without: it is paced at the Service's own ports */
+	if (!r->ports.line && r->service.line && !r->addresses.line && !r->hosts.line)
+		return 0;
+	if (!r->ports.line)
+		return cfg_fail(c, path, r->line,
+				"missing (required): only a target with nothing but a service may "
+				"leave them out, for the Service's ports");
 	if (!r->ports.n)
 		return cfg_fail(c, path, r->ports.line, "empty; at least one port");
 	out->ports = calloc(r->ports.n, sizeof(*out->ports));
@@ -582,6 +632,14 @@ bool cruise_config_uses_pods(const struct cruise_config *cfg)
 	return false;
 }
 
+bool cruise_config_uses_services(const struct cruise_config *cfg)
+{
+	for (unsigned int i = 0; cfg && i < cfg->n_targets; i++)
+		if (cfg->targets[i].service_name)
+			return true;
+	return false;
+}
+
 struct cg_ref {
 	const char *s;
 	unsigned int m, i;
@@ -764,6 +822,8 @@ void cruise_config_free(struct cruise_config *cfg)
 		for (unsigned int j = 0; j < cfg->targets[i].n_hosts; j++)
 			free(cfg->targets[i].hosts[j]);
 		free(cfg->targets[i].hosts);
+		free(cfg->targets[i].service_ns);
+		free(cfg->targets[i].service_name);
 	}
 	for (i = 0; i < cfg->n_media; i++) {
 		free(cfg->media[i].name);

@@ -90,6 +90,8 @@ int cmd_targets(void)
 		const struct cruise_target_src *src = &rows[i].src;
 		char addr[INET6_ADDRSTRLEN], pfx[INET6_ADDRSTRLEN + 16], name[CRUISE_HOST_LEN + 1];
 		bool host = src->kind == CRUISE_TARGET_HOST;
+		bool svc = src->kind == CRUISE_TARGET_SERVICE;
+		const char *source = host ? "host" : svc ? "service" : "configured";
 		double ago = (cruise_now_ns() - src->confirmed_ns) / 1e9;
 		unsigned int prefix;
 		bool v4;
@@ -100,9 +102,9 @@ int cmd_targets(void)
 			printf("%s{\"target\":%u,\"family\":\"%s\",\"address\":\"%s\","
 			       "\"prefix_len\":%u,\"port\":%u,\"source\":\"%s\"",
 			       i ? "," : "", rows[i].id, v4 ? "ipv4" : "ipv6", addr, prefix,
-			       rows[i].key.port, host ? "host" : "configured");
-			if (host) {
-				printf(",\"host\":");
+			       rows[i].key.port, source);
+			if (host || svc) {
+				printf(",\"%s\":", source);
 				put_json_str(stdout, name);
 				printf(",\"confirmed_seconds_ago\":%.3f", ago);
 			}
@@ -111,8 +113,8 @@ int cmd_targets(void)
 		}
 		snprintf(pfx, sizeof(pfx), "%s/%u", addr, prefix);
 		printf("%-6u  %-44s  %-5u  ", rows[i].id, pfx, rows[i].key.port);
-		if (host)
-			printf("host %s, confirmed %.1fs ago\n", name, ago);
+		if (host || svc)
+			printf("%s %s, confirmed %.1fs ago\n", source, name, ago);
 		else
 			printf("configured\n");
 	}
@@ -136,9 +138,10 @@ const struct argp targets_argp = {
 	NULL,
 	"Show the database addresses (with prefix length) and ports whose connections are paced. "
 	"IPv4 targets also match IPv4-mapped IPv6 destinations (::ffff:a.b.c.d). SOURCE says where "
-	"an "
-	"address came from: the config's addresses, or a host name's last good answer and how long "
-	"ago it was confirmed (the agent looks it up again when its TTL ends).\v"
+	"an address came from: the config's addresses; a host name's last good answer and how long "
+	"ago it was confirmed (the agent looks it up again when its TTL ends); or a Kubernetes "
+	"Service's (namespace/name: its ClusterIPs, or its ready endpoints when headless) and how "
+	"long ago the API last told of it.\v"
 	"EXAMPLES:\n"
 	"  cruisectl targets\n"
 	"  cruisectl targets -o json",

@@ -129,6 +129,7 @@ struct cruise_counters {
 enum cruise_target_kind {
 	CRUISE_TARGET_CONFIGURED = 0, /* addresses: in the config */
 	CRUISE_TARGET_HOST = 1,	      /* a host name's A or AAAA record */
+	CRUISE_TARGET_SERVICE = 2,    /* a Kubernetes Service's ClusterIP or ready endpoint */
 	CRUISE_TARGET_KIND_COUNT,
 };
 
