@@ -22,7 +22,6 @@
 #include <string.h>
 #include <arpa/inet.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -263,11 +262,6 @@ static void hosts_snapshot(struct cruise_resolver *r, struct cruise_snapshot *s)
 		h->confirmed_ns = t[i].confirmed_ns;
 	}
 	cruise_resolved_free(t, n);
-	/*
-	 * The copy drained the resolver's eventfd, whose news (if any) are the main loop's: handed
-	 * back, or a change seen first by a scrape would wait for the next one to be applied.
-	 */
-	eventfd_write(cruise_resolver_fd(r), 1);
 }
 
 /* The Services' counts, for /metrics (the metrics thread, under k8s_lock). */
@@ -500,7 +494,7 @@ static void hosts_changed(struct agent *a)
 	char was[1024], now[1024];
 	size_t n;
 
-	if (!a->resolver || cruise_resolver_table(a->resolver, &t, &n))
+	if (!a->resolver || cruise_resolver_take(a->resolver, &t, &n))
 		return;
 	for (size_t i = 0; i < n; i++) {
 		const struct cruise_resolved *old = host_in(a->hosts, a->n_hosts, t[i].host);

@@ -554,7 +554,7 @@ void cruise_resolved_free(struct cruise_resolved *t, size_t n)
 	free(t);
 }
 
-int cruise_resolver_table(struct cruise_resolver *r, struct cruise_resolved **out, size_t *n)
+static int copy_table(struct cruise_resolver *r, struct cruise_resolved **out, size_t *n, bool take)
 {
 	struct cruise_resolved *t = NULL;
 	__u64 v;
@@ -565,7 +565,7 @@ int cruise_resolver_table(struct cruise_resolver *r, struct cruise_resolved **ou
 	if (!r)
 		return 0;
 	pthread_mutex_lock(&r->lock);
-	if (read(r->efd, &v, sizeof(v)) < 0) {
+	if (take && read(r->efd, &v, sizeof(v)) < 0) {
 		/* nothing signalled: a copy all the same */
 	}
 	if (r->n_hosts) {
@@ -586,9 +586,20 @@ int cruise_resolver_table(struct cruise_resolver *r, struct cruise_resolved **ou
 	pthread_mutex_unlock(&r->lock);
 	return 0;
 enomem:
-	poke(r->efd); /* what was signalled is still to be taken */
+	if (take)
+		poke(r->efd); /* what was signalled is still to be taken */
 	pthread_mutex_unlock(&r->lock);
 	return -ENOMEM;
+}
+
+int cruise_resolver_take(struct cruise_resolver *r, struct cruise_resolved **out, size_t *n)
+{
+	return copy_table(r, out, n, true);
+}
+
+int cruise_resolver_table(struct cruise_resolver *r, struct cruise_resolved **out, size_t *n)
+{
+	return copy_table(r, out, n, false);
 }
 
 void cruise_resolver_stop(struct cruise_resolver *r)

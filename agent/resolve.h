@@ -62,7 +62,9 @@ struct cruise_resolver *cruise_resolver_start_servers(const char *resolv_conf, c
 void cruise_resolver_set_hosts(struct cruise_resolver *r, const char *const *hosts, size_t n);
 /* Readable when the table changed (addresses, or a failure began or ended). */
 int cruise_resolver_fd(struct cruise_resolver *r);
-/* A copy of the table (drains the eventfd); free with cruise_resolved_free. 0 or -ENOMEM. */
+/* The main loop: a copy of the table, the eventfd drained; free with cruise_resolved_free. */
+int cruise_resolver_take(struct cruise_resolver *r, struct cruise_resolved **out, size_t *n);
+/* Anyone else (/metrics): a copy, the eventfd left to the main loop. 0 or -ENOMEM. */
 int cruise_resolver_table(struct cruise_resolver *r, struct cruise_resolved **out, size_t *n);
 void cruise_resolved_free(struct cruise_resolved *t, size_t n);
 void cruise_resolver_stop(struct cruise_resolver *r);

@@ -88,7 +88,7 @@ static bool entry(struct cruise_resolver *r, const char *host, struct cruise_res
 	bool found = false;
 	size_t n;
 
-	assert_int_equal(cruise_resolver_table(r, &t, &n), 0);
+	assert_int_equal(cruise_resolver_take(r, &t, &n), 0);
 	for (size_t i = 0; i < n; i++) {
 		if (!strcmp(t[i].host, host)) {
 			*out = t[i];
@@ -197,7 +197,7 @@ static void drain(struct cruise_resolver *r)
 	struct cruise_resolved *t;
 	size_t n;
 
-	assert_int_equal(cruise_resolver_table(r, &t, &n), 0);
+	assert_int_equal(cruise_resolver_take(r, &t, &n), 0);
 	cruise_resolved_free(t, n);
 	assert_false(fd_readable(r, 0));
 }
@@ -427,7 +427,7 @@ static size_t table_len(struct cruise_resolver *r, const char *first)
 	struct cruise_resolved *t;
 	size_t n;
 
-	assert_int_equal(cruise_resolver_table(r, &t, &n), 0);
+	assert_int_equal(cruise_resolver_take(r, &t, &n), 0);
 	if (first) {
 		assert_true(n > 0);
 		assert_string_equal(t[0].host, first);
