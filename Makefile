@@ -21,32 +21,37 @@ CONFIG_SRCS := agent/config.c agent/config_check.c agent/config_fleet.c agent/co
 CONFIG_OBJS := $(patsubst agent/%.c,$(OUTPUT)/%.o,$(CONFIG_SRCS))
 # agent code shared by cruise-agent, cruisectl and the tests, one concern per file
 AGENT_SRCS := $(CONFIG_SRCS) agent/snapshot.c agent/exposition.c agent/eventlog.c \
-	agent/log.c agent/bind.c agent/apply.c agent/k8s_pods.c agent/k8s_api.c agent/fleet.c \
+	agent/log.c agent/bind.c agent/apply.c agent/k8s_json.c agent/k8s_pods.c agent/k8s_api.c \
+	agent/k8s_pod_watch.c agent/k8s_endpoints.c agent/k8s_services.c agent/fleet.c \
 	agent/fleet_demand.c agent/fleet_store.c agent/pod_bind.c agent/probe.c agent/probe_dns.c \
-	agent/probe_pg.c agent/probe_prom.c agent/signals.c agent/adaptive.c agent/adaptive_run.c
+	agent/probe_pg.c agent/probe_prom.c agent/signals.c agent/adaptive.c agent/adaptive_run.c \
+	agent/resolve.c
 AGENT_OBJS := $(patsubst agent/%.c,$(OUTPUT)/%.o,$(AGENT_SRCS))
 # libpq: the PostgreSQL health probe (and the tests' clients); its headers are in their own dir
 PQ_CFLAGS := $(shell pkg-config --cflags libpq)
 PQ_LIBS := $(shell pkg-config --libs libpq)
-LDLIBS_AGENT := $(LDLIBS_BPF) -lyaml -lmicrohttpd -lcurl -ljansson -lhiredis $(PQ_LIBS) -lpthread -lm
+# c-ares: the resolver of targets by host name (agent/resolve.c)
+CARES_CFLAGS := $(shell pkg-config --cflags libcares)
+LDLIBS_AGENT := $(LDLIBS_BPF) -lyaml -lmicrohttpd -lcurl -ljansson -lhiredis $(PQ_LIBS) \
+	-lcares -lpthread -lm
 BINS := $(OUTPUT)/cruise-agent $(OUTPUT)/cruisectl
 # The one list of tests, in the order `make test` runs them (it hands the list to
 # scripts/run-tests.sh); KERNEL_TESTS run on the real kernel and link the test helpers and the
 # agent's code. The fuzzers run after them, briefly.
 KERNEL_TESTS := test_pacing test_policy test_agent_parts test_agent test_cruisectl test_k8s \
-	test_fleet test_e2e_pg test_demo test_probe test_adaptive
-TESTS := test_gcra test_units test_config test_pod_bind test_fleet_units test_adaptive_units \
-	test_manifests test_egress $(KERNEL_TESTS)
+	test_fleet test_e2e_pg test_demo test_probe test_adaptive test_order test_targets
+TESTS := test_gcra test_units test_config test_pod_bind test_fleet_units test_resolve \
+	test_adaptive_units test_manifests test_egress $(KERNEL_TESTS)
 FUZZ_TARGETS := units config k8s
 TEST_BINS := $(addprefix $(OUTPUT)/,$(TESTS) check_manifests)
 FUZZERS := $(addprefix $(OUTPUT)/fuzz_,$(FUZZ_TARGETS))
 BENCH_BINS := $(addprefix $(OUTPUT)/,bench_datapath bench_peers bench_fleet bench_adaptive)
 # the tests' and benchmarks' helpers and fixtures, one concern per file (tests/helpers.h)
 TEST_HELPERS := helpers cgroup_helpers network_helpers client_helpers cpu_helpers datapath_fixture \
-	redis_fixture agent_fixture pg_fixture fake_k8s prom_fixture
+	redis_fixture agent_fixture pg_fixture fake_k8s prom_fixture dns_fixture
 TEST_LIB := $(OUTPUT)/libcruise_test.a
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Iagent
-TEST_BPF_OBJS := $(OUTPUT)/egress_harness.bpf.o
+TEST_BPF_OBJS := $(OUTPUT)/egress_harness.bpf.o $(OUTPUT)/sock_lb.bpf.o
 
 ifeq ($(V),1)
 Q =
@@ -97,6 +102,7 @@ $(OUTPUT)/fleet_lua.h: agent/fleet.lua | $(OUTPUT)
 
 $(OUTPUT)/fleet_store.o: $(OUTPUT)/fleet_lua.h
 $(OUTPUT)/probe_pg.o: CFLAGS += $(PQ_CFLAGS)
+$(OUTPUT)/resolve.o: CFLAGS += $(CARES_CFLAGS)
 
 $(OUTPUT)/%.o: agent/%.c agent/*.h include/*.h $(SKELS) | $(OUTPUT)
 	$(call msg,CC,$@)
@@ -130,8 +136,11 @@ $(OUTPUT)/test_probe: CFLAGS += $(PQ_CFLAGS)
 # adaptive rates end to end: the real agent and cruisectl, PostgreSQL (libpq) and Prometheus
 $(OUTPUT)/test_adaptive: $(OUTPUT)/cruise-agent $(OUTPUT)/cruisectl
 $(OUTPUT)/test_adaptive: CFLAGS += $(PQ_CFLAGS)
-$(OUTPUT)/test_k8s: $(OUTPUT)/cruise-agent
+$(OUTPUT)/test_k8s: $(OUTPUT)/cruise-agent $(OUTPUT)/cruisectl
 $(OUTPUT)/test_fleet: $(OUTPUT)/cruise-agent
+$(OUTPUT)/test_targets: $(OUTPUT)/cruise-agent
+# the order of cgroup connect programs: the real datapath beside a test-only socket load balancer
+$(OUTPUT)/test_order: $(OUTPUT)/sock_lb.skel.h
 
 $(OUTPUT)/test_units: tests/test_units.c $(OUTPUT)/units.o | $(OUTPUT)
 	$(call msg,CC,$@)
@@ -142,6 +151,13 @@ $(OUTPUT)/test_pod_bind $(OUTPUT)/test_fleet_units $(OUTPUT)/test_adaptive_units
 		$(LIB_OBJS) | $(OUTPUT)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $< $(AGENT_OBJS) $(LIB_OBJS) -o $@ -lcmocka $(LDLIBS_AGENT)
+
+# the resolver against a throwaway dnsmasq (tests/dns_fixture.h): no BPF, the helpers for processes
+$(OUTPUT)/test_resolve: tests/test_resolve.c tests/*.h $(TEST_LIB) $(AGENT_OBJS) $(LIB_OBJS) \
+		| $(OUTPUT)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -Itests $< $(TEST_LIB) $(AGENT_OBJS) $(LIB_OBJS) -o $@ -lcmocka \
+		$(LDLIBS_AGENT)
 
 $(OUTPUT)/test_config: tests/test_config.c $(CONFIG_OBJS) | $(OUTPUT)
 	$(call msg,CC,$@)
@@ -168,9 +184,10 @@ $(OUTPUT)/fuzz_config: tests/fuzz_config.c $(CONFIG_SRCS) agent/*.h | $(OUTPUT)
 	$(call msg,FUZZ,$@)
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) tests/fuzz_config.c $(CONFIG_SRCS) -o $@ -lyaml
 
-$(OUTPUT)/fuzz_k8s: tests/fuzz_k8s.c agent/k8s_pods.c agent/*.h | $(OUTPUT)
+$(OUTPUT)/fuzz_k8s: tests/fuzz_k8s.c agent/k8s_pods.c agent/k8s_json.c agent/*.h | $(OUTPUT)
 	$(call msg,FUZZ,$@)
-	$(Q)$(CLANG) $(FUZZ_CFLAGS) tests/fuzz_k8s.c agent/k8s_pods.c -o $@ -ljansson
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) tests/fuzz_k8s.c agent/k8s_pods.c agent/k8s_json.c -o $@ \
+		-ljansson
 
 $(OUTPUT)/test_gcra: tests/test_gcra.c include/*.h | $(OUTPUT)
 	$(call msg,CC,$@)

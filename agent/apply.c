@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <bpf/bpf.h>
 
@@ -135,38 +136,130 @@ static void target_key(struct cruise_target_key *k, const struct cruise_prefix *
 	}
 }
 
-static int write_targets(const struct cruise_maps *m, const struct cruise_config *cfg, char *err,
-			 size_t errlen)
-{
-	/* the config has at most CRUISE_MAX_TARGETS address and port pairs (config_check.c) */
-	struct cruise_target_key want[CRUISE_MAX_TARGETS], stale[CRUISE_MAX_TARGETS];
-	struct cruise_target_key key, next, *prev = NULL;
-	size_t n_want = 0, n_stale = 0;
+/* The keys wanted now: each target's addresses, then its hosts', then its Service's. */
+struct want {
+	struct cruise_target_key key[CRUISE_MAX_TARGETS];
+	struct cruise_target_src src[CRUISE_MAX_TARGETS];
+	size_t n;
+	size_t dropped; /* over CRUISE_MAX_TARGETS */
+};
 
-	for (unsigned int t = 0; t < cfg->n_targets; t++)
-		for (unsigned int p = 0; p < cfg->targets[t].n_prefixes; p++)
-			for (unsigned int q = 0; q < cfg->targets[t].n_ports; q++) {
-				target_key(&want[n_want], &cfg->targets[t].prefixes[p],
-					   cfg->targets[t].ports[q]);
-				if (cruise_maps_add_target(m, &want[n_want++], t)) {
-					snprintf(err, errlen, "cannot write target %s: %s",
-						 cfg->targets[t].name, strerror(errno));
-					return -errno;
-				}
+static void want_add(struct want *w, const struct cruise_prefix *p, uint16_t port, __u32 t,
+		     __u32 kind, const char *name, __u64 confirmed_ns)
+{
+	struct cruise_target_key k;
+
+	target_key(&k, p, port);
+	for (size_t i = 0; i < w->n; i++)
+		if (!memcmp(&w->key[i], &k, sizeof(k)))
+			return; /* configured, or named twice: the first says where it came from */
+	if (w->n == CRUISE_MAX_TARGETS) {
+		w->dropped++;
+		return;
+	}
+	w->key[w->n] = k;
+	memset(&w->src[w->n], 0, sizeof(w->src[w->n]));
+	w->src[w->n].target = t;
+	w->src[w->n].kind = kind;
+	w->src[w->n].confirmed_ns = confirmed_ns;
+	snprintf(w->src[w->n].name, sizeof(w->src[w->n].name), "%s", name);
+	w->n++;
+}
+
+/* Every address at every port: the target's own ports, or (none configured) the source's. */
+static void want_addrs(struct want *w, const struct cruise_cfg_target *ct, __u32 t,
+		       const struct cruise_prefix *addrs, unsigned int n_addrs,
+		       const __u16 *own_ports, unsigned int n_own, __u32 kind, const char *name,
+		       __u64 confirmed_ns)
+{
+	const __u16 *ports = ct->n_ports ? ct->ports : own_ports;
+	unsigned int n_ports = ct->n_ports ? ct->n_ports : n_own;
+
+	for (unsigned int q = 0; q < n_ports; q++)
+		for (unsigned int a = 0; a < n_addrs; a++)
+			want_add(w, &addrs[a], ports[q], t, kind, name, confirmed_ns);
+}
+
+static void want_service(struct want *w, const struct cruise_cfg_target *ct, __u32 t,
+			 const struct cruise_target_sources *src)
+{
+	char name[2 * CRUISE_SVC_LABEL_LEN];
+
+	for (size_t i = 0; i < src->n_services; i++) {
+		const struct cruise_service *s = &src->services[i];
+
+		if (strcmp(s->ns, ct->service_ns) || strcmp(s->name, ct->service_name))
+			continue;
+		/* cut to CRUISE_HOST_LEN in cruise_target_src */
+		snprintf(name, sizeof(name), "%s/%s", s->ns, s->name);
+		want_addrs(w, ct, t, s->ep.addrs, s->ep.n_addrs, s->ep.ports, s->ep.n_ports,
+			   CRUISE_TARGET_SERVICE, name, s->confirmed_ns);
+	}
+}
+
+static void want_all(struct want *w, const struct cruise_config *cfg,
+		     const struct cruise_target_sources *src)
+{
+	w->n = w->dropped = 0;
+	for (unsigned int t = 0; t < cfg->n_targets; t++) {
+		const struct cruise_cfg_target *ct = &cfg->targets[t];
+
+		want_addrs(w, ct, t, ct->prefixes, ct->n_prefixes, NULL, 0,
+			   CRUISE_TARGET_CONFIGURED, "", 0);
+	}
+	for (unsigned int t = 0; t < cfg->n_targets; t++) {
+		const struct cruise_cfg_target *ct = &cfg->targets[t];
+
+		for (unsigned int h = 0; h < ct->n_hosts; h++)
+			for (size_t i = 0; i < src->n_hosts; i++) {
+				if (strcasecmp(src->hosts[i].host, ct->hosts[h]))
+					continue;
+				want_addrs(w, ct, t, src->hosts[i].addrs, src->hosts[i].n_addrs,
+					   NULL, 0, CRUISE_TARGET_HOST, ct->hosts[h],
+					   src->hosts[i].confirmed_ns);
 			}
-	/* then remove what the config no longer names */
+	}
+	for (unsigned int t = 0; t < cfg->n_targets; t++)
+		if (cfg->targets[t].service_name)
+			want_service(w, &cfg->targets[t], t, src);
+}
+
+int cruise_apply_targets(const struct cruise_maps *m, const struct cruise_config *cfg,
+			 const struct cruise_target_sources *src, char *err, size_t errlen)
+{
+	static struct want w; /* main loop only; too large for its stack */
+	struct cruise_target_key stale[CRUISE_MAX_TARGETS], key, next, *prev = NULL;
+	size_t n_stale = 0;
+
+	want_all(&w, cfg, src);
+	if (w.dropped)
+		cruise_log(CRUISE_LOG_WARN,
+			   "more target addresses than cruise_targets holds (1024): some not paced",
+			   NULL);
+	/* every address in force first, then the ones gone: never a moment unpaced */
+	for (size_t i = 0; i < w.n; i++) {
+		if (cruise_maps_add_target(m, &w.key[i], w.src[i].target)) {
+			snprintf(err, errlen, "cannot write target %s: %s",
+				 cfg->targets[w.src[i].target].name, strerror(errno));
+			return -errno;
+		}
+		cruise_maps_set_target_src(m, &w.key[i], &w.src[i]);
+	}
 	while (n_stale < CRUISE_MAX_TARGETS && !bpf_map_get_next_key(m->targets, prev, &next)) {
 		bool wanted = false;
 
 		key = next;
 		prev = &key;
-		for (size_t i = 0; i < n_want && !wanted; i++)
-			wanted = !memcmp(&want[i], &next, sizeof(next));
+		for (size_t i = 0; i < w.n && !wanted; i++)
+			wanted = !memcmp(&w.key[i], &next, sizeof(next));
 		if (!wanted)
 			stale[n_stale++] = next;
 	}
-	for (size_t i = 0; i < n_stale; i++)
+	for (size_t i = 0; i < n_stale; i++) {
 		bpf_map_delete_elem(m->targets, &stale[i]);
+		if (m->target_src >= 0)
+			bpf_map_delete_elem(m->target_src, &stale[i]);
+	}
 	return 0;
 }
 
@@ -189,7 +282,8 @@ static int make_rules(const struct cruise_config *cfg, struct cruise_applied *a)
 }
 
 int cruise_apply_config(const struct cruise_maps *m, const struct cruise_config *cfg,
-			struct cruise_applied *a, char *err, size_t errlen)
+			const struct cruise_target_sources *src, struct cruise_applied *a,
+			char *err, size_t errlen)
 {
 	int ret;
 
@@ -198,7 +292,7 @@ int cruise_apply_config(const struct cruise_maps *m, const struct cruise_config 
 	if (!ret)
 		ret = write_media(m, cfg, a, err, errlen);
 	if (!ret)
-		ret = write_targets(m, cfg, err, errlen);
+		ret = cruise_apply_targets(m, cfg, src, err, errlen);
 	if (!ret)
 		ret = make_rules(cfg, a);
 	if (!ret)

@@ -10,6 +10,8 @@
 
 #include "bind.h"
 #include "config.h"
+#include "k8s_services.h"
+#include "resolve.h"
 #include "snapshot.h"
 
 struct cruise_applied {
@@ -18,9 +20,25 @@ struct cruise_applied {
 	size_t n_rules;
 };
 
+/* Where targets' addresses come from besides the config, as the main loop last learned it. */
+struct cruise_target_sources {
+	const struct cruise_resolved *hosts; /* the resolver's table; NULL: none */
+	size_t n_hosts;
+	const struct cruise_service *services; /* the Services' table; NULL: none */
+	size_t n_services;
+};
+
 /* Media and targets; fills a (free with cruise_applied_free). err: one line. */
 int cruise_apply_config(const struct cruise_maps *m, const struct cruise_config *cfg,
-			struct cruise_applied *a, char *err, size_t errlen);
+			const struct cruise_target_sources *src, struct cruise_applied *a,
+			char *err, size_t errlen);
+/*
+ * cruise_targets equal to the config's addresses, its hosts' and its Services' last good ones
+ * (with the configured ports, or a Service's own), each key's source in cruise_target_src: every
+ * new key written before any old one is removed.
+ */
+int cruise_apply_targets(const struct cruise_maps *m, const struct cruise_config *cfg,
+			 const struct cruise_target_sources *src, char *err, size_t errlen);
 /*
  * Make the bindings map equal to the cgroups the rules match now plus pods (the cgroups of the
  * pods selected by labels, NULL for none); logs each change, or with log_all every binding (at

@@ -90,10 +90,20 @@ struct level {
 #define KEY(type, member, kind, req, sub) { #member, kind, req, offsetof(type, member), sub }
 /* clang-format on */
 
+static const struct key service_keys[] = {
+	KEY(struct raw_service, namespace, K_STR, true, NULL),
+	KEY(struct raw_service, name, K_STR, true, NULL),
+};
+static const struct level service_level = LEVEL(service_keys, struct raw_service);
+
+/* a target needs addresses, hosts or a service, and ports but with a service alone: checked by
+ * config_check.c, where it can say so */
 static const struct key target_keys[] = {
 	KEY(struct raw_target, name, K_STR, true, NULL),
-	KEY(struct raw_target, addresses, K_STRS, true, NULL),
-	KEY(struct raw_target, ports, K_STRS, true, NULL),
+	KEY(struct raw_target, addresses, K_STRS, false, NULL),
+	KEY(struct raw_target, hosts, K_STRS, false, NULL),
+	KEY(struct raw_target, service, K_MAP, false, &service_level),
+	KEY(struct raw_target, ports, K_STRS, false, NULL),
 };
 static const struct level target_level = LEVEL(target_keys, struct raw_target);
 

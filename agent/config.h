@@ -17,7 +17,11 @@ struct cruise_cfg_target {
 	char *name;
 	struct cruise_prefix *prefixes; /* parsed from addresses */
 	unsigned int n_prefixes;
-	uint16_t *ports;
+	char **hosts; /* DNS names, followed as they move (resolve.h) */
+	unsigned int n_hosts;
+	/* a Kubernetes Service, followed as it moves (k8s_services.h); NULL: none */
+	char *service_ns, *service_name;
+	uint16_t *ports; /* none: a target with only a service, paced at the Service's ports */
 	unsigned int n_ports;
 };
 
@@ -137,8 +141,10 @@ void cruise_config_free(struct cruise_config *cfg);
 /* A signal's deep copy (for its probe thread), and its release (secrets zeroed). */
 int cruise_cfg_signal_copy(struct cruise_cfg_signal *dst, const struct cruise_cfg_signal *src);
 void cruise_cfg_signal_free(struct cruise_cfg_signal *s);
-/* Whether a medium selects pods: only then does the agent talk to the Kubernetes API. */
+/* Whether a medium selects pods: only then does the agent watch them. */
 bool cruise_config_uses_pods(const struct cruise_config *cfg);
+/* Whether a target names a Service: only then does the agent watch Services. */
+bool cruise_config_uses_services(const struct cruise_config *cfg);
 /* Kubernetes' label rules; NULL when good, else the problem. */
 const char *cruise_label_key_problem(const char *key);
 const char *cruise_label_value_problem(const char *value);

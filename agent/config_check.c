@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include "cruise.h"
@@ -179,6 +180,88 @@ static bool same_prefix(const struct cruise_prefix *a, const struct cruise_prefi
 	return !memcmp(&ka, &kb, sizeof(ka));
 }
 
+/* hosts: DNS names, each once; an address belongs under addresses. */
+static int parse_hosts(struct cfg_ctx *c, unsigned int t, const struct raw_strs *r,
+		       struct cruise_cfg_target *out)
+{
+	char path[96], q[QBUF];
+	unsigned char buf[16];
+	int ret = 0;
+
+	snprintf(path, sizeof(path), "targets[%u].hosts", t);
+	if (r->line && !r->n)
+		return cfg_fail(c, path, r->line, "empty; at least one host name");
+	out->hosts = calloc(r->n ? r->n : 1, sizeof(*out->hosts));
+	if (!out->hosts)
+		return -ENOMEM;
+	for (unsigned int i = 0; i < r->n; i++) {
+		const char *s = r->v[i].s;
+
+		snprintf(path, sizeof(path), "targets[%u].hosts[%u]", t, i);
+		if (inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1)
+			return cfg_fail(c, path, r->v[i].line,
+					"\"%s\" is an address: list it under addresses",
+					cruise_quote(s, q, sizeof(q)));
+		if (!cruise_dns_name_ok(s, strlen(s)))
+			return cfg_fail(
+				c, path, r->v[i].line,
+				"\"%s\" is not a host name: labels of 1 to 63 letters, digits "
+				"and '-' (not at either end), 253 characters at most",
+				cruise_quote(s, q, sizeof(q)));
+		for (unsigned int j = 0; j < i; j++)
+			if (!strcasecmp(out->hosts[j], s))
+				return cfg_fail(c, path, r->v[i].line,
+						"\"%s\" is listed twice (also hosts[%u])",
+						cruise_quote(s, q, sizeof(q)), j);
+		out->hosts[i] = cfg_strdup(s, &ret);
+		if (ret)
+			return ret;
+		out->n_hosts++;
+	}
+	return 0;
+}
+
+/* A Kubernetes name of the DNS-1123 label kind: 1 to 63 of a-z, 0-9 and '-', alphanumeric ends. */
+static bool dns_label_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (!n || n > 63 || s[0] == '-' || s[n - 1] == '-')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+			return false;
+	return true;
+}
+
+/* service: {namespace, name}, both there (the walk saw to it) and each a DNS-1123 label. */
+static int parse_service(struct cfg_ctx *c, unsigned int t, const struct raw_service *r,
+			 struct cruise_cfg_target *out)
+{
+	const struct raw_str *v[2] = { &r->namespace, &r->name };
+	static const char *const key[2] = { "namespace", "name" };
+	char *dst[2] = { NULL, NULL }, path[96], q[QBUF];
+	int ret = 0;
+
+	if (!r->line)
+		return 0;
+	for (int i = 0; i < 2; i++) {
+		snprintf(path, sizeof(path), "targets[%u].service.%s", t, key[i]);
+		if (!dns_label_ok(v[i]->s)) {
+			free(dst[0]);
+			return cfg_fail(
+				c, path, v[i]->line,
+				"\"%s\" is not a Kubernetes %s: 1 to 63 lowercase letters, "
+				"digits and '-', starting and ending with a letter or digit",
+				cruise_quote(v[i]->s, q, sizeof(q)), key[i]);
+		}
+		dst[i] = cfg_strdup(v[i]->s, &ret);
+	}
+	out->service_ns = dst[0];
+	out->service_name = dst[1];
+	return ret;
+}
+
 static int parse_target(struct cfg_ctx *c, unsigned int t, const struct raw_target *r,
 			struct cruise_cfg_target *out)
 {
@@ -192,9 +275,20 @@ static int parse_target(struct cfg_ctx *c, unsigned int t, const struct raw_targ
 		return ret;
 
 	snprintf(path, sizeof(path), "targets[%u].addresses", t);
-	if (!r->addresses.n)
+	if (!r->addresses.line && !r->hosts.line && !r->service.line) {
+		snprintf(path, sizeof(path), "targets[%u]", t);
+		return cfg_fail(c, path, r->line,
+				"no addresses, hosts or service: a target needs at least one of "
+				"them");
+	}
+	if (!r->addresses.n && r->addresses.line)
 		return cfg_fail(c, path, r->addresses.line, "empty; at least one address");
-	out->prefixes = calloc(r->addresses.n, sizeof(*out->prefixes));
+	ret = parse_hosts(c, t, &r->hosts, out);
+	if (!ret)
+		ret = parse_service(c, t, &r->service, out);
+	if (ret)
+		return ret;
+	out->prefixes = calloc(r->addresses.n ? r->addresses.n : 1, sizeof(*out->prefixes));
 	if (!out->prefixes)
 		return -ENOMEM;
 	for (i = 0; i < r->addresses.n; i++) {
@@ -212,6 +306,13 @@ static int parse_target(struct cfg_ctx *c, unsigned int t, const struct raw_targ
 	}
 
 	snprintf(path, sizeof(path), "targets[%u].ports", t);
+	/* a service alone may go without: it is paced at the Service's own ports */
+	if (!r->ports.line && r->service.line && !r->addresses.line && !r->hosts.line)
+		return 0;
+	if (!r->ports.line)
+		return cfg_fail(c, path, r->line,
+				"missing (required): only a target with nothing but a service may "
+				"leave them out, for the Service's ports");
 	if (!r->ports.n)
 		return cfg_fail(c, path, r->ports.line, "empty; at least one port");
 	out->ports = calloc(r->ports.n, sizeof(*out->ports));
@@ -531,6 +632,14 @@ bool cruise_config_uses_pods(const struct cruise_config *cfg)
 	return false;
 }
 
+bool cruise_config_uses_services(const struct cruise_config *cfg)
+{
+	for (unsigned int i = 0; cfg && i < cfg->n_targets; i++)
+		if (cfg->targets[i].service_name)
+			return true;
+	return false;
+}
+
 struct cg_ref {
 	const char *s;
 	unsigned int m, i;
@@ -710,6 +819,11 @@ void cruise_config_free(struct cruise_config *cfg)
 		free(cfg->targets[i].name);
 		free(cfg->targets[i].prefixes);
 		free(cfg->targets[i].ports);
+		for (unsigned int j = 0; j < cfg->targets[i].n_hosts; j++)
+			free(cfg->targets[i].hosts[j]);
+		free(cfg->targets[i].hosts);
+		free(cfg->targets[i].service_ns);
+		free(cfg->targets[i].service_name);
 	}
 	for (i = 0; i < cfg->n_media; i++) {
 		free(cfg->media[i].name);

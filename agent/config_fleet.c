@@ -35,39 +35,17 @@ static bool chars_ok(const char *s, const char *extra)
 	return true;
 }
 
-/*
- * An IPv4 address, or a DNS name: labels of 1 to 63 letters, digits and '-' (not at either end),
- * 253 characters in all. A numeric last label is refused, so that "10.0.0.256" is not looked up.
- */
+/* An IPv4 address, or a DNS name (cruise_dns_name_ok). */
 static bool redis_host_ok(const char *s, size_t n)
 {
 	unsigned char addr[4];
 	char host[254];
-	size_t i, start = 0;
-	bool numeric = true;
 
 	if (!n || n >= sizeof(host))
 		return false;
 	memcpy(host, s, n);
 	host[n] = '\0';
-	if (inet_pton(AF_INET, host, addr) == 1)
-		return true;
-	for (i = 0; i <= n; i++) {
-		if (i == n || host[i] == '.') {
-			if (i == start || i - start > 63 || host[start] == '-' ||
-			    host[i - 1] == '-')
-				return false;
-			if (i < n)
-				numeric = true;
-			start = i + 1;
-			continue;
-		}
-		if (!isalnum((unsigned char)host[i]) && host[i] != '-')
-			return false;
-		if (!isdigit((unsigned char)host[i]))
-			numeric = false;
-	}
-	return !numeric;
+	return inet_pton(AF_INET, host, addr) == 1 || cruise_dns_name_ok(host, n);
 }
 
 static int check_redis(struct cfg_ctx *c, const struct raw_str *v)

@@ -49,10 +49,18 @@ struct raw_pods {
 	struct raw_labels match;
 };
 
+/* targets[i].service: {namespace, name} */
+struct raw_service {
+	unsigned int line;
+	struct raw_str namespace, name;
+};
+
 struct raw_target {
 	unsigned int line;
 	struct raw_str name;
-	struct raw_strs addresses, ports;
+	struct raw_strs addresses, hosts;
+	struct raw_service service;
+	struct raw_strs ports;
 };
 
 struct raw_adaptive {

@@ -10,10 +10,12 @@
 #include <bpf/bpf.h>
 
 #include "cruisectl.h"
+#include "loader.h" /* cruise_now_ns */
 
 struct target_row {
 	struct cruise_target_key key;
 	__u32 id;
+	struct cruise_target_src src; /* kind CONFIGURED when the map has none */
 };
 
 static int target_cmp(const void *x, const void *y)
@@ -72,6 +74,8 @@ int cmd_targets(void)
 			rows = grown;
 		}
 		rows[n].key = key;
+		memset(&rows[n].src, 0, sizeof(rows[n].src));
+		cruise_maps_get_target_src(&m, &key, &rows[n].src);
 		rows[n++].id = val.id;
 	}
 	if (n)
@@ -79,24 +83,40 @@ int cmd_targets(void)
 	if (opts.out == OUT_JSON)
 		printf("{\"targets\":[");
 	else if (n)
-		printf("%-6s  %-44s  %s\n", "TARGET", "ADDRESS", "PORT");
+		printf("%-6s  %-44s  %-5s  %s\n", "TARGET", "ADDRESS", "PORT", "SOURCE");
 	else
 		printf("no targets\n");
 	for (size_t i = 0; i < n; i++) {
-		char addr[INET6_ADDRSTRLEN], pfx[INET6_ADDRSTRLEN + 16];
+		const struct cruise_target_src *src = &rows[i].src;
+		char addr[INET6_ADDRSTRLEN], pfx[INET6_ADDRSTRLEN + 16], name[CRUISE_HOST_LEN + 1];
+		bool host = src->kind == CRUISE_TARGET_HOST;
+		bool svc = src->kind == CRUISE_TARGET_SERVICE;
+		const char *source = host ? "host" : svc ? "service" : "configured";
+		double ago = (cruise_now_ns() - src->confirmed_ns) / 1e9;
 		unsigned int prefix;
 		bool v4;
 
 		fmt_target(&rows[i].key, &v4, addr, sizeof(addr), &prefix);
+		snprintf(name, sizeof(name), "%.*s", (int)sizeof(src->name), src->name);
 		if (opts.out == OUT_JSON) {
 			printf("%s{\"target\":%u,\"family\":\"%s\",\"address\":\"%s\","
-			       "\"prefix_len\":%u,\"port\":%u}",
+			       "\"prefix_len\":%u,\"port\":%u,\"source\":\"%s\"",
 			       i ? "," : "", rows[i].id, v4 ? "ipv4" : "ipv6", addr, prefix,
-			       rows[i].key.port);
+			       rows[i].key.port, source);
+			if (host || svc) {
+				printf(",\"%s\":", source);
+				put_json_str(stdout, name);
+				printf(",\"confirmed_seconds_ago\":%.3f", ago);
+			}
+			putchar('}');
 			continue;
 		}
 		snprintf(pfx, sizeof(pfx), "%s/%u", addr, prefix);
-		printf("%-6u  %-44s  %u\n", rows[i].id, pfx, rows[i].key.port);
+		printf("%-6u  %-44s  %-5u  ", rows[i].id, pfx, rows[i].key.port);
+		if (host || svc)
+			printf("%s %s, confirmed %.1fs ago\n", source, name, ago);
+		else
+			printf("configured\n");
 	}
 	if (opts.out == OUT_JSON)
 		printf("]}\n");
@@ -117,7 +137,11 @@ const struct argp targets_argp = {
 	parse_sub,
 	NULL,
 	"Show the database addresses (with prefix length) and ports whose connections are paced. "
-	"IPv4 targets also match IPv4-mapped IPv6 destinations (::ffff:a.b.c.d).\v"
+	"IPv4 targets also match IPv4-mapped IPv6 destinations (::ffff:a.b.c.d). SOURCE says where "
+	"an address came from: the config's addresses; a host name's last good answer and how long "
+	"ago it was confirmed (the agent looks it up again when its TTL ends); or a Kubernetes "
+	"Service's (namespace/name: its ClusterIPs, or its ready endpoints when headless) and how "
+	"long ago the API last told of it.\v"
 	"EXAMPLES:\n"
 	"  cruisectl targets\n"
 	"  cruisectl targets -o json",

@@ -90,6 +90,7 @@ static void family(FILE *out, const char *name, const char *type, const char *he
 enum kind {
 	K_U64,	   /* __u64 */
 	K_S64,	   /* __s64 */
+	K_U32,	   /* __u32 */
 	K_SECONDS, /* __u64 ns, as seconds */
 	K_RATE,	   /* __u64 interval in ns, as connections per second (0: not paced) */
 	K_MILLI,   /* __u64 per 1000 s, as per second */
@@ -108,8 +109,8 @@ struct series {
 #define AT(field)   offsetof(struct cruise_snapshot_medium, field)
 #define AS(type, p) (*(const type *)(p))
 
-static void fmt_value(char *b, size_t n, const struct cruise_snapshot_medium *m, enum kind k,
-		      size_t off)
+/* The value at off in a medium, or in an item of another table (struct items). */
+static void fmt_value(char *b, size_t n, const void *m, enum kind k, size_t off)
 {
 	const char *p = (const char *)m + off;
 
@@ -119,6 +120,9 @@ static void fmt_value(char *b, size_t n, const struct cruise_snapshot_medium *m,
 		break;
 	case K_S64:
 		snprintf(b, n, "%" PRId64, (int64_t)AS(__s64, p));
+		break;
+	case K_U32:
+		snprintf(b, n, "%" PRIu32, AS(__u32, p));
 		break;
 	case K_SECONDS:
 		fmt_seconds(b, n, AS(__u64, p));
@@ -358,6 +362,91 @@ static void adaptive(FILE *out, const struct cruise_snapshot *s)
 		}
 }
 
+/* A table of the snapshot other than the media: each item is named by a label of its own. */
+struct items {
+	const char *label; /* "host", "service" */
+	const void *v;
+	size_t size; /* of an item */
+	unsigned int n;
+	size_t name_off, name_len; /* of an item's name */
+};
+
+/* One family with a sample per item: name{label="..."} value */
+static void per_item(FILE *out, const struct items *t, const char *name, const char *type,
+		     const char *help, size_t off, enum kind k)
+{
+	char v[64];
+
+	family(out, name, type, help);
+	for (unsigned int i = 0; i < t->n; i++) {
+		const char *item = (const char *)t->v + i * t->size;
+
+		fmt_value(v, sizeof(v), item, k, off);
+		fprintf(out, "%s{%s=\"", name, t->label);
+		put_label_value(out, item + t->name_off, t->name_len);
+		fprintf(out, "\"} %s\n", v);
+	}
+}
+
+#define HOST(field) offsetof(struct cruise_snapshot_host, field)
+
+/* Targets by host name, only when some are configured. */
+static void hosts(FILE *out, const struct cruise_snapshot *s)
+{
+	const struct items t = {
+		.label = "host",
+		.v = s->hosts,
+		.size = sizeof(s->hosts[0]),
+		.n = s->n_hosts,
+		.name_off = HOST(name),
+		.name_len = sizeof(s->hosts[0].name),
+	};
+
+	per_item(
+		out, &t, "cruise_dns_up", "gauge",
+		"1 when the host name's last lookup answered (else its last addresses stay paced).",
+		HOST(failing), K_NOT);
+	per_item(out, &t, "cruise_dns_addresses", "gauge",
+		 "Addresses of the host name's last good answer, paced as its target's.",
+		 HOST(n_addrs), K_U32);
+	per_item(out, &t, "cruise_dns_lookups_total", "counter", "Lookups of the host name.",
+		 HOST(lookups), K_U64);
+	per_item(out, &t, "cruise_dns_failures_total", "counter",
+		 "Lookups of the host name that failed (timeout, no answer, no records).",
+		 HOST(failures), K_U64);
+	per_item(out, &t, "cruise_dns_changes_total", "counter",
+		 "Changes of the host name's addresses.", HOST(changes), K_U64);
+}
+
+#define SERVICE(field) offsetof(struct cruise_snapshot_service, field)
+
+/* Targets by Kubernetes Service, only when some are configured. */
+static void services(FILE *out, const struct cruise_snapshot *s)
+{
+	const struct items t = {
+		.label = "service",
+		.v = s->services,
+		.size = sizeof(s->services[0]),
+		.n = s->n_services,
+		.name_off = SERVICE(name),
+		.name_len = sizeof(s->services[0].name),
+	};
+
+	per_item(out, &t, "cruise_k8s_service_up", "gauge",
+		 "1 when the API answered the last requests about the Service (else its last "
+		 "addresses stay paced).",
+		 SERVICE(up), K_BOOL);
+	per_item(out, &t, "cruise_k8s_service_addresses", "gauge",
+		 "Addresses of the Service's last good answer (ClusterIPs, or ready endpoints when "
+		 "headless), paced as its target's.",
+		 SERVICE(n_addrs), K_U32);
+	per_item(out, &t, "cruise_k8s_service_errors_total", "counter",
+		 "Failed requests and rejected answers about the Service, and its deletions.",
+		 SERVICE(errors), K_U64);
+	per_item(out, &t, "cruise_k8s_service_changes_total", "counter",
+		 "Changes of the Service's addresses.", SERVICE(changes), K_U64);
+}
+
 /* Before and after the refusals and the histogram. */
 static const struct series counters[] = {
 	{ "cruise_connections_total", "counter",
@@ -401,6 +490,10 @@ void cruise_expose(FILE *out, const struct cruise_snapshot *s)
 		fleet(out, s);
 	if (s->n_signals)
 		adaptive(out, s);
+	if (s->n_hosts)
+		hosts(out, s);
+	if (s->n_services)
+		services(out, s);
 	if (!s->pods_configured)
 		return;
 	single(out, "cruise_k8s_api_up", "gauge",

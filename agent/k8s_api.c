@@ -1,19 +1,19 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * The list/watch client (k8s_api.h). One thread, libcurl's easy interface: a list, then a watch
- * streamed line by line (each line one JSON event), until the stream ends (watch again from the
- * last resourceVersion), the server says 410 Gone (list again at once), or anything fails (list
+ * The list/watch client (k8s_api.h). One thread per watch, libcurl's easy interface: a list, then
+ * a watch streamed line by line (each line one JSON event), until the stream ends (watch again from
+ * the last resourceVersion), the server says 410 Gone (list again at once), or anything fails (list
  * again after a backoff that doubles up to backoff_max_ms, with jitter so that a cluster's agents
- * do not come back in step). Why a thread rather than curl multi in the main epoll loop: the
- * transfer logic stays linear and testable, and the main loop only ever sees whole tables.
- *
- * Over 600 lines: the client's states (list, watch, backoff, TLS, token reload) are one state
- * machine in one thread; split, each piece would need the others' state.
+ * do not come back in step). Why threads rather than curl multi in the main epoll loop: the
+ * transfer logic stays linear and testable, and the main loop only ever sees whole tables. What
+ * a response means is the kind's business (struct cruise_k8s_kind): this file knows HTTP, TLS,
+ * the token, the stream's lines, 410 Gone and the backoff, and no object of any kind.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +28,7 @@
 #include "log.h"
 
 #define LIST_MAX_BYTES	  (64u << 20) /* a PodList of one node; far above what a node can run */
-#define LINE_MAX_BYTES	  (4u << 20)  /* one watch event: one pod */
+#define LINE_MAX_BYTES	  (4u << 20)  /* one watch event: one object */
 #define STATUS_MAX_BYTES  (64u << 10) /* an error's body */
 #define TOKEN_MAX_BYTES	  (64u << 10)
 #define CONNECT_TIMEOUT_S 5L
@@ -38,17 +38,16 @@
 /* asked of the server; a silent connection is dropped a minute after that */
 #define WATCH_TIMEOUT_S 300
 
-struct cruise_k8s {
-	struct cruise_k8s_opts o;
-	char *host, *port, *secrets, *node;
-	int efd;
+struct cruise_k8s_watch {
+	struct cruise_k8s_conn o;
+	char *host, *port, *secrets, *path, *what;
+	const struct cruise_k8s_kind *kind;
+	void *ctx;
 	pthread_t thread;
 	bool started;
 	atomic_bool stop;
-	pthread_mutex_t lock; /* the table, stats and the stop condition */
+	pthread_mutex_t lock; /* the stats and the stop condition */
 	pthread_cond_t wake;
-	struct cruise_pod *pods;
-	size_t n, cap;
 	struct cruise_k8s_stats st;
 	/* the thread's own */
 	char rv[CRUISE_K8S_RV_LEN];
@@ -56,85 +55,7 @@ struct cruise_k8s {
 	unsigned int seed;
 };
 
-/* table */
-
-static void changed(struct cruise_k8s *k)
-{
-	__u64 one = 1;
-
-	if (write(k->efd, &one, sizeof(one)) < 0) {
-		/* the counter is full: the main loop has a change to read anyway */
-	}
-}
-
-static ssize_t find(const struct cruise_k8s *k, const char *uid)
-{
-	for (size_t i = 0; i < k->n; i++)
-		if (!strcmp(k->pods[i].uid, uid))
-			return i;
-	return -1;
-}
-
-/* Takes over p's labels. */
-static int upsert(struct cruise_k8s *k, struct cruise_pod *p)
-{
-	ssize_t i;
-
-	pthread_mutex_lock(&k->lock);
-	i = find(k, p->uid);
-	if (i >= 0) {
-		cruise_pod_free(&k->pods[i]);
-		k->pods[i] = *p;
-	} else {
-		if (k->n == k->cap) {
-			size_t cap = k->cap ? k->cap * 2 : 64;
-			struct cruise_pod *v = realloc(k->pods, cap * sizeof(*v));
-
-			if (!v) {
-				pthread_mutex_unlock(&k->lock);
-				cruise_pod_free(p);
-				return -ENOMEM;
-			}
-			k->pods = v;
-			k->cap = cap;
-		}
-		k->pods[k->n++] = *p;
-	}
-	pthread_mutex_unlock(&k->lock);
-	memset(p, 0, sizeof(*p));
-	return 0;
-}
-
-static void delete (struct cruise_k8s *k, const char *uid)
-{
-	ssize_t i;
-
-	pthread_mutex_lock(&k->lock);
-	i = find(k, uid);
-	if (i >= 0) {
-		cruise_pod_free(&k->pods[i]);
-		k->pods[i] = k->pods[--k->n];
-	}
-	pthread_mutex_unlock(&k->lock);
-}
-
-static void replace(struct cruise_k8s *k, struct cruise_pod *pods, size_t n)
-{
-	struct cruise_pod *old;
-	size_t old_n;
-
-	pthread_mutex_lock(&k->lock);
-	old = k->pods;
-	old_n = k->n;
-	k->pods = pods;
-	k->n = k->cap = n;
-	k->st.synced = true;
-	k->st.lists++;
-	pthread_mutex_unlock(&k->lock);
-	cruise_pods_free(old, old_n);
-}
-
-static void count(struct cruise_k8s *k, __u64 *field, bool connected)
+static void count(struct cruise_k8s_watch *k, __u64 *field, bool connected)
 {
 	pthread_mutex_lock(&k->lock);
 	if (field)
@@ -176,14 +97,14 @@ static int buf_add(struct buf *b, const char *data, size_t n)
 }
 
 struct xfer {
-	struct cruise_k8s *k;
+	struct cruise_k8s_watch *k;
 	CURL *c;
 	bool watch;
 	long code;	 /* HTTP status, known at the first body byte */
 	struct buf body; /* a list, or an error's status */
 	struct buf line; /* a watch: the event being received */
 	bool gone;	 /* 410, as a status or as an ERROR event */
-	bool got_event;	 /* a pod event (not a bookmark) */
+	bool got_event;	 /* an object's event (not a bookmark) */
 	char err[512];	 /* why the transfer was cut by us */
 };
 
@@ -198,46 +119,33 @@ static int xfer_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, 
 /* One watch event line; false cuts the stream. */
 static bool watch_line(struct xfer *x, const char *s, size_t len)
 {
-	struct cruise_k8s_event ev;
-	char err[384];
+	struct cruise_k8s_watch *k = x->k;
+	enum cruise_k8s_event_type type;
+	char rv[CRUISE_K8S_RV_LEN], err[384];
 
 	while (len && (s[len - 1] == '\r' || s[len - 1] == ' '))
 		len--;
 	if (!len)
 		return true;
-	if (cruise_k8s_parse_event(s, len, &ev, err, sizeof(err))) {
+	if (k->kind->event(k->ctx, s, len, &type, rv, sizeof(rv), err, sizeof(err))) {
 		snprintf(x->err, sizeof(x->err), "rejected a watch event: %s", err);
 		return false;
 	}
-	switch (ev.type) {
-	case CRUISE_K8S_GONE:
+	if (type == CRUISE_K8S_GONE) {
 		x->gone = true;
 		snprintf(x->err, sizeof(x->err), "410 Gone: %s", err);
 		return false;
-	case CRUISE_K8S_ERROR:
+	}
+	if (type == CRUISE_K8S_ERROR) {
 		snprintf(x->err, sizeof(x->err), "watch ERROR event: %s", err);
 		return false;
-	case CRUISE_K8S_DELETED:
-		delete (x->k, ev.pod.uid);
-		cruise_pod_free(&ev.pod);
-		break;
-	case CRUISE_K8S_ADDED:
-	case CRUISE_K8S_MODIFIED:
-		if (upsert(x->k, &ev.pod)) {
-			snprintf(x->err, sizeof(x->err), "out of memory");
-			return false;
-		}
-		break;
-	case CRUISE_K8S_BOOKMARK:
-		break;
 	}
-	snprintf(x->k->rv, sizeof(x->k->rv), "%s", ev.rv);
+	snprintf(k->rv, sizeof(k->rv), "%s", rv);
 	/* a bookmark only moves rv: a server (or proxy) that sends one and ends the watch must
 	 * still count as ending it at once */
-	if (ev.type != CRUISE_K8S_BOOKMARK)
+	if (type != CRUISE_K8S_BOOKMARK)
 		x->got_event = true;
-	count(x->k, &x->k->st.events, true);
-	changed(x->k);
+	count(k, &k->st.events, true);
 	return true;
 }
 
@@ -308,9 +216,9 @@ static char *read_token(const char *dir, char *err, size_t errlen)
 enum outcome { OK, FAILED, GONE, STOPPED };
 
 /* One request; a list's body is left in x->body. */
-static enum outcome request(struct cruise_k8s *k, struct xfer *x, bool watch)
+static enum outcome request(struct cruise_k8s_watch *k, struct xfer *x, bool watch)
 {
-	char url[2048], ca[4096], *token, *auth = NULL, *sel;
+	char url[2048], ca[4096], *token, *auth = NULL;
 	struct curl_slist *hdr = NULL;
 	CURLcode rc;
 	enum outcome out = FAILED;
@@ -325,20 +233,13 @@ static enum outcome request(struct cruise_k8s *k, struct xfer *x, bool watch)
 	if (!token)
 		return FAILED;
 	x->c = curl_easy_init();
-	sel = x->c ? curl_easy_escape(x->c, "spec.nodeName=", 0) : NULL;
-	if (!x->c || !sel || asprintf(&auth, "Authorization: Bearer %s", token) < 0) {
+	if (!x->c || asprintf(&auth, "Authorization: Bearer %s", token) < 0) {
 		snprintf(x->err, sizeof(x->err), "out of memory");
 		auth = NULL;
 		goto out;
 	}
-	{
-		char *v = curl_easy_escape(x->c, k->node, 0);
-
-		snprintf(url, sizeof(url), "https://%s%s%s:%s/api/v1/pods?fieldSelector=%s%s",
-			 strchr(k->host, ':') ? "[" : "", k->host, strchr(k->host, ':') ? "]" : "",
-			 k->port, sel, v ? v : "");
-		curl_free(v);
-	}
+	snprintf(url, sizeof(url), "https://%s%s%s:%s%s", strchr(k->host, ':') ? "[" : "", k->host,
+		 strchr(k->host, ':') ? "]" : "", k->port, k->path);
 	if (watch)
 		snprintf(url + strlen(url), sizeof(url) - strlen(url),
 			 "&watch=1&resourceVersion=%s&allowWatchBookmarks=true&timeoutSeconds=%d",
@@ -403,7 +304,6 @@ static enum outcome request(struct cruise_k8s *k, struct xfer *x, bool watch)
 	out = OK;
 out:
 	curl_slist_free_all(hdr);
-	curl_free(sel);
 	free(auth);
 	free(token);
 	free(x->line.p);
@@ -414,31 +314,28 @@ out:
 	return out;
 }
 
-static bool do_list(struct cruise_k8s *k, char *err, size_t errlen)
+static bool do_list(struct cruise_k8s_watch *k, char *err, size_t errlen)
 {
-	struct cruise_pod *pods;
-	size_t n;
 	struct xfer x;
 	enum outcome o = request(k, &x, false);
-	char rv[CRUISE_K8S_RV_LEN], n_s[24];
+	char rv[CRUISE_K8S_RV_LEN];
 	bool ok = false;
 
 	if (o != OK) {
 		snprintf(err, errlen, "list: %s", x.err);
 		goto out;
 	}
-	if (cruise_k8s_parse_list(x.body.p ? x.body.p : "", x.body.len, &pods, &n, rv, sizeof(rv),
-				  x.err, sizeof(x.err))) {
+	if (k->kind->list(k->ctx, x.body.p ? x.body.p : "", x.body.len, rv, sizeof(rv), x.err,
+			  sizeof(x.err))) {
 		snprintf(err, errlen, "list: rejected the response: %s", x.err);
 		goto out;
 	}
 	snprintf(k->rv, sizeof(k->rv), "%s", rv);
-	replace(k, pods, n);
-	count(k, NULL, true);
-	changed(k);
-	snprintf(n_s, sizeof(n_s), "%zu", n);
-	cruise_log(CRUISE_LOG_INFO, "kubernetes: listed the node's pods", "node", k->node, "pods",
-		   n_s, "resource_version", rv, NULL);
+	pthread_mutex_lock(&k->lock);
+	k->st.synced = true;
+	k->st.lists++;
+	k->st.connected = true;
+	pthread_mutex_unlock(&k->lock);
 	ok = true;
 out:
 	free(x.body.p);
@@ -446,7 +343,7 @@ out:
 }
 
 /* Sleep for the backoff (or until stopped), then double it. */
-static void backoff(struct cruise_k8s *k, const char *why)
+static void backoff(struct cruise_k8s_watch *k, const char *why)
 {
 	unsigned int ms = k->backoff_ms - (k->backoff_ms / 5) * (rand_r(&k->seed) % 1000) / 1000;
 	__u64 at = cruise_now_ns() + ms * NSEC_PER_MSEC;
@@ -455,8 +352,8 @@ static void backoff(struct cruise_k8s *k, const char *why)
 
 	count(k, &k->st.errors, false);
 	snprintf(in, sizeof(in), "%u ms", ms);
-	cruise_log(CRUISE_LOG_WARN, "kubernetes API: request failed; the bindings in force stay",
-		   "error", why, "retry_in", in, NULL);
+	cruise_log(CRUISE_LOG_WARN, k->kind->failed, "watch", k->what, "error", why, "retry_in", in,
+		   NULL);
 	pthread_mutex_lock(&k->lock);
 	while (!atomic_load(&k->stop) &&
 	       pthread_cond_timedwait(&k->wake, &k->lock, &until) != ETIMEDOUT)
@@ -468,8 +365,8 @@ static void backoff(struct cruise_k8s *k, const char *why)
 
 static void *run(void *arg)
 {
-	struct cruise_k8s *k = arg;
-	unsigned int quick = 0; /* watches in a row that ended at once, with no pod event */
+	struct cruise_k8s_watch *k = arg;
+	unsigned int quick = 0; /* watches in a row that ended at once, with no event */
 	char err[640];
 
 	k->backoff_ms = k->o.backoff_min_ms;
@@ -515,7 +412,7 @@ static void *run(void *arg)
 				cruise_log(
 					CRUISE_LOG_INFO,
 					"kubernetes API: watch expired (410 Gone), listing again",
-					NULL);
+					"watch", k->what, NULL);
 				break;
 			}
 			snprintf(err, sizeof(err), "watch: %s", x.err);
@@ -526,25 +423,35 @@ static void *run(void *arg)
 	return NULL;
 }
 
-struct cruise_k8s *cruise_k8s_start(const struct cruise_k8s_opts *o, char *err, size_t errlen)
+const char *cruise_k8s_conn_problem(const struct cruise_k8s_conn *c)
 {
-	struct cruise_k8s *k;
-	pthread_condattr_t ca;
+	if (!c->host || !*c->host || !c->port || !*c->port)
+		return "no API server: KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not "
+		       "set (is this a pod?)";
+	return NULL;
+}
 
-	if (!o->host || !*o->host || !o->port || !*o->port) {
-		snprintf(err, errlen,
-			 "no API server: KUBERNETES_SERVICE_HOST and "
-			 "KUBERNETES_SERVICE_PORT are not set (is this a pod?)");
-		return NULL;
-	}
-	if (!o->node || !*o->node) {
-		snprintf(err, errlen,
-			 "no node name: set NODE_NAME (the downward API's "
-			 "spec.nodeName) or --node-name");
-		return NULL;
-	}
-	if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
-		snprintf(err, errlen, "cannot initialize libcurl");
+int cruise_k8s_global_init(void)
+{
+	return curl_global_init(CURL_GLOBAL_DEFAULT) ? -1 : 0;
+}
+
+void cruise_k8s_global_cleanup(void)
+{
+	curl_global_cleanup();
+}
+
+struct cruise_k8s_watch *cruise_k8s_watch_start(const struct cruise_k8s_conn *c, const char *path,
+						const char *what,
+						const struct cruise_k8s_kind *kind, void *ctx,
+						char *err, size_t errlen)
+{
+	struct cruise_k8s_watch *k;
+	pthread_condattr_t ca;
+	const char *problem = cruise_k8s_conn_problem(c);
+
+	if (problem) {
+		snprintf(err, errlen, "%s", problem);
 		return NULL;
 	}
 	k = calloc(1, sizeof(*k));
@@ -552,13 +459,15 @@ struct cruise_k8s *cruise_k8s_start(const struct cruise_k8s_opts *o, char *err, 
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	k->o = *o;
-	k->host = strdup(o->host);
-	k->port = strdup(o->port);
-	k->secrets = strdup(o->secrets_dir ? o->secrets_dir : CRUISE_K8S_SECRETS);
-	k->node = strdup(o->node);
-	k->seed = (unsigned int)getpid() ^ (unsigned int)time(NULL);
-	k->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	k->o = *c;
+	k->kind = kind;
+	k->ctx = ctx;
+	k->host = strdup(c->host);
+	k->port = strdup(c->port);
+	k->secrets = strdup(c->secrets_dir ? c->secrets_dir : CRUISE_K8S_SECRETS);
+	k->path = strdup(path);
+	k->what = strdup(what);
+	k->seed = (unsigned int)getpid() ^ (unsigned int)time(NULL) ^ (unsigned int)(uintptr_t)k;
 	if (!k->o.backoff_min_ms)
 		k->o.backoff_min_ms = 500;
 	if (k->o.backoff_max_ms < k->o.backoff_min_ms)
@@ -568,49 +477,28 @@ struct cruise_k8s *cruise_k8s_start(const struct cruise_k8s_opts *o, char *err, 
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&k->wake, &ca);
 	pthread_condattr_destroy(&ca);
-	if (!k->host || !k->port || !k->secrets || !k->node || k->efd < 0) {
-		snprintf(err, errlen, "out of memory or file descriptors");
-		cruise_k8s_stop(k);
+	if (!k->host || !k->port || !k->secrets || !k->path || !k->what) {
+		snprintf(err, errlen, "out of memory");
+		cruise_k8s_watch_stop(k);
 		return NULL;
 	}
 	if (pthread_create(&k->thread, NULL, run, k)) {
 		snprintf(err, errlen, "cannot start the API thread");
-		cruise_k8s_stop(k);
+		cruise_k8s_watch_stop(k);
 		return NULL;
 	}
 	k->started = true;
 	return k;
 }
 
-int cruise_k8s_fd(const struct cruise_k8s *k)
-{
-	return k->efd;
-}
-
-int cruise_k8s_take(struct cruise_k8s *k, struct cruise_pod **pods, size_t *n)
-{
-	__u64 v;
-	int ret;
-
-	if (read(k->efd, &v, sizeof(v)) < 0) {
-		/* nothing new: a copy all the same, for a rescan */
-	}
-	pthread_mutex_lock(&k->lock);
-	ret = k->st.synced ? cruise_pods_copy(k->pods, k->n, pods) : -EAGAIN;
-	if (!ret)
-		*n = k->n;
-	pthread_mutex_unlock(&k->lock);
-	return ret;
-}
-
-void cruise_k8s_stats(struct cruise_k8s *k, struct cruise_k8s_stats *s)
+void cruise_k8s_watch_stats(struct cruise_k8s_watch *k, struct cruise_k8s_stats *s)
 {
 	pthread_mutex_lock(&k->lock);
 	*s = k->st;
 	pthread_mutex_unlock(&k->lock);
 }
 
-void cruise_k8s_stop(struct cruise_k8s *k)
+void cruise_k8s_watch_cancel(struct cruise_k8s_watch *k)
 {
 	if (!k)
 		return;
@@ -618,17 +506,53 @@ void cruise_k8s_stop(struct cruise_k8s *k)
 	pthread_mutex_lock(&k->lock);
 	pthread_cond_broadcast(&k->wake);
 	pthread_mutex_unlock(&k->lock);
+}
+
+void cruise_k8s_watch_stop(struct cruise_k8s_watch *k)
+{
+	if (!k)
+		return;
+	cruise_k8s_watch_cancel(k);
 	if (k->started)
 		pthread_join(k->thread, NULL);
 	pthread_cond_destroy(&k->wake);
 	pthread_mutex_destroy(&k->lock);
-	cruise_pods_free(k->pods, k->n);
-	if (k->efd >= 0)
-		close(k->efd);
 	free(k->host);
 	free(k->port);
 	free(k->secrets);
-	free(k->node);
+	free(k->path);
+	free(k->what);
 	free(k);
-	curl_global_cleanup();
+}
+
+void cruise_k8s_notify(int efd)
+{
+	__u64 one = 1;
+
+	if (write(efd, &one, sizeof(one)) < 0) {
+		/* the counter is full: the main loop has news to read anyway */
+	}
+}
+
+char *cruise_k8s_escape(const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	char *out = malloc(strlen(s) * 3 + 1), *o = out;
+
+	if (!out)
+		return NULL;
+	for (; *s; s++) {
+		unsigned char ch = *s;
+
+		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' || ch == '_' || ch == '~') {
+			*o++ = ch;
+		} else {
+			*o++ = '%';
+			*o++ = hex[ch >> 4];
+			*o++ = hex[ch & 15];
+		}
+	}
+	*o = '\0';
+	return out;
 }

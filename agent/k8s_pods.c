@@ -6,7 +6,6 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,23 +73,6 @@ int cruise_pods_copy(const struct cruise_pod *v, size_t n, struct cruise_pod **o
 	return 0;
 }
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	/* one line whatever the API sent: its strings (names, label keys) go into the message */
-	for (char *c = err; *c; c++)
-		if ((unsigned char)*c < 0x20 || *c == 0x7f)
-			*c = '?';
-	return -EINVAL;
-}
-
 /* UUIDs, and a static pod's hex config hash: letters, digits and '-' only (it becomes a path). */
 static bool uid_ok(const char *s)
 {
@@ -103,20 +85,6 @@ static bool uid_ok(const char *s)
 		      (s[i] >= 'A' && s[i] <= 'Z') || s[i] == '-'))
 			return false;
 	return true;
-}
-
-/* A string member, or NULL when absent; an error when present with another type. */
-static int opt_string(json_t *obj, const char *key, const char **out)
-{
-	json_t *v = json_object_get(obj, key);
-
-	*out = NULL;
-	if (!v || json_is_null(v))
-		return 0;
-	if (!json_is_string(v))
-		return -EINVAL;
-	*out = json_string_value(v);
-	return 0;
 }
 
 static int parse_labels(json_t *labels, struct cruise_pod *p, char *err, size_t errlen)
@@ -142,12 +110,13 @@ static int parse_labels(json_t *labels, struct cruise_pod *p, char *err, size_t 
 	json_object_foreach(labels, key, v)
 	{
 		if (!json_is_string(v))
-			return fail(err, errlen, "pod %s: label %.64s is not a string", p->name,
-				    key);
+			return cruise_k8s_fail(err, errlen, "pod %s: label %.64s is not a string",
+					       p->name, key);
 		if (strlen(key) > LABEL_MAX || json_string_length(v) > LABEL_MAX ||
 		    strlen(json_string_value(v)) != json_string_length(v))
-			return fail(err, errlen, "pod %s: label %.64s too long or with a NUL",
-				    p->name, key);
+			return cruise_k8s_fail(err, errlen,
+					       "pod %s: label %.64s too long or with a NUL",
+					       p->name, key);
 		p->labels[p->n_labels].key = strdup(key);
 		p->labels[p->n_labels].value = strdup(json_string_value(v));
 		p->n_labels++;
@@ -197,29 +166,34 @@ static int parse_pod(json_t *obj, struct cruise_pod *p, char *rv, size_t rvlen, 
 	memset(p, 0, sizeof(*p));
 	meta = json_object_get(obj, "metadata");
 	if (!json_is_object(obj) || !json_is_object(meta))
-		return fail(err, errlen, "a pod without metadata");
-	if (opt_string(meta, "uid", &uid) || opt_string(meta, "namespace", &ns) ||
-	    opt_string(meta, "name", &name) || opt_string(meta, "resourceVersion", &v))
-		return fail(err, errlen, "a pod's metadata with a field of the wrong type");
+		return cruise_k8s_fail(err, errlen, "a pod without metadata");
+	if (cruise_k8s_opt_string(meta, "uid", &uid) ||
+	    cruise_k8s_opt_string(meta, "namespace", &ns) ||
+	    cruise_k8s_opt_string(meta, "name", &name) ||
+	    cruise_k8s_opt_string(meta, "resourceVersion", &v))
+		return cruise_k8s_fail(err, errlen,
+				       "a pod's metadata with a field of the wrong type");
 	if (rv) {
 		if (v && strlen(v) >= rvlen)
-			return fail(err, errlen, "a resourceVersion longer than %zu", rvlen - 1);
+			return cruise_k8s_fail(err, errlen, "a resourceVersion longer than %zu",
+					       rvlen - 1);
 		snprintf(rv, rvlen, "%s", v ? v : "");
 	}
 	snprintf(p->name, sizeof(p->name), "%.150s/%.150s", ns ? ns : "?", name ? name : "?");
 	/* the name goes into one-line messages and logs: no control characters from the API */
-	for (char *c = p->name; *c; c++)
-		if ((unsigned char)*c < 0x20 || *c == 0x7f)
-			*c = '?';
+	cruise_k8s_one_line(p->name);
 	if (!uid || !uid_ok(uid))
-		return fail(err, errlen, "pod %s: missing or malformed metadata.uid", p->name);
+		return cruise_k8s_fail(err, errlen, "pod %s: missing or malformed metadata.uid",
+				       p->name);
 	snprintf(p->uid, sizeof(p->uid), "%s", uid);
 	snprintf(p->cg_uid, sizeof(p->cg_uid), "%s", uid);
 	/* a static pod's API object is a mirror; kubelet names its cgroup by the config hash */
 	ann = json_object_get(meta, "annotations");
 	if (ann && !json_is_null(ann)) {
-		if (!json_is_object(ann) || opt_string(ann, "kubernetes.io/config.mirror", &mirror))
-			return fail(err, errlen, "pod %s: malformed annotations", p->name);
+		if (!json_is_object(ann) ||
+		    cruise_k8s_opt_string(ann, "kubernetes.io/config.mirror", &mirror))
+			return cruise_k8s_fail(err, errlen, "pod %s: malformed annotations",
+					       p->name);
 		/* anything else is an ordinary pod with an odd annotation: its own UID names it */
 		if (mirror && config_hash_ok(mirror) && owned_by_node(meta))
 			snprintf(p->cg_uid, sizeof(p->cg_uid), "%s", mirror);
@@ -227,16 +201,17 @@ static int parse_pod(json_t *obj, struct cruise_pod *p, char *rv, size_t rvlen, 
 	labels = json_object_get(meta, "labels");
 	if (labels && !json_is_null(labels)) {
 		if (!json_is_object(labels))
-			return fail(err, errlen, "pod %s: labels are not an object", p->name);
+			return cruise_k8s_fail(err, errlen, "pod %s: labels are not an object",
+					       p->name);
 		ret = parse_labels(labels, p, err, errlen);
 		if (ret)
 			goto bad;
 	}
 	status = json_object_get(obj, "status");
 	if (status && !json_is_null(status) &&
-	    (!json_is_object(status) || opt_string(status, "qosClass", &qos) ||
-	     opt_string(status, "phase", &phase))) {
-		ret = fail(err, errlen, "pod %s: malformed status", p->name);
+	    (!json_is_object(status) || cruise_k8s_opt_string(status, "qosClass", &qos) ||
+	     cruise_k8s_opt_string(status, "phase", &phase))) {
+		ret = cruise_k8s_fail(err, errlen, "pod %s: malformed status", p->name);
 		goto bad;
 	}
 	if (qos && !strcmp(qos, "Guaranteed"))
@@ -252,49 +227,17 @@ bad:
 	return ret;
 }
 
-static json_t *load(const char *buf, size_t len, char *err, size_t errlen)
-{
-	json_error_t je;
-	json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
-
-	if (!root)
-		fail(err, errlen, "bad JSON at line %d column %d: %.100s", je.line, je.column,
-		     je.text);
-	else if (!json_is_object(root)) {
-		fail(err, errlen, "expected a JSON object");
-		json_decref(root);
-		root = NULL;
-	}
-	return root;
-}
-
 int cruise_k8s_parse_list(const char *buf, size_t len, struct cruise_pod **pods, size_t *n,
 			  char *rv, size_t rvlen, char *err, size_t errlen)
 {
-	json_t *root = load(buf, len, err, errlen), *items, *meta;
-	const char *kind, *v;
-	struct cruise_pod *out = NULL;
+	json_t *root, *items;
+	struct cruise_pod *out;
 	size_t i, count = 0;
-	int ret = -EINVAL;
+	int ret;
 
-	if (!root)
-		return -EINVAL;
-	items = json_object_get(root, "items");
-	meta = json_object_get(root, "metadata");
-	if (opt_string(root, "kind", &kind) || (kind && strcmp(kind, "PodList"))) {
-		fail(err, errlen, "not a PodList");
-		goto out;
-	}
-	if (!json_is_object(meta) || opt_string(meta, "resourceVersion", &v) || !v || !*v ||
-	    strlen(v) >= rvlen) {
-		fail(err, errlen, "a PodList without a good metadata.resourceVersion");
-		goto out;
-	}
-	/* "items": null is how the API says "no pods" */
-	if (items && !json_is_null(items) && !json_is_array(items)) {
-		fail(err, errlen, "a PodList whose items are not a list");
-		goto out;
-	}
+	ret = cruise_k8s_list_open(buf, len, "PodList", &root, &items, rv, rvlen, err, errlen);
+	if (ret)
+		return ret;
 	out = calloc(json_array_size(items) ? json_array_size(items) : 1, sizeof(*out));
 	if (!out) {
 		ret = -ENOMEM;
@@ -306,14 +249,14 @@ int cruise_k8s_parse_list(const char *buf, size_t len, struct cruise_pod **pods,
 			goto out;
 		count++;
 	}
-	snprintf(rv, rvlen, "%s", v);
 	*pods = out;
 	*n = count;
 	out = NULL;
-	ret = 0;
 out:
 	if (out)
 		cruise_pods_free(out, count);
+	if (ret)
+		rv[0] = '\0';
 	json_decref(root);
 	return ret;
 }
@@ -321,60 +264,19 @@ out:
 int cruise_k8s_parse_event(const char *buf, size_t len, struct cruise_k8s_event *ev, char *err,
 			   size_t errlen)
 {
-	json_t *root = load(buf, len, err, errlen), *obj;
-	const char *type;
-	int ret = -EINVAL;
+	json_t *root, *obj;
+	int ret;
 
 	memset(ev, 0, sizeof(*ev));
-	if (!root)
-		return -EINVAL;
-	obj = json_object_get(root, "object");
-	if (opt_string(root, "type", &type) || !type || !json_is_object(obj)) {
-		fail(err, errlen, "a watch event without a type or an object");
-		goto out;
-	}
-	if (!strcmp(type, "ERROR")) {
-		json_t *code = json_object_get(obj, "code");
-		const char *msg = NULL;
-
-		opt_string(obj, "message", &msg);
-		ev->type = json_is_integer(code) && json_integer_value(code) == 410
-				   ? CRUISE_K8S_GONE
-				   : CRUISE_K8S_ERROR;
-		fail(err, errlen, "the API server says: %.200s", msg ? msg : "(no message)");
-		ret = 0;
-		goto out;
-	}
-	if (!strcmp(type, "BOOKMARK")) {
-		json_t *meta = json_object_get(obj, "metadata");
-		const char *v = NULL;
-
-		if (!json_is_object(meta) || opt_string(meta, "resourceVersion", &v) || !v || !*v ||
-		    strlen(v) >= sizeof(ev->rv)) {
-			fail(err, errlen, "a bookmark without a good resourceVersion");
-			goto out;
-		}
-		ev->type = CRUISE_K8S_BOOKMARK;
-		snprintf(ev->rv, sizeof(ev->rv), "%s", v);
-		ret = 0;
-		goto out;
-	}
-	if (!strcmp(type, "ADDED"))
-		ev->type = CRUISE_K8S_ADDED;
-	else if (!strcmp(type, "MODIFIED"))
-		ev->type = CRUISE_K8S_MODIFIED;
-	else if (!strcmp(type, "DELETED"))
-		ev->type = CRUISE_K8S_DELETED;
-	else {
-		fail(err, errlen, "unknown watch event type \"%.32s\"", type);
-		goto out;
-	}
+	ret = cruise_k8s_event_open(buf, len, &root, &obj, &ev->type, ev->rv, sizeof(ev->rv), err,
+				    errlen);
+	if (ret || !obj)
+		return ret;
 	ret = parse_pod(obj, &ev->pod, ev->rv, sizeof(ev->rv), err, errlen);
 	if (!ret && !ev->rv[0])
-		ret = fail(err, errlen, "pod %s: no resourceVersion", ev->pod.name);
+		ret = cruise_k8s_fail(err, errlen, "pod %s: no resourceVersion", ev->pod.name);
 	if (ret)
 		cruise_pod_free(&ev->pod);
-out:
 	json_decref(root);
 	return ret;
 }

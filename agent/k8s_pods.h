@@ -2,7 +2,8 @@
 /*
  * Pods as the agent needs them: parsed from the Kubernetes API's JSON (a PodList, or one watch
  * event), strictly, with jansson; matched against the media's label selectors; and found in the
- * cgroup tree as kubelet lays it out, by UID. Nothing here talks to the network (k8s_api.h does).
+ * cgroup tree as kubelet lays it out, by UID. Nothing here talks to the network (the watch of
+ * k8s_pod_watch.h does).
  */
 #ifndef CRUISE_K8S_PODS_H
 #define CRUISE_K8S_PODS_H
@@ -12,6 +13,7 @@
 #include <linux/types.h>
 
 #include "config.h"
+#include "k8s_json.h" /* the event types, CRUISE_K8S_RV_LEN */
 
 #define CRUISE_POD_UID_LEN    64 /* a UUID is 36; a mirror pod's config hash 32 */
 #define CRUISE_POD_MAX_LABELS 256
@@ -39,17 +41,6 @@ void cruise_pod_free(struct cruise_pod *p);
 void cruise_pods_free(struct cruise_pod *v, size_t n);
 /* A deep copy of v (the API thread's table, for the main loop). */
 int cruise_pods_copy(const struct cruise_pod *v, size_t n, struct cruise_pod **out);
-
-enum cruise_k8s_event_type {
-	CRUISE_K8S_ADDED,
-	CRUISE_K8S_MODIFIED,
-	CRUISE_K8S_DELETED,
-	CRUISE_K8S_BOOKMARK, /* only a resourceVersion */
-	CRUISE_K8S_GONE,     /* ERROR with code 410: the resourceVersion is too old, list again */
-	CRUISE_K8S_ERROR,    /* any other ERROR */
-};
-
-#define CRUISE_K8S_RV_LEN 128
 
 struct cruise_k8s_event {
 	enum cruise_k8s_event_type type;

@@ -6,7 +6,8 @@
  * keep enforcing the last good config.
  *
  * Over 600 lines: the one event loop and the handlers of everything it owns (config, cgroup
- * bindings, pods, fleet leases, signals); the work of each lives in its own module.
+ * bindings, pods, fleet leases, signals, targets by host name and by Service); the work of each
+ * lives in its own module.
  */
 #define _GNU_SOURCE
 #include <argp.h>
@@ -19,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include <sys/epoll.h>
 #include <sys/inotify.h>
 #include <sys/signalfd.h>
@@ -37,8 +39,10 @@
 #include "exposition.h"
 #include "adaptive_run.h"
 #include "fleet.h"
-#include "k8s_api.h"
-#include "k8s_pods.h"
+#include "resolve.h"
+#include "k8s_endpoints.h"
+#include "k8s_pod_watch.h"
+#include "k8s_services.h"
 #include "loader.h"
 #include "log.h"
 #include "pod_bind.h"
@@ -64,6 +68,8 @@ static struct opts {
 	const char *node_name;
 	const char *k8s_secrets;
 	unsigned int k8s_backoff_max_ms;
+	const char *resolv_conf;
+	const char *dns_servers;
 } opts = { .log_format = CRUISE_LOG_JSON, .k8s_backoff_max_ms = K8S_BACKOFF_MAX_MS };
 
 static const char doc[] =
@@ -96,6 +102,14 @@ static const struct argp_option options[] = {
 	  0 },
 	{ "k8s-backoff-max", 'b', "MS", 0,
 	  "Longest wait between retries while the Kubernetes API is away (default 30000)", 0 },
+	{ "resolv-conf", 'r', "FILE", 0,
+	  "Resolve targets' hosts with this resolv.conf instead of /etc/resolv.conf (tests, a "
+	  "resolver of the database's own)",
+	  0 },
+	{ "dns-servers", 'd', "HOST:PORT,...", 0,
+	  "Ask these name servers instead of the resolv.conf's (which still gives search domains "
+	  "and options): \"127.0.0.1:5353\", \"[::1]:53\"",
+	  0 },
 	{},
 };
 
@@ -130,6 +144,12 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		break;
 	case 's':
 		opts.k8s_secrets = arg;
+		break;
+	case 'r':
+		opts.resolv_conf = arg;
+		break;
+	case 'd':
+		opts.dns_servers = arg;
 		break;
 	case 'b': {
 		char *end;
@@ -194,6 +214,14 @@ struct agent {
 	/* adaptive rates: a probe thread per signal, the controller in this loop */
 	struct cruise_signals *signals;
 	struct cruise_adaptive_run *adapt;
+	/* targets by host name: the resolver, from the first config with hosts on */
+	struct cruise_resolver *resolver;
+	struct cruise_resolved *hosts; /* its last table (main loop) */
+	size_t n_hosts;
+	/* targets by Kubernetes Service: the watches, while a target names one (under k8s_lock) */
+	struct cruise_k8s_services *svc;
+	struct cruise_service *services; /* their last table (main loop) */
+	size_t n_services;
 };
 
 static struct agent agent = { .k8s_lock = PTHREAD_MUTEX_INITIALIZER };
@@ -212,6 +240,50 @@ static char *read_file(const char *path)
 	}
 	fclose(f);
 	return buf;
+}
+
+/* The resolver's counts, for /metrics (the metrics thread: the resolver copies under its lock). */
+static void hosts_snapshot(struct cruise_resolver *r, struct cruise_snapshot *s)
+{
+	struct cruise_resolved *t;
+	size_t n;
+
+	if (cruise_resolver_table(r, &t, &n))
+		return;
+	for (size_t i = 0; i < n && s->n_hosts < CRUISE_SNAPSHOT_HOSTS; i++) {
+		struct cruise_snapshot_host *h = &s->hosts[s->n_hosts++];
+
+		snprintf(h->name, sizeof(h->name), "%s", t[i].host);
+		h->n_addrs = t[i].n_addrs;
+		h->failing = t[i].failing;
+		h->lookups = t[i].lookups;
+		h->failures = t[i].failures;
+		h->changes = t[i].changes;
+		h->confirmed_ns = t[i].confirmed_ns;
+	}
+	cruise_resolved_free(t, n);
+}
+
+/* The Services' counts, for /metrics (the metrics thread, under k8s_lock). */
+static void services_snapshot(struct cruise_k8s_services *k, struct cruise_snapshot *s)
+{
+	struct cruise_service *t;
+	size_t n;
+
+	if (cruise_k8s_services_table(k, false, &t, &n))
+		return;
+	for (size_t i = 0; i < n && s->n_services < CRUISE_SNAPSHOT_SERVICES; i++) {
+		struct cruise_snapshot_service *v = &s->services[s->n_services++];
+
+		snprintf(v->name, sizeof(v->name), "%s/%s", t[i].ns, t[i].name);
+		v->n_addrs = t[i].ep.n_addrs;
+		v->up = t[i].up;
+		v->gone = t[i].gone;
+		v->errors = t[i].errors;
+		v->changes = t[i].changes;
+		v->confirmed_ns = t[i].confirmed_ns;
+	}
+	free(t);
 }
 
 static int take_snapshot(void *ctx, struct cruise_snapshot *s)
@@ -234,9 +306,13 @@ static int take_snapshot(void *ctx, struct cruise_snapshot *s)
 		s->pods_bound = a->pods_bound;
 		s->pods_unresolved = a->pods_unresolved;
 	}
+	if (a->svc)
+		services_snapshot(a->svc, s);
 	pthread_mutex_unlock(&a->k8s_lock);
 	cruise_fleet_snapshot(a->fleet, s);
 	cruise_adaptive_snapshot(a->adapt, s);
+	if (a->resolver) /* never stopped while the agent runs */
+		hosts_snapshot(a->resolver, s);
 	return err;
 }
 
@@ -284,17 +360,23 @@ static void update_bindings(struct agent *a, bool log_all)
 	cruise_bind_watch_refresh(a->watch, a->applied.rules, a->applied.n_rules);
 }
 
-/* Talk to the Kubernetes API only while a medium selects pods. */
-static int k8s_follow_config(struct agent *a)
+/* The API server, from the pod's environment, and the options. */
+static struct cruise_k8s_conn k8s_conn(void)
 {
-	struct cruise_k8s_opts o = {
+	return (struct cruise_k8s_conn){
 		.host = getenv("KUBERNETES_SERVICE_HOST"),
 		.port = getenv("KUBERNETES_SERVICE_PORT"),
 		.secrets_dir = opts.k8s_secrets ? opts.k8s_secrets : getenv("CRUISE_K8S_SECRETS"),
-		.node = opts.node_name ? opts.node_name : getenv("NODE_NAME"),
 		.backoff_min_ms = K8S_BACKOFF_MIN_MS,
 		.backoff_max_ms = opts.k8s_backoff_max_ms,
 	};
+}
+
+/* Watch the node's pods only while a medium selects pods. */
+static int k8s_follow_config(struct agent *a)
+{
+	struct cruise_k8s_conn o = k8s_conn();
+	const char *node = opts.node_name ? opts.node_name : getenv("NODE_NAME");
 	struct cruise_k8s *k;
 	char err[256];
 
@@ -315,7 +397,7 @@ static int k8s_follow_config(struct agent *a)
 		cruise_log(CRUISE_LOG_INFO, "no medium selects pods: stopped watching them", NULL);
 		return 0;
 	}
-	k = cruise_k8s_start(&o, err, sizeof(err));
+	k = cruise_k8s_start(&o, node, err, sizeof(err));
 	if (!k) {
 		cruise_log(CRUISE_LOG_ERROR, "cannot watch pods", "error", err, NULL);
 		return -1;
@@ -323,7 +405,7 @@ static int k8s_follow_config(struct agent *a)
 	pthread_mutex_lock(&a->k8s_lock);
 	a->k8s = k;
 	pthread_mutex_unlock(&a->k8s_lock);
-	cruise_log(CRUISE_LOG_INFO, "watching the pods of this node", "node", o.node, "api", o.host,
+	cruise_log(CRUISE_LOG_INFO, "watching the pods of this node", "node", node, "api", o.host,
 		   NULL);
 	return 0;
 }
@@ -356,13 +438,202 @@ static void k8s_changed(struct agent *a)
 	update_bindings(a, false);
 }
 
+/* The hosts of the config to the resolver, started with the first config that names one. */
+static void resolver_follow_config(struct agent *a)
+{
+	const char *hosts[CRUISE_MAX_TARGETS];
+	size_t n = 0;
+	char err[256];
+
+	for (unsigned int t = 0; t < a->cfg->n_targets; t++)
+		for (unsigned int h = 0; h < a->cfg->targets[t].n_hosts && n < CRUISE_MAX_TARGETS;
+		     h++)
+			hosts[n++] = a->cfg->targets[t].hosts[h];
+	if (n && !a->resolver) {
+		a->resolver = cruise_resolver_start_servers(opts.resolv_conf, opts.dns_servers, err,
+							    sizeof(err));
+		if (!a->resolver) {
+			cruise_log(CRUISE_LOG_ERROR,
+				   "cannot start the resolver; targets by host name are not paced",
+				   "error", err, NULL);
+			return;
+		}
+	}
+	if (a->resolver)
+		cruise_resolver_set_hosts(a->resolver, hosts, n);
+}
+
+static const struct cruise_resolved *host_in(const struct cruise_resolved *t, size_t n,
+					     const char *host)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(t[i].host, host))
+			return &t[i];
+	return NULL;
+}
+
+static struct cruise_target_sources target_sources(const struct agent *a)
+{
+	return (struct cruise_target_sources){ a->hosts, a->n_hosts, a->services, a->n_services };
+}
+
+/* The targets map from the config and what the resolver and the Services' watches said. */
+static void targets_update(struct agent *a)
+{
+	struct cruise_target_sources src = target_sources(a);
+	char err[512];
+
+	if (cruise_apply_targets(&a->maps, a->cfg, &src, err, sizeof(err)))
+		cruise_log(CRUISE_LOG_ERROR, "cannot update the targets", "error", err, NULL);
+}
+
+/* The resolver has news: one log line per change, then the targets map follows. */
+static void hosts_changed(struct agent *a)
+{
+	struct cruise_resolved *t;
+	char was[1024], now[1024];
+	size_t n;
+
+	if (!a->resolver || cruise_resolver_take(a->resolver, &t, &n))
+		return;
+	for (size_t i = 0; i < n; i++) {
+		const struct cruise_resolved *old = host_in(a->hosts, a->n_hosts, t[i].host);
+		bool same = old && old->n_addrs == t[i].n_addrs &&
+			    !memcmp(old->addrs, t[i].addrs, t[i].n_addrs * sizeof(t[i].addrs[0]));
+
+		cruise_endpoints_addrs_str(t[i].addrs, t[i].n_addrs, now, sizeof(now));
+		if (!same && t[i].n_addrs) {
+			if (old)
+				cruise_endpoints_addrs_str(old->addrs, old->n_addrs, was,
+							   sizeof(was));
+			cruise_log(CRUISE_LOG_INFO, "target addresses changed", "host", t[i].host,
+				   "old", old && old->n_addrs ? was : "none", "new", now, NULL);
+		}
+		if (t[i].failing && (!old || !old->failing))
+			cruise_log(CRUISE_LOG_WARN,
+				   "host name lookup failing; its last addresses stay paced",
+				   "host", t[i].host, "error", t[i].error, "addresses",
+				   t[i].n_addrs ? now : "none", NULL);
+		else if (!t[i].failing && old && old->failing)
+			cruise_log(CRUISE_LOG_INFO, "host name answers again", "host", t[i].host,
+				   NULL);
+	}
+	cruise_resolved_free(a->hosts, a->n_hosts);
+	a->hosts = t;
+	a->n_hosts = n;
+	targets_update(a);
+}
+
+/* Watch the Services the targets name, from the first config that names one. */
+static void services_follow_config(struct agent *a)
+{
+	struct cruise_service_ref refs[CRUISE_MAX_TARGETS];
+	struct cruise_k8s_conn o = k8s_conn();
+	struct cruise_k8s_services *k;
+	size_t n = 0;
+	char err[256];
+
+	for (unsigned int t = 0; t < a->cfg->n_targets && n < CRUISE_MAX_TARGETS; t++)
+		if (a->cfg->targets[t].service_name)
+			refs[n++] = (struct cruise_service_ref){ a->cfg->targets[t].service_ns,
+								 a->cfg->targets[t].service_name };
+	if (!n && a->svc) {
+		pthread_mutex_lock(&a->k8s_lock);
+		k = a->svc;
+		a->svc = NULL;
+		pthread_mutex_unlock(&a->k8s_lock);
+		cruise_k8s_services_stop(k);
+		free(a->services);
+		a->services = NULL;
+		a->n_services = 0;
+		cruise_log(CRUISE_LOG_INFO, "no target names a Service: stopped watching them",
+			   NULL);
+		return;
+	}
+	if (n && !a->svc) {
+		k = cruise_k8s_services_start(&o, err, sizeof(err));
+		if (!k) {
+			cruise_log(CRUISE_LOG_ERROR,
+				   "cannot watch Services; their targets are not paced", "error",
+				   err, NULL);
+			return;
+		}
+		pthread_mutex_lock(&a->k8s_lock);
+		a->svc = k;
+		pthread_mutex_unlock(&a->k8s_lock);
+		cruise_log(CRUISE_LOG_INFO, "watching the Services of the targets", "api", o.host,
+			   NULL);
+	}
+	if (a->svc && cruise_k8s_services_set(a->svc, refs, n))
+		cruise_log(CRUISE_LOG_ERROR, "cannot watch every Service of the targets", NULL);
+}
+
+static const struct cruise_service *service_in(const struct cruise_service *t, size_t n,
+					       const struct cruise_service *s)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(t[i].ns, s->ns) && !strcmp(t[i].name, s->name))
+			return &t[i];
+	return NULL;
+}
+
+/* What changed of one Service, said once: its addresses, its going and coming back. */
+static void service_news(const struct cruise_service *old, const struct cruise_service *s)
+{
+	char name[2 * CRUISE_SVC_LABEL_LEN], was[1024], now[1024];
+	bool same = old && old->known && old->ep.n_addrs == s->ep.n_addrs &&
+		    !memcmp(old->ep.addrs, s->ep.addrs, s->ep.n_addrs * sizeof(s->ep.addrs[0]));
+
+	snprintf(name, sizeof(name), "%s/%s", s->ns, s->name);
+	cruise_endpoints_addrs_str(s->ep.addrs, s->ep.n_addrs, now, sizeof(now));
+	if (!same && s->known) {
+		if (old)
+			cruise_endpoints_addrs_str(old->ep.addrs, old->ep.n_addrs, was,
+						   sizeof(was));
+		cruise_log(CRUISE_LOG_INFO, "target addresses changed", "service", name, "old",
+			   old && old->known ? was : "none", "new", now, NULL);
+	}
+	if (s->gone && (!old || !old->gone))
+		cruise_log(CRUISE_LOG_WARN,
+			   "kubernetes Service not found (deleted?); its last addresses stay paced",
+			   "service", name, "addresses", s->known ? now : "none", NULL);
+	else if (!s->gone && old && old->gone)
+		cruise_log(CRUISE_LOG_INFO, "kubernetes Service is back", "service", name, NULL);
+	if (s->empty && !s->gone && (!old || !old->empty))
+		cruise_log(CRUISE_LOG_WARN,
+			   "kubernetes Service names no ready address; its last ones stay paced",
+			   "service", name, "addresses", s->known ? now : "none", NULL);
+	if (s->ep.truncated && (!old || !old->ep.truncated))
+		cruise_log(CRUISE_LOG_WARN,
+			   "kubernetes Service has more addresses or ports than a target follows; "
+			   "the first ones are paced",
+			   "service", name, NULL);
+}
+
+/* The Services' watches have news: one log line per change, then the targets map follows. */
+static void services_changed(struct agent *a)
+{
+	struct cruise_service *t;
+	size_t n;
+
+	if (!a->svc || cruise_k8s_services_table(a->svc, true, &t, &n))
+		return;
+	for (size_t i = 0; i < n; i++)
+		service_news(service_in(a->services, a->n_services, &t[i]), &t[i]);
+	free(a->services);
+	a->services = t;
+	a->n_services = n;
+	targets_update(a);
+}
+
 /* Put cfg into the maps; on success it becomes the running config. */
 static int apply(struct agent *a, struct cruise_config *cfg, char *text)
 {
+	struct cruise_target_sources src = target_sources(a);
 	struct cruise_applied applied;
 	char err[512], gen[24];
 
-	if (cruise_apply_config(&a->maps, cfg, &applied, err, sizeof(err))) {
+	if (cruise_apply_config(&a->maps, cfg, &src, &applied, err, sizeof(err))) {
 		cruise_log(CRUISE_LOG_ERROR, "cannot apply config", "error", err, NULL);
 		return -1;
 	}
@@ -395,6 +666,8 @@ static int apply(struct agent *a, struct cruise_config *cfg, char *text)
 	cruise_fleet_configure(a->fleet, cfg, &a->applied);
 	cruise_adaptive_configure(a->adapt, &a->maps, cfg, &a->applied, a->fleet);
 	cruise_signals_configure(a->signals, cfg, a->generation);
+	resolver_follow_config(a);
+	services_follow_config(a);
 	k8s_follow_config(a);
 	update_bindings(a, a->generation == 1);
 	snprintf(gen, sizeof(gen), "%llu", (unsigned long long)a->generation);
@@ -443,16 +716,26 @@ static int add_fd(int ep, int fd)
 	return epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
 }
 
-/* The API client's fd in the loop while there is one (it comes and goes with reloads). */
-static void k8s_poll(struct agent *a, int ep, int *kfd)
+/* An API client's fd in the loop while there is one (they come and go with reloads). */
+static void k8s_poll(int fd, int ep, int *kfd)
 {
-	int fd = a->k8s ? cruise_k8s_fd(a->k8s) : -1;
-
 	if (fd == *kfd)
 		return;
 	if (*kfd >= 0)
 		epoll_ctl(ep, EPOLL_CTL_DEL, *kfd, NULL);
 	*kfd = fd;
+	if (fd >= 0)
+		add_fd(ep, fd);
+}
+
+/* The resolver's fd in the loop once there is one (a reload may start it). */
+static void resolver_poll(struct agent *a, int ep, int *rfd)
+{
+	int fd = a->resolver ? cruise_resolver_fd(a->resolver) : -1;
+
+	if (fd == *rfd)
+		return;
+	*rfd = fd;
 	if (fd >= 0)
 		add_fd(ep, fd);
 }
@@ -492,7 +775,7 @@ static void signals_drain(struct agent *a)
 
 static int run_loop(struct agent *a)
 {
-	int ep, sfd, tfd, cfd, efd, wfd, gfd, kfd = -1, ffd = -1;
+	int ep, sfd, tfd, cfd, efd, wfd, gfd, kfd = -1, ffd = -1, rfd = -1, vfd = -1;
 	struct itimerspec tick = { .it_interval = { 1, 0 }, .it_value = { 1, 0 } };
 	__u64 ticks = 0;
 	sigset_t mask;
@@ -523,8 +806,10 @@ static int run_loop(struct agent *a)
 		struct epoll_event evs[8];
 		int n;
 
-		k8s_poll(a, ep, &kfd);
+		k8s_poll(a->k8s ? cruise_k8s_fd(a->k8s) : -1, ep, &kfd);
+		k8s_poll(a->svc ? cruise_k8s_services_fd(a->svc) : -1, ep, &vfd);
 		fleet_poll(a, ep, &ffd);
+		resolver_poll(a, ep, &rfd);
 		n = epoll_wait(ep, evs, 8, -1);
 
 		if (n < 0 && errno != EINTR)
@@ -575,6 +860,10 @@ static int run_loop(struct agent *a)
 				cruise_fleet_apply(a->fleet, &a->maps, a->cfg, &a->applied);
 			} else if (fd == gfd) {
 				signals_drain(a);
+			} else if (fd == rfd) {
+				hosts_changed(a);
+			} else if (fd == vfd) {
+				services_changed(a);
 			}
 		}
 	}
@@ -681,6 +970,11 @@ static int start(struct agent *a)
 			"cruise-agent: a medium selects pods, but they cannot be watched\n");
 		goto fail_applied;
 	}
+	if (cruise_config_uses_services(a->cfg) && !a->svc) {
+		fprintf(stderr,
+			"cruise-agent: a target names a Service, but Services cannot be watched\n");
+		goto fail_applied;
+	}
 	a->events = cruise_eventlog_new(a->maps.events, stderr, opts.log_format, a->cgroup_root,
 					medium_name_of, a, EVENT_LOG_PER_SEC, EVENT_LOG_BURST);
 	if (!a->events) {
@@ -734,7 +1028,11 @@ int main(int argc, char **argv)
 	cruise_http_stop(agent.http);
 	cruise_fleet_stop(agent.fleet);
 	cruise_signals_stop(agent.signals);
+	cruise_resolver_stop(agent.resolver);
+	cruise_resolved_free(agent.hosts, agent.n_hosts);
 	cruise_k8s_stop(agent.k8s);
+	cruise_k8s_services_stop(agent.svc);
+	free(agent.services);
 	cruise_pods_free(agent.pods, agent.n_pods);
 	cruise_pod_binds_free(&agent.pb);
 	cruise_eventlog_free(agent.events);

@@ -31,7 +31,10 @@ const struct cruise_map_def cruise_map_defs[] = {
 	MAP(counters, BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(__u32), sizeof(struct cruise_counters), 1),
 	MAP(events, BPF_MAP_TYPE_RINGBUF, 0, 0, 1),
 	MAP(socks, BPF_MAP_TYPE_SK_STORAGE, 0, 0, 0),
-	MAP(adaptive, BPF_MAP_TYPE_ARRAY, sizeof(__u32), sizeof(struct cruise_adaptive), 1),
+	MAP(adaptive, BPF_MAP_TYPE_ARRAY, sizeof(__u32), sizeof(struct cruise_adaptive),
+	    CRUISE_PIN_READ_IF_ANY),
+	MAP(target_src, BPF_MAP_TYPE_HASH, sizeof(struct cruise_target_key),
+	    sizeof(struct cruise_target_src), CRUISE_PIN_READ_IF_ANY),
 	MAP(meta, BPF_MAP_TYPE_ARRAY, sizeof(__u32), sizeof(struct cruise_meta), 0),
 };
 const size_t cruise_n_maps = sizeof(cruise_map_defs) / sizeof(cruise_map_defs[0]);
@@ -100,8 +103,7 @@ int cruise_maps_open_pinned(struct cruise_maps *m, const char *pin_dir)
 			break;
 		}
 		fd = bpf_obj_get(path);
-		/* added after the first release: an older agent's pins have none */
-		if (fd < 0 && errno == ENOENT && d->off == offsetof(struct cruise_maps, adaptive))
+		if (fd < 0 && errno == ENOENT && d->pinned_read == CRUISE_PIN_READ_IF_ANY)
 			continue;
 		if (fd < 0) {
 			ret = -errno;
@@ -225,6 +227,22 @@ int cruise_maps_set_adaptive(const struct cruise_maps *m, __u32 idx,
 	if (m->adaptive < 0)
 		return -ENOENT;
 	return ret_of(bpf_map_update_elem(m->adaptive, &idx, v, BPF_ANY));
+}
+
+int cruise_maps_set_target_src(const struct cruise_maps *m, const struct cruise_target_key *k,
+			       const struct cruise_target_src *v)
+{
+	if (m->target_src < 0)
+		return -ENOENT;
+	return ret_of(bpf_map_update_elem(m->target_src, k, v, BPF_ANY));
+}
+
+int cruise_maps_get_target_src(const struct cruise_maps *m, const struct cruise_target_key *k,
+			       struct cruise_target_src *v)
+{
+	if (m->target_src < 0)
+		return -ENOENT;
+	return ret_of(bpf_map_lookup_elem(m->target_src, k, v));
 }
 
 int cruise_maps_add_target(const struct cruise_maps *m, const struct cruise_target_key *k, __u32 id)

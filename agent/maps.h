@@ -26,7 +26,8 @@ struct cruise_maps {
 	int events;
 	int socks; /* socket storage: only from a loaded object (a pin cannot be read) */
 	int meta;
-	int adaptive; /* user space's own: -1 in pins made before adaptive rates */
+	int adaptive;	/* user space's own: -1 in pins made before adaptive rates */
+	int target_src; /* user space's own: -1 in pins made before targets by name */
 };
 
 /* cruise's maps, in the order they are pinned and removed. */
@@ -36,8 +37,11 @@ struct cruise_map_def {
 	__u32 type;
 	__u32 key_size;
 	__u32 value_size; /* 0: not checked (ring buffer, socket storage) */
-	int pinned_read;  /* opened by cruise_maps_open_pinned */
+	int pinned_read;  /* opened by cruise_maps_open_pinned: CRUISE_PIN_* */
 };
+#define CRUISE_PIN_NOT_READ    0
+#define CRUISE_PIN_READ	       1
+#define CRUISE_PIN_READ_IF_ANY 2 /* added after the first release: older pins have none */
 extern const struct cruise_map_def cruise_map_defs[];
 extern const size_t cruise_n_maps;
 
@@ -66,6 +70,11 @@ int cruise_maps_unbind(const struct cruise_maps *m, __u64 cgroup_id);
 int cruise_maps_get_adaptive(const struct cruise_maps *m, __u32 idx, struct cruise_adaptive *v);
 int cruise_maps_set_adaptive(const struct cruise_maps *m, __u32 idx,
 			     const struct cruise_adaptive *v);
+/* Where a target key came from (cruise.h); -ENOENT in pins made before targets by name. */
+int cruise_maps_set_target_src(const struct cruise_maps *m, const struct cruise_target_key *k,
+			       const struct cruise_target_src *v);
+int cruise_maps_get_target_src(const struct cruise_maps *m, const struct cruise_target_key *k,
+			       struct cruise_target_src *v);
 int cruise_maps_add_target(const struct cruise_maps *m, const struct cruise_target_key *k,
 			   __u32 id);
 

@@ -53,6 +53,9 @@ struct cruise_snapshot_signal {
 	__u64 errors[CRUISE_PROBE_ERROR_COUNT];
 };
 
+#define CRUISE_SNAPSHOT_HOSTS	 64 /* host names shown in /metrics */
+#define CRUISE_SNAPSHOT_SERVICES 64 /* Kubernetes Services shown in /metrics */
+
 struct cruise_snapshot {
 	__u64 taken_ns; /* CLOCK_MONOTONIC */
 	struct cruise_snapshot_medium media[CRUISE_MAX_MEDIA];
@@ -74,6 +77,25 @@ struct cruise_snapshot {
 	bool fleet_store_up;	     /* the last refresh got its replies */
 	__u64 fleet_store_errors;    /* failed connects, commands and rejected replies */
 	__u64 fleet_nodes_forgotten; /* nodes this agent saw forgotten after forget_after */
+	/* targets by host name (resolve.h); agent only */
+	struct cruise_snapshot_host {
+		char name[CRUISE_HOST_LEN];
+		__u32 n_addrs; /* the last good answer's */
+		bool failing;  /* the last lookup failed */
+		__u64 lookups, failures, changes;
+		__u64 confirmed_ns; /* the last good answer, CLOCK_MONOTONIC; 0: none */
+	} hosts[CRUISE_SNAPSHOT_HOSTS];
+	unsigned int n_hosts;
+	/* targets by Kubernetes Service (k8s_services.h); agent only */
+	struct cruise_snapshot_service {
+		char name[128]; /* "namespace/name" */
+		__u32 n_addrs;	/* the last good answer's */
+		bool up;	/* its watches' last requests got good answers */
+		bool gone;	/* deleted, or not there: its last addresses stay */
+		__u64 errors, changes;
+		__u64 confirmed_ns; /* the last good answer, CLOCK_MONOTONIC; 0: none */
+	} services[CRUISE_SNAPSHOT_SERVICES];
+	unsigned int n_services;
 	/* the signals of adaptive rates; agent only */
 	struct cruise_snapshot_signal signals[CRUISE_MAX_SIGNALS];
 	unsigned int n_signals;

@@ -507,3 +507,27 @@ int cruise_read_secret(const char *file, const char *shown, char **out, char *er
 	explicit_bzero(buf, sizeof(buf));
 	return -e;
 }
+
+bool cruise_dns_name_ok(const char *s, size_t n)
+{
+	size_t i, start = 0;
+	bool numeric = true;
+
+	if (!n || n > 253)
+		return false;
+	for (i = 0; i <= n; i++) {
+		if (i == n || s[i] == '.') {
+			if (i == start || i - start > 63 || s[start] == '-' || s[i - 1] == '-')
+				return false;
+			if (i < n)
+				numeric = true;
+			start = i + 1;
+			continue;
+		}
+		if (!isalnum((unsigned char)s[i]) && s[i] != '-')
+			return false;
+		if (!isdigit((unsigned char)s[i]))
+			numeric = false;
+	}
+	return !numeric;
+}

@@ -73,4 +73,10 @@ void cruise_format_duration(__u64 ns, char *buf, size_t len);
 #define CRUISE_SECRET_MAX 4096
 int cruise_read_secret(const char *file, const char *shown, char **out, char *err, size_t errlen);
 
+/*
+ * A DNS name of n bytes: labels of 1 to 63 letters, digits and '-' (not at either end), 253
+ * characters in all. A numeric last label is refused, so that "10.0.0.256" is not looked up.
+ */
+bool cruise_dns_name_ok(const char *s, size_t n);
+
 #endif /* CRUISE_UNITS_H */

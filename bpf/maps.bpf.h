@@ -76,6 +76,15 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } cruise_adaptive SEC(".maps");
 
+/* No program reads it: user space's own (targets by name), pinned and dumped with the rest */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, CRUISE_MAX_TARGETS);
+	__type(key, struct cruise_target_key);
+	__type(value, struct cruise_target_src);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} cruise_target_src SEC(".maps");
+
 /* No program reads it: the loader writes and checks it, so pins of another layout are refused. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -125,6 +125,27 @@ struct cruise_counters {
 	__u64 delay_buckets[CRUISE_DELAY_BUCKETS]; /* admitted connects by hold, not cumulative */
 };
 
+/* cruise_target_src.kind: where a target's address came from. */
+enum cruise_target_kind {
+	CRUISE_TARGET_CONFIGURED = 0, /* addresses: in the config */
+	CRUISE_TARGET_HOST = 1,	      /* a host name's A or AAAA record */
+	CRUISE_TARGET_SERVICE = 2,    /* a Kubernetes Service's ClusterIP or ready endpoint */
+	CRUISE_TARGET_KIND_COUNT,
+};
+
+#define CRUISE_HOST_LEN 64 /* of a host name as shown (longer ones cut) */
+
+/*
+ * Where each key of cruise_targets came from, for cruisectl targets; only user space reads and
+ * writes it (the agent, at every change of the targets).
+ */
+struct cruise_target_src {
+	__u64 confirmed_ns; /* CLOCK_MONOTONIC of the answer that last named it; 0: configured */
+	__u32 target;	    /* index of the target in the config */
+	__u32 kind;	    /* enum cruise_target_kind */
+	char name[CRUISE_HOST_LEN];
+};
+
 /* cruise_adaptive.decision: what the controller did at its last round. */
 enum cruise_adapt_decision {
 	CRUISE_ADAPT_NONE = 0, /* no round yet */

@@ -433,13 +433,55 @@ static void check_daemonset(struct checker *c, char *sa, size_t salen)
 		problem(c, file, "spec.template.spec.serviceAccountName is not set");
 }
 
-/* Exactly get, list and watch on pods, nothing else. */
+/* What the agent reads (k8s_pod_watch.h, k8s_services.h): get, list and watch, a rule each. */
+static const struct {
+	const char *group, *resource;
+} rbac_rules[] = {
+	{ "", "pods" },
+	{ "", "services" },
+	{ "discovery.k8s.io", "endpointslices" },
+};
+#define N_RBAC_RULES (sizeof(rbac_rules) / sizeof(rbac_rules[0]))
+
+/* One rule of the ClusterRole: which of rbac_rules, each once, with nothing more. */
+static void check_rbac_rule(struct checker *c, const char *file, yaml_document_t *d, yaml_node_t *r,
+			    size_t i, bool *seen)
+{
+	yaml_node_t *verbs = get(d, r, "verbs"), *res = get(d, r, "resources"),
+		    *groups = get(d, r, "apiGroups");
+	size_t k = N_RBAC_RULES;
+
+	if (items(verbs) != 3 || !seq_has(d, verbs, "get") || !seq_has(d, verbs, "list") ||
+	    !seq_has(d, verbs, "watch"))
+		problem(c, file, "ClusterRole: rules[%zu]: verbs must be exactly get, list, watch",
+			i);
+	for (size_t j = 0; items(res) == 1 && j < N_RBAC_RULES; j++)
+		if (text_is(item(d, res, 0), rbac_rules[j].resource))
+			k = j;
+	if (k == N_RBAC_RULES) {
+		problem(c, file,
+			"ClusterRole: rules[%zu]: resources must be [pods], [services] or "
+			"[endpointslices], one a rule",
+			i);
+		return;
+	}
+	if (seen[k])
+		problem(c, file, "ClusterRole: rules[%zu]: a second rule on %s", i,
+			rbac_rules[k].resource);
+	seen[k] = true;
+	if (items(groups) != 1 || !seq_has(d, groups, rbac_rules[k].group))
+		problem(c, file, "ClusterRole: rules[%zu]: apiGroups must be [\"%s\"] for %s", i,
+			rbac_rules[k].group, rbac_rules[k].resource);
+}
+
+/* Exactly get, list and watch on pods, services and endpointslices; nothing else. */
 static void check_rbac(struct checker *c, const char *sa)
 {
 	size_t n, nb;
 	struct doc *role = find_kind(c, "ClusterRole", NULL, &n), *bind;
+	bool seen[N_RBAC_RULES] = { false };
 	yaml_document_t *d;
-	yaml_node_t *rules, *r, *verbs;
+	yaml_node_t *rules;
 	const char *role_name;
 
 	if (!find_kind(c, "ServiceAccount", sa, &nb) || nb != 1)
@@ -451,20 +493,15 @@ static void check_rbac(struct checker *c, const char *sa)
 	d = &role->d;
 	role_name = text(path(d, yaml_document_get_root_node(d), "metadata.name"));
 	rules = get(d, yaml_document_get_root_node(d), "rules");
-	if (items(rules) != 1) {
-		problem(c, role->file, "ClusterRole: %zu rules; expected one, on pods",
-			items(rules));
+	if (items(rules) != N_RBAC_RULES) {
+		problem(c, role->file,
+			"ClusterRole: %zu rules; expected %zu: on pods, services and "
+			"endpointslices",
+			items(rules), N_RBAC_RULES);
 		return;
 	}
-	r = item(d, rules, 0);
-	verbs = get(d, r, "verbs");
-	if (items(get(d, r, "apiGroups")) != 1 || !seq_has(d, get(d, r, "apiGroups"), ""))
-		problem(c, role->file, "ClusterRole: apiGroups must be [\"\"] (core)");
-	if (items(get(d, r, "resources")) != 1 || !seq_has(d, get(d, r, "resources"), "pods"))
-		problem(c, role->file, "ClusterRole: resources must be [pods]");
-	if (items(verbs) != 3 || !seq_has(d, verbs, "get") || !seq_has(d, verbs, "list") ||
-	    !seq_has(d, verbs, "watch"))
-		problem(c, role->file, "ClusterRole: verbs must be exactly get, list, watch");
+	for (size_t i = 0; i < items(rules); i++)
+		check_rbac_rule(c, role->file, d, item(d, rules, i), i, seen);
 	bind = find_kind(c, "ClusterRoleBinding", NULL, &nb);
 	if (nb != 1 || !bind) {
 		problem(c, "deploy", "%zu ClusterRoleBindings; expected one", nb);

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * The fake Kubernetes API of test_k8s (fake_k8s.h). It is a mock because no Kubernetes API server
- * can run here: it serves what the agent's client asks for (the node's pods, listed then watched)
- * with the formats and the failures of the real API, and nothing more.
+ * can run here: it serves what the agent's client asks for (the node's pods, Services by name and
+ * their EndpointSlices, listed then watched) with the formats and the failures of the real API,
+ * and nothing more.
  */
 #define _GNU_SOURCE /* asprintf */
 #include <errno.h>
@@ -19,7 +20,13 @@
 #include "fake_k8s.h"
 #include "helpers.h"
 
+/* The collections a watch can follow, each with its own events: */
+#define KEY_PODS "pods"
+#define KEY_SVC	 "svc/%s/%s" /* a Service by namespace and name */
+#define KEY_EPS	 "eps/%s/%s" /* its EndpointSlices */
+
 struct fake_k8s_event {
+	char key[FAKE_K8S_KEY_LEN]; /* the collection */
 	__u64 rv;
 	char *line; /* with its '\n' */
 	size_t len;
@@ -37,6 +44,7 @@ static void *must(void *p)
 
 struct watch_state {
 	struct fake_k8s *f;
+	char key[FAKE_K8S_KEY_LEN];
 	__u64 cursor; /* the last resourceVersion sent */
 	size_t idx;   /* the event being sent */
 	size_t off;   /* within it */
@@ -66,8 +74,8 @@ static json_t *pod_json(const struct fake_k8s *f, const struct fake_k8s_pod *p, 
 			 "Running", "qosClass", p->qos);
 }
 
-/* Append one line to the event log (lock held). */
-static void push_locked(struct fake_k8s *f, const char *line, size_t len)
+/* Append one line to the event log of collection key (lock held). */
+static void push_locked(struct fake_k8s *f, const char *key, const char *line, size_t len)
 {
 	struct fake_k8s_event *e;
 
@@ -76,6 +84,7 @@ static void push_locked(struct fake_k8s *f, const char *line, size_t len)
 		f->ev = must(realloc(f->ev, f->cap_ev * sizeof(*f->ev)));
 	}
 	e = &f->ev[f->n_ev++];
+	snprintf(e->key, sizeof(e->key), "%s", key);
 	e->rv = ++f->rv;
 	e->line = must(malloc(len + 1));
 	memcpy(e->line, line, len);
@@ -84,30 +93,128 @@ static void push_locked(struct fake_k8s *f, const char *line, size_t len)
 	pthread_cond_broadcast(&f->cond);
 }
 
+static json_t *service_json(const struct fake_k8s_service *v, __u64 rv)
+{
+	json_t *ips = json_array(), *ports = json_array(), *spec;
+	char rvs[24];
+
+	snprintf(rvs, sizeof(rvs), "%llu", (unsigned long long)rv);
+	for (int i = 0; i < 2; i++) {
+		if (v->ips[i][0] && !v->headless)
+			json_array_append_new(ips, json_string(v->ips[i]));
+		if (v->ports[i])
+			json_array_append_new(ports, json_pack("{s:s, s:i, s:s, s:i}", "name",
+							       i ? "metrics" : "pg", "port",
+							       v->ports[i], "protocol", "TCP",
+							       "targetPort", v->ports[i]));
+	}
+	if (v->headless)
+		json_array_append_new(ips, json_string("None"));
+	/* a UDP port beside: never a target's */
+	json_array_append_new(
+		ports, json_pack("{s:s, s:i, s:s}", "name", "dns", "port", 53, "protocol", "UDP"));
+	spec = json_pack("{s:s, s:s, s:o, s:o, s:s}", "type", "ClusterIP", "clusterIP",
+			 json_string_value(json_array_get(ips, 0)) ?: "", "clusterIPs", ips,
+			 "ports", ports, "sessionAffinity", "None");
+	return json_pack("{s:s, s:s, s:{s:s, s:s, s:s, s:s}, s:o, s:{}}", "kind", "Service",
+			 "apiVersion", "v1", "metadata", "name", v->name, "namespace", v->ns, "uid",
+			 "5e7c-0000-uid", "resourceVersion", rvs, "spec", spec, "status");
+}
+
+static json_t *slice_json(const struct fake_k8s *f, const struct fake_k8s_slice *sl, __u64 rv)
+{
+	const struct fake_k8s_service *v = &f->services[sl->service];
+	json_t *eps = json_array(), *ports = json_array();
+	char rvs[24];
+
+	snprintf(rvs, sizeof(rvs), "%llu", (unsigned long long)rv);
+	for (int i = 0; i < FAKE_K8S_MAX_EPS; i++)
+		if (sl->addrs[i][0])
+			json_array_append_new(
+				eps, json_pack("{s:[s], s:{s:b, s:b, s:b}, s:s}", "addresses",
+					       sl->addrs[i], "conditions", "ready",
+					       !sl->not_ready[i], "serving", !sl->not_ready[i],
+					       "terminating", 0, "nodeName", f->node));
+	if (sl->port)
+		json_array_append_new(ports, json_pack("{s:s, s:i, s:s}", "name", "pg", "port",
+						       sl->port, "protocol", "TCP"));
+	return json_pack("{s:s, s:s, s:{s:s, s:s, s:s, s:{s:s}}, s:s, s:o, s:o}", "kind",
+			 "EndpointSlice", "apiVersion", "discovery.k8s.io/v1", "metadata", "name",
+			 sl->name, "namespace", v->ns, "resourceVersion", rvs, "labels",
+			 "kubernetes.io/service-name", v->name, "addressType",
+			 sl->v6 ? "IPv6" : "IPv4", "endpoints", eps, "ports", ports);
+}
+
+static void key_of(const struct fake_k8s *f, int service, bool slices, char *key)
+{
+	snprintf(key, FAKE_K8S_KEY_LEN, slices ? KEY_EPS : KEY_SVC, f->services[service].ns,
+		 f->services[service].name);
+}
+
 void fake_k8s_raw(struct fake_k8s *f, const char *line, size_t len)
 {
 	pthread_mutex_lock(&f->lock);
-	push_locked(f, line, len);
+	push_locked(f, KEY_PODS, line, len);
 	pthread_mutex_unlock(&f->lock);
 }
 
-void fake_k8s_pod_event(struct fake_k8s *f, int i, const char *type, bool silent)
+void fake_k8s_raw_service(struct fake_k8s *f, int i, bool slices, const char *line, size_t len)
+{
+	char key[FAKE_K8S_KEY_LEN];
+
+	pthread_mutex_lock(&f->lock);
+	key_of(f, i, slices, key);
+	push_locked(f, key, line, len);
+	pthread_mutex_unlock(&f->lock);
+}
+
+/* An object's event: its presence set, and unless silent a line in its collection (lock held) */
+static void object_event(struct fake_k8s *f, const char *key, bool *present, json_t *obj,
+			 const char *type, bool silent)
 {
 	json_t *ev;
 	char *line;
 
-	pthread_mutex_lock(&f->lock);
-	f->pods[i].present = strcmp(type, "DELETED");
+	*present = strcmp(type, "DELETED");
 	if (silent) {
 		f->rv++;
-		pthread_mutex_unlock(&f->lock);
+		json_decref(obj);
 		return;
 	}
-	ev = json_pack("{s:s, s:o}", "type", type, "object", pod_json(f, &f->pods[i], f->rv + 1));
+	ev = json_pack("{s:s, s:o}", "type", type, "object", obj);
 	line = must(json_dumps(ev, JSON_COMPACT));
-	push_locked(f, line, strlen(line));
+	push_locked(f, key, line, strlen(line));
 	free(line);
 	json_decref(ev);
+}
+
+void fake_k8s_pod_event(struct fake_k8s *f, int i, const char *type, bool silent)
+{
+	pthread_mutex_lock(&f->lock);
+	object_event(f, KEY_PODS, &f->pods[i].present, pod_json(f, &f->pods[i], f->rv + 1), type,
+		     silent);
+	pthread_mutex_unlock(&f->lock);
+}
+
+void fake_k8s_service_event(struct fake_k8s *f, int i, const char *type, bool silent)
+{
+	char key[FAKE_K8S_KEY_LEN];
+
+	pthread_mutex_lock(&f->lock);
+	key_of(f, i, false, key);
+	object_event(f, key, &f->services[i].present, service_json(&f->services[i], f->rv + 1),
+		     type, silent);
+	pthread_mutex_unlock(&f->lock);
+}
+
+void fake_k8s_slice_event(struct fake_k8s *f, int i, const char *type, bool silent)
+{
+	char key[FAKE_K8S_KEY_LEN];
+
+	pthread_mutex_lock(&f->lock);
+	key_of(f, f->slices[i].service, true, key);
+	object_event(f, key, &f->slices[i].present, slice_json(f, &f->slices[i], f->rv + 1), type,
+		     silent);
 	pthread_mutex_unlock(&f->lock);
 }
 
@@ -119,12 +226,22 @@ void fake_k8s_set(struct fake_k8s *f, bool *flag, bool v)
 	pthread_mutex_unlock(&f->lock);
 }
 
-void fake_k8s_list_override(struct fake_k8s *f, const char *body)
+static void override(struct fake_k8s *f, char **field, const char *body)
 {
 	pthread_mutex_lock(&f->lock);
-	free(f->list_override);
-	f->list_override = body ? strdup(body) : NULL;
+	free(*field);
+	*field = body ? must(strdup(body)) : NULL;
 	pthread_mutex_unlock(&f->lock);
+}
+
+void fake_k8s_list_override(struct fake_k8s *f, const char *body)
+{
+	override(f, &f->list_override, body);
+}
+
+void fake_k8s_svc_list_override(struct fake_k8s *f, const char *body)
+{
+	override(f, &f->svc_list_override, body);
 }
 
 unsigned int fake_k8s_count(struct fake_k8s *f, const unsigned int *counter)
@@ -137,17 +254,35 @@ unsigned int fake_k8s_count(struct fake_k8s *f, const unsigned int *counter)
 	return v;
 }
 
-static char *list_body(struct fake_k8s *f)
+/* The list of collection key (lock held). */
+static char *list_body(struct fake_k8s *f, const char *key)
 {
 	json_t *items = json_array(), *list;
-	char rvs[24], *s;
+	char rvs[24], k[FAKE_K8S_KEY_LEN], *s;
+	const char *kind = "PodList", *api = "v1";
 
-	for (int i = 0; i < FAKE_K8S_MAX_PODS; i++)
+	for (int i = 0; !strcmp(key, KEY_PODS) && i < FAKE_K8S_MAX_PODS; i++)
 		if (f->pods[i].present)
 			json_array_append_new(items, pod_json(f, &f->pods[i], f->rv));
+	for (int i = 0; i < FAKE_K8S_MAX_SERVICES; i++) {
+		key_of(f, i, false, k);
+		if (f->services[i].present && !strcmp(k, key))
+			json_array_append_new(items, service_json(&f->services[i], f->rv));
+		if (!strcmp(k, key))
+			kind = "ServiceList";
+	}
+	for (int i = 0; i < FAKE_K8S_MAX_SLICES; i++) {
+		key_of(f, f->slices[i].service, true, k);
+		if (f->slices[i].present && !strcmp(k, key))
+			json_array_append_new(items, slice_json(f, &f->slices[i], f->rv));
+	}
+	if (!strncmp(key, "eps/", 4)) {
+		kind = "EndpointSliceList";
+		api = "discovery.k8s.io/v1";
+	}
 	snprintf(rvs, sizeof(rvs), "%llu", (unsigned long long)f->rv);
-	list = json_pack("{s:s, s:s, s:{s:s}, s:o}", "kind", "PodList", "apiVersion", "v1",
-			 "metadata", "resourceVersion", rvs, "items", items);
+	list = json_pack("{s:s, s:s, s:{s:s}, s:o}", "kind", kind, "apiVersion", api, "metadata",
+			 "resourceVersion", rvs, "items", items);
 	s = json_dumps(list, JSON_COMPACT);
 	json_decref(list);
 	return s;
@@ -169,7 +304,9 @@ static ssize_t watch_read(void *cls, uint64_t pos, char *buf, size_t max)
 			n = MHD_CONTENT_READER_END_WITH_ERROR;
 			break;
 		}
-		while (w->idx < f->n_ev && f->ev[w->idx].rv <= w->cursor)
+		/* its collection's events only */
+		while (w->idx < f->n_ev &&
+		       (f->ev[w->idx].rv <= w->cursor || strcmp(f->ev[w->idx].key, w->key)))
 			w->idx++;
 		if (w->idx < f->n_ev) {
 			const struct fake_k8s_event *e = &f->ev[w->idx];
@@ -207,14 +344,57 @@ static enum MHD_Result respond(struct MHD_Connection *c, unsigned int status, ch
 	return ret;
 }
 
+/*
+ * The collection a request names, into key, and its counters; false when it names none the fake
+ * serves (another path, or a selector other than the agent's). Lock held.
+ */
+static bool route(struct fake_k8s *f, struct MHD_Connection *c, const char *url, char *key,
+		  unsigned int **lists, unsigned int **watches, char **override)
+{
+	const char *fsel = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "fieldSelector");
+	const char *lsel = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "labelSelector");
+	char ns[64], kind[32], want[160];
+	int end = 0;
+
+	snprintf(want, sizeof(want), "spec.nodeName=%s", f->node);
+	if (!strcmp(url, "/api/v1/pods") && fsel && !strcmp(fsel, want) && !lsel) {
+		snprintf(key, FAKE_K8S_KEY_LEN, KEY_PODS);
+		*lists = &f->lists;
+		*watches = &f->watches;
+		*override = f->list_override;
+		return true;
+	}
+	if (sscanf(url, "/api/v1/namespaces/%63[a-z0-9-]/%31[a-z]%n", ns, kind, &end) == 2 &&
+	    !url[end] && !strcmp(kind, "services") && fsel && !lsel &&
+	    !strncmp(fsel, "metadata.name=", 14)) {
+		snprintf(key, FAKE_K8S_KEY_LEN, KEY_SVC, ns, fsel + 14);
+		*lists = &f->svc_lists;
+		*watches = &f->svc_watches;
+		*override = f->svc_list_override;
+		return true;
+	}
+	if (sscanf(url, "/apis/discovery.k8s.io/v1/namespaces/%63[a-z0-9-]/%31[a-z]%n", ns, kind,
+		   &end) == 2 &&
+	    !url[end] && !strcmp(kind, "endpointslices") && lsel && !fsel &&
+	    !strncmp(lsel, "kubernetes.io/service-name=", 27)) {
+		snprintf(key, FAKE_K8S_KEY_LEN, KEY_EPS, ns, lsel + 27);
+		*lists = &f->slice_lists;
+		*watches = &f->slice_watches;
+		*override = NULL;
+		return true;
+	}
+	return false;
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
 			      const char *method, const char *version, const char *upload,
 			      size_t *upload_size, void **con_cls)
 {
 	static int first;
 	struct fake_k8s *f = cls;
-	const char *auth, *sel, *watch, *rv;
-	char want_sel[128], want_auth[160];
+	const char *auth, *watch, *rv;
+	char want_auth[160], key[FAKE_K8S_KEY_LEN], *override;
+	unsigned int *lists, *watches;
 	struct watch_state *w;
 	struct MHD_Response *r;
 	enum MHD_Result ret;
@@ -225,10 +405,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 		return MHD_YES;
 	}
 	auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
-	sel = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "fieldSelector");
 	watch = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "watch");
 	rv = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "resourceVersion");
-	snprintf(want_sel, sizeof(want_sel), "spec.nodeName=%s", f->node);
 	snprintf(want_auth, sizeof(want_auth), "Bearer %s", f->token);
 	pthread_mutex_lock(&f->lock);
 	f->requests++;
@@ -237,7 +415,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 		pthread_mutex_unlock(&f->lock);
 		return respond(c, 401, strdup("{\"kind\":\"Status\",\"code\":401}"));
 	}
-	if (strcmp(method, "GET") || strcmp(url, "/api/v1/pods") || !sel || strcmp(sel, want_sel)) {
+	if (strcmp(method, "GET") || !route(f, c, url, key, &lists, &watches, &override)) {
 		f->bad_selector++;
 		pthread_mutex_unlock(&f->lock);
 		return respond(c, 400, strdup("{\"kind\":\"Status\",\"code\":400}"));
@@ -247,13 +425,13 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 		return respond(c, 503, strdup("{\"kind\":\"Status\",\"code\":503}"));
 	}
 	if (!watch || strcmp(watch, "1")) {
-		char *body = f->list_override ? strdup(f->list_override) : list_body(f);
+		char *body = override ? strdup(override) : list_body(f, key);
 
-		f->lists++;
+		(*lists)++;
 		pthread_mutex_unlock(&f->lock);
 		return respond(c, 200, body);
 	}
-	f->watches++;
+	(*watches)++;
 	if (f->watch_ends) {
 		char *body = NULL;
 
@@ -271,6 +449,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	if (!w)
 		return MHD_NO;
 	w->f = f;
+	snprintf(w->key, sizeof(w->key), "%s", key);
 	w->cursor = rv ? strtoull(rv, NULL, 10) : 0;
 	r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, watch_read, w, free);
 	MHD_add_response_header(r, "Content-Type", "application/json");
@@ -345,6 +524,7 @@ void fake_k8s_stop(struct fake_k8s *f)
 		free(f->ev[i].line);
 	free(f->ev);
 	free(f->list_override);
+	free(f->svc_list_override);
 	pthread_cond_destroy(&f->cond);
 	pthread_mutex_destroy(&f->lock);
 }

@@ -287,7 +287,8 @@ static void test_unknown_key(void **state)
 		     "  - name: db\n"
 		     "    addresses: [127.0.0.1/32]\n"
 		     "    port: [5432]\n" MEDIUM_A,
-		     4, "targets[0].port", "unknown key; expected one of name, addresses, ports");
+		     4, "targets[0].port",
+		     "unknown key; expected one of name, addresses, hosts, service, ports");
 	/* keys are case-sensitive */
 	expect_error(TARGETS "Media: []\n", 5, "Media", "unknown key");
 	/* a key with a newline in it still makes one line */
@@ -1371,6 +1372,151 @@ static void test_adaptive_errors(void **state)
 	unlink(dsn);
 }
 
+/* ---- targets by name ---- */
+
+static void test_hosts(void **state)
+{
+	struct cruise_config *cfg;
+
+	(void)state;
+	cfg = parse_ok("targets:\n"
+		       "  - name: main-db\n"
+		       "    hosts: [db.prod.example.internal, DB-2.example]\n"
+		       "    ports: [5432]\n"
+		       "  - name: both\n"
+		       "    addresses: [10.0.0.5]\n"
+		       "    hosts: [replica]\n"
+		       "    ports: [5433]\n" MEDIUM_A);
+	assert_int_equal(cfg->targets[0].n_hosts, 2);
+	assert_int_equal(cfg->targets[0].n_prefixes, 0);
+	assert_string_equal(cfg->targets[0].hosts[0], "db.prod.example.internal");
+	assert_string_equal(cfg->targets[0].hosts[1], "DB-2.example");
+	assert_int_equal(cfg->targets[1].n_hosts, 1);
+	assert_int_equal(cfg->targets[1].n_prefixes, 1);
+	cruise_config_free(cfg);
+
+	expect_error("targets:\n  - name: db\n    ports: [5432]\n" MEDIUM_A, 2, "targets[0]",
+		     "no addresses, hosts or service: a target needs at least one of them");
+	expect_error("targets:\n  - name: db\n    hosts: []\n    ports: [5432]\n" MEDIUM_A, 3,
+		     "targets[0].hosts", "empty; at least one host name");
+	expect_error("targets:\n  - name: db\n    hosts: [10.0.0.5]\n    ports: [5432]\n" MEDIUM_A,
+		     3, "targets[0].hosts[0]",
+		     "\"10.0.0.5\" is an address: list it under addresses");
+	expect_error("targets:\n  - name: db\n    hosts: [\"::1\"]\n    ports: [5432]\n" MEDIUM_A,
+		     3, "targets[0].hosts[0]", "is an address");
+	expect_error(
+		"targets:\n  - name: db\n    hosts: [-db.example]\n    ports: [5432]\n" MEDIUM_A, 3,
+		"targets[0].hosts[0]", "\"-db.example\" is not a host name");
+	expect_error(
+		"targets:\n  - name: db\n    hosts: [db_1.example]\n    ports: [5432]\n" MEDIUM_A,
+		3, "targets[0].hosts[0]", "is not a host name");
+	expect_error("targets:\n  - name: db\n    hosts: [\"db..example\"]\n    ports: "
+		     "[5432]\n" MEDIUM_A,
+		     3, "targets[0].hosts[0]", "is not a host name");
+	expect_error(
+		"targets:\n  - name: db\n    hosts: [10.0.0.256]\n    ports: [5432]\n" MEDIUM_A, 3,
+		"targets[0].hosts[0]", "is not a host name");
+	expect_error("targets:\n  - name: db\n    hosts: [db, DB]\n    ports: [5432]\n" MEDIUM_A, 3,
+		     "targets[0].hosts[1]", "\"DB\" is listed twice (also hosts[0])");
+	expect_error("targets:\n  - name: db\n    hosts: [db]\n    ports: [0]\n" MEDIUM_A, 4,
+		     "targets[0].ports[0]", "bad port \"0\": expected 1 to 65535");
+}
+
+/* targets[i].service: {namespace, name}, DNS-1123 labels; ports optional for a service alone */
+static void test_services(void **state)
+{
+	struct cruise_config *cfg;
+
+	(void)state;
+	cfg = parse_ok("targets:\n"
+		       "  - name: pg-service\n"
+		       "    service: {namespace: data, name: postgres}\n"
+		       "  - name: pool\n"
+		       "    service:\n"
+		       "      namespace: data-2\n"
+		       "      name: pgbouncer\n"
+		       "    ports: [6432]\n"
+		       "  - name: all-three\n"
+		       "    addresses: [10.0.0.5]\n"
+		       "    hosts: [replica.example]\n"
+		       "    service: {namespace: data, name: replica}\n"
+		       "    ports: [5433]\n" MEDIUM_A);
+	assert_true(cruise_config_uses_services(cfg));
+	assert_string_equal(cfg->targets[0].service_ns, "data");
+	assert_string_equal(cfg->targets[0].service_name, "postgres");
+	assert_int_equal(cfg->targets[0].n_ports, 0); /* the Service's */
+	assert_int_equal(cfg->targets[0].n_prefixes, 0);
+	assert_int_equal(cfg->targets[0].n_hosts, 0);
+	assert_string_equal(cfg->targets[1].service_ns, "data-2");
+	assert_string_equal(cfg->targets[1].service_name, "pgbouncer");
+	assert_int_equal(cfg->targets[1].n_ports, 1);
+	assert_int_equal(cfg->targets[1].ports[0], 6432);
+	assert_int_equal(cfg->targets[2].n_prefixes, 1);
+	assert_int_equal(cfg->targets[2].n_hosts, 1);
+	assert_string_equal(cfg->targets[2].service_name, "replica");
+	cruise_config_free(cfg);
+	cfg = parse_ok(TARGETS MEDIUM_A);
+	assert_false(cruise_config_uses_services(cfg));
+	assert_null(cfg->targets[0].service_name);
+	cruise_config_free(cfg);
+
+	/* empty, of the wrong kind, or a half */
+	expect_error("targets:\n  - name: db\n    service: {}\n" MEDIUM_A, 3,
+		     "targets[0].service.namespace", "missing (required)");
+	expect_error("targets:\n  - name: db\n    service:\n" MEDIUM_A, 3, "targets[0].service",
+		     "expected a mapping, found a single value");
+	expect_error("targets:\n  - name: db\n    service: [data, postgres]\n" MEDIUM_A, 3,
+		     "targets[0].service", "expected a mapping, found a list");
+	expect_error("targets:\n  - name: db\n    service: {namespace: data}\n" MEDIUM_A, 3,
+		     "targets[0].service.name", "missing (required)");
+	expect_error("targets:\n  - name: db\n    service: {name: postgres}\n" MEDIUM_A, 3,
+		     "targets[0].service.namespace", "missing (required)");
+	expect_error("targets:\n  - name: db\n    service: {namespace: data, name: pg, port: 1}\n"
+		     "    ports: [5432]\n" MEDIUM_A,
+		     3, "targets[0].service.port", "unknown key; expected one of namespace, name");
+	expect_error("targets:\n  - name: db\n    service: {namespace: data, name: pg, name: "
+		     "x}\n" MEDIUM_A,
+		     3, "targets[0].service.name", "given twice");
+	/* DNS-1123 labels */
+	expect_error("targets:\n  - name: db\n    service: {namespace: Data, name: pg}\n" MEDIUM_A,
+		     3, "targets[0].service.namespace",
+		     "\"Data\" is not a Kubernetes namespace: 1 to 63 lowercase letters, digits "
+		     "and '-', starting and ending with a letter or digit");
+	expect_error("targets:\n  - name: db\n    service:\n      namespace: data\n"
+		     "      name: pg_1\n" MEDIUM_A,
+		     5, "targets[0].service.name", "\"pg_1\" is not a Kubernetes name");
+	expect_error("targets:\n  - name: db\n    service: {namespace: data, name: -pg}\n" MEDIUM_A,
+		     3, "targets[0].service.name", "is not a Kubernetes name");
+	expect_error("targets:\n  - name: db\n    service: {namespace: data-, name: pg}\n" MEDIUM_A,
+		     3, "targets[0].service.namespace", "is not a Kubernetes namespace");
+	expect_error("targets:\n  - name: db\n    service: {namespace: \"\", name: pg}\n" MEDIUM_A,
+		     3, "targets[0].service.namespace", "is not a Kubernetes namespace");
+	expect_error(
+		"targets:\n  - name: db\n    service: {namespace: data, name: pg.main}\n" MEDIUM_A,
+		3, "targets[0].service.name", "is not a Kubernetes name");
+	expect_error("targets:\n  - name: db\n    service: {namespace: data, name: "
+		     "a234567890123456789012345678901234567890123456789012345678901234}\n" MEDIUM_A,
+		     3, "targets[0].service.name", "is not a Kubernetes name");
+	cfg = parse_ok(
+		"targets:\n  - name: db\n    service: {namespace: data, name: "
+		"a23456789012345678901234567890123456789012345678901234567890123}\n" MEDIUM_A);
+	cruise_config_free(cfg);
+	/* ports: out of range, empty, or left out where they are needed */
+	expect_error("targets:\n  - name: db\n    service: {namespace: data, name: pg}\n"
+		     "    ports: [65536]\n" MEDIUM_A,
+		     4, "targets[0].ports[0]", "bad port \"65536\": expected 1 to 65535");
+	expect_error("targets:\n  - name: db\n    service: {namespace: data, name: pg}\n"
+		     "    ports: []\n" MEDIUM_A,
+		     4, "targets[0].ports", "empty; at least one port");
+	expect_error("targets:\n  - name: db\n    addresses: [10.0.0.5]\n"
+		     "    service: {namespace: data, name: pg}\n" MEDIUM_A,
+		     2, "targets[0].ports",
+		     "missing (required): only a target with nothing but a service may leave them "
+		     "out");
+	expect_error("targets:\n  - name: db\n    hosts: [db.example]\n" MEDIUM_A, 2,
+		     "targets[0].ports", "missing (required)");
+}
+
 int main(void)
 {
 	/* clang-format off */
@@ -1411,6 +1557,8 @@ int main(void)
 		cmocka_unit_test(test_fleet_media),
 		cmocka_unit_test(test_adaptive),
 		cmocka_unit_test(test_adaptive_errors),
+		cmocka_unit_test(test_hosts),
+		cmocka_unit_test(test_services),
 		cmocka_unit_test(test_error_buffers),
 	};
 	/* clang-format on */

@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -41,6 +42,7 @@
 #include <hiredis/hiredis.h>
 
 #include "cruise.h"
+#include "cruise_target.h"
 #include "fleet_lua.h" /* the allocator script, as the agent loads it (.output) */
 #include "helpers.h"
 #include "loader.h"
@@ -1121,7 +1123,11 @@ static void test_bpftool_dump(void **state)
 		{ "cruise_adaptive",
 		  { "\"ceiling_interval_ns\"", "\"floor_interval_ns\"", "\"decision\"",
 		    "\"signal\"" } },
+		{ "cruise_target_src",
+		  { "\"prefixlen\"", "\"kind\"", "\"confirmed_ns\"", "\"name\"" } },
 	};
+	struct cruise_target_src src = { .kind = CRUISE_TARGET_HOST, .name = "db.example" };
+	struct cruise_target_key tk;
 	struct th_env *e = *state;
 	struct ctl *c = malloc(sizeof(*c));
 	struct th_cgroup cg;
@@ -1130,6 +1136,9 @@ static void test_bpftool_dump(void **state)
 	assert_non_null(c);
 	assert_int_equal(th_env_worker_cgroup(e, &cg, NULL, 0), 0);
 	assert_int_equal(th_env_medium(e, 0, 100, 0, NSEC_PER_SEC, 0, 0, 0), 0);
+	/* the agent writes where each target came from; here one entry, so that there is one */
+	cruise_target_key_v4(&tk, htonl(0x7f000001), e->l4.port, 32);
+	assert_int_equal(cruise_maps_set_target_src(&e->h->maps, &tk, &src), 0);
 	for (size_t i = 0; i < cruise_n_maps; i++) {
 		const char *name = cruise_map_defs[i].name;
 		size_t k;

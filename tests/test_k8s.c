@@ -1,15 +1,17 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * Pods bound to media by label, end to end: the real cruise-agent against the real kernel, the
- * real pinned maps and real cgroups laid out under a test scope the way kubelet lays them out
- * (cgroupfs and systemd drivers, every QoS class, containerd, CRI-O and Docker container names).
+ * Pods bound to media by label, and targets by Kubernetes Service, end to end: the real
+ * cruise-agent against the real kernel, the real pinned maps and real cgroups laid out under a
+ * test scope the way kubelet lays them out (cgroupfs and systemd drivers, every QoS class,
+ * containerd, CRI-O and Docker container names).
  *
  * No Kubernetes API server can run here, so the API is a small fake served by this program
  * (fake_k8s.c): HTTPS with a certificate from a test CA made at test time with the openssl CLI,
  * the bearer token checked, the node's pods listed, then watched as a chunked stream of ADDED,
- * MODIFIED, DELETED and ERROR events. The test drives it: pods added, relabelled and deleted; the
- * API down (503, open watches cut) and back; garbage, truncated, huge, wrong-typed and hostile
- * responses; 410 Gone.
+ * MODIFIED, DELETED and ERROR events; Services and their EndpointSlices the same way. The test
+ * drives it: pods added, relabelled and deleted; Services whose ClusterIPs change, deleted, and
+ * headless ones whose endpoints scale up and down; the API down (503, open watches cut) and back;
+ * garbage, truncated, huge, wrong-typed and hostile responses; 410 Gone.
  *
  * Each test has its own scope cgroup, pin_dir, ports, temp dir and server; the teardown kills the
  * agent, runs --uninstall, removes the cgroup tree and the files, also when the test failed.
@@ -17,8 +19,8 @@
  *
  * The agent is cruise-agent beside this program, or $CRUISE_AGENT (agent_fixture.h). Run as root.
  *
- * Over 600 lines: the pod binding end to end, each case driving the fake API through the same
- * fixture.
+ * Over 600 lines: the pod binding and the Services' targets end to end, each case driving the
+ * fake API through the same fixture.
  */
 #define _GNU_SOURCE
 #include <stdarg.h>
@@ -37,16 +39,19 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <jansson.h>
 
 #include "agent_fixture.h"
+#include "cruise_target.h"
 #include "fake_k8s.h"
 #include "loader.h"
 #include "snapshot.h"
 
 #define START_MS       5000
 #define BIND_MS	       1000 /* a pod change shows in the bindings map within this */
+#define TARGET_MS      1000 /* a Service's change shows in the targets map within this */
 #define BACKOFF_MAX_MS 2000 /* the agent's --k8s-backoff-max in these tests */
 #define NODE	       "node-a"
 #define TOKEN	       "cruise-test-token-0123456789"
@@ -804,6 +809,460 @@ static void test_no_pods_no_api(void **state)
 	assert_true(fake_k8s_count(&e->f, &e->f.lists) >= 1);
 }
 
+/* targets by Service */
+
+#define SVC_NS "data"
+
+/* Service i as the API shows it (not there until an event or a list): one or two ClusterIPs. */
+static void fill_service(struct env *e, int i, const char *name, const char *ip4, const char *ip6,
+			 uint16_t port)
+{
+	struct fake_k8s_service *v = &e->f.services[i];
+
+	memset(v, 0, sizeof(*v));
+	snprintf(v->ns, sizeof(v->ns), SVC_NS);
+	snprintf(v->name, sizeof(v->name), "%s", name);
+	snprintf(v->ips[0], sizeof(v->ips[0]), "%s", ip4 ? ip4 : "");
+	snprintf(v->ips[1], sizeof(v->ips[1]), "%s", ip6 ? ip6 : "");
+	v->headless = !ip4 && !ip6;
+	v->ports[0] = port;
+}
+
+/* A config of the fixture's target, the targets given (YAML list entries) and one medium. */
+static void conf_targets(const struct env *e, const char *targets)
+{
+	char text[8192];
+
+	snprintf(text, sizeof(text),
+		 "scope: /%s\n"
+		 "pin_dir: %s\n"
+		 "metrics: 127.0.0.1:%u\n"
+		 "targets:\n"
+		 "  - name: db\n"
+		 "    addresses: [127.0.0.1/32]\n"
+		 "    ports: [%u]\n"
+		 "%s"
+		 "media:\n"
+		 "  - name: push\n"
+		 "    rate: 100/s\n"
+		 "    cgroups: [\"%s/push-*\"]\n",
+		 e->sb.name, e->a.pin_dir, e->a.metrics_port, e->sb.target.port, targets,
+		 e->sb.name);
+	assert_int_equal(th_write_file(e->a.conf, text), 0);
+}
+
+/*
+ * The target id cruise_targets gives addr at port, as the datapath looks a connect up (a whole
+ * address: the longest prefix wins), or -1.
+ */
+static int target_of(const struct env *e, const char *addr, uint16_t port)
+{
+	struct cruise_target_key k;
+	struct cruise_target v;
+	__u8 a[16];
+	__u32 a4;
+
+	if (inet_pton(AF_INET, addr, &a4) == 1)
+		cruise_target_key_v4(&k, a4, port, CRUISE_TARGET_V4_BITS);
+	else if (inet_pton(AF_INET6, addr, a) == 1)
+		cruise_target_key_v6(&k, a, port, CRUISE_TARGET_V6_BITS);
+	else
+		fail_msg("bad address %s in the test", addr);
+	return bpf_map_lookup_elem(e->a.maps.targets, &k, &v) ? -1 : (int)v.id;
+}
+
+/* Poll until addr at port is target id (-1: is none); the time it took, or 0 after timeout_ms. */
+static __u64 wait_target(const struct env *e, const char *addr, uint16_t port, int id,
+			 int timeout_ms)
+{
+	__u64 t0 = now_ns(), deadline = t0 + timeout_ms * NSEC_PER_MSEC;
+
+	do {
+		if (target_of(e, addr, port) == id)
+			return now_ns() - t0 ?: 1;
+		usleep(500);
+	} while (now_ns() < deadline);
+	return 0;
+}
+
+static void expect_target(struct env *e, const char *addr, uint16_t port, int id, int timeout_ms,
+			  const char *what)
+{
+	__u64 took = wait_target(e, addr, port, id, timeout_ms);
+
+	if (!took) {
+		dump_log(e);
+		fail_msg("%s: %s port %u is target %d, expected %d within %d ms", what, addr, port,
+			 target_of(e, addr, port), id, timeout_ms);
+	}
+	print_message("  %s: %.1f ms\n", what, ms(took));
+}
+
+/*
+ * An address of a target moves from old to new: polled from the API's change on, the map never
+ * holds neither, and new is in before old is out. The time from the change to new in the map.
+ */
+static __u64 expect_move(struct env *e, const char *old, const char *new, uint16_t port, int id,
+			 const char *what)
+{
+	__u64 t0 = now_ns(), deadline = t0 + TARGET_MS * NSEC_PER_MSEC, in = 0, out = 0;
+	unsigned long samples = 0;
+
+	while ((!in || !out) && now_ns() < deadline) {
+		bool has_old = target_of(e, old, port) == id,
+		     has_new = target_of(e, new, port) == id;
+
+		samples++;
+		if (!has_old && !has_new) {
+			dump_log(e);
+			fail_msg("%s: neither %s nor %s is a target", what, old, new);
+		}
+		if (has_new && !in)
+			in = now_ns() - t0;
+		if (!has_old && !out)
+			out = now_ns() - t0;
+	}
+	if (!in || !out) {
+		dump_log(e);
+		fail_msg("%s: %s %s in, %s %s out within %d ms", what, new, in ? "was" : "was not",
+			 old, out ? "was" : "was not", TARGET_MS);
+	}
+	assert_true(in <= out);
+	print_message("  %s: new in after %.1f ms, old out after %.1f ms (%lu samples)\n", what,
+		      ms(in), ms(out), samples);
+	return in;
+}
+
+/* Over ms_ of polling, every address stays target id. */
+static void expect_kept(struct env *e, const char *const *addrs, uint16_t port, int id, int ms_,
+			const char *what)
+{
+	__u64 deadline = now_ns() + ms_ * NSEC_PER_MSEC;
+
+	do {
+		for (const char *const *a = addrs; *a; a++)
+			if (target_of(e, *a, port) != id) {
+				dump_log(e);
+				fail_msg("%s: %s port %u is no longer target %d", what, *a, port,
+					 id);
+			}
+		assert_true(agent_alive(e));
+		usleep(2000);
+	} while (now_ns() < deadline);
+}
+
+/* The value of a series in /metrics, or -1 when it is not there. */
+static double scrape(const struct env *e, const char *series)
+{
+	double v;
+
+	return th_agent_scrape(&e->a, series, &v) ? -1 : v;
+}
+
+/* cruisectl targets ARGS... against the agent's pins: its output. */
+static char *ctl_targets(struct env *e, const char *fmt)
+{
+	static char bin[PATH_MAX];
+	static int found = 1;
+	const char *ctl = th_find_once("CRUISECTL", "cruisectl", bin, sizeof(bin), &found);
+	const char *argv[] = { ctl, "targets", "--pin-dir", e->a.pin_dir, "-o", fmt, NULL };
+	char *out;
+
+	assert_non_null(ctl);
+	unlink(tmp_path(e, "ctl.out"));
+	assert_int_equal(th_run_cmd(argv, tmp_path(e, "ctl.out"), tmp_path(e, "ctl.err"), 10000),
+			 0);
+	out = th_slurp(tmp_path(e, "ctl.out"));
+	assert_non_null(out);
+	return out;
+}
+
+/*
+ * A ClusterIP Service as a target: its addresses (IPv4 and IPv6) at its own port, or at the
+ * target's ports, within a second of the agent's start; a ClusterIP changed (new key in before the
+ * old one goes, never neither, one log line with both); the Service deleted (the last addresses
+ * stay) and back; cruisectl targets and /metrics say where the addresses came from; a reload
+ * without them stops the watches. Only the Services are asked for: no medium selects pods.
+ */
+static void test_service_follow(void **state)
+{
+	struct env *e = *state;
+	const char *kept[] = { "192.0.2.11", "2001:db8::10", NULL };
+	char line[1024], *out;
+	__u64 took;
+
+	fill_service(e, 0, "postgres", "192.0.2.10", "2001:db8::10", 5432);
+	fill_service(e, 1, "pgbouncer", "192.0.2.20", NULL, 5432);
+	e->f.services[0].present = e->f.services[1].present = true;
+	conf_targets(e, "  - name: pg-service\n"
+			"    service: {namespace: " SVC_NS ", name: postgres}\n"
+			"  - name: pool\n"
+			"    service: {namespace: " SVC_NS ", name: pgbouncer}\n"
+			"    ports: [6432]\n");
+	agent_start(e, e->secrets);
+	expect_target(e, "192.0.2.10", 5432, 1, TARGET_MS, "ClusterIP at the Service's port");
+	expect_target(e, "2001:db8::10", 5432, 1, TARGET_MS, "IPv6 ClusterIP");
+	expect_target(e, "192.0.2.20", 6432, 2, TARGET_MS, "ClusterIP at the target's port");
+	assert_int_equal(target_of(e, "192.0.2.20", 5432), -1); /* the Service's port: not asked */
+	assert_int_equal(target_of(e, "192.0.2.10", 53), -1);	/* a UDP port is never a target */
+	assert_int_equal(target_of(e, "127.0.0.1", e->sb.target.port), 0);
+	assert_true(wait_log(e, "\"msg\":\"target addresses changed\"", 1000));
+	assert_int_equal(fake_k8s_count(&e->f, &e->f.lists), 0); /* no pod watch */
+	assert_int_equal(fake_k8s_count(&e->f, &e->f.bad_selector), 0);
+	assert_int_equal(fake_k8s_count(&e->f, &e->f.unauthorized), 0);
+	assert_int_equal(fake_k8s_count(&e->f, &e->f.slice_lists), 0); /* none is headless */
+
+	/* a ClusterIP changes */
+	snprintf(e->f.services[0].ips[0], sizeof(e->f.services[0].ips[0]), "192.0.2.11");
+	fake_k8s_service_event(&e->f, 0, "MODIFIED", false);
+	took = expect_move(e, "192.0.2.10", "192.0.2.11", 5432, 1, "ClusterIP changed");
+	print_message("  API change to the map: %.1f ms\n", ms(took));
+	assert_int_equal(target_of(e, "2001:db8::10", 5432), 1);
+	assert_true(th_agent_wait_line(&e->a, "\"msg\":\"target addresses changed\"",
+				       "\"service\":\"data/postgres\"", 2, 1000, line,
+				       sizeof(line)) >= 0);
+	assert_non_null(strstr(line, "\"old\":\"192.0.2.10 2001:db8::10\""));
+	assert_non_null(strstr(line, "\"new\":\"192.0.2.11 2001:db8::10\""));
+	assert_int_equal(log_count(e, "\"new\":\"192.0.2.11 2001:db8::10\""), 1);
+
+	/* deleted: its last addresses stay, said once, counted */
+	fake_k8s_service_event(&e->f, 0, "DELETED", false);
+	assert_true(wait_log(e, "kubernetes Service not found (deleted?)", 1000));
+	expect_kept(e, kept, 5432, 1, 1500, "Service deleted");
+	assert_int_equal(log_count(e, "kubernetes Service not found"), 1);
+	assert_true(scrape(e, "cruise_k8s_service_addresses{service=\"data/postgres\"}") == 2);
+	assert_true(scrape(e, "cruise_k8s_service_errors_total{service=\"data/postgres\"}") >= 1);
+	assert_true(scrape(e, "cruise_k8s_service_up{service=\"data/postgres\"}") == 1);
+	assert_true(scrape(e, "cruise_k8s_service_changes_total{service=\"data/postgres\"}") == 1);
+
+	/* back, elsewhere */
+	snprintf(e->f.services[0].ips[0], sizeof(e->f.services[0].ips[0]), "192.0.2.12");
+	fake_k8s_service_event(&e->f, 0, "ADDED", false);
+	expect_move(e, "192.0.2.11", "192.0.2.12", 5432, 1, "Service created again");
+	assert_true(wait_log(e, "kubernetes Service is back", 1000));
+
+	/* a bookmark confirms a quiet Service's addresses (pgbouncer's: 1.5 s old by now) */
+	snprintf(line, sizeof(line),
+		 "{\"type\":\"BOOKMARK\",\"object\":{\"kind\":\"Service\",\"apiVersion\":"
+		 "\"v1\",\"metadata\":{\"resourceVersion\":\"%llu\"}}}",
+		 (unsigned long long)e->f.rv);
+	fake_k8s_raw_service(&e->f, 1, false, line, strlen(line));
+	usleep(200000);
+
+	/* cruisectl targets: the source of each address */
+	out = ctl_targets(e, "text");
+	print_message("%s", out);
+	assert_non_null(strstr(out, "192.0.2.12/32"));
+	assert_true(th_find_line(out, "192.0.2.12/32", "service data/postgres, confirmed", 1, NULL,
+				 0) >= 0);
+	assert_true(th_find_line(out, "2001:db8::10/128", "service data/postgres, confirmed", 1,
+				 NULL, 0) >= 0);
+	assert_true(th_find_line(out, "192.0.2.20/32  ",
+				 "6432   service data/pgbouncer, confirmed 0.", 1, NULL, 0) >= 0);
+	assert_true(th_find_line(out, "127.0.0.1/32", "configured", 1, NULL, 0) >= 0);
+	free(out);
+	out = ctl_targets(e, "json");
+	assert_non_null(strstr(out, "\"address\":\"192.0.2.12\",\"prefix_len\":32,\"port\":5432,"
+				    "\"source\":\"service\",\"service\":\"data/postgres\","
+				    "\"confirmed_seconds_ago\":"));
+	free(out);
+
+	/* a reload that names no Service: the watches stop, their addresses go */
+	conf_targets(e, "");
+	kill(e->a.pid, SIGHUP);
+	assert_true(wait_log(e, "no target names a Service: stopped watching them", 2000));
+	expect_target(e, "192.0.2.12", 5432, -1, TARGET_MS, "a Service's address unconfigured");
+	assert_int_equal(target_of(e, "2001:db8::10", 5432), -1);
+	assert_int_equal(target_of(e, "192.0.2.20", 6432), -1);
+	assert_int_equal(target_of(e, "127.0.0.1", e->sb.target.port), 0);
+	assert_false(metrics_has(e, "cruise_k8s_service"));
+}
+
+/* Slice 0 of Service 2, its endpoints' addresses (NULL-terminated; a '!' first: not ready). */
+static void set_endpoints(struct env *e, const char *const *addrs)
+{
+	struct fake_k8s_slice *sl = &e->f.slices[0];
+
+	memset(sl->addrs, 0, sizeof(sl->addrs));
+	memset(sl->not_ready, 0, sizeof(sl->not_ready));
+	for (int i = 0; addrs[i]; i++) {
+		sl->not_ready[i] = addrs[i][0] == '!';
+		snprintf(sl->addrs[i], sizeof(sl->addrs[i]), "%s", addrs[i] + sl->not_ready[i]);
+	}
+}
+
+/*
+ * A headless Service: the ready addresses of its EndpointSlices, followed as they scale from 2 to
+ * 3 to 1 (an endpoint not ready, one gone), each change one log line; none ready: the last one
+ * stays; garbage in the slices' watch changes nothing; made a ClusterIP Service, its slices are
+ * no longer watched and the ClusterIP is the target.
+ */
+static void test_service_headless(void **state)
+{
+	static const char *const two[] = { "192.0.2.31", "192.0.2.32", NULL };
+	static const char *const three[] = { "192.0.2.31", "192.0.2.32", "192.0.2.33", NULL };
+	static const char *const one[] = { "!192.0.2.31", "192.0.2.33", NULL };
+	static const char *const none[] = { "!192.0.2.31", "!192.0.2.33", NULL };
+	static const char *const last[] = { "192.0.2.33", NULL };
+	static const char *const cluster_ip[] = { "192.0.2.40", NULL };
+	struct env *e = *state;
+	unsigned int lists;
+
+	fill_service(e, 2, "pg-headless", NULL, NULL, 5432);
+	e->f.services[2].present = true;
+	snprintf(e->f.slices[0].name, sizeof(e->f.slices[0].name), "pg-headless-abc12");
+	e->f.slices[0].service = 2;
+	e->f.slices[0].port = 5432;
+	e->f.slices[0].present = true;
+	set_endpoints(e, two);
+	conf_targets(e, "  - name: pg\n"
+			"    service: {namespace: " SVC_NS ", name: pg-headless}\n");
+	agent_start(e, e->secrets);
+	expect_target(e, "192.0.2.31", 5432, 1, TARGET_MS, "headless: first endpoint");
+	expect_target(e, "192.0.2.32", 5432, 1, TARGET_MS, "headless: second endpoint");
+	assert_true(fake_k8s_count(&e->f, &e->f.slice_lists) >= 1);
+
+	set_endpoints(e, three);
+	fake_k8s_slice_event(&e->f, 0, "MODIFIED", false);
+	expect_target(e, "192.0.2.33", 5432, 1, TARGET_MS, "scaled up to 3");
+	expect_kept(e, two, 5432, 1, 100, "scaled up to 3");
+	assert_true(wait_log(e, "\"new\":\"192.0.2.31 192.0.2.32 192.0.2.33\"", 1000));
+
+	set_endpoints(e, one);
+	fake_k8s_slice_event(&e->f, 0, "MODIFIED", false);
+	expect_target(e, "192.0.2.31", 5432, -1, TARGET_MS, "scaled down: not ready");
+	expect_target(e, "192.0.2.32", 5432, -1, TARGET_MS, "scaled down: gone");
+	assert_int_equal(target_of(e, "192.0.2.33", 5432), 1);
+	assert_true(wait_log(e, "\"new\":\"192.0.2.33\"", 1000));
+	assert_true(scrape(e, "cruise_k8s_service_addresses{service=\"data/pg-headless\"}") == 1);
+	assert_int_equal(log_count(e, "\"msg\":\"target addresses changed\""), 3);
+
+	/* none ready: the last one stays, said once */
+	set_endpoints(e, none);
+	fake_k8s_slice_event(&e->f, 0, "MODIFIED", false);
+	assert_true(wait_log(e, "names no ready address", 1000));
+	expect_kept(e, last, 5432, 1, 500, "no endpoint ready");
+
+	/* garbage into the slices' watch: listed again, nothing changed */
+	lists = fake_k8s_count(&e->f, &e->f.slice_lists);
+	fake_k8s_raw_service(&e->f, 2, true,
+			     "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"x\","
+			     "\"resourceVersion\":\"1\"},\"addressType\":\"IPv4\",\"endpoints\":"
+			     "[{\"addresses\":[\"192.0.2.999\"]}]}}",
+			     strlen("{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"x\","
+				    "\"resourceVersion\":\"1\"},\"addressType\":\"IPv4\","
+				    "\"endpoints\":[{\"addresses\":[\"192.0.2.999\"]}]}}"));
+	while (fake_k8s_count(&e->f, &e->f.slice_lists) == lists)
+		expect_kept(e, last, 5432, 1, 20, "a bad slice");
+	assert_true(wait_log(e, "bad address", 100));
+
+	/* no longer headless: its ClusterIP, and its slices no longer watched */
+	fill_service(e, 2, "pg-headless", "192.0.2.40", NULL, 5432);
+	fake_k8s_service_event(&e->f, 2, "MODIFIED", false);
+	expect_move(e, "192.0.2.33", "192.0.2.40", 5432, 1, "headless made ClusterIP");
+	lists = fake_k8s_count(&e->f, &e->f.slice_lists) +
+		fake_k8s_count(&e->f, &e->f.slice_watches);
+	fake_k8s_raw_service(&e->f, 2, true, "not json", strlen("not json"));
+	expect_kept(e, cluster_ip, 5432, 1, BACKOFF_MAX_MS, "slices unwatched");
+	assert_int_equal(fake_k8s_count(&e->f, &e->f.slice_lists) +
+				 fake_k8s_count(&e->f, &e->f.slice_watches),
+			 lists);
+}
+
+/* One bad line into the Service's watch: listed again after the backoff, nothing changed. */
+static void bad_service_line(struct env *e, const char *line, const char *const *kept)
+{
+	unsigned int lists = fake_k8s_count(&e->f, &e->f.svc_lists);
+	__u64 deadline = now_ns() + (BACKOFF_MAX_MS + 2000) * NSEC_PER_MSEC;
+
+	fake_k8s_raw_service(&e->f, 0, false, line, strlen(line));
+	while (fake_k8s_count(&e->f, &e->f.svc_lists) == lists) {
+		if (now_ns() > deadline) {
+			dump_log(e);
+			fail_msg("no list again after the bad line %.80s", line);
+		}
+		expect_kept(e, kept, 5432, 1, 10, line);
+	}
+}
+
+/*
+ * Garbage answers about a Service, not JSON or of the wrong types, in its watch and as its list,
+ * change nothing in force: each is counted and the watch lists again; a good answer after them is
+ * applied.
+ */
+static void test_service_garbage(void **state)
+{
+	static const char *const lines[] = {
+		"this is not json",
+		"{\"type\":\"MODIFIED\",\"object\":{\"metadata\":{\"name\":\"postgres\","
+		"\"resourceVersion\":\"7\"},\"spec\":{\"clusterIPs\":5}}}",
+		"{\"type\":\"MODIFIED\",\"object\":{\"metadata\":{\"name\":\"postgres\","
+		"\"resourceVersion\":\"7\"},\"spec\":[]}}",
+		"{\"type\":\"MODIFIED\",\"object\":{\"metadata\":{\"name\":\"postgres\","
+		"\"resourceVersion\":\"7\"},\"spec\":{\"clusterIP\":\"not-an-ip\"}}}",
+		"{\"type\":\"MODIFIED\",\"object\":{\"metadata\":{\"name\":\"postgres\","
+		"\"resourceVersion\":\"7\"},\"spec\":{\"clusterIPs\":[\"192.0.2.50\"],"
+		"\"ports\":[{\"port\":\"5432\"}]}}}",
+		"{\"type\":\"MODIFIED\",\"object\":{\"metadata\":{\"name\":\"postgres\","
+		"\"resourceVersion\":\"7\"},\"spec\":{\"clusterIPs\":[\"192.0.2.50\"],"
+		"\"ports\":[{\"port\":70000}]}}}",
+		"{\"type\":\"MODIFIED\",\"object\":{\"metadata\":{\"name\":12,"
+		"\"resourceVersion\":\"7\"},\"spec\":{}}}",
+		"{\"type\":\"DELETED\",\"object\":{\"metadata\":{\"name\":\"postgres\"}}}",
+		"{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":500}}",
+	};
+	static const char *const bodies[] = {
+		"",
+		"null",
+		"{\"kind\":\"ServiceList\",\"metadata\":{\"resourceVersion\":\"5\"},\"items\":"
+		"[{\"metadata\":{\"name\":\"postgres\"},\"spec\":{\"clusterIPs\":[true]}}]}",
+		"{\"kind\":\"PodList\",\"metadata\":{\"resourceVersion\":\"5\"},\"items\":[]}",
+	};
+	const char *const kept[] = { "192.0.2.10", "2001:db8::10", NULL };
+	struct env *e = *state;
+	unsigned int n = 0, lists;
+	double errors0, errors1;
+
+	fill_service(e, 0, "postgres", "192.0.2.10", "2001:db8::10", 5432);
+	e->f.services[0].present = true;
+	conf_targets(e, "  - name: pg-service\n"
+			"    service: {namespace: " SVC_NS ", name: postgres}\n");
+	agent_start(e, e->secrets);
+	expect_target(e, "192.0.2.10", 5432, 1, TARGET_MS, "ClusterIP");
+	expect_target(e, "2001:db8::10", 5432, 1, TARGET_MS, "IPv6 ClusterIP");
+	errors0 = scrape(e, "cruise_k8s_service_errors_total{service=\"data/postgres\"}");
+	assert_true(errors0 == 0);
+
+	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++, n++)
+		bad_service_line(e, lines[i], kept);
+	/* bad list bodies, one after another (a 410 ends the watch for the first) */
+	for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++, n++) {
+		fake_k8s_svc_list_override(&e->f, bodies[i]);
+		lists = fake_k8s_count(&e->f, &e->f.svc_lists);
+		if (i == 0)
+			fake_k8s_raw_service(
+				&e->f, 0, false, "{\"type\":\"ERROR\",\"object\":{\"code\":410}}",
+				strlen("{\"type\":\"ERROR\",\"object\":{\"code\":410}}"));
+		while (fake_k8s_count(&e->f, &e->f.svc_lists) <= lists + (i == 0))
+			expect_kept(e, kept, 5432, 1, 10, bodies[i]);
+	}
+	errors1 = scrape(e, "cruise_k8s_service_errors_total{service=\"data/postgres\"}");
+	print_message("  %u bad answers: cruise_k8s_service_errors_total %.0f\n", n, errors1);
+	assert_true(errors1 >= n);
+	assert_true(log_count(e, "list: rejected the response") >= 3);
+	assert_int_equal(log_count(e, "\"msg\":\"target addresses changed\""), 1);
+	assert_true(agent_alive(e));
+
+	/* a good list again, with a ClusterIP changed meanwhile */
+	snprintf(e->f.services[0].ips[0], sizeof(e->f.services[0].ips[0]), "192.0.2.13");
+	fake_k8s_service_event(&e->f, 0, "MODIFIED", true);
+	fake_k8s_svc_list_override(&e->f, NULL);
+	expect_target(e, "192.0.2.13", 5432, 1, BACKOFF_MAX_MS + TARGET_MS,
+		      "good list after bad ones applied");
+	expect_target(e, "192.0.2.10", 5432, -1, TARGET_MS, "old ClusterIP gone");
+	assert_int_equal(target_of(e, "2001:db8::10", 5432), 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -814,6 +1273,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_restart_api_down, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_ca, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_no_pods_no_api, env_setup, env_teardown),
+		cmocka_unit_test_setup_teardown(test_service_follow, env_setup, env_teardown),
+		cmocka_unit_test_setup_teardown(test_service_headless, env_setup, env_teardown),
+		cmocka_unit_test_setup_teardown(test_service_garbage, env_setup, env_teardown),
 	};
 
 	if (geteuid()) {
@@ -826,6 +1288,7 @@ int main(void)
 		fprintf(stderr, "test_k8s: libmicrohttpd has no TLS\n");
 		return 1;
 	}
-	return cmocka_run_group_tests_name("pods bound by label, against a fake API (root)", tests,
-					   NULL, NULL);
+	return cmocka_run_group_tests_name(
+		"pods bound by label, targets by Service, against a fake API (root)", tests, NULL,
+		NULL);
 }
