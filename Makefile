@@ -39,7 +39,7 @@ BINS := $(OUTPUT)/cruise-agent $(OUTPUT)/cruisectl
 # scripts/run-tests.sh); KERNEL_TESTS run on the real kernel and link the test helpers and the
 # agent's code. The fuzzers run after them, briefly.
 KERNEL_TESTS := test_pacing test_policy test_agent_parts test_agent test_cruisectl test_k8s \
-	test_fleet test_e2e_pg test_demo test_probe test_adaptive test_order test_targets
+	test_fleet test_e2e_pg test_demo test_probe test_adaptive test_order test_targets test_ops_prom
 TESTS := test_gcra test_units test_config test_pod_bind test_fleet_units test_resolve \
 	test_adaptive_units test_manifests test_egress $(KERNEL_TESTS)
 FUZZ_TARGETS := units config k8s
@@ -139,6 +139,8 @@ $(OUTPUT)/test_adaptive: CFLAGS += $(PQ_CFLAGS)
 $(OUTPUT)/test_k8s: $(OUTPUT)/cruise-agent $(OUTPUT)/cruisectl
 $(OUTPUT)/test_fleet: $(OUTPUT)/cruise-agent
 $(OUTPUT)/test_targets: $(OUTPUT)/cruise-agent
+# deploy/prometheus and deploy/grafana against promtool, the real agent and Prometheus
+$(OUTPUT)/test_ops_prom: $(OUTPUT)/cruise-agent
 # the order of cgroup connect programs: the real datapath beside a test-only socket load balancer
 $(OUTPUT)/test_order: $(OUTPUT)/sock_lb.skel.h
 

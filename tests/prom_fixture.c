@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <arpa/inet.h>
+#include <curl/curl.h>
 #include <microhttpd.h>
 
 #include "helpers.h"
@@ -147,37 +148,93 @@ const char *th_prom_bin(void)
 	return access(bin, X_OK) ? NULL : bin;
 }
 
-static int write_config(const struct th_prom *p)
+/* Scraping 127.0.0.1:port every second; rule_file (absolute; NULL: none) evaluated every second. */
+static int write_config(const struct th_prom *p, uint16_t port, const char *rule_file)
 {
-	char path[PATH_MAX + 32], text[512];
+	char path[PATH_MAX + 32], text[PATH_MAX + 512], rules[PATH_MAX + 32] = "";
 
 	snprintf(path, sizeof(path), "%s/prometheus.yml", p->dir);
+	if (rule_file)
+		snprintf(rules, sizeof(rules), "rule_files: ['%s']\n", rule_file);
 	/* a scrape may take no longer than the interval */
 	snprintf(text, sizeof(text),
 		 "global:\n"
 		 "  scrape_interval: 1s\n"
 		 "  scrape_timeout: 900ms\n"
 		 "  evaluation_interval: 1s\n"
+		 "%s"
 		 "scrape_configs:\n"
 		 "  - job_name: cruise-test\n"
 		 "    static_configs:\n"
 		 "      - targets: ['127.0.0.1:%u']\n",
-		 p->exporter.port);
+		 rules, port);
 	return th_write_file(path, text);
 }
 
-/* The first sample of cruise_test_value is queryable. */
-static bool has_sample(const struct th_prom *p)
+struct buf {
+	char *p;
+	size_t len;
+};
+
+static size_t append(char *data, size_t size, size_t n, void *arg)
+{
+	struct buf *b = arg;
+	char *more = realloc(b->p, b->len + size * n + 1);
+
+	if (!more)
+		return 0;
+	memcpy(more + b->len, data, size * n);
+	b->p = more;
+	b->len += size * n;
+	b->p[b->len] = '\0';
+	return size * n;
+}
+
+/* through libcurl: a query may be longer than th_http_get's request line */
+int th_prom_query(const struct th_prom *p, const char *query, char **body)
+{
+	CURL *c = curl_easy_init();
+	struct buf b = { 0 };
+	char *q, *url = NULL;
+	long status = 0;
+	CURLcode rc;
+
+	*body = NULL;
+	if (!c)
+		return -ENOMEM;
+	q = curl_easy_escape(c, query, 0);
+	if (!q || asprintf(&url, "%s/api/v1/query?query=%s", p->url, q) < 0) {
+		curl_free(q);
+		curl_easy_cleanup(c);
+		return -ENOMEM;
+	}
+	curl_free(q);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, append);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	rc = curl_easy_perform(c);
+	if (rc == CURLE_OK)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_cleanup(c);
+	free(url);
+	*body = b.p;
+	return rc == CURLE_OK ? (int)status : -EIO;
+}
+
+bool th_prom_has_sample(const struct th_prom *p, const char *query)
 {
 	char *body = NULL;
-	bool ok = th_http_get(p->port, "/api/v1/query?query=cruise_test_value", &body) == 200 &&
-		  body && strstr(body, "\"resultType\":\"vector\",\"result\":[{");
+	bool ok = th_prom_query(p, query, &body) == 200 && body &&
+		  strstr(body, "\"resultType\":\"vector\",\"result\":[{");
 
 	free(body);
 	return ok;
 }
 
-int th_prom_start(struct th_prom *p, double value)
+/* Prometheus at a free port scraping port; waits until query has a sample. */
+static int prom_start(struct th_prom *p, uint16_t port, const char *rule_file, const char *query)
 {
 	const char *bin = th_prom_bin();
 	char config[PATH_MAX + 32], storage[PATH_MAX + 32], listen[64], log[PATH_MAX + 32];
@@ -185,7 +242,6 @@ int th_prom_start(struct th_prom *p, double value)
 	__u64 until;
 	int err;
 
-	memset(p, 0, sizeof(*p));
 	if (!bin) {
 		fprintf(stderr, "no Prometheus: /usr/bin/prometheus (apt-get install prometheus) "
 				"or $CRUISE_PROMETHEUS\n");
@@ -198,12 +254,8 @@ int th_prom_start(struct th_prom *p, double value)
 		return err;
 	}
 	snprintf(log, sizeof(log), "%s/prometheus.log", p->dir);
-	if (th_exporter_start(&p->exporter, value)) {
-		err = -EADDRINUSE;
-		goto fail;
-	}
 	p->port = th_free_port("127.0.0.1");
-	if (!p->port || write_config(p)) {
+	if (!p->port || write_config(p, port, rule_file)) {
 		err = -EIO;
 		goto fail;
 	}
@@ -218,7 +270,7 @@ int th_prom_start(struct th_prom *p, double value)
 		goto fail;
 	}
 	until = cruise_now_ns() + PROM_START_MS * 1000000ULL;
-	while (!has_sample(p)) {
+	while (!th_prom_has_sample(p, query)) {
 		if (waitpid(p->pid, NULL, WNOHANG) == p->pid) {
 			p->pid = 0;
 			err = -ECHILD;
@@ -236,6 +288,22 @@ fail:
 	th_print_tail("prometheus", log, 4000);
 	th_prom_stop(p);
 	return err;
+}
+
+int th_prom_start(struct th_prom *p, double value)
+{
+	memset(p, 0, sizeof(*p));
+	if (th_prom_bin() && th_exporter_start(&p->exporter, value)) {
+		fprintf(stderr, "prometheus did not start: no exporter\n");
+		return -EADDRINUSE;
+	}
+	return prom_start(p, p->exporter.port, NULL, "cruise_test_value");
+}
+
+int th_prom_start_target(struct th_prom *p, uint16_t port, const char *rule_file, const char *query)
+{
+	memset(p, 0, sizeof(*p));
+	return prom_start(p, port, rule_file, query);
 }
 
 void th_prom_stop(struct th_prom *p)

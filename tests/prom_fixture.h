@@ -12,6 +12,7 @@
 
 #include <limits.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -56,6 +57,16 @@ const char *th_prom_bin(void);
  * run; another -errno when it failed (its log printed). Stopped and cleaned up on failure.
  */
 int th_prom_start(struct th_prom *p, double value);
+/*
+ * Prometheus (no exporter) scraping 127.0.0.1:port every second, and evaluating rule_file
+ * (an absolute path; NULL: none) every second; waits as th_prom_start until query has a sample.
+ */
+int th_prom_start_target(struct th_prom *p, uint16_t port, const char *rule_file,
+			 const char *query);
+/* GET /api/v1/query?query=QUERY (encoded): the HTTP status (or -errno) and the body to free. */
+int th_prom_query(const struct th_prom *p, const char *query, char **body);
+/* The instant query returns a vector with at least one sample. */
+bool th_prom_has_sample(const struct th_prom *p, const char *query);
 /* SIGTERM, a wait (then SIGKILL), the exporter stopped, the temp dir removed. */
 void th_prom_stop(struct th_prom *p);
 
