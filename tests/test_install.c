@@ -52,10 +52,11 @@ static int run(const char *fmt, ...)
 
 static int make_install(const char *target)
 {
-	return run(
-		"make -C '%s' --no-print-directory OUTPUT='%s' PREFIX=/usr/local DESTDIR='%s' %s "
-		">'%s/make.log' 2>&1 || cat '%s/make.log'",
-		src_dir, out_dir, dest, target, dest, dest);
+	/* not the flags of a `make test` this may run under (its jobserver, its variables) */
+	return run("env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -C '%s' --no-print-directory "
+		   "OUTPUT='%s' PREFIX=/usr/local DESTDIR='%s' %s "
+		   ">'%s/make.log' 2>&1 || cat '%s/make.log'",
+		   src_dir, out_dir, dest, target, dest, dest);
 }
 
 static void path_of(char *buf, size_t len, const char *rel)
