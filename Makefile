@@ -41,7 +41,7 @@ BINS := $(OUTPUT)/cruise-agent $(OUTPUT)/cruisectl
 KERNEL_TESTS := test_pacing test_policy test_agent_parts test_agent test_cruisectl test_k8s \
 	test_fleet test_e2e_pg test_demo test_probe test_adaptive test_order test_targets test_ops_prom
 TESTS := test_gcra test_units test_config test_pod_bind test_fleet_units test_resolve \
-	test_adaptive_units test_manifests test_egress $(KERNEL_TESTS)
+	test_adaptive_units test_manifests test_egress test_install $(KERNEL_TESTS)
 FUZZ_TARGETS := units config k8s
 TEST_BINS := $(addprefix $(OUTPUT)/,$(TESTS) check_manifests)
 FUZZERS := $(addprefix $(OUTPUT)/fuzz_,$(FUZZ_TARGETS))
@@ -62,7 +62,7 @@ msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
 .PHONY: all test bench bench-peers bench-fleet bench-adaptive clean vmlinux demo demo-datapath format format-check fuzz \
-	check-manifests
+	check-manifests install uninstall
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -143,6 +143,12 @@ $(OUTPUT)/test_targets: $(OUTPUT)/cruise-agent
 $(OUTPUT)/test_ops_prom: $(OUTPUT)/cruise-agent
 # the order of cgroup connect programs: the real datapath beside a test-only socket load balancer
 $(OUTPUT)/test_order: $(OUTPUT)/sock_lb.skel.h
+
+# `make install` into a temporary DESTDIR, the unit through systemd-analyze verify: it installs
+# the binaries beside it, with this tree's Makefile (../, or $CRUISE_SRC_DIR)
+$(OUTPUT)/test_install: tests/test_install.c $(BINS) | $(OUTPUT)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $< -o $@ -lcmocka
 
 $(OUTPUT)/test_units: tests/test_units.c $(OUTPUT)/units.o | $(OUTPUT)
 	$(call msg,CC,$@)
@@ -287,6 +293,48 @@ demo:
 
 demo-datapath: all
 	$(Q)$(OUTPUT)/bench_datapath --demo
+
+# Outside Kubernetes: `make install` (as root; DESTDIR for staging) puts cruisectl in BINDIR, the
+# daemon in SBINDIR, a commented config in SYSCONFDIR/cruise (only if none is there: an edited
+# config is never overwritten) and the systemd unit in UNITDIR. UNITDIR is the vendor directory
+# under PREFIX (/usr/local/lib/systemd/system, which systemd searches), not /etc/systemd/system:
+# that one is the administrator's, for overrides (systemctl edit), and stays so. With a PREFIX
+# systemd does not search (e.g. /opt/cruise), give UNITDIR=/etc/systemd/system.
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+SBINDIR ?= $(PREFIX)/sbin
+SYSCONFDIR ?= /etc
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+INSTALL ?= install
+
+install: $(BINS)
+	$(Q)$(INSTALL) -d -m 0755 $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(UNITDIR)
+	$(Q)$(INSTALL) -d -m 0750 $(DESTDIR)$(SYSCONFDIR)/cruise
+	$(call msg,INSTALL,$(DESTDIR)$(BINDIR)/cruisectl)
+	$(Q)$(INSTALL) -m 0755 $(OUTPUT)/cruisectl $(DESTDIR)$(BINDIR)/cruisectl
+	$(call msg,INSTALL,$(DESTDIR)$(SBINDIR)/cruise-agent)
+	$(Q)$(INSTALL) -m 0755 $(OUTPUT)/cruise-agent $(DESTDIR)$(SBINDIR)/cruise-agent
+	$(Q)if [ -e $(DESTDIR)$(SYSCONFDIR)/cruise/cruise.yaml ]; then \
+		echo "  KEEP     $(DESTDIR)$(SYSCONFDIR)/cruise/cruise.yaml (exists; the new sample is" \
+			"deploy/systemd/cruise.yaml)"; \
+	else \
+		echo "  INSTALL  $(DESTDIR)$(SYSCONFDIR)/cruise/cruise.yaml"; \
+		$(INSTALL) -m 0640 deploy/systemd/cruise.yaml $(DESTDIR)$(SYSCONFDIR)/cruise/cruise.yaml; \
+	fi
+	$(call msg,INSTALL,$(DESTDIR)$(UNITDIR)/cruise-agent.service)
+	$(Q)sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+		deploy/systemd/cruise-agent.service.in > $(DESTDIR)$(UNITDIR)/cruise-agent.service.tmp
+	$(Q)chmod 0644 $(DESTDIR)$(UNITDIR)/cruise-agent.service.tmp
+	$(Q)mv $(DESTDIR)$(UNITDIR)/cruise-agent.service.tmp $(DESTDIR)$(UNITDIR)/cruise-agent.service
+	$(Q)[ -n "$(DESTDIR)" ] || ! command -v systemctl >/dev/null || \
+		[ ! -d /run/systemd/system ] || systemctl daemon-reload
+
+# Removes the binaries and the unit, keeps the config; pacing in force stays too (stop the service
+# and run cruise-agent --uninstall first to remove it).
+uninstall:
+	$(Q)rm -f $(DESTDIR)$(BINDIR)/cruisectl $(DESTDIR)$(SBINDIR)/cruise-agent \
+		$(DESTDIR)$(UNITDIR)/cruise-agent.service
+	$(Q)echo "  KEEP     $(DESTDIR)$(SYSCONFDIR)/cruise/cruise.yaml"
 
 vmlinux:
 	$(Q)scripts/gen-vmlinux.sh

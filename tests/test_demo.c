@@ -8,6 +8,9 @@
  *
  * Rates are read from cruisectl top's per-second lines, so a single line may be off by a
  * connection or two of alignment; the check is on the mean of the enforced lines, within 5%.
+ *
+ * A normal end also writes the plot ($DEMO_PLOT.png and .svg, here under /tmp per test run): both
+ * non-empty, the SVG with each series' title.
  */
 #define _GNU_SOURCE
 #include <stdarg.h>
@@ -25,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -34,7 +38,7 @@
 #define DEMO_TOL 0.05
 
 static char bin_dir[PATH_MAX], demo_sh[PATH_MAX]; /* the binaries, scripts/demo.sh */
-static char out_path[PATH_MAX];
+static char out_path[PATH_MAX], plot_base[64];
 
 /* Start the demo in its own process group with SIGINT at its default, as from a terminal. */
 static pid_t demo_start(const char *seconds)
@@ -49,6 +53,7 @@ static pid_t demo_start(const char *seconds)
 		setpgid(0, 0);
 		signal(SIGINT, SIG_DFL);
 		setenv("DEMO_SECONDS", seconds, 1);
+		setenv("DEMO_PLOT", plot_base, 1);
 		execl("/bin/sh", "sh", "-c", "exec \"$0\" \"$1\" >\"$2\" 2>&1", argv[0], argv[1],
 		      out_path, (char *)NULL);
 		_exit(127);
@@ -117,6 +122,37 @@ static double mean_rate(const char *text, const char *after, const char *medium,
 	return *lines > 1 ? sum / (*lines - 1) : 0;
 }
 
+/* The plot's file BASE.EXT, which must be there and non-empty: its text (to its first NUL). */
+static char *plot_file(const char *ext)
+{
+	char path[96];
+	struct stat st;
+	char *text;
+
+	snprintf(path, sizeof(path), "%s.%s", plot_base, ext);
+	if (stat(path, &st) || st.st_size == 0)
+		fail_msg("no plot at %s", path);
+	text = th_slurp(path);
+	unlink(path);
+	return text;
+}
+
+static void assert_plot(void)
+{
+	static const char *const series[] = { "push connections/s", "push rate",
+					      "email connections/s", "email rate" };
+	char *png = plot_file("png"), *svg = plot_file("svg");
+	size_t i;
+
+	assert_memory_equal(png, "\x89PNG", 4);
+	for (i = 0; i < sizeof(series) / sizeof(series[0]); i++)
+		if (!strstr(svg, series[i]))
+			fail_msg("the plot's SVG has no series \"%s\"", series[i]);
+	assert_non_null(strstr(svg, "cruisectl set email rate=40/s"));
+	free(png);
+	free(svg);
+}
+
 /* 1. A whole run: each group at its rate once enforced, the midway change shown, all removed. */
 static void test_demo_runs(void **state)
 {
@@ -144,6 +180,8 @@ static void test_demo_runs(void **state)
 	assert_true(fabs(push - 100) <= 100 * DEMO_TOL);
 	assert_true(fabs(email - 10) <= 10 * DEMO_TOL);
 	assert_true(fabs(email_after - 40) <= 40 * DEMO_TOL);
+	assert_non_null(strstr(text, "demo: plot in "));
+	assert_plot();
 	free(text);
 	assert_nothing_left(pid);
 }
@@ -199,7 +237,12 @@ int main(void)
 	}
 	snprintf(bin_dir, sizeof(bin_dir), "%s", dirname(agent));
 	snprintf(out_path, sizeof(out_path), "/tmp/cruise-test-demo-%d.out", (int)getpid());
+	snprintf(plot_base, sizeof(plot_base), "/tmp/cruise-test-demo-%d-plot", (int)getpid());
 	ret = cmocka_run_group_tests(tests, NULL, NULL);
 	unlink(out_path);
+	snprintf(agent, sizeof(agent), "%s.png", plot_base);
+	unlink(agent);
+	snprintf(agent, sizeof(agent), "%s.svg", plot_base);
+	unlink(agent);
 	return ret;
 }
