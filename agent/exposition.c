@@ -468,6 +468,11 @@ static const struct series gauges[] = {
 	  AT(backlog_ns) },
 	{ "cruise_dry_run", "gauge", "1 when the medium only counts what it would delay or refuse.",
 	  K_DRY_RUN, AT(cfg.flags) },
+	{ "cruise_max_wait_seconds", "gauge",
+	  "The medium's max_wait: a connect whose slot is further away is refused.", K_SECONDS,
+	  AT(cfg.max_wait_ns) },
+	{ "cruise_max_conns", "gauge", "The medium's max_conns (0: no limit).", K_U32,
+	  AT(cfg.max_conns) },
 };
 
 void cruise_expose(FILE *out, const struct cruise_snapshot *s)

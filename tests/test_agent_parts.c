@@ -460,6 +460,8 @@ static void test_expose_one_medium(void **state)
 		"cruise_rate_limit{" ML "} 200",
 		"cruise_backlog_seconds{" ML "} 0.25",
 		"cruise_dry_run{" ML "} 0",
+		"cruise_max_wait_seconds{" ML "} 2",
+		"cruise_max_conns{" ML "} 0",
 		"cruise_programs_attached 5",
 		"cruise_config_generation 2",
 		"cruise_reload_failures_total 1",
@@ -475,6 +477,8 @@ static void test_expose_one_medium(void **state)
 		"# TYPE cruise_rate_limit gauge",
 		"# TYPE cruise_backlog_seconds gauge",
 		"# TYPE cruise_dry_run gauge",
+		"# TYPE cruise_max_wait_seconds gauge",
+		"# TYPE cruise_max_conns gauge",
 		"# TYPE cruise_programs_attached gauge",
 		"# TYPE cruise_config_generation gauge",
 		"# TYPE cruise_reload_failures_total counter",
@@ -491,7 +495,7 @@ static void test_expose_one_medium(void **state)
 	fill_one_medium(s);
 	text = expose_to_string(s);
 	check_exposition(text, &ck);
-	assert_int_equal(ck.n_families, 13);
+	assert_int_equal(ck.n_families, 15);
 	/* the samples, exactly and in order; the TYPE lines, exactly and in order */
 	p = text;
 	while ((line = strsep(&p, "\n")) && *line) {
@@ -521,7 +525,7 @@ static void test_expose_media(void **state)
 	/* no media: every family is still announced, the agent's own samples are there */
 	text = expose_to_string(s);
 	check_exposition(text, &ck);
-	assert_int_equal(ck.n_families, 13);
+	assert_int_equal(ck.n_families, 15);
 	assert_int_equal(ck.samples, 5);
 	assert_null(strstr(text, "medium="));
 	free(text);
@@ -537,7 +541,7 @@ static void test_expose_media(void **state)
 	s->n_media = 2;
 	text = expose_to_string(s);
 	check_exposition(text, &ck);
-	assert_int_equal(ck.samples, 5 + 2 * (1 + 1 + 2 + 14 + 4));
+	assert_int_equal(ck.samples, 5 + 2 * (1 + 1 + 2 + 14 + 6));
 	assert_true(sample(text, "cruise_rate_limit{medium=\"9\"}") == 0);
 	assert_true(sample(text, "cruise_dry_run{medium=\"9\"}") == 1);
 	assert_true(sample(text, "cruise_dry_run{" ML "}") == 0);
