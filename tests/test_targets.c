@@ -262,18 +262,20 @@ static void test_name_moves(void **state)
 	assert_int_equal(th_job_start(&e->job), 0);
 
 	/* the move, midway */
-	usleep(RUN_NS / 2 / 1000);
+	/* at a random phase of the agent's lookups (every TTL from its start), not always just
+	 * before */
+	usleep(RUN_NS / 2 / 1000 + (unsigned int)(cruise_now_ns() % 1000000));
 	snprintf(hosts, sizeof(hosts), "127.0.0.3 %s\n", HOST);
 	t_move = cruise_now_ns();
 	assert_int_equal(th_dns_set_hosts(&e->dns, hosts), 0);
 	/* from the record's change (dnsmasq re-read it while set_hosts waited) */
 	t_new = wait_target(e, "127.0.0.3", e->l3.port, true, 3 * FOLLOW_NS);
 	t_new = t_new ? cruise_now_ns() - t_move : 0;
+	/* the workers' resolver follows the same TTL: they move as cruise does */
+	*e->use3 = 1;
 	/* the old address is still a target when the new one is: never unpaced */
 	t_old = wait_target(e, "127.0.0.2", e->l2.port, false, 3 * FOLLOW_NS);
 	t_old = t_old ? cruise_now_ns() - t_move : 0;
-	/* the workers' resolver follows the same TTL: they move once cruise has */
-	*e->use3 = 1;
 	print_message("move: 127.0.0.3 paced %.3f s after the record changed (bound %.1f s), "
 		      "127.0.0.2 dropped after %.3f s\n",
 		      t_new / 1e9, FOLLOW_NS / 1e9, t_old / 1e9);
@@ -295,7 +297,13 @@ static void test_name_moves(void **state)
 	print_message("medium: %llu connections, %llu closed, %lld open\n",
 		      (unsigned long long)m.c.connections, (unsigned long long)m.c.closed,
 		      (long long)m.open_conns);
-	assert_true(m.c.connections == (__u64)e->job.r.ok);
+	/*
+	 * Every connect to a target counted. The agent drops 127.0.0.2 microseconds after adding
+	 * 127.0.0.3, and the test's poll then moves the workers: a connect each started towards the
+	 * old address meanwhile is to an address that is no longer the database, not counted.
+	 */
+	assert_true(m.c.connections <= (__u64)e->job.r.ok);
+	assert_true(m.c.connections + WORKERS >= (__u64)e->job.r.ok);
 	assert_int_equal(m.open_conns, 0);
 	/* one log line, old and new; the change counted */
 	assert_true(th_agent_wait_line(&e->a, "target addresses changed", "127.0.0.3", 1, 2000,
