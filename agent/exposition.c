@@ -97,6 +97,7 @@ enum kind {
 	K_BOOL,	   /* bool, 1 or 0 */
 	K_NOT,	   /* bool, 0 or 1 */
 	K_DRY_RUN, /* __u32 flags, CRUISE_MEDIUM_DRY_RUN as 1 or 0 */
+	K_DOUBLE,  /* double */
 };
 
 /* One family with a sample per medium: name{medium="..."} value */
@@ -142,6 +143,9 @@ static void fmt_value(char *b, size_t n, const void *m, enum kind k, size_t off)
 		break;
 	case K_DRY_RUN:
 		snprintf(b, n, "%d", !!(AS(__u32, p) & CRUISE_MEDIUM_DRY_RUN));
+		break;
+	case K_DOUBLE:
+		snprintf(b, n, "%.9g", AS(double, p));
 		break;
 	}
 }
@@ -285,83 +289,6 @@ static const struct series adaptive_series[] = {
 	  K_RATE, AT(ad.floor_interval_ns) },
 };
 
-/* name{signal="..."} v for each signal */
-static void per_signal(FILE *out, const struct cruise_snapshot *s, const char *name,
-		       const char *type, const char *help, size_t off, bool is_double)
-{
-	family(out, name, type, help);
-	for (unsigned int i = 0; i < s->n_signals; i++) {
-		const char *p = (const char *)&s->signals[i] + off;
-
-		fprintf(out, "%s{signal=\"", name);
-		put_label_value(out, s->signals[i].name, sizeof(s->signals[i].name));
-		if (is_double)
-			fprintf(out, "\"} %.9g\n", AS(double, p));
-		else
-			fprintf(out, "\"} %u\n", AS(unsigned int, p));
-	}
-}
-
-#define SIG(field) offsetof(struct cruise_snapshot_signal, field)
-
-static void adaptive(FILE *out, const struct cruise_snapshot *s)
-{
-	char v[64];
-
-	some_media(out, s, adaptive_series, ARRAY_SIZE(adaptive_series), ONLY_ADAPTIVE);
-	family(out, "cruise_adaptive_decision", "gauge",
-	       "The controller's last decision for the medium (up, down, hold) and why.");
-	for (unsigned int i = 0; i < s->n_media; i++) {
-		const struct cruise_snapshot_medium *m = &s->media[i];
-
-		if (!m->adaptive)
-			continue;
-		put_medium(out, "cruise_adaptive_decision", m);
-		fprintf(out, ",decision=\"%s\",why=\"%s\"} 1\n",
-			cruise_adapt_decision_name(m->ad.decision),
-			cruise_adapt_why_name(m->ad.why));
-	}
-	family(out, "cruise_adaptive_decisions_total", "counter",
-	       "Rounds of the controller by decision, since the agent started.");
-	for (unsigned int i = 0; i < s->n_media; i++)
-		for (int d = CRUISE_ADAPT_UP; s->media[i].adaptive && d <= CRUISE_ADAPT_HOLD; d++) {
-			put_medium(out, "cruise_adaptive_decisions_total", &s->media[i]);
-			fprintf(out, ",decision=\"%s\"} %" PRIu64 "\n",
-				cruise_adapt_decision_name(d), (uint64_t)s->media[i].decisions[d]);
-		}
-	per_signal(out, s, "cruise_signal_value", "gauge",
-		   "The signal's last good value (seconds for a latency).", SIG(value), true);
-	per_signal(out, s, "cruise_signal_target", "gauge",
-		   "The signal's target: healthy at or under it.", SIG(target), true);
-	family(out, "cruise_signal_up", "gauge",
-	       "1 when the signal's last probe answered with a number.");
-	for (unsigned int i = 0; i < s->n_signals; i++) {
-		fputs("cruise_signal_up{signal=\"", out);
-		put_label_value(out, s->signals[i].name, sizeof(s->signals[i].name));
-		fprintf(out, "\"} %d\n", s->signals[i].up);
-	}
-	family(out, "cruise_signal_probe_seconds", "gauge",
-	       "How long the signal's last probe took.");
-	for (unsigned int i = 0; i < s->n_signals; i++) {
-		fmt_seconds(v, sizeof(v), s->signals[i].took_ns);
-		fputs("cruise_signal_probe_seconds{signal=\"", out);
-		put_label_value(out, s->signals[i].name, sizeof(s->signals[i].name));
-		fprintf(out, "\"} %s\n", v);
-	}
-	per_signal(out, s, "cruise_signal_failures_in_a_row", "gauge",
-		   "Probes of the signal failed in a row (rates hold after 3).", SIG(failures),
-		   false);
-	family(out, "cruise_signal_errors_total", "counter",
-	       "Failed probes of the signal by reason (connect, timeout, query, garbage).");
-	for (unsigned int i = 0; i < s->n_signals; i++)
-		for (int e = CRUISE_PROBE_CONNECT; e < CRUISE_PROBE_ERROR_COUNT; e++) {
-			fputs("cruise_signal_errors_total{signal=\"", out);
-			put_label_value(out, s->signals[i].name, sizeof(s->signals[i].name));
-			fprintf(out, "\",reason=\"%s\"} %" PRIu64 "\n", cruise_probe_error_name(e),
-				(uint64_t)s->signals[i].errors[e]);
-		}
-}
-
 /* A table of the snapshot other than the media: each item is named by a label of its own. */
 struct items {
 	const char *label; /* "host", "service" */
@@ -445,6 +372,62 @@ static void services(FILE *out, const struct cruise_snapshot *s)
 		 SERVICE(errors), K_U64);
 	per_item(out, &t, "cruise_k8s_service_changes_total", "counter",
 		 "Changes of the Service's addresses.", SERVICE(changes), K_U64);
+}
+
+#define SIG(field) offsetof(struct cruise_snapshot_signal, field)
+
+static void adaptive(FILE *out, const struct cruise_snapshot *s)
+{
+	const struct items t = {
+		.label = "signal",
+		.v = s->signals,
+		.size = sizeof(s->signals[0]),
+		.n = s->n_signals,
+		.name_off = SIG(name),
+		.name_len = sizeof(s->signals[0].name),
+	};
+
+	some_media(out, s, adaptive_series, ARRAY_SIZE(adaptive_series), ONLY_ADAPTIVE);
+	family(out, "cruise_adaptive_decision", "gauge",
+	       "The controller's last decision for the medium (up, down, hold) and why.");
+	for (unsigned int i = 0; i < s->n_media; i++) {
+		const struct cruise_snapshot_medium *m = &s->media[i];
+
+		if (!m->adaptive)
+			continue;
+		put_medium(out, "cruise_adaptive_decision", m);
+		fprintf(out, ",decision=\"%s\",why=\"%s\"} 1\n",
+			cruise_adapt_decision_name(m->ad.decision),
+			cruise_adapt_why_name(m->ad.why));
+	}
+	family(out, "cruise_adaptive_decisions_total", "counter",
+	       "Rounds of the controller by decision, since the agent started.");
+	for (unsigned int i = 0; i < s->n_media; i++)
+		for (int d = CRUISE_ADAPT_UP; s->media[i].adaptive && d <= CRUISE_ADAPT_HOLD; d++) {
+			put_medium(out, "cruise_adaptive_decisions_total", &s->media[i]);
+			fprintf(out, ",decision=\"%s\"} %" PRIu64 "\n",
+				cruise_adapt_decision_name(d), (uint64_t)s->media[i].decisions[d]);
+		}
+	per_item(out, &t, "cruise_signal_value", "gauge",
+		 "The signal's last good value (seconds for a latency).", SIG(value), K_DOUBLE);
+	per_item(out, &t, "cruise_signal_target", "gauge",
+		 "The signal's target: healthy at or under it.", SIG(target), K_DOUBLE);
+	per_item(out, &t, "cruise_signal_up", "gauge",
+		 "1 when the signal's last probe answered with a number.", SIG(up), K_BOOL);
+	per_item(out, &t, "cruise_signal_probe_seconds", "gauge",
+		 "How long the signal's last probe took.", SIG(took_ns), K_SECONDS);
+	per_item(out, &t, "cruise_signal_failures_in_a_row", "gauge",
+		 "Probes of the signal failed in a row (rates hold after 3).", SIG(failures),
+		 K_U32);
+	family(out, "cruise_signal_errors_total", "counter",
+	       "Failed probes of the signal by reason (connect, timeout, query, garbage).");
+	for (unsigned int i = 0; i < s->n_signals; i++)
+		for (int e = CRUISE_PROBE_CONNECT; e < CRUISE_PROBE_ERROR_COUNT; e++) {
+			fputs("cruise_signal_errors_total{signal=\"", out);
+			put_label_value(out, s->signals[i].name, sizeof(s->signals[i].name));
+			fprintf(out, "\",reason=\"%s\"} %" PRIu64 "\n", cruise_probe_error_name(e),
+				(uint64_t)s->signals[i].errors[e]);
+		}
 }
 
 /* Before and after the refusals and the histogram. */

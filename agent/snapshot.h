@@ -47,8 +47,8 @@ struct cruise_snapshot_signal {
 	bool up;      /* the last probe answered with a number */
 	double value; /* the last good value */
 	double target;
-	__u64 took_ns;	       /* the last probe's time */
-	unsigned int failures; /* in a row */
+	__u64 took_ns;	/* the last probe's time */
+	__u32 failures; /* in a row */
 	__u64 samples;
 	__u64 errors[CRUISE_PROBE_ERROR_COUNT];
 };
