@@ -300,6 +300,19 @@ void th_sandbox_teardown(struct th_sandbox *s)
 	s->tmp[0] = '\0';
 }
 
+int th_agent_conf_head(const struct th_sandbox *s, const struct th_agent *a, char *buf, size_t len)
+{
+	return snprintf(buf, len,
+			"scope: /%s\n"
+			"pin_dir: %s\n"
+			"metrics: 127.0.0.1:%u\n"
+			"targets:\n"
+			"  - name: db\n"
+			"    addresses: [127.0.0.1/32]\n"
+			"    ports: [%u]\n",
+			s->name, a->pin_dir, a->metrics_port, s->target.port);
+}
+
 int th_agent_sandbox_setup(struct th_sandbox *s, struct th_agent *a, const char *prefix,
 			   const char *tag)
 {

@@ -112,6 +112,11 @@ void th_sandbox_teardown(struct th_sandbox *s);
  * logs in the temp dir (TAG.yaml, TAG-N.log). The teardown cleans up the agent, then the sandbox;
  * a failed setup has done it.
  */
+/*
+ * The head of a config for an agent in sandbox s: scope (s's cgroup), pin_dir, metrics, and the
+ * target "db" (s's listener); the caller writes the rest after it. Returns what snprintf does.
+ */
+int th_agent_conf_head(const struct th_sandbox *s, const struct th_agent *a, char *buf, size_t len);
 int th_agent_sandbox_setup(struct th_sandbox *s, struct th_agent *a, const char *prefix,
 			   const char *tag);
 void th_agent_sandbox_teardown(struct th_sandbox *s, struct th_agent *a);

@@ -184,24 +184,19 @@ static double scrape(const struct env *e, const char *series)
 static void conf_text(const struct env *e, char *buf, size_t len, const char *rate,
 		      const char *extra)
 {
-	int n = snprintf(buf, len,
-			 "# cruise-agent end-to-end test config\n"
-			 "scope: /%s\n"
-			 "pin_dir: %s\n"
-			 "metrics: 127.0.0.1:%u\n"
-			 "targets:\n"
-			 "  - name: db\n"
-			 "    addresses: [127.0.0.1/32]\n"
-			 "    ports: [%u]\n"
-			 "media:\n"
-			 "  - name: push\n"
-			 "    rate: %s\n"
-			 "%s"
-			 "    cgroups: [\"%s/push-*\"]\n",
-			 e->sb.name, e->a.pin_dir, e->a.metrics_port, e->sb.target.port, rate,
-			 extra ? extra : "", e->sb.name);
+	int n = snprintf(buf, len, "# cruise-agent end-to-end test config\n");
 
 	assert_true(n > 0 && (size_t)n < len);
+	n += th_agent_conf_head(&e->sb, &e->a, buf + n, len - n);
+	assert_true((size_t)n < len);
+	n += snprintf(buf + n, len - n,
+		      "media:\n"
+		      "  - name: push\n"
+		      "    rate: %s\n"
+		      "%s"
+		      "    cgroups: [\"%s/push-*\"]\n",
+		      rate, extra ? extra : "", e->sb.name);
+	assert_true((size_t)n < len);
 }
 
 /* Write dir/name as an editor does: a temp file in the same directory, renamed over. */

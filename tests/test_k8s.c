@@ -204,6 +204,7 @@ static char *container_of(const char *pod_path)
 static void conf_write(const struct env *e, bool pods)
 {
 	char text[8192], email[256];
+	int n;
 
 	if (pods)
 		snprintf(email, sizeof(email),
@@ -212,14 +213,8 @@ static void conf_write(const struct env *e, bool pods)
 			 "        app: worker\n");
 	else
 		snprintf(email, sizeof(email), "    cgroups: [\"%s/mail-*\"]\n", e->sb.name);
-	snprintf(text, sizeof(text),
-		 "scope: /%s\n"
-		 "pin_dir: %s\n"
-		 "metrics: 127.0.0.1:%u\n"
-		 "targets:\n"
-		 "  - name: db\n"
-		 "    addresses: [127.0.0.1/32]\n"
-		 "    ports: [%u]\n"
+	n = th_agent_conf_head(&e->sb, &e->a, text, sizeof(text));
+	snprintf(text + n, sizeof(text) - n,
 		 "media:\n"
 		 "  - name: push\n"
 		 "    rate: 100/s\n"
@@ -228,8 +223,8 @@ static void conf_write(const struct env *e, bool pods)
 		 "  - name: email\n"
 		 "    rate: 10/s\n"
 		 "%s",
-		 e->sb.name, e->a.pin_dir, e->a.metrics_port, e->sb.target.port, e->sb.name,
-		 pods ? "    pods: {matchLabels: {cruise.io/medium: push}}\n" : "", email);
+		 e->sb.name, pods ? "    pods: {matchLabels: {cruise.io/medium: push}}\n" : "",
+		 email);
 	assert_int_equal(th_write_file(e->a.conf, text), 0);
 }
 
@@ -832,22 +827,15 @@ static void fill_service(struct env *e, int i, const char *name, const char *ip4
 static void conf_targets(const struct env *e, const char *targets)
 {
 	char text[8192];
+	int n = th_agent_conf_head(&e->sb, &e->a, text, sizeof(text));
 
-	snprintf(text, sizeof(text),
-		 "scope: /%s\n"
-		 "pin_dir: %s\n"
-		 "metrics: 127.0.0.1:%u\n"
-		 "targets:\n"
-		 "  - name: db\n"
-		 "    addresses: [127.0.0.1/32]\n"
-		 "    ports: [%u]\n"
+	snprintf(text + n, sizeof(text) - n,
 		 "%s"
 		 "media:\n"
 		 "  - name: push\n"
 		 "    rate: 100/s\n"
 		 "    cgroups: [\"%s/push-*\"]\n",
-		 e->sb.name, e->a.pin_dir, e->a.metrics_port, e->sb.target.port, targets,
-		 e->sb.name);
+		 targets, e->sb.name);
 	assert_int_equal(th_write_file(e->a.conf, text), 0);
 }
 

@@ -113,7 +113,7 @@ static int env_setup(void **state)
 	const char *args[] = { "--log-format", "text", NULL };
 	char text[2048], rules[PATH_MAX + 32], abs_rules[PATH_MAX];
 	struct env *e = calloc(1, sizeof(*e));
-	int err;
+	int err, n;
 
 	if (!e)
 		return -1;
@@ -125,20 +125,14 @@ static int env_setup(void **state)
 	}
 	if (th_cgroup_create(&e->worker, &e->sb.scope, "w"))
 		goto fail;
-	snprintf(text, sizeof(text),
-		 "scope: /%s\n"
-		 "pin_dir: %s\n"
-		 "metrics: 127.0.0.1:%u\n"
-		 "targets:\n"
-		 "  - name: db\n"
-		 "    addresses: [127.0.0.1/32]\n"
-		 "    ports: [%u]\n"
+	n = th_agent_conf_head(&e->sb, &e->a, text, sizeof(text));
+	snprintf(text + n, sizeof(text) - n,
 		 "media:\n"
 		 "  - name: push\n"
 		 "    rate: " RATE "\n"
 		 "    max_wait: 5s\n"
 		 "    cgroups: [/%s/w]\n",
-		 e->sb.name, e->a.pin_dir, e->a.metrics_port, e->sb.target.port, e->sb.name);
+		 e->sb.name);
 	if (th_write_file(e->a.conf, text) || th_agent_start(&e->a, args, 5000))
 		goto fail;
 	deploy_path(rules, sizeof(rules), RULES_FILE);
