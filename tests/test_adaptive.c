@@ -705,6 +705,18 @@ static int rounds_after(struct recorder *rc, int w, int from, enum cruise_adapt_
 }
 
 /*
+ * Wait (timeout_ms at most) for the first round of watch w after from whose why is until (its
+ * index in *at), then its rounds_after: the walk from one plateau to the next.
+ */
+static int walk(struct recorder *rc, int w, int from, enum cruise_adapt_why skip_why,
+		enum cruise_adapt_why until, int timeout_ms, struct round *out, int *at)
+{
+	*at = rec_wait_why(rc, w, from, until, timeout_ms);
+	assert_true(*at >= 0);
+	return rounds_after(rc, w, from, skip_why, until, out, 512);
+}
+
+/*
  * Case 1: one medium, 200/s down to 20/s and back, the rounds exactly as predicted, the hungry
  * workers' achieved rate at each plateau within 5% of it.
  */
@@ -735,11 +747,8 @@ static void test_dynamics(void **state)
 	from = rec_count(&e->rec);
 	set_v(UNHEALTHY);
 	want = predicted_rounds(&sig_unhealthy, top, CRUISE_ADAPT_WHY_FLOOR);
-	at = rec_wait_why(&e->rec, nd->watch[0], from, CRUISE_ADAPT_WHY_FLOOR,
-			  (want + 3) * EVERY_MS + 1000);
-	assert_true(at >= 0);
-	n = rounds_after(&e->rec, nd->watch[0], from, CRUISE_ADAPT_WHY_CEILING,
-			 CRUISE_ADAPT_WHY_FLOOR, r, 512);
+	n = walk(&e->rec, nd->watch[0], from, CRUISE_ADAPT_WHY_CEILING, CRUISE_ADAPT_WHY_FLOOR,
+		 (want + 3) * EVERY_MS + 1000, r, &at);
 	assert_int_equal(n, want);
 	assert_predicted("down, value 12.5 over target 10", &sig_unhealthy, top, r, n);
 	assert_grid("down", &r[0], &r[n - 1], n);
@@ -754,11 +763,8 @@ static void test_dynamics(void **state)
 	from = rec_count(&e->rec);
 	set_v(HEALTHY);
 	want = predicted_rounds(&sig_healthy, bottom, CRUISE_ADAPT_WHY_CEILING);
-	at = rec_wait_why(&e->rec, nd->watch[0], from, CRUISE_ADAPT_WHY_CEILING,
-			  (want + 3) * EVERY_MS + 1000);
-	assert_true(at >= 0);
-	n = rounds_after(&e->rec, nd->watch[0], from, CRUISE_ADAPT_WHY_FLOOR,
-			 CRUISE_ADAPT_WHY_CEILING, r, 512);
+	n = walk(&e->rec, nd->watch[0], from, CRUISE_ADAPT_WHY_FLOOR, CRUISE_ADAPT_WHY_CEILING,
+		 (want + 3) * EVERY_MS + 1000, r, &at);
 	assert_int_equal(n, want);
 	assert_predicted("up, value 5 under target 10", &sig_healthy, bottom, r, n);
 	assert_grid("up", &r[0], &r[n - 1], n);
@@ -885,12 +891,9 @@ static void test_outage(void **state)
 	t_halt = now_ns();
 	G->halted = true;
 	assert_int_equal(th_pg_halt(&G->pg, log), 0);
-	at = rec_wait_why(&e->rec, nd->watch[0], from, CRUISE_ADAPT_WHY_SIGNAL_LOST,
-			  8 * EVERY_MS + 1000);
-	assert_true(at >= 0);
 	/* 3 rounds down at x 0.5, then the hold: the failures of the prediction count up */
-	n = rounds_after(&e->rec, nd->watch[0], from, CRUISE_ADAPT_WHY_CEILING,
-			 CRUISE_ADAPT_WHY_SIGNAL_LOST, r, 512);
+	n = walk(&e->rec, nd->watch[0], from, CRUISE_ADAPT_WHY_CEILING,
+		 CRUISE_ADAPT_WHY_SIGNAL_LOST, 8 * EVERY_MS + 1000, r, &at);
 	assert_int_equal(n, CRUISE_ADAPT_FAIL_ROUNDS + 1);
 	print_message("  the database stopped: %d rounds down, then the rate holds\n",
 		      CRUISE_ADAPT_FAIL_ROUNDS);
@@ -937,11 +940,8 @@ static void test_outage(void **state)
 	assert_true(lines >= 1);
 	assert_true(lines <= floor(outage) + 2);
 	assert_int_equal(th_agent_log_lines(&nd->a, FAIL_LINES, "\"reason\":\"connect\""), lines);
-	at = rec_wait_why(&e->rec, nd->watch[0], from, CRUISE_ADAPT_WHY_HEALTHY,
-			  3 * EVERY_MS + 1000);
-	assert_true(at >= 0);
-	n = rounds_after(&e->rec, nd->watch[0], from, CRUISE_ADAPT_WHY_SIGNAL_LOST,
-			 CRUISE_ADAPT_WHY_HEALTHY, r, 512);
+	n = walk(&e->rec, nd->watch[0], from, CRUISE_ADAPT_WHY_SIGNAL_LOST,
+		 CRUISE_ADAPT_WHY_HEALTHY, 3 * EVERY_MS + 1000, r, &at);
 	assert_int_equal(n, 1);
 	sim_round(&sig_healthy, &m, 1);
 	assert_int_equal(r[0].ad.rate_interval_ns, m.rate);
@@ -1000,11 +1000,8 @@ static void test_prometheus(void **state)
 	from = rec_count(&e->rec);
 	t0 = now_ns();
 	th_exporter_set(&e->prom.exporter, 10);
-	at = rec_wait_why(&e->rec, nd->watch[0], from, CRUISE_ADAPT_WHY_FLOOR,
-			  10 * EVERY_MS + 2000);
-	assert_true(at >= 0);
-	n = rounds_after(&e->rec, nd->watch[0], from, CRUISE_ADAPT_WHY_CEILING,
-			 CRUISE_ADAPT_WHY_FLOOR, r, 512);
+	n = walk(&e->rec, nd->watch[0], from, CRUISE_ADAPT_WHY_CEILING, CRUISE_ADAPT_WHY_FLOOR,
+		 10 * EVERY_MS + 2000, r, &at);
 	print_message("  exporter at 10 (target 5): the floor %.2f s later\n",
 		      (double)(e->rec.r[at].seen_ns - t0) / SEC);
 	assert_predicted("down, Prometheus value 10",
@@ -1015,11 +1012,8 @@ static void test_prometheus(void **state)
 	from = rec_count(&e->rec);
 	t0 = now_ns();
 	th_exporter_set(&e->prom.exporter, 1);
-	at = rec_wait_why(&e->rec, nd->watch[0], from, CRUISE_ADAPT_WHY_CEILING,
-			  22 * EVERY_MS + 2000);
-	assert_true(at >= 0);
-	n = rounds_after(&e->rec, nd->watch[0], from, CRUISE_ADAPT_WHY_FLOOR,
-			 CRUISE_ADAPT_WHY_CEILING, r, 512);
+	n = walk(&e->rec, nd->watch[0], from, CRUISE_ADAPT_WHY_FLOOR, CRUISE_ADAPT_WHY_CEILING,
+		 22 * EVERY_MS + 2000, r, &at);
 	print_message("  exporter at 1: the ceiling %.2f s later\n",
 		      (double)(e->rec.r[at].seen_ns - t0) / SEC);
 	assert_predicted("up, Prometheus value 1", &(struct cruise_adapt_signal){ true, 1, 5, 0 },
