@@ -11,7 +11,6 @@
 
 #include "adaptive_run.h"
 #include "apply.h"
-#include "cruise_target.h"
 #include "fleet.h"
 #include "log.h"
 
@@ -124,18 +123,6 @@ static void deactivate_removed(const struct cruise_maps *m, const struct cruise_
 	}
 }
 
-static void target_key(struct cruise_target_key *k, const struct cruise_prefix *p, uint16_t port)
-{
-	__u32 a4;
-
-	if (p->family == AF_INET) {
-		memcpy(&a4, p->addr, sizeof(a4));
-		cruise_target_key_v4(k, a4, port, p->len);
-	} else {
-		cruise_target_key_v6(k, p->addr, port, p->len);
-	}
-}
-
 /* The keys wanted now: each target's addresses, then its hosts', then its Service's. */
 struct want {
 	struct cruise_target_key key[CRUISE_MAX_TARGETS];
@@ -149,7 +136,7 @@ static void want_add(struct want *w, const struct cruise_prefix *p, uint16_t por
 {
 	struct cruise_target_key k;
 
-	target_key(&k, p, port);
+	cruise_prefix_key(&k, p, port);
 	for (size_t i = 0; i < w->n; i++)
 		if (!memcmp(&w->key[i], &k, sizeof(k)))
 			return; /* configured, or named twice: the first says where it came from */

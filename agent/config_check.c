@@ -21,7 +21,6 @@
 
 #include "cruise.h"
 #include "config_raw.h"
-#include "cruise_target.h"
 
 #define DEFAULT_MAX_WAIT NSEC_PER_SEC
 #define PIN_DIR_MAX	 200 /* the loader adds "/links/<program>" within 256 bytes */
@@ -159,24 +158,12 @@ bad:
 }
 
 /* The same prefix as the datapath's trie keys it (v4 as ::ffff:a.b.c.d): a target given twice. */
-static void prefix_key(const struct cruise_prefix *p, struct cruise_target_key *k)
-{
-	__u32 a4;
-
-	if (p->family == AF_INET) {
-		memcpy(&a4, p->addr, 4);
-		cruise_target_key_v4(k, a4, 0, p->len);
-	} else {
-		cruise_target_key_v6(k, p->addr, 0, p->len);
-	}
-}
-
 static bool same_prefix(const struct cruise_prefix *a, const struct cruise_prefix *b)
 {
 	struct cruise_target_key ka, kb;
 
-	prefix_key(a, &ka);
-	prefix_key(b, &kb);
+	cruise_prefix_key(&ka, a, 0);
+	cruise_prefix_key(&kb, b, 0);
 	return !memcmp(&ka, &kb, sizeof(ka));
 }
 

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cruise_target.h"
 #include "units.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -530,4 +531,16 @@ bool cruise_dns_name_ok(const char *s, size_t n)
 			numeric = false;
 	}
 	return !numeric;
+}
+
+void cruise_prefix_key(struct cruise_target_key *k, const struct cruise_prefix *p, uint16_t port)
+{
+	__u32 a4;
+
+	if (p->family == AF_INET) {
+		memcpy(&a4, p->addr, sizeof(a4));
+		cruise_target_key_v4(k, a4, port, p->len);
+	} else {
+		cruise_target_key_v6(k, p->addr, port, p->len);
+	}
 }

@@ -57,6 +57,9 @@ struct cruise_prefix {
 	unsigned int len;
 };
 int cruise_parse_prefix(const char *s, struct cruise_prefix *p, char *err, size_t errlen);
+/* The cruise_targets key of p at port (include/cruise_target.h's codec). */
+struct cruise_target_key;
+void cruise_prefix_key(struct cruise_target_key *k, const struct cruise_prefix *p, uint16_t port);
 
 /* Human forms, for logs and cruisectl: "200/s" (or "30/m", ".../h" when not a whole number per
  * second), "250ms", "2s". */
