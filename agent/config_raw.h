@@ -113,8 +113,7 @@ struct cfg_ctx {
 	size_t errlen;
 };
 
-#define QUOTE_MAX 64
-#define QBUF	  (QUOTE_MAX * 4 + 8)
+#define QBUF CRUISE_QUOTE_LEN(CRUISE_QUOTE_MAX)
 
 /* "NAME:LINE: FIELD: problem" into c->err; returns -EINVAL. */
 int cfg_fail(struct cfg_ctx *c, const char *field, unsigned int line, const char *fmt, ...)

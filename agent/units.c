@@ -45,9 +45,6 @@ static const struct unit duration_units[] = {
 	{ "s", NSEC_PER_SEC }, { "m", NSEC_PER_MIN },	{ "h", NSEC_PER_HOUR },
 };
 
-/* Input quoted in messages is cut here, so that a pasted file still makes a one-line error. */
-#define QUOTE_MAX 64
-
 const char *cruise_quote(const char *s, char *buf, size_t len)
 {
 	static const char hex[] = "0123456789abcdef";
@@ -78,7 +75,7 @@ const char *cruise_quote(const char *s, char *buf, size_t len)
 /* Reasons start with the quoted input: fmt's first conversion is the "%s" for it. */
 #define FAIL(err, errlen, s, fmt, ...)                                                             \
 	do {                                                                                       \
-		char q_[CRUISE_QUOTE_LEN(QUOTE_MAX)];                                              \
+		char q_[CRUISE_QUOTE_LEN(CRUISE_QUOTE_MAX)];                                       \
 		if ((err) && (errlen))                                                             \
 			snprintf(err, errlen, fmt, cruise_quote(s, q_, sizeof(q_)),                \
 				 ##__VA_ARGS__);                                                   \

@@ -22,6 +22,8 @@
  * cruisectl quote user input with it, and so do the parsers here in their reasons.
  */
 #define CRUISE_QUOTE_LEN(n) ((n)*4 + 8)
+/* what the config and the parsers quote of an input at most: a pasted file stays one line */
+#define CRUISE_QUOTE_MAX 64
 const char *cruise_quote(const char *s, char *buf, size_t len);
 
 /* "200/s", "30/m", "2/h", "1/d": a positive integer count per unit. Returns the interval 1/rate in
